@@ -1,0 +1,36 @@
+# TrainDesk - make run | make test | make bench | make bundle | make bundle-test | make screenshot
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# pip's -qq keeps errors but hides the index's "location is ignored" noise.
+PIP    := $(PY) -m pip install -qq --disable-pip-version-check
+
+.PHONY: run test test-fast bench bundle bundle-test screenshot clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing into $(VENV) (first time: a minute or two) ..."
+	$(PIP) -r requirements-dev.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) main.py
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/bench_training.py
+
+bundle: $(STAMP)
+	$(PY) -m PyInstaller --noconfirm --clean build.spec
+
+bundle-test: bundle
+	bash bench/bundle_smoke.sh dist/TrainDesk
+
+screenshot: $(STAMP)
+	bash docs/make_screenshot.sh
+
+clean:
+	rm -rf build dist .pytest_cache

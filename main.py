@@ -1,0 +1,46 @@
+"""TrainDesk: train neural networks point-and-click, offline, on your own workstation.
+
+    python main.py                 the desktop app
+    python main.py FILE.tdproj     the desktop app, opening a project
+    python main.py COMMAND ...     headless: samples, train, evaluate, predict, export
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+
+HEADLESS_COMMANDS = {"samples", "train", "evaluate", "predict", "export", "--version", "-h",
+                     "--help"}
+
+
+def _has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in HEADLESS_COMMANDS:
+        from ml.cli import main as cli_main
+        return cli_main(argv)
+    if argv and argv[0].startswith("-"):
+        from ml.cli import main as cli_main
+        return cli_main(argv)
+    if not _has_display():
+        print("TrainDesk needs a display for its window and none was found; use the headless "
+              "commands instead: python main.py samples | train | evaluate | predict | export "
+              "(python main.py --help).")
+        return 0
+    from gui.app import run_app
+    return run_app(argv)
+
+
+if __name__ == "__main__":
+    # In a frozen bundle, worker processes re-enter here; freeze_support() hands them over.
+    multiprocessing.freeze_support()
+    sys.exit(main())

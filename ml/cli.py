@@ -1,0 +1,293 @@
+"""The headless commands: ``python main.py samples | train | evaluate | predict | export``.
+
+Progress goes to stderr, results to stdout. Bad input ends with one readable line on stderr and
+exit status 2; an internal error with one line and status 1 (``TRAINDESK_DEBUG=1`` adds the
+traceback). Ctrl+C during training stops after the current batch and keeps the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import TrainDeskError
+from .training.callbacks import Callback
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's API
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="main.py", description="TrainDesk: train neural networks on your own "
+                     "data. Without a command, the desktop app starts.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    sub.add_parser("samples", help="list the built-in sample datasets")
+
+    p = sub.add_parser("train", help="train a model and save a run folder")
+    p.add_argument("project", nargs="?", help="a .tdproj project file")
+    p.add_argument("--data", help="a CSV file, or sample:NAME (see 'samples')")
+    p.add_argument("--target", help="the column to predict (CSV data)")
+    p.add_argument("--task", choices=["classification", "regression"],
+                   help="override the task detected from the target")
+    p.add_argument("--model", choices=["mlp", "cnn"], help="the network preset")
+    p.add_argument("--hidden", help="hidden layer sizes, e.g. 256,128")
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    p.add_argument("--seed", type=int, help="seed for the split and the training")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--out", help="the run folder to create (default: a new folder under the "
+                   "project's runs folder or ~/TrainDesk/runs)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+    p = sub.add_parser("evaluate", help="metrics of a run on its test split or a labelled file")
+    p.add_argument("run_dir")
+    p.add_argument("--data", help="a labelled CSV file to evaluate on instead of the test split")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    p = sub.add_parser("predict", help="predict for every row of a CSV file")
+    p.add_argument("run_dir")
+    p.add_argument("input", help="a CSV file with the feature columns")
+    p.add_argument("--out", help="the CSV file to write (default: standard output)")
+
+    p = sub.add_parser("export", help="export a run's model and check it")
+    p.add_argument("run_dir")
+    p.add_argument("--format", required=True, choices=["onnx", "pt2", "safetensors"])
+    p.add_argument("--out", required=True, help="the model file to write")
+    p.add_argument("--data", help="a CSV file to check the export on, if the run's data is gone")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one headless command; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+        print(f"TrainDesk {__version__}")
+        return EXIT_OK
+    if not args.command:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    handler = {"samples": _cmd_samples, "train": _cmd_train, "evaluate": _cmd_evaluate,
+               "predict": _cmd_predict, "export": _cmd_export}[args.command]
+    try:
+        return handler(args)
+    except TrainDeskError as exc:
+        _err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a trace
+        if os.environ.get("TRAINDESK_DEBUG"):
+            raise
+        _err(f"error: internal error ({type(exc).__name__}: {exc}). Please report it; run with "
+             f"TRAINDESK_DEBUG=1 for details.")
+        return EXIT_INTERNAL
+
+
+# -- samples --------------------------------------------------------------------------------------
+def _cmd_samples(args) -> int:
+    from .data.samples import list_samples
+
+    rows = [(s.name, s.task, s.kind, s.target, s.description) for s in list_samples()]
+    width = max(len(r[0]) for r in rows)
+    for name, task, kind, target, desc in rows:
+        print(f"{name:<{width}}  {task:<14}  {kind:<7}  target={target}  {desc}")
+    return EXIT_OK
+
+
+# -- train ----------------------------------------------------------------------------------------
+def _cmd_train(args) -> int:
+    from .data.dataset import load_dataset
+    from .data.samples import SAMPLE_PREFIX
+    from .pipeline import TrainingJob, apply_suggestions
+    from .project import DataConfig, Project
+
+    if args.project and args.data:
+        raise TrainDeskError("Give either a project file or --data, not both.")
+    if args.project:
+        project = Project.load(args.project)
+        if args.target:
+            project.data.target = args.target
+        if args.task:
+            project.data.task = args.task
+        dataset = load_dataset(project.data.source)
+    elif args.data:
+        source = args.data
+        if not source.startswith(SAMPLE_PREFIX):
+            source = str(Path(source).expanduser().resolve())
+        dataset = load_dataset(source)
+        if not args.target and dataset.sample is None:
+            cols = ", ".join(map(str, list(dataset.frame.columns)[:12]))
+            raise TrainDeskError(f"Say which column to predict with --target (columns: {cols}).")
+        project = Project(name=dataset.name, data=DataConfig(source=source, target=args.target,
+                                                             task=args.task))
+        if args.seed is not None:
+            project.data.split.seed = args.seed
+        apply_suggestions(project, dataset)
+    else:
+        raise TrainDeskError("Give a project file or --data (a CSV file or sample:NAME).")
+
+    if args.model:
+        project.model.preset = args.model
+    if args.hidden:
+        try:
+            project.model.hidden = [int(v) for v in args.hidden.replace(" ", "").split(",") if v]
+        except ValueError:
+            raise TrainDeskError(f"--hidden takes whole numbers separated by commas, like "
+                                 f"256,128 (got {args.hidden!r}).") from None
+    if args.dropout is not None:
+        project.model.dropout = args.dropout
+    for arg, attr in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
+                      ("optimizer", "optimizer"), ("seed", "seed"), ("device", "device")):
+        value = getattr(args, arg)
+        if value is not None:
+            setattr(project.training, attr, value)
+    project.validate()
+
+    progress = [] if args.quiet else [ConsoleProgress()]
+    job = TrainingJob(project, dataset=dataset, run_dir=Path(args.out) if args.out else None,
+                      runs_dir=project.runs_dir(), callbacks=progress,
+                      on_message=(lambda m: None) if args.quiet else _err)
+
+    def _on_sigint(signum, frame):  # first Ctrl+C: stop cleanly and keep the run
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _err("stopping after this batch (Ctrl+C again to abort) ...")
+        job.request_stop()
+
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        result = job.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.project:
+        project.runs.append(result.record())
+        project.save(project.path)
+    test = result.metrics["test"]
+    print(f"run: {result.run_dir}")
+    print(f"status: {result.status}")
+    print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    return EXIT_OK
+
+
+class ConsoleProgress(Callback):
+    """Per-epoch progress lines on stderr (and a live batch counter on a terminal)."""
+
+    def __init__(self):
+        self.epochs = 0
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def on_fit_begin(self, logs):
+        self.epochs = logs["epochs"]
+        _err(f"Training on {logs['device']}: {logs['n_train']} samples, batch "
+             f"{logs['batch_size']}, {logs['epochs']} epochs, {logs['params']:,} parameters.")
+
+    def on_batch_end(self, step, logs):
+        now = time.monotonic()
+        if self.tty and now - self.last > 0.5:
+            self.last = now
+            sys.stderr.write(f"\r  epoch {logs['epoch']}/{self.epochs}  batch "
+                             f"{logs['batch']}/{logs['batches']}")
+            sys.stderr.flush()
+
+    def on_epoch_end(self, epoch, logs):
+        parts = [f"epoch {logs['epoch']}/{self.epochs}"]
+        for key in ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae"):
+            if key in logs:
+                parts.append(f"{key} {logs[key]:.4f}")
+        parts.append(f"{logs['epoch_seconds']:.2f}s")
+        _err(("\r" if self.tty else "") + "  ".join(parts))
+
+
+# -- evaluate -------------------------------------------------------------------------------------
+def _cmd_evaluate(args) -> int:
+    from .evaluation.evaluate import evaluate_run
+    from .runs import load_run
+
+    run = load_run(args.run_dir)
+    evaluation = evaluate_run(run, args.data)
+    if args.json:
+        doc = {"task": evaluation.task, "source": evaluation.source, "n": evaluation.n,
+               "metrics": evaluation.metrics}
+        if evaluation.report is not None:
+            doc["per_class"] = {
+                name: {"precision": float(evaluation.report.precision[i]),
+                       "recall": float(evaluation.report.recall[i]),
+                       "f1": float(evaluation.report.f1[i]),
+                       "support": int(evaluation.report.support[i])}
+                for i, name in enumerate(evaluation.class_names)}
+            doc["confusion_matrix"] = evaluation.confusion.tolist()
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    print(f"{run.path.name}: {evaluation.task} on {evaluation.source} ({evaluation.n} rows)")
+    for key, value in evaluation.metrics.items():
+        print(f"  {key:<16} {value:.4f}")
+    if evaluation.report is not None:
+        width = max(8, max(len(c) for c in evaluation.class_names))
+        print(f"\n  {'class':<{width}}  precision  recall     f1  support")
+        for i, name in enumerate(evaluation.class_names):
+            r = evaluation.report
+            print(f"  {name:<{width}}  {r.precision[i]:9.3f}  {r.recall[i]:6.3f}  {r.f1[i]:5.3f}  "
+                  f"{r.support[i]:7d}")
+    return EXIT_OK
+
+
+# -- predict --------------------------------------------------------------------------------------
+def _cmd_predict(args) -> int:
+    from .data.tabular import read_table
+    from .errors import DataError
+    from .evaluation.evaluate import predict_frame
+    from .fileio import atomic_write_text
+    from .runs import load_run
+
+    run = load_run(args.run_dir)
+    frame = read_table(args.input)
+    out = predict_frame(run.load_model(), run.preprocessor, frame)
+    text = out.to_csv(index=False)
+    if args.out:
+        atomic_write_text(args.out, text, error=DataError)
+        _err(f"Wrote {len(out)} predictions to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+# -- export ---------------------------------------------------------------------------------------
+def _cmd_export(args) -> int:
+    from .data.tabular import read_table
+    from .evaluation.evaluate import load_split
+    from .export import export_run
+    from .runs import load_run
+
+    run = load_run(args.run_dir)
+    if args.data:
+        x = run.preprocessor.transform_features(read_table(args.data))
+    else:
+        x, _ = load_split(run, "test")
+    report = export_run(run, args.format, args.out, x)
+    print(report.summary)
+    print(f"preprocessing: {report.sidecar}")
+    return EXIT_OK

@@ -1,0 +1,51 @@
+"""Reproducible train / validation / test splits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def split_indices(n_rows: int, val_fraction: float, test_fraction: float, seed: int,
+                  labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Divide ``range(n_rows)`` into train, validation and test index arrays.
+
+    Parameters
+    ----------
+    n_rows : int
+    val_fraction, test_fraction : float
+        Shares of the rows for validation and test.
+    seed : int
+        The same seed and data always give the same split.
+    labels : ndarray of int, optional
+        Class indices; when given the split is stratified - every class keeps its share in
+        every part (classes too small to share are kept in training).
+
+    Returns
+    -------
+    dict
+        ``{"train": idx, "val": idx, "test": idx}``, each sorted.
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    groups = [np.arange(n_rows)] if labels is None else [
+        np.flatnonzero(labels == c) for c in np.unique(labels)]
+    for members in groups:
+        members = rng.permutation(members)
+        n = len(members)
+        n_test = int(round(n * test_fraction))
+        n_val = int(round(n * val_fraction))
+        if labels is not None and n < 3:
+            n_test = n_val = 0
+        if n - n_test - n_val < 1:
+            n_test, n_val = min(n_test, max(n - 1, 0)), 0
+        parts["test"].append(members[:n_test])
+        parts["val"].append(members[n_test:n_test + n_val])
+        parts["train"].append(members[n_test + n_val:])
+    out = {k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in parts.items()}
+    for name in ("train", "val", "test"):
+        if len(out[name]) == 0:
+            raise DataError(f"There are too few rows ({n_rows}) to make a {name} set. Add data "
+                            f"or change the validation and test shares.")
+    return out

@@ -1,0 +1,131 @@
+"""Evaluating a trained model on labelled data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.dataset import load_dataset
+from ..data.preprocessing import Preprocessor
+from ..data.tabular import read_table
+from ..errors import DataError, RunError
+from ..models.spec import TrainDeskNet
+from ..runs import Run, data_fingerprint
+from ..training.trainer import predict_raw
+from .metrics import (ClassReport, classification_metrics, confusion_matrix, per_class_report,
+                      regression_metrics)
+
+
+@dataclass
+class Evaluation:
+    """Predictions and metrics on one labelled set.
+
+    For classification ``y_true``/``y_pred`` are class indices and ``proba`` the probabilities;
+    for regression they are values in the target's own units and ``proba`` is None.
+    """
+
+    task: str
+    source: str
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    proba: np.ndarray | None
+    class_names: list[str]
+    metrics: dict[str, float]
+    confusion: np.ndarray | None = None
+    report: ClassReport | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.y_true)
+
+
+def outputs_to_predictions(raw: np.ndarray, pre: Preprocessor
+                           ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Turn raw network outputs into predictions (and class probabilities)."""
+    if pre.task == "classification":
+        z = raw - raw.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        proba = e / e.sum(axis=1, keepdims=True)
+        return proba.argmax(axis=1), proba
+    return pre.inverse_target(raw.reshape(-1)), None
+
+
+def evaluate_arrays(net: TrainDeskNet, pre: Preprocessor, x: np.ndarray, y: np.ndarray,
+                    source: str = "test") -> Evaluation:
+    """Evaluate *net* on encoded inputs *x* and encoded targets *y*."""
+    raw = predict_raw(net, x)
+    pred, proba = outputs_to_predictions(raw, pre)
+    if pre.task == "classification":
+        k = len(pre.class_names)
+        cm = confusion_matrix(y, pred, k)
+        return Evaluation("classification", source, np.asarray(y), pred, proba,
+                          list(pre.class_names), classification_metrics(y, pred, k), cm,
+                          per_class_report(cm))
+    y_true = pre.inverse_target(y)
+    return Evaluation("regression", source, y_true, pred, None, [],
+                      regression_metrics(y_true, pred))
+
+
+def evaluate_run(run: Run, data: str | Path | None = None) -> Evaluation:
+    """Evaluate a run on its test split, or on every row of a new labelled file *data*.
+
+    Raises
+    ------
+    RunError
+        If the run's data file is gone or changed since training (then pass *data*).
+    DataError
+        If *data* cannot be read or lacks the model's columns or the target.
+    """
+    net = run.load_model()
+    pre = run.preprocessor
+    if data is not None:
+        frame = read_table(data)
+        if pre.target not in frame.columns:
+            raise DataError(f"{Path(data).name} has no target column {pre.target!r}, so it cannot "
+                            f"be used to evaluate. Use 'predict' for unlabelled data.")
+        frame = frame[frame[pre.target].notna()]
+        return evaluate_arrays(net, pre, pre.transform_features(frame),
+                               pre.transform_target(frame), Path(data).name)
+    x, y = load_split(run, "test")
+    return evaluate_arrays(net, pre, x, y, "test split")
+
+
+def load_split(run: Run, name: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Re-read a run's data and return the encoded inputs and targets of one split.
+
+    Raises
+    ------
+    RunError
+        If the data file is gone or changed since training.
+    """
+    source = run.config.get("data", {}).get("source", "")
+    expected = run.config.get("data_fingerprint", {}).get("sha256")
+    try:
+        current = data_fingerprint(source)["sha256"]
+    except (OSError, DataError):
+        raise RunError(f"The data file of this run ({source}) is not available any more. "
+                       f"Use a labelled file instead (--data FILE).") from None
+    if expected and current != expected:
+        raise RunError(f"The data file {source} changed after this run was trained, so its "
+                       f"{name} split no longer exists. Use a labelled file instead "
+                       f"(--data FILE).")
+    frame = load_dataset(source).frame
+    part = frame.iloc[run.split_rows()[name]]
+    pre = run.preprocessor
+    return pre.transform_features(part), pre.transform_target(part)
+
+
+def predict_frame(net: TrainDeskNet, pre: Preprocessor, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return *frame* with a ``prediction`` column (and ``probability_<class>`` columns)."""
+    pred, proba = outputs_to_predictions(predict_raw(net, pre.transform_features(frame)), pre)
+    out = frame.copy()
+    if pre.task == "classification":
+        out["prediction"] = [pre.class_names[i] for i in pred]
+        for j, name in enumerate(pre.class_names):
+            out[f"probability_{name}"] = proba[:, j]
+    else:
+        out["prediction"] = pred
+    return out

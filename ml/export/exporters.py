@@ -1,0 +1,241 @@
+"""Exporting a trained run: ONNX, ``torch.export`` (.pt2), safetensors + JSON spec.
+
+Each export is written to a temporary file, checked by loading it in its own runtime and running
+the test split through it, and only then moved over the target path - so a failed or mismatching
+export never replaces a good file. Every export carries the preprocessing (column encodings,
+scaling statistics, class names) inside the file where the format allows it, and always in a
+``<name>.preprocessing.json`` file beside it, so raw input can be fed.
+
+The exported graph takes the encoded features *before* standardisation (the standardisation is
+inside the graph) and returns class probabilities, or predictions in the target's own units.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import ExportError, TrainDeskError
+from ..fileio import atomic_path, atomic_write_json
+from ..models.spec import InferenceModel, ModelSpec, TrainDeskNet, build_model
+from ..runs import Run, now_iso
+
+FORMATS = {
+    "onnx": ("ONNX", ".onnx"),
+    "pt2": ("PyTorch torch.export program", ".pt2"),
+    "safetensors": ("safetensors weights + JSON model spec", ".safetensors"),
+}
+#: Opset 18 runs on onnxruntime >= 1.14 and most other runtimes.
+ONNX_OPSET = 18
+EXPORT_FORMAT = "traindesk-export"
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What was written and how well it reproduces the model."""
+
+    format: str
+    path: Path
+    sidecar: Path
+    n: int
+    identical: int
+    max_abs_diff: float
+
+    @property
+    def summary(self) -> str:
+        return (f"{FORMATS[self.format][0]} written to {self.path.name}; checked on {self.n} "
+                f"test samples: identical predictions {self.identical} of {self.n}, max "
+                f"|difference| {self.max_abs_diff:.2g}.")
+
+
+def export_description(run: Run, fmt: str, model_file: str) -> dict:
+    """The JSON that travels with an export: what goes in, what comes out, how to encode it."""
+    pre = run.preprocessor
+    output = ({"kind": "probabilities", "shape": [None, pre.n_outputs],
+               "class_names": list(pre.class_names)}
+              if pre.task == "classification" else
+              {"kind": "prediction", "shape": [None, 1], "units": f"same as {pre.target!r}"})
+    return {
+        "format": EXPORT_FORMAT,
+        "version": 1,
+        "created": now_iso(),
+        "model_file": model_file,
+        "model_format": fmt,
+        "task": pre.task,
+        "input": {"name": "input", "shape": [None, *pre.input_shape], "dtype": "float32",
+                  "note": "encoded features before standardisation (see preprocessing)"},
+        "output": output,
+        "preprocessing": pre.to_dict(),
+        "model_spec": run.spec.to_dict(),
+        "run": run.path.name,
+    }
+
+
+def inference_model(run: Run, net: TrainDeskNet | None = None) -> InferenceModel:
+    pre = run.preprocessor
+    model = InferenceModel(net or run.load_model(), pre.task, pre.target_mean, pre.target_std)
+    return model.eval()
+
+
+def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
+               net: TrainDeskNet | None = None) -> ExportReport:
+    """Write *run*'s model as *fmt* to *out* and verify it on *x_check*.
+
+    Parameters
+    ----------
+    fmt : {"onnx", "pt2", "safetensors"}
+    out : path
+        The model file; the suffix is added if missing.
+    x_check : ndarray
+        Encoded inputs (the test split) to compare the export against the model.
+
+    Raises
+    ------
+    ExportError
+        If writing fails or the export does not reproduce the model's predictions.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    out = Path(out)
+    if out.suffix.lower() != FORMATS[fmt][1]:
+        out = out.with_name(out.name + FORMATS[fmt][1])
+    if out.is_dir():
+        raise ExportError(f"{out} is a folder; give a file name for the export.")
+    if len(x_check) == 0:
+        raise ExportError("There are no test samples to check the export with.")
+    model = inference_model(run, net)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x_check)).numpy()
+    description = export_description(run, fmt, out.name)
+    writer, loader = _WRITERS[fmt]
+    sidecar = out.with_name(out.stem + ".preprocessing.json")
+    with atomic_path(out, error=ExportError) as tmp:
+        try:
+            writer(model, x_check, tmp, description)
+        except TrainDeskError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - exporter internals raise many kinds
+            raise ExportError(f"The {FORMATS[fmt][0]} export failed: {exc}") from exc
+        try:
+            produced = loader(tmp, x_check)
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError(f"The written {FORMATS[fmt][0]} file could not be run: "
+                              f"{exc}") from exc
+        report = _compare(fmt, out, sidecar, run.preprocessor.task, reference, produced)
+    atomic_write_json(sidecar, description, error=ExportError)
+    return report
+
+
+def _compare(fmt: str, out: Path, sidecar: Path, task: str, reference: np.ndarray,
+             produced: np.ndarray) -> ExportReport:
+    produced = np.asarray(produced, np.float32).reshape(reference.shape)
+    diff = float(np.max(np.abs(produced - reference))) if reference.size else 0.0
+    if task == "classification":
+        identical = int(np.sum(produced.argmax(1) == reference.argmax(1)))
+        ok = identical == len(reference) and diff <= 1e-4
+    else:
+        close = np.abs(produced - reference) <= 1e-4 * (1.0 + np.abs(reference))
+        identical = int(np.sum(close.all(axis=1)))
+        ok = identical == len(reference)
+    report = ExportReport(fmt, out, sidecar, len(reference), identical, diff)
+    if not ok:
+        raise ExportError(f"The {FORMATS[fmt][0]} export does not reproduce the model: identical "
+                          f"predictions {identical} of {len(reference)}, max |difference| "
+                          f"{diff:.3g}. The file was not saved.")
+    return report
+
+
+# -- ONNX ---------------------------------------------------------------------------------------
+def _write_onnx(model: InferenceModel, x: np.ndarray, path: Path, description: dict) -> None:
+    import onnx
+
+    example = torch.from_numpy(x[: max(2, min(len(x), 8))])
+    if len(example) < 2:  # a batch of 1 would be specialised to a fixed size
+        example = torch.cat([example, example])
+    batch = torch.export.Dim("batch", min=1)
+    # The exporter logs about optional torchvision ops and emits deprecation warnings from
+    # inside torch; neither is actionable for the user.
+    quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False,
+                              input_names=["input"], output_names=["output"],
+                              dynamic_shapes=({0: batch},), opset_version=ONNX_OPSET,
+                              verbose=False)
+    finally:
+        quiet.setLevel(level)
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "traindesk", json.dumps(description)
+    proto.producer_name = "TrainDesk"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+# -- torch.export -------------------------------------------------------------------------------
+def _write_pt2(model: InferenceModel, x: np.ndarray, path: Path, description: dict) -> None:
+    example = torch.from_numpy(x[: max(2, min(len(x), 8))])
+    if len(example) < 2:
+        example = torch.cat([example, example])
+    batch = torch.export.Dim("batch", min=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+        torch.export.save(program, str(path),
+                          extra_files={"traindesk.json": json.dumps(description)})
+
+
+def _run_pt2(path: Path, x: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.load(str(path))
+        with torch.no_grad():
+            return program.module()(torch.from_numpy(x)).numpy()
+
+
+# -- safetensors --------------------------------------------------------------------------------
+def _write_safetensors(model: InferenceModel, x: np.ndarray, path: Path,
+                       description: dict) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    save_file(state, str(path), metadata={"format": EXPORT_FORMAT,
+                                          "traindesk": json.dumps(description)})
+
+
+def _run_safetensors(path: Path, x: np.ndarray) -> np.ndarray:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as fh:
+        description = json.loads(fh.metadata()["traindesk"])
+    net = build_model(ModelSpec.from_dict(description["model_spec"]))
+    net.load_state_dict(load_file(str(path)))
+    scaling = description["preprocessing"]["target_scaling"]
+    model = InferenceModel(net, description["task"], scaling["mean"], scaling["std"]).eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+_WRITERS: dict[str, tuple[Callable, Callable]] = {
+    "onnx": (_write_onnx, _run_onnx),
+    "pt2": (_write_pt2, _run_pt2),
+    "safetensors": (_write_safetensors, _run_safetensors),
+}

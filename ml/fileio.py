@@ -1,0 +1,109 @@
+"""Atomic file writes.
+
+Every file TrainDesk writes goes through these helpers: the content is written to a temporary
+file in the same directory, flushed to disk, and then moved over the target with ``os.replace``,
+which is atomic on POSIX and Windows. A crash at any moment leaves either the old file or the new
+one, never a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import TrainDeskError
+
+
+def _describe_os_error(path: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.errno == 28:  # ENOSPC
+        reason = "the disk is full"
+    elif exc.errno in (13, 1):  # EACCES, EPERM
+        reason = "permission denied"
+    return f"Could not write {path}: {reason}. Free some space or choose another folder."
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, error: type[TrainDeskError] = TrainDeskError
+                ) -> Iterator[Path]:
+    """Yield a temporary path beside *path*; move it over *path* when the block succeeds.
+
+    Use it for writers that insist on a file name of their own (``torch.save``, ONNX export).
+    If the block raises, the temporary file is removed and *path* is untouched.
+
+    Parameters
+    ----------
+    path : path-like
+        The final file.
+    error : type
+        The :class:`TrainDeskError` subclass raised when the operating system refuses the write.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Keep the real suffix last: some writers (torch.export) insist on it.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                                   dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise error(_describe_os_error(path, exc)) from exc
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        _fsync_file(tmp_path)
+        os.replace(tmp_path, path)
+    except OSError as exc:
+        _remove_quietly(tmp_path)
+        raise error(_describe_os_error(path, exc)) from exc
+    except BaseException:
+        _remove_quietly(tmp_path)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *,
+                       error: type[TrainDeskError] = TrainDeskError) -> None:
+    """Write *data* to *path* atomically."""
+    with atomic_path(path, error=error) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *,
+                      error: type[TrainDeskError] = TrainDeskError) -> None:
+    """Write *text* (UTF-8) to *path* atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"), error=error)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, *,
+                      error: type[TrainDeskError] = TrainDeskError) -> None:
+    """Write *obj* as indented JSON to *path* atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n", error=error)
+
+
+def atomic_write_with(path: str | os.PathLike, writer: Callable[[Path], None], *,
+                      error: type[TrainDeskError] = TrainDeskError) -> None:
+    """Call ``writer(tmp_path)`` and move the result over *path* atomically."""
+    with atomic_path(path, error=error) as tmp:
+        writer(tmp)
+
+
+def _fsync_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -1,0 +1,193 @@
+"""One training job from a project to a finished run folder - shared by the GUI and the CLI."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .data.dataset import Dataset, PreparedData, load_dataset, prepare
+from .errors import TrainDeskError
+from .evaluation.evaluate import Evaluation, evaluate_arrays
+from .fileio import atomic_write_json
+from .models.presets import build_spec
+from .models.spec import TrainDeskNet, build_model
+from .project import Project, RunRecord
+from .runs import (RunError, RunWriter, config_dict, data_fingerprint, new_run_dir, now_iso,
+                   save_weights, write_run_info, write_run_start)
+from .training.callbacks import Callback
+from .training.device import describe_device, select_device
+from .training.trainer import FitResult, Trainer
+
+
+@dataclass
+class RunResult:
+    """The outcome of a :class:`TrainingJob`."""
+
+    run_dir: Path
+    status: str  # finished | stopped
+    metrics: dict
+    fit: FitResult
+    evaluation: Evaluation
+    net: TrainDeskNet = field(repr=False)
+    prepared: PreparedData = field(repr=False)
+    model_name: str = ""
+
+    def record(self) -> RunRecord:
+        """The entry for the project's list of runs."""
+        return RunRecord(id=self.run_dir.name, path=str(self.run_dir), created=now_iso(),
+                         status=self.status, task=self.evaluation.task, model=self.model_name,
+                         metrics=dict(self.metrics.get("test", {})))
+
+
+class TrainingJob:
+    """Prepare the data, build the model, train, save and evaluate - one run.
+
+    Parameters
+    ----------
+    project : Project
+        Its settings are copied at construction; later edits do not affect the job.
+    dataset : Dataset, optional
+        An already loaded dataset (the GUI has one); else it is loaded from the project.
+    runs_dir : Path, optional
+        Where to create the run folder (default: the project's runs folder).
+    run_dir : Path, optional
+        Use exactly this folder (created if needed; must be empty of a previous run).
+    callbacks : iterable of Callback
+        Passed to the :class:`Trainer`.
+    on_message : callable, optional
+        Receives progress messages (one line each) for a log.
+    """
+
+    def __init__(self, project: Project, *, dataset: Dataset | None = None,
+                 runs_dir: Path | None = None, run_dir: Path | None = None,
+                 callbacks: Iterable[Callback] = (),
+                 on_message: Callable[[str], None] | None = None):
+        project.validate()
+        self.project = copy.deepcopy(project)
+        self.dataset = dataset
+        self.runs_dir = Path(runs_dir) if runs_dir else project.runs_dir()
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.callbacks = list(callbacks)
+        self.on_message = on_message or (lambda msg: None)
+        self.trainer: Trainer | None = None
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        """Stop after the current batch (or before training starts). Safe from any thread."""
+        self._stop.set()
+        if self.trainer is not None:
+            self.trainer.should_stop = True
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> RunResult:
+        """Run the job; the run folder ends ``finished``, ``stopped`` or ``failed``.
+
+        Raises
+        ------
+        TrainDeskError
+            For bad data or settings (the message says what to change).
+        """
+        project = self.project
+        say = self.on_message
+        dataset = self.dataset
+        if dataset is None:
+            say(f"Loading {project.data.source} ...")
+            dataset = load_dataset(project.data.source)
+        prepared = prepare(dataset, project.data)
+        pre = prepared.preprocessor
+        say(f"Data: {prepared.summary.n_rows} rows -> {len(prepared.y['train'])} train, "
+            f"{len(prepared.y['val'])} validation, {len(prepared.y['test'])} test; task "
+            f"{prepared.task}.")
+        for warning in prepared.summary.warnings:
+            say(f"Note: {warning}")
+        spec = build_spec(project.model, pre.input_shape, pre.n_outputs, prepared.task)
+        net = build_model(spec, pre.feature_mean, pre.feature_std)
+        device = select_device(project.training.device)
+        info = describe_device(device)
+
+        if self.run_dir is not None:
+            run_dir = self.run_dir
+            if (run_dir / "run.json").exists():
+                raise RunError(f"{run_dir} already holds a run. Choose an empty folder.")
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RunError(f"Could not create {run_dir}: {exc.strerror or exc}.") from None
+        else:
+            run_dir = new_run_dir(self.runs_dir, f"{dataset.name}-{spec.name}")
+        config = config_dict(project)
+        config["data_fingerprint"] = data_fingerprint(project.data.source)
+        config["resolved"] = {"target": prepared.summary.target, "task": prepared.task,
+                              "features": prepared.summary.features}
+        run_info = {"id": run_dir.name, "created": now_iso(), "status": "running",
+                    "task": prepared.task, "model": spec.name, "device": info.label,
+                    "dataset": dataset.name}
+        write_run_start(run_dir, config=config, rows=prepared.rows, preprocessor=pre, spec=spec,
+                        info=run_info)
+        say(f"Run folder: {run_dir}")
+        trainer = Trainer(net, prepared.task, project.training,
+                          callbacks=[RunWriter(run_dir), *self.callbacks],
+                          target_scale=pre.target_std, device=device)
+        self.trainer = trainer
+        if self._stop.is_set():
+            trainer.should_stop = True
+        try:
+            fit = trainer.fit(prepared.x["train"], prepared.y["train"], prepared.x["val"],
+                              prepared.y["val"])
+            save_weights(run_dir, net)
+            evaluation = evaluate_arrays(net, pre, prepared.x["test"], prepared.y["test"],
+                                         "test split")
+        except BaseException as exc:
+            reason = str(exc) if isinstance(exc, TrainDeskError) else f"{type(exc).__name__}: {exc}"
+            try:
+                write_run_info(run_dir, {**run_info, "status": "failed", "error": reason})
+            except TrainDeskError:
+                pass  # the original error matters more than this one
+            raise
+        status = "stopped" if fit.stopped else "finished"
+        keys = (("accuracy", "f1_macro") if prepared.task == "classification"
+                else ("mae", "rmse", "r2"))
+        metrics = {
+            "task": prepared.task,
+            "test": {k: evaluation.metrics[k] for k in keys},
+            "n_test": evaluation.n,
+            "train_seconds": fit.seconds,
+            "samples_per_second": fit.samples_per_second,
+            "device": fit.device,
+            "epochs_completed": fit.epochs_completed,
+            "best_epoch": fit.best_epoch,
+            "status": status,
+        }
+        atomic_write_json(run_dir / "metrics.json", metrics, error=RunError)
+        write_run_info(run_dir, {**run_info, "status": status,
+                                 "epochs_completed": fit.epochs_completed,
+                                 "best_epoch": fit.best_epoch})
+        say(f"Training {status} after {fit.epochs_completed} epoch(s) in {fit.seconds:.1f} s.")
+        return RunResult(run_dir=run_dir, status=status, metrics=metrics, fit=fit,
+                         evaluation=evaluation, net=net, prepared=prepared, model_name=spec.name)
+
+
+def apply_suggestions(project: Project, dataset: Dataset) -> None:
+    """Set the project's model and schedule to what suits *dataset* (data settings are kept).
+
+    Raises
+    ------
+    TrainDeskError
+        If the data settings do not resolve against the dataset.
+    """
+    from .data.dataset import resolve
+    from .models.presets import suggest_settings
+
+    summary = resolve(dataset, project.data)
+    share = 1.0 - project.data.split.val_fraction - project.data.split.test_fraction
+    shape = summary.image_shape or (len(summary.features),)
+    model, schedule = suggest_settings(int(summary.n_rows * share), shape)
+    project.model = model
+    project.training.batch_size = schedule["batch_size"]
+    project.training.epochs = schedule["epochs"]

@@ -1,0 +1,393 @@
+"""The TrainDesk project document.
+
+A project is a plain, versioned JSON document (``.tdproj``) holding everything needed to
+reproduce the work: the data source and its preprocessing choices, the task, the model
+configuration, the training configuration and the list of runs. It never contains pickled
+objects or executable content.
+
+Older format versions are upgraded on load by the functions in :data:`MIGRATIONS`, in the way
+Orange's ``settings_version`` / ``migrate_settings`` works; a newer version than this build knows
+is refused with a clear message rather than half-read.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ProjectError, TrainDeskError
+from .fileio import atomic_write_json
+
+PROJECT_FORMAT = "traindesk-project"
+PROJECT_VERSION = 1
+PROJECT_SUFFIX = ".tdproj"
+
+TASKS = ("classification", "regression")
+COLUMN_TYPES = ("numeric", "categorical", "boolean", "text")
+COLUMN_ROLES = ("feature", "target", "ignore")
+PRESETS = ("auto", "mlp", "cnn")
+ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+#: ``MIGRATIONS[v]`` turns a version-``v`` document (a dict) into a version ``v + 1`` document.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+@dataclass
+class SplitConfig:
+    """How rows are divided into training, validation and test sets."""
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    stratify: bool = True
+
+    def validate(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 0.5:
+                raise TrainDeskError(
+                    f"The {name.split('_')[0]} share must be between 0% and 50% (got "
+                    f"{value:.0%}).")
+        if self.val_fraction + self.test_fraction >= 0.8:
+            raise TrainDeskError("Validation and test together must leave at least 20% of the "
+                                 "rows for training.")
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is read.
+
+    ``source`` is ``"sample:NAME"`` for a built-in sample, or a file path (stored relative to the
+    project file when the project is saved). ``column_types`` and ``column_roles`` hold only the
+    user's overrides of what TrainDesk inferred; ``task`` is ``None`` to detect it from the target.
+    """
+
+    source: str = ""
+    target: str | None = None
+    task: str | None = None
+    column_types: dict[str, str] = field(default_factory=dict)
+    column_roles: dict[str, str] = field(default_factory=dict)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+    def validate(self) -> None:
+        if self.task is not None and self.task not in TASKS:
+            raise TrainDeskError(f"Unknown task {self.task!r}: use classification or regression.")
+        for col, kind in self.column_types.items():
+            if kind not in COLUMN_TYPES:
+                raise TrainDeskError(f"Column {col!r} has an unknown type {kind!r}; use one of "
+                                     f"{', '.join(COLUMN_TYPES)}.")
+        for col, role in self.column_roles.items():
+            if role not in COLUMN_ROLES:
+                raise TrainDeskError(f"Column {col!r} has an unknown role {role!r}; use one of "
+                                     f"{', '.join(COLUMN_ROLES)}.")
+        self.split.validate()
+
+
+@dataclass
+class ModelConfig:
+    """The user's model choices; :func:`ml.models.presets.build_spec` turns them into layers."""
+
+    preset: str = "auto"
+    hidden: list[int] = field(default_factory=lambda: [128, 64])
+    activation: str = "relu"
+    dropout: float = 0.1
+    conv_channels: list[int] = field(default_factory=lambda: [32, 64])
+    batch_norm: bool = True
+
+    def validate(self) -> None:
+        if self.preset not in PRESETS:
+            raise TrainDeskError(f"Unknown model {self.preset!r}: use mlp or cnn.")
+        if self.activation not in ACTIVATIONS:
+            raise TrainDeskError(f"Unknown activation {self.activation!r}; use one of "
+                                 f"{', '.join(ACTIVATIONS)}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise TrainDeskError(f"Dropout must be at least 0 and below 1 (got {self.dropout}).")
+        for name in ("hidden", "conv_channels"):
+            sizes = getattr(self, name)
+            if any((not isinstance(s, int)) or s < 1 or s > 65536 for s in sizes):
+                label = "Hidden layer sizes" if name == "hidden" else "Convolution channels"
+                raise TrainDeskError(f"{label} must be whole numbers from 1 to 65536 "
+                                     f"(got {sizes}).")
+        if self.preset == "cnn" and not self.conv_channels:
+            raise TrainDeskError("A CNN needs at least one convolution block.")
+
+
+@dataclass
+class TrainingConfig:
+    """Optimiser and loop settings."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 30
+    seed: int = 0
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    device: str = "auto"
+    amp: bool = True
+    restore_best: bool = True
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainDeskError(f"Unknown optimizer {self.optimizer!r}; use one of "
+                                 f"{', '.join(OPTIMIZERS)}.")
+        if not 0.0 < self.lr <= 10.0:
+            raise TrainDeskError(f"The learning rate must be above 0 and at most 10 "
+                                 f"(got {self.lr}).")
+        if not 1 <= self.batch_size <= 1_000_000:
+            raise TrainDeskError(f"The batch size must be at least 1 (got {self.batch_size}).")
+        if not 1 <= self.epochs <= 100_000:
+            raise TrainDeskError(f"The number of epochs must be at least 1 (got {self.epochs}).")
+        if self.weight_decay < 0:
+            raise TrainDeskError("Weight decay cannot be negative.")
+        if not 0.0 <= self.momentum < 1.0:
+            raise TrainDeskError("Momentum must be at least 0 and below 1.")
+        if self.device not in DEVICES:
+            raise TrainDeskError(f"Unknown device {self.device!r}; use one of "
+                                 f"{', '.join(DEVICES)}.")
+
+
+@dataclass
+class RunRecord:
+    """One training run of the project, as listed in the project file."""
+
+    id: str
+    path: str
+    created: str
+    status: str = "running"
+    task: str = ""
+    model: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Project:
+    """The whole project document.
+
+    ``path`` is where the project was last saved or opened from; it is not serialised.
+    """
+
+    name: str = "Untitled"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    runs: list[RunRecord] = field(default_factory=list)
+    path: Path | None = field(default=None, compare=False, repr=False)
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self, relative_to: Path | None = None) -> dict[str, Any]:
+        """Return the JSON document; file paths are made relative to *relative_to* if given."""
+        data = dataclasses.asdict(self.data)
+        data["source"] = _portable_path(self.data.source, relative_to)
+        runs = []
+        for run in self.runs:
+            entry = dataclasses.asdict(run)
+            entry["path"] = _portable_path(run.path, relative_to)
+            runs.append(entry)
+        return {
+            "format": PROJECT_FORMAT,
+            "version": PROJECT_VERSION,
+            "name": self.name,
+            "data": data,
+            "model": dataclasses.asdict(self.model),
+            "training": dataclasses.asdict(self.training),
+            "runs": runs,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Any, base_dir: Path | None = None) -> "Project":
+        """Build a project from a JSON document, migrating older versions.
+
+        Raises
+        ------
+        ProjectError
+            If the document is not a TrainDesk project, is from a newer version, or holds
+            invalid values.
+        """
+        if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
+            raise ProjectError("This file is not a TrainDesk project.")
+        doc = migrate(copy.deepcopy(doc))
+        try:
+            data_doc = dict(doc.get("data") or {})
+            split = _build(SplitConfig, data_doc.pop("split", {}) or {}, "data.split")
+            data = _build(DataConfig, data_doc, "data")
+            data.split = split
+            data.source = _resolve_path(data.source, base_dir)
+            model = _build(ModelConfig, doc.get("model") or {}, "model")
+            training = _build(TrainingConfig, doc.get("training") or {}, "training")
+            runs = []
+            for i, entry in enumerate(doc.get("runs") or []):
+                run = _build(RunRecord, entry, f"runs[{i}]")
+                run.path = _resolve_path(run.path, base_dir)
+                runs.append(run)
+            project = cls(name=str(doc.get("name") or "Untitled"), data=data, model=model,
+                          training=training, runs=runs)
+            project.validate()
+        except TrainDeskError as exc:
+            raise ProjectError(f"The project file has an invalid setting: {exc}") from None
+        return project
+
+    def validate(self) -> None:
+        """Check every setting; raise :class:`TrainDeskError` naming the first bad one."""
+        self.data.validate()
+        self.model.validate()
+        self.training.validate()
+
+    # -- files ----------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the project atomically to *path* (``.tdproj`` added if missing)."""
+        path = Path(path)
+        if path.suffix != PROJECT_SUFFIX:
+            path = path.with_name(path.name + PROJECT_SUFFIX)
+        path = path.resolve()
+        atomic_write_json(path, self.to_dict(relative_to=path.parent), error=ProjectError)
+        self.path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Project":
+        """Read a project file.
+
+        Raises
+        ------
+        ProjectError
+            With a readable message for a missing, unreadable, corrupt or newer file.
+        """
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ProjectError(f"Project file not found: {path}") from None
+        except IsADirectoryError:
+            raise ProjectError(f"{path} is a folder, not a project file.") from None
+        except OSError as exc:
+            raise ProjectError(f"Could not read {path}: {exc.strerror or exc}.") from None
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ProjectError(f"{path.name} is damaged or not a TrainDesk project (it is not "
+                               f"valid JSON).") from None
+        project = cls.from_dict(doc, base_dir=path.resolve().parent)
+        project.path = path.resolve()
+        return project
+
+    def runs_dir(self) -> Path:
+        """Folder for this project's runs: beside the project file, or the default runs folder."""
+        from .resources import default_runs_dir
+
+        if self.path is not None:
+            return self.path.parent / f"{self.path.stem}_runs"
+        return default_runs_dir()
+
+    def copy(self) -> "Project":
+        clone = copy.deepcopy(self)
+        return clone
+
+
+def migrate(doc: dict) -> dict:
+    """Upgrade a project document to :data:`PROJECT_VERSION`.
+
+    Raises
+    ------
+    ProjectError
+        If the version is missing, not an integer, or newer than this build understands.
+    """
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ProjectError("The project file has no valid format version; it may be damaged.")
+    if version > PROJECT_VERSION:
+        raise ProjectError(
+            f"This project was saved by a newer TrainDesk (format version {version}; this "
+            f"version reads up to {PROJECT_VERSION}). Update TrainDesk to open it.")
+    while version < PROJECT_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise ProjectError(f"Project format version {version} can no longer be read.")
+        doc = step(doc)
+        version += 1
+        doc["version"] = version
+    return doc
+
+
+def _build(kind: type, values: Any, where: str):
+    """Create dataclass *kind* from *values*, checking each field's JSON type."""
+    if not isinstance(values, dict):
+        raise ProjectError(f"'{where}' should be an object.")
+    kwargs = {}
+    hints = {f.name: f for f in dataclasses.fields(kind)}
+    for key, value in values.items():
+        if key not in hints or key == "path" and kind is Project:
+            continue  # unknown keys from the future are ignored, known ones are checked
+        default = _default_of(hints[key])
+        kwargs[key] = _coerce(value, default, f"{where}.{key}")
+    try:
+        return kind(**kwargs)
+    except TypeError as exc:
+        raise ProjectError(f"'{where}' is incomplete: {exc}.") from None
+
+
+def _default_of(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return ""
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    bad = ProjectError(f"'{where}' has a value of the wrong kind: {value!r}.")
+    if value is None:
+        return None
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise bad
+        return list(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    return value
+
+
+def _portable_path(path: str, relative_to: Path | None) -> str:
+    if not path or path.startswith("sample:") or relative_to is None:
+        return path
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return Path(os.path.relpath(p, relative_to)).as_posix()
+    except ValueError:  # another drive on Windows
+        return p.as_posix()
+
+
+def _resolve_path(path: str, base_dir: Path | None) -> str:
+    if not path or path.startswith("sample:") or base_dir is None:
+        return path
+    p = Path(path)
+    if p.is_absolute():
+        return str(p)
+    return str((base_dir / p).resolve())

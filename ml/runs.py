@@ -1,0 +1,229 @@
+"""Run folders: everything one training run produced, readable without the app.
+
+::
+
+    RUN_DIR/
+      run.json              status (running | stopped | finished | failed), timestamps, device
+      config.json           resolved data, model and training settings, data fingerprint
+      split.npz             row indices of the train / val / test splits
+      preprocessing.json    fitted encodings and statistics (see ml.data.preprocessing)
+      model.json            the model spec (layers)
+      checkpoint.pt         last completed epoch: weights + optimizer (loads with weights_only)
+      history.jsonl         one JSON line per epoch
+      model.safetensors     final weights
+      metrics.json          test metrics, speed, device
+
+Every file is written atomically, so a crash loses at most the epoch in progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data.preprocessing import Preprocessor
+from .data.samples import SAMPLE_PREFIX, get_sample
+from .errors import DataError, ModelSpecError, RunError
+from .fileio import atomic_path, atomic_write_json, atomic_write_text
+from .models.spec import ModelSpec, TrainDeskNet, build_model
+from .resources import resource_path
+from .training.callbacks import Callback, Logs
+
+RUN_FORMAT = "traindesk-run"
+RUN_VERSION = 1
+
+
+def now_iso() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def new_run_dir(base: Path, label: str) -> Path:
+    """Create and return a fresh, uniquely named run folder under *base*."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()[:40] or "run"
+    for i in range(1000):
+        path = base / (f"{stamp}-{slug}" + (f"-{i + 1}" if i else ""))
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunError(f"Could not create the run folder {path}: {exc.strerror or exc}.") from None
+    raise RunError(f"Could not find a free run folder name under {base}.")
+
+
+def data_fingerprint(source: str) -> dict[str, Any]:
+    """SHA-256 of the data file behind *source*, to notice if it changes after training."""
+    if source.startswith(SAMPLE_PREFIX):
+        path = resource_path("samples", get_sample(source).file)
+    else:
+        path = Path(source)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"source": source, "sha256": digest.hexdigest()}
+
+
+class RunWriter(Callback):
+    """Write ``history.jsonl`` and ``checkpoint.pt`` after every epoch, atomically."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.lines: list[str] = []
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        self.lines.append(json.dumps(logs, allow_nan=False))
+        atomic_write_text(self.run_dir / "history.jsonl", "\n".join(self.lines) + "\n",
+                          error=RunError)
+        state = {"epoch": int(logs["epoch"]),
+                 "model": self.trainer.model.state_dict(),
+                 "optimizer": self.trainer.optimizer.state_dict()}
+        with atomic_path(self.run_dir / "checkpoint.pt", error=RunError) as tmp:
+            torch.save(state, tmp)
+
+
+@dataclass
+class Run:
+    """A run folder, read back."""
+
+    path: Path
+    info: dict[str, Any]
+    config: dict[str, Any]
+    spec: ModelSpec
+    preprocessor: Preprocessor
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return str(self.info.get("status", "unknown"))
+
+    @property
+    def task(self) -> str:
+        return self.preprocessor.task
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / "model.safetensors").is_file()
+
+    def load_model(self) -> TrainDeskNet:
+        """Build the network and load the final weights (safetensors: no code is executed)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        weights = self.path / "model.safetensors"
+        if not weights.is_file():
+            raise RunError(f"The run in {self.path} has no trained model (status: "
+                           f"{self.status}).")
+        net = build_model(self.spec)
+        try:
+            state = load_file(str(weights))
+            net.load_state_dict(state)
+        except (SafetensorError, RuntimeError, OSError) as exc:
+            raise RunError(f"The model file of run {self.path.name} is damaged ({exc}).") from None
+        net.eval()
+        return net
+
+    def split_rows(self) -> dict[str, np.ndarray]:
+        try:
+            with np.load(self.path / "split.npz", allow_pickle=False) as npz:
+                return {k: npz[k] for k in ("train", "val", "test")}
+        except (OSError, KeyError, ValueError) as exc:
+            raise RunError(f"The split of run {self.path.name} is missing or damaged "
+                           f"({exc}).") from None
+
+
+def write_run_start(run_dir: Path, *, config: dict, rows: dict[str, np.ndarray],
+                    preprocessor: Preprocessor, spec: ModelSpec, info: dict) -> None:
+    """Write the files that describe a run before its first epoch."""
+    atomic_write_json(run_dir / "config.json", config, error=RunError)
+    with atomic_path(run_dir / "split.npz", error=RunError) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v, np.int64) for k, v in rows.items()})
+    atomic_write_json(run_dir / "preprocessing.json", preprocessor.to_dict(), error=RunError)
+    atomic_write_json(run_dir / "model.json", spec.to_dict(), error=RunError)
+    write_run_info(run_dir, info)
+
+
+def write_run_info(run_dir: Path, info: dict) -> None:
+    doc = {"format": RUN_FORMAT, "version": RUN_VERSION, **info, "updated": now_iso()}
+    atomic_write_json(run_dir / "run.json", doc, error=RunError)
+
+
+def save_weights(run_dir: Path, net: TrainDeskNet) -> None:
+    """Write the final weights as safetensors."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    with atomic_path(run_dir / "model.safetensors", error=RunError) as tmp:
+        save_file(state, str(tmp), metadata={"format": "traindesk-weights"})
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder.
+
+    Raises
+    ------
+    RunError
+        If the folder is missing, is not a run, or its description files are damaged.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunError(f"Run folder not found: {path}.")
+    if not path.is_dir():
+        raise RunError(f"{path} is not a run folder.")
+    info = _read_json(path / "run.json", path)
+    if info.get("format") != RUN_FORMAT:
+        raise RunError(f"{path} is not a TrainDesk run folder.")
+    if int(info.get("version", 0)) > RUN_VERSION:
+        raise RunError(f"The run in {path} was made by a newer TrainDesk. Update TrainDesk.")
+    config = _read_json(path / "config.json", path)
+    try:
+        spec = ModelSpec.from_dict(_read_json(path / "model.json", path))
+        pre = Preprocessor.from_dict(_read_json(path / "preprocessing.json", path))
+    except (ModelSpecError, DataError) as exc:
+        raise RunError(f"The run in {path} is damaged: {exc}") from None
+    history = []
+    hist_file = path / "history.jsonl"
+    if hist_file.is_file():
+        for line in hist_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    history.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # a torn line can only be the last; earlier epochs stay usable
+    metrics_file = path / "metrics.json"
+    metrics = _read_json(metrics_file, path) if metrics_file.is_file() else {}
+    return Run(path=path, info=info, config=config, spec=spec, preprocessor=pre,
+               history=history, metrics=metrics)
+
+
+def _read_json(file: Path, run_dir: Path) -> dict:
+    if not file.is_file():
+        raise RunError(f"{run_dir} is not a complete TrainDesk run folder ({file.name} is "
+                       f"missing).")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise RunError(f"{file.name} in {run_dir} is damaged.") from None
+    if not isinstance(doc, dict):
+        raise RunError(f"{file.name} in {run_dir} is damaged.")
+    return doc
+
+
+def config_dict(project_like) -> dict:
+    """The resolved settings of a run, from a project."""
+    return {"data": dataclasses.asdict(project_like.data),
+            "model": dataclasses.asdict(project_like.model),
+            "training": dataclasses.asdict(project_like.training)}

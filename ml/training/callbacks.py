@@ -1,0 +1,110 @@
+"""Training callbacks: the hooks :class:`~ml.training.Trainer` calls, Keras-style.
+
+Hooks receive plain Python values (floats, ints, strings), never tensors, so a callback can hand
+them straight to another thread or to JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+Logs = dict[str, Any]
+
+
+class Callback:
+    """Base class: override the hooks you need.
+
+    ``on_batch_end(step, logs)`` is called after every batch. ``logs`` always has ``epoch``,
+    ``batch``, ``batches`` and ``step``; it carries ``loss`` (the mean over the batches since the
+    last read-out) only on the steps where the trainer read the running loss from the device -
+    every ``log_every_n_steps`` batches and at the end of each epoch - so that a GPU is not
+    synchronised on every batch.
+    """
+
+    trainer: Any = None
+
+    def set_trainer(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    def on_fit_begin(self, logs: Logs) -> None:
+        """Before the first epoch. ``logs`` describes the run (epochs, steps, device...)."""
+
+    def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
+        """Before epoch *epoch* (0-based)."""
+
+    def on_batch_end(self, step: int, logs: Logs) -> None:
+        """After every optimisation step."""
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        """After an epoch and its validation; ``logs`` holds the epoch's metrics."""
+
+    def on_fit_end(self, logs: Logs) -> None:
+        """After training ends, stopped or not (``logs["stopped"]``)."""
+
+
+class CallbackList(Callback):
+    """Dispatch each hook to several callbacks in order."""
+
+    def __init__(self, callbacks: Iterable[Callback] = ()):
+        self.callbacks = list(callbacks)
+
+    def set_trainer(self, trainer: Any) -> None:
+        for cb in self.callbacks:
+            cb.set_trainer(trainer)
+
+    def on_fit_begin(self, logs: Logs) -> None:
+        for cb in self.callbacks:
+            cb.on_fit_begin(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_batch_end(self, step: int, logs: Logs) -> None:
+        for cb in self.callbacks:
+            cb.on_batch_end(step, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_fit_end(self, logs: Logs) -> None:
+        for cb in self.callbacks:
+            cb.on_fit_end(logs)
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=print)``."""
+
+    def __init__(self, **hooks):
+        for name, fn in hooks.items():
+            if not name.startswith("on_"):
+                raise TypeError(f"unknown hook {name}")
+            setattr(self, name, fn)
+
+
+class BestWeights(Callback):
+    """Keep a CPU copy of the weights from the epoch with the lowest validation loss.
+
+    At the end of training the model gets those weights back (unless training was stopped before
+    any validation ran). ``best_epoch`` tells which epoch it was.
+    """
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor = monitor
+        self.best_value = float("inf")
+        self.best_epoch = 0
+        self.state: dict | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        value = logs.get(self.monitor)
+        if value is not None and value < self.best_value:
+            self.best_value = value
+            self.best_epoch = int(logs["epoch"])
+            self.state = {k: v.detach().to("cpu", copy=True)
+                          for k, v in self.trainer.model.state_dict().items()}
+
+    def on_fit_end(self, logs: Logs) -> None:
+        if self.state is not None:
+            self.trainer.model.load_state_dict(self.state)
+        logs["best_epoch"] = self.best_epoch

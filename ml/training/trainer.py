@@ -1,0 +1,352 @@
+"""The training loop: a plain PyTorch loop with hooks and a stop flag.
+
+Shaped after Keras 3's torch trainer and Lightning's fit loop: callbacks see Python floats only,
+``should_stop`` is checked after every batch, and device memory is handed back when a run ends
+(model and optimizer state moved to the CPU, caches emptied). Data that fits on the device is put
+there once and batched by index - no per-sample DataLoader overhead - and metrics are accumulated
+on the device and read out every ``log_every_n_steps`` steps, not every batch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import TrainingError
+from ..project import TrainingConfig
+from .callbacks import BestWeights, Callback, CallbackList
+from .device import amp_dtype, describe_device, release_device_memory, select_device
+
+
+@dataclass
+class FitResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    history: list[dict] = field(default_factory=list)
+    stopped: bool = False
+    epochs_completed: int = 0
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+    device: str = "cpu"
+    best_epoch: int = 0
+
+
+class TensorBatches:
+    """A dataset held as two tensors, batched by index.
+
+    When the data fits in (a share of) the device's free memory it is moved there once. Otherwise
+    it stays in pinned host memory and each batch is gathered into one of two pinned staging
+    buffers and copied asynchronously, so the copy overlaps the previous step.
+    """
+
+    #: Share of free GPU memory the data may occupy before it is kept on the host instead.
+    DEVICE_SHARE = 0.3
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, device: torch.device,
+                 channels_last: bool = False):
+        self.device = device
+        self.n = len(x)
+        xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+        self.on_device = self._fits(xt.nbytes + yt.nbytes, device)
+        self.channels_last = channels_last and xt.dim() == 4
+        if self.on_device:
+            self.x, self.y = xt.to(device), yt.to(device)
+            if self.channels_last:
+                self.x = self.x.contiguous(memory_format=torch.channels_last)
+        else:
+            self.x, self.y = xt.pin_memory(), yt.pin_memory()
+            self._stage: list[tuple[torch.Tensor, torch.Tensor, torch.cuda.Event | None]] = []
+
+    @classmethod
+    def _fits(cls, nbytes: int, device: torch.device) -> bool:
+        if device.type != "cuda":
+            return True
+        free, _ = torch.cuda.mem_get_info(device)
+        return nbytes < cls.DEVICE_SHARE * free
+
+    def index(self, perm: torch.Tensor) -> torch.Tensor:
+        """Move a permutation to where the data lives."""
+        return perm.to(self.device) if self.on_device else perm
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.on_device:
+            return self.x[idx], self.y[idx]
+        return self._staged_batch(idx)
+
+    def _staged_batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self._stage:
+            for _ in range(2):
+                bx = torch.empty((len(idx),) + tuple(self.x.shape[1:]), dtype=self.x.dtype,
+                                 pin_memory=True)
+                by = torch.empty((len(idx),) + tuple(self.y.shape[1:]), dtype=self.y.dtype,
+                                 pin_memory=True)
+                self._stage.append((bx, by, None))
+            self._turn = 0
+        bx, by, event = self._stage[self._turn]
+        if event is not None:
+            event.synchronize()  # the copy out of this buffer two batches ago must be done
+        m = len(idx)
+        torch.index_select(self.x, 0, idx, out=bx[:m])
+        torch.index_select(self.y, 0, idx, out=by[:m])
+        xb = bx[:m].to(self.device, non_blocking=True)
+        yb = by[:m].to(self.device, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self._stage[self._turn] = (bx, by, done)
+        self._turn ^= 1
+        if self.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb, yb
+
+
+class Trainer:
+    """Train a model on in-memory arrays.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Returns class logits (classification) or one value per sample (regression).
+    task : {"classification", "regression"}
+    config : TrainingConfig
+        Optimizer, learning rate, batch size, epochs, seed, device, AMP.
+    callbacks : iterable of Callback
+    log_every_n_steps : int
+        How often the running loss is read from the device and passed to ``on_batch_end``.
+    target_scale : float
+        Regression: the target's standard deviation, so MAE is reported in original units.
+
+    Attributes
+    ----------
+    should_stop : bool
+        Set it (from any thread) to stop after the current batch.
+    """
+
+    def __init__(self, model: nn.Module, task: str, config: TrainingConfig, *,
+                 callbacks: Iterable[Callback] = (), log_every_n_steps: int = 10,
+                 target_scale: float = 1.0, device: torch.device | None = None):
+        config.validate()
+        self.model = model
+        self.task = task
+        self.config = config
+        self.device = device or select_device(config.device)
+        self.best = BestWeights() if config.restore_best else None
+        # BestWeights runs first at the end of fit, so later callbacks see the restored model.
+        self.callbacks = CallbackList(([self.best] if self.best else []) + list(callbacks))
+        self.callbacks.set_trainer(self)
+        self.log_every_n_steps = max(1, int(log_every_n_steps))
+        self.target_scale = float(target_scale)
+        self.should_stop = False
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.history: list[dict] = []
+        self.metric_name = "accuracy" if task == "classification" else "mae"
+
+    # -- setup ----------------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        fused = {"fused": True} if self.device.type == "cuda" else {}
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.task == "classification":
+            return nn.functional.cross_entropy(out.float(), y)
+        return nn.functional.mse_loss(out.float().reshape(-1), y)
+
+    def _seed(self) -> torch.Generator:
+        seed = int(self.config.seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        return torch.Generator().manual_seed(seed)
+
+    def _check_inputs(self, x: np.ndarray, y: np.ndarray, name: str) -> None:
+        if len(x) == 0:
+            raise TrainingError(f"The {name} set is empty.")
+        if len(x) != len(y):
+            raise TrainingError(f"The {name} set has {len(x)} inputs but {len(y)} targets.")
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None) -> FitResult:
+        """Train for ``config.epochs`` epochs, or until :attr:`should_stop` is set.
+
+        Raises
+        ------
+        TrainingError
+            If the loss becomes NaN or infinite (with advice on what to change).
+        """
+        self._check_inputs(x_train, y_train, "training")
+        has_val = x_val is not None and y_val is not None and len(x_val) > 0
+        cfg = self.config
+        gen = self._seed()
+        device = self.device
+        conv = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
+        channels_last = device.type == "cuda" and conv
+        self.model.to(device)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer = self._make_optimizer()
+        dtype = amp_dtype(device, cfg.amp)
+        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        train = TensorBatches(x_train, y_train, device, channels_last)
+        n, bs = train.n, min(int(cfg.batch_size), train.n)
+        steps = math.ceil(n / bs)
+        info = describe_device(device)
+        result = FitResult(device=info.label)
+        self.callbacks.on_fit_begin({
+            "epochs": cfg.epochs, "steps_per_epoch": steps, "n_train": n,
+            "n_val": len(x_val) if has_val else 0, "batch_size": bs, "device": info.label,
+            "amp": str(dtype).replace("torch.", "") if dtype else "off",
+            "params": sum(p.numel() for p in self.model.parameters())})
+        start = time.perf_counter()
+        step = 0
+        processed = 0
+        try:
+            for epoch in range(cfg.epochs):
+                epoch_start = time.perf_counter()
+                self.callbacks.on_epoch_begin(epoch, {"epoch": epoch + 1})
+                self.model.train()
+                perm = train.index(torch.randperm(n, generator=gen))
+                loss_sum = torch.zeros((), device=device)
+                hits = torch.zeros((), device=device)
+                seen = 0
+                last_sum, last_seen = 0.0, 0
+                for b in range(steps):
+                    idx = perm[b * bs:(b + 1) * bs]
+                    xb, yb = train.batch(idx)
+                    with torch.autocast(device.type, dtype=dtype or torch.float32,
+                                        enabled=dtype is not None):
+                        out = self.model(xb)
+                        loss = self._loss(out, yb)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    if scaler.is_enabled():
+                        scaler.scale(loss).backward()
+                        scaler.step(self.optimizer)
+                        scaler.update()
+                    else:
+                        loss.backward()
+                        self.optimizer.step()
+                    m = len(idx)
+                    with torch.no_grad():
+                        loss_sum.add_(loss.detach(), alpha=m)
+                        hits.add_(self._batch_metric(out.detach(), yb))
+                    seen += m
+                    step += 1
+                    logs = {"epoch": epoch + 1, "batch": b + 1, "batches": steps, "step": step}
+                    if step % self.log_every_n_steps == 0 or b == steps - 1:
+                        total = float(loss_sum)  # the only device sync in the loop
+                        logs["loss"] = self._finite((total - last_sum) / (seen - last_seen),
+                                                    epoch + 1)
+                        last_sum, last_seen = total, seen
+                    self.callbacks.on_batch_end(step, logs)
+                    if self.should_stop:
+                        break
+                processed += seen
+                if self.should_stop and seen < n:
+                    result.stopped = True
+                    break
+                logs = {"epoch": epoch + 1, "loss": self._finite(float(loss_sum) / seen, epoch + 1),
+                        self.metric_name: self._metric_value(float(hits), seen)}
+                if has_val:
+                    val = self.evaluate_arrays(x_val, y_val)
+                    logs["val_loss"] = val["loss"]
+                    logs["val_" + self.metric_name] = val[self.metric_name]
+                logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+                logs["epoch_seconds"] = time.perf_counter() - epoch_start
+                logs["seconds"] = time.perf_counter() - start
+                self.history.append(logs)
+                result.epochs_completed = epoch + 1
+                self.callbacks.on_epoch_end(epoch, dict(logs))
+                if self.should_stop:
+                    result.stopped = epoch + 1 < cfg.epochs
+                    break
+        finally:
+            del train
+            self._release()
+        result.seconds = time.perf_counter() - start
+        result.samples_per_second = processed / result.seconds if result.seconds > 0 else 0.0
+        result.history = list(self.history)
+        end_logs = {"stopped": result.stopped, "epochs_completed": result.epochs_completed,
+                    "seconds": result.seconds, "samples_per_second": result.samples_per_second}
+        self.callbacks.on_fit_end(end_logs)
+        result.best_epoch = int(end_logs.get("best_epoch") or result.epochs_completed)
+        return result
+
+    def _batch_metric(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.task == "classification":
+            return (out.argmax(dim=1) == y).sum()
+        return (out.float().reshape(-1) - y).abs().sum()
+
+    def _metric_value(self, total: float, n: int) -> float:
+        if self.task == "classification":
+            return total / n
+        return total / n * self.target_scale
+
+    @staticmethod
+    def _finite(value: float, epoch: int) -> float:
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"The loss became {'NaN' if math.isnan(value) else 'infinite'} in epoch {epoch}: "
+                f"training diverged. Lower the learning rate (try 10 times smaller), or check the "
+                f"data for extreme or broken values.")
+        return value
+
+    def _release(self) -> None:
+        """Move model and optimizer state off the device and give the memory back."""
+        self.model.to("cpu")
+        if self.optimizer is not None:
+            for state in self.optimizer.state.values():
+                for key, value in state.items():
+                    if isinstance(value, torch.Tensor) and value.device.type != "cpu":
+                        state[key] = value.to("cpu")
+        release_device_memory(self.device)
+
+    # -- inference ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_raw(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Model outputs (logits or standardised values) for *x*, as float32 numpy."""
+        return predict_raw(self.model, x, self.device, batch_size or 4 * self.config.batch_size)
+
+    @torch.no_grad()
+    def evaluate_arrays(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """Loss and the task metric on *x*, *y* (model left in eval mode)."""
+        out = torch.from_numpy(predict_raw(self.model, x, self.device,
+                                           max(1024, 4 * self.config.batch_size)))
+        yt = torch.from_numpy(y)
+        loss = float(self._loss(out, yt))
+        metric = self._metric_value(float(self._batch_metric(out, yt)), len(y))
+        return {"loss": loss, self.metric_name: metric}
+
+
+@torch.no_grad()
+def predict_raw(model: nn.Module, x: np.ndarray, device: torch.device | str = "cpu",
+                batch_size: int = 1024) -> np.ndarray:
+    """Run *model* in eval mode over *x* in batches and return float32 outputs on the CPU."""
+    device = torch.device(device)
+    model.eval()
+    moved = next(model.parameters()).device != device
+    if moved:
+        model.to(device)
+    outs = []
+    try:
+        for start in range(0, len(x), batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size])).to(device)
+            outs.append(model(xb).float().cpu())
+    finally:
+        if moved:
+            model.to("cpu")
+    if not outs:
+        return np.zeros((0, 1), np.float32)
+    return torch.cat(outs).numpy()
