@@ -127,6 +127,7 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         With a message saying what to change: an unknown target, a target with one class, text
         where numbers are needed, no features left, ...
     """
+    config.split.validate()
     frame = dataset.frame
     columns = list(dataset.columns)
     target = config.target or dataset.default_target
@@ -232,7 +233,6 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
 
 def prepare(dataset: Dataset, config: DataConfig) -> PreparedData:
     """Split the usable rows and encode them, fitting the preprocessing on the training rows."""
-    config.split.validate()
     summary = resolve(dataset, config)
     frame = dataset.frame
     y_raw = frame[summary.target]
@@ -262,3 +262,20 @@ def prepare(dataset: Dataset, config: DataConfig) -> PreparedData:
         xs[name] = pre.transform_features(part)
         ys[name] = pre.transform_target(part)
     return PreparedData(summary=summary, preprocessor=pre, x=xs, y=ys, rows=rows)
+
+
+def estimate_input_shape(dataset: Dataset, summary: DataSummary) -> tuple[int, ...]:
+    """The model's input shape for *summary*, without fitting the preprocessing.
+
+    Exact for numeric and boolean features and images; for categorical features it counts the
+    categories in the whole file (training may see fewer).
+    """
+    if summary.image_shape:
+        return tuple(summary.image_shape)
+    width = 0
+    for name in summary.features:
+        if summary.types[name] == "categorical":
+            width += max(1, dataset.columns[name].n_unique)
+        else:
+            width += 1
+    return (width,)

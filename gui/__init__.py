@@ -1,0 +1,1 @@
+"""TrainDesk's desktop GUI: views over the ``ml`` library, driven by workers."""

@@ -1,0 +1,200 @@
+"""Step 4 - Evaluate: test-split metrics, per-class table, confusion matrix, predicted vs actual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Slot
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QStackedWidget, QTableView, QVBoxLayout, QWidget)
+
+from ml.evaluation.evaluate import Evaluation, evaluate_run
+from ml.runs import load_run
+from workers.base import FunctionWorker, TaskRunner
+
+from ..dialogs import open_file, show_error
+from ..state import ProjectState
+from ..widgets.common import MessageBanner, MetricCard, heading
+from ..widgets.plots import ConfusionMatrixWidget, ScatterPlotWidget
+from ..widgets.table_models import RecordsModel
+
+
+def _evaluate(run_path: str, data: str | None) -> Evaluation:
+    return evaluate_run(load_run(run_path), data)
+
+
+class EvaluatePage(QWidget):
+    """How good is the model, and where does it go wrong."""
+
+    def __init__(self, state: ProjectState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.runner = TaskRunner(self)
+        self.runner.finished.connect(self._on_evaluated)
+        self.runner.errored.connect(self._on_errored)
+        self.evaluation: Evaluation | None = None
+
+        self.run_combo = QComboBox()
+        self.run_combo.setObjectName("runCombo")
+        self.run_combo.setMinimumContentsLength(36)
+        self.run_combo.activated.connect(self._on_run_chosen)
+        self.file_button = QPushButton("Evaluate on another labelled file…")
+        self.file_button.clicked.connect(self._on_file_clicked)
+        self.test_button = QPushButton("Back to the test split")
+        self.test_button.clicked.connect(self.evaluate_current)
+        self.source_label = QLabel("")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Run:"))
+        top.addWidget(self.run_combo, 1)
+        top.addWidget(self.test_button)
+        top.addWidget(self.file_button)
+
+        self.cards = [MetricCard("") for _ in range(3)]
+        cards = QHBoxLayout()
+        for card in self.cards:
+            cards.addWidget(card)
+        self.banner = MessageBanner()
+        self.banner.setObjectName("evaluateBanner")
+
+        self.class_model = RecordsModel(["Class", "Precision", "Recall", "F1", "Support"])
+        self.class_view = QTableView()
+        self.class_view.setObjectName("perClassTable")
+        self.class_view.setModel(self.class_model)
+        self.class_view.verticalHeader().hide()
+        self.class_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.matrix = ConfusionMatrixWidget()
+        self.matrix.setObjectName("confusionMatrix")
+        classification = QWidget()
+        cl = QHBoxLayout(classification)
+        cl.setContentsMargins(0, 0, 0, 0)
+        left = QVBoxLayout()
+        left.addWidget(heading("Per class", 12))
+        left.addWidget(self.class_view)
+        cl.addLayout(left, 2)
+        right = QVBoxLayout()
+        right.addWidget(heading("Confusion matrix", 12))
+        right.addWidget(self.matrix, 1)
+        cl.addLayout(right, 3)
+
+        self.scatter = ScatterPlotWidget()
+        self.scatter.setObjectName("scatterPlot")
+        self.views = QStackedWidget()
+        self.views.addWidget(classification)
+        self.views.addWidget(self.scatter)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.source_label)
+        layout.addLayout(cards)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.views, 1)
+
+        state.runs_changed.connect(self._fill_runs)
+        state.current_run_changed.connect(self._on_current_run_changed)
+        self._fill_runs()
+        self._on_current_run_changed()
+
+    # -- runs -----------------------------------------------------------------------------------
+    @Slot()
+    def _fill_runs(self) -> None:
+        self.run_combo.blockSignals(True)
+        self.run_combo.clear()
+        for i, record in enumerate(self.state.project.runs):
+            metrics = ", ".join(f"{k} {v:.3f}" for k, v in record.metrics.items())
+            self.run_combo.addItem(f"{record.id} · {record.model} · {record.status} · {metrics}",
+                                   i)
+        current = self.state.current_run
+        if current is not None:
+            for i in range(self.run_combo.count()):
+                if self.state.project.runs[self.run_combo.itemData(i)].path == current.record.path:
+                    self.run_combo.setCurrentIndex(i)
+        self.run_combo.blockSignals(False)
+
+    @Slot(int)
+    def _on_run_chosen(self, index: int) -> None:
+        record = self.state.project.runs[self.run_combo.itemData(index)]
+        self.state.set_current_run(record)
+
+    @Slot()
+    def _on_current_run_changed(self) -> None:
+        self._fill_runs()
+        current = self.state.current_run
+        if current is None:
+            self.show_evaluation(None)
+            return
+        if current.evaluation is not None:
+            self.show_evaluation(current.evaluation)
+        else:
+            self.evaluate_current()
+
+    @Slot()
+    def evaluate_current(self) -> None:
+        current = self.state.current_run
+        if current is None:
+            return
+        if current.evaluation is not None:
+            self.show_evaluation(current.evaluation)
+            return
+        self._start(str(current.path), None)
+
+    @Slot()
+    def _on_file_clicked(self) -> None:
+        if self.state.current_run is None:
+            return
+        path = open_file(self, "Evaluate on a labelled file",
+                         "Tables (*.csv *.tsv *.txt);;All files (*)")
+        if path:
+            self._start(str(self.state.current_run.path), path)
+
+    def _start(self, run_path: str, data: str | None) -> None:
+        self.banner.show_message("Evaluating …", "info")
+        self.runner.start(FunctionWorker(_evaluate, run_path, data))
+
+    @Slot(object)
+    def _on_evaluated(self, evaluation: Evaluation) -> None:
+        current = self.state.current_run
+        if current is not None and evaluation.source == "test split":
+            current.evaluation = evaluation
+        self.show_evaluation(evaluation)
+
+    @Slot(str)
+    def _on_errored(self, message: str) -> None:
+        self.banner.show_message(message, "error")
+        show_error(self, "Could not evaluate", message)
+
+    # -- showing --------------------------------------------------------------------------------
+    def show_evaluation(self, evaluation: Evaluation | None) -> None:
+        self.evaluation = evaluation
+        self.banner.clear_message()
+        if evaluation is None:
+            for card in self.cards:
+                card.set_value("-", "")
+            self.source_label.setText("Train a model to see how well it does.")
+            self.class_model.set_rows([])
+            self.matrix.set_matrix([[]], [])
+            return
+        run_name = Path(self.state.current_run.record.path).name if self.state.current_run else ""
+        self.source_label.setText(f"<b>{run_name}</b> on the <b>{evaluation.source}</b> "
+                                  f"({evaluation.n:,} rows never used for training)")
+        m = evaluation.metrics
+        if evaluation.task == "classification":
+            self.views.setCurrentIndex(0)
+            self.cards[0].set_value(f"{100 * m['accuracy']:.1f}%", "accuracy")
+            self.cards[1].set_value(f"{m['f1_macro']:.3f}", "macro F1")
+            self.cards[2].set_value(f"{m['precision_macro']:.3f} / {m['recall_macro']:.3f}",
+                                    "macro precision / recall")
+            r = evaluation.report
+            self.class_model.set_rows([
+                [name, float(r.precision[i]), float(r.recall[i]), float(r.f1[i]),
+                 int(r.support[i])] for i, name in enumerate(evaluation.class_names)])
+            self.class_model.row_colors = {i: QColor(253, 236, 234)
+                                           for i in range(len(evaluation.class_names))
+                                           if r.support[i] and r.f1[i] < 0.8}
+            self.matrix.set_matrix(evaluation.confusion, evaluation.class_names)
+        else:
+            self.views.setCurrentIndex(1)
+            self.cards[0].set_value(f"{m['mae']:.4g}", "mean absolute error")
+            self.cards[1].set_value(f"{m['rmse']:.4g}", "root mean squared error")
+            self.cards[2].set_value(f"{m['r2']:.3f}", "R² (1 is perfect)")
+            self.scatter.set_points(evaluation.y_true, evaluation.y_pred)

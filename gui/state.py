@@ -1,0 +1,225 @@
+"""The shared project state every page receives in its constructor.
+
+It holds the :class:`~ml.project.Project` document plus what was derived from it in this
+session (the loaded dataset, the resolved data summary, the model spec, the current run) and
+announces changes through signals, the way napari's components announce theirs; pages subscribe
+to the signals and never talk to each other directly. It holds no training logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from ml.data.dataset import Dataset, DataSummary, estimate_input_shape, resolve
+from ml.errors import TrainDeskError
+from ml.evaluation.evaluate import Evaluation
+from ml.models.presets import build_spec
+from ml.models.spec import ModelSpec, ModelSummary, summarize
+from ml.pipeline import apply_suggestions
+from ml.project import Project, RunRecord
+
+STEPS = ("Data", "Model", "Train", "Evaluate", "Export")
+
+
+@dataclass
+class CurrentRun:
+    """The run the Evaluate and Export pages work on."""
+
+    record: RunRecord
+    evaluation: Evaluation | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.record.path)
+
+
+class ProjectState(QObject):
+    """Project document + session state, with change signals."""
+
+    project_replaced = Signal()
+    dataset_changed = Signal()
+    data_config_changed = Signal()
+    model_changed = Signal()
+    runs_changed = Signal()
+    current_run_changed = Signal()
+    training_changed = Signal(bool)
+    dirty_changed = Signal(bool)
+    steps_changed = Signal()
+
+    def __init__(self, project: Project | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project = project or Project()
+        self.dataset: Dataset | None = None
+        self.summary: DataSummary | None = None
+        self.data_error = ""
+        self.spec: ModelSpec | None = None
+        self.model_summary: ModelSummary | None = None
+        self.model_error = ""
+        self.current_run: CurrentRun | None = None
+        self.training = False
+        self.dirty = False
+        # Until the user edits the model, it follows the data (suggested settings).
+        self._model_touched = False
+
+    # -- derived state --------------------------------------------------------------------------
+    def _refresh_summary(self) -> None:
+        self.summary, self.data_error = None, ""
+        if self.dataset is not None:
+            try:
+                self.summary = resolve(self.dataset, self.project.data)
+                if not self._model_touched:
+                    apply_suggestions(self.project, self.dataset)
+            except TrainDeskError as exc:
+                self.summary = None
+                self.data_error = str(exc)
+        self._refresh_spec()
+
+    def _refresh_spec(self) -> None:
+        self.spec, self.model_summary, self.model_error = None, None, ""
+        if self.summary is None:
+            return
+        n_out = len(self.summary.class_counts) if self.summary.task == "classification" else 1
+        try:
+            self.project.training.validate()
+            shape = estimate_input_shape(self.dataset, self.summary)
+            self.spec = build_spec(self.project.model, shape, n_out, self.summary.task)
+            self.model_summary = summarize(self.spec)
+        except TrainDeskError as exc:
+            self.model_error = str(exc)
+            self.spec = None
+
+    def step_enabled(self, index: int) -> bool:
+        """Whether wizard step *index* has what it needs."""
+        if index == 0:
+            return True
+        if index == 1:
+            return self.summary is not None
+        if index == 2:
+            return self.spec is not None
+        return self.current_run is not None
+
+    def step_hint(self, index: int) -> str:
+        """Why step *index* is locked."""
+        return ["", "Choose a dataset and a valid target first.",
+                "Fix the model settings first.", "Train a model first.",
+                "Train a model first."][index]
+
+    # -- changes --------------------------------------------------------------------------------
+    def set_dirty(self, dirty: bool = True) -> None:
+        if dirty != self.dirty:
+            self.dirty = dirty
+            self.dirty_changed.emit(dirty)
+
+    def set_dataset(self, dataset: Dataset, *, keep_settings: bool = False) -> None:
+        """Use *dataset*; unless *keep_settings*, reset target and roles and suggest a model."""
+        self.dataset = dataset
+        data = self.project.data
+        data.source = dataset.source
+        if not keep_settings:
+            data.target = dataset.default_target
+            data.task = None
+            data.column_types.clear()
+            data.column_roles.clear()
+            if self.project.name in ("", "Untitled"):
+                self.project.name = dataset.name
+        self._model_touched = keep_settings
+        self._refresh_summary()
+        self.set_dirty(True)
+        self.dataset_changed.emit()
+        self.data_config_changed.emit()
+        self.model_changed.emit()
+        self.steps_changed.emit()
+
+    def update_data(self, **changes) -> None:
+        """Change data settings (``target``, ``task``, ``column_types``, ``split`` fields...)."""
+        data = self.project.data
+        for key, value in changes.items():
+            if key in ("val_fraction", "test_fraction", "seed", "stratify"):
+                setattr(data.split, key, value)
+            else:
+                setattr(data, key, value)
+        self._refresh_summary()
+        self.set_dirty(True)
+        self.data_config_changed.emit()
+        self.model_changed.emit()
+        self.steps_changed.emit()
+
+    def set_column(self, name: str, *, type: str | None = None, role: str | None = None) -> None:
+        """Override one column's type or role (``role="target"`` makes it the target)."""
+        data = self.project.data
+        if type is not None:
+            data.column_types[name] = type
+        if role == "target":
+            data.target = name
+            data.column_roles.pop(name, None)
+        elif role is not None:
+            data.column_roles[name] = role
+            if data.target == name:
+                data.target = None
+        self.update_data()
+
+    def update_model(self, **changes) -> None:
+        """Change model settings (``preset``, ``hidden``, ``dropout``...)."""
+        for key, value in changes.items():
+            setattr(self.project.model, key, value)
+        self._model_touched = True
+        self._changed_model()
+
+    def update_training(self, **changes) -> None:
+        """Change training settings (``lr``, ``epochs``, ``batch_size``...)."""
+        for key, value in changes.items():
+            setattr(self.project.training, key, value)
+        self._model_touched = True
+        self._changed_model()
+
+    def suggest_model(self) -> None:
+        """Reset model and schedule to what suits the data."""
+        if self.dataset is not None and self.summary is not None:
+            apply_suggestions(self.project, self.dataset)
+            self._model_touched = False
+            self._changed_model()
+
+    def _changed_model(self) -> None:
+        self._refresh_spec()
+        self.set_dirty(True)
+        self.model_changed.emit()
+        self.steps_changed.emit()
+
+    def set_training(self, running: bool) -> None:
+        self.training = running
+        self.training_changed.emit(running)
+
+    def add_run(self, record: RunRecord, evaluation: Evaluation | None = None) -> None:
+        """Record a finished or stopped run and make it current."""
+        self.project.runs.append(record)
+        self.set_dirty(True)
+        self.runs_changed.emit()
+        self.set_current_run(record, evaluation)
+
+    def set_current_run(self, record: RunRecord | None, evaluation: Evaluation | None = None
+                        ) -> None:
+        self.current_run = CurrentRun(record, evaluation) if record else None
+        self.current_run_changed.emit()
+        self.steps_changed.emit()
+
+    def replace_project(self, project: Project, dataset: Dataset | None) -> None:
+        """Switch to another project (New / Open)."""
+        self.project = project
+        self.dataset = dataset
+        self.current_run = None
+        self._model_touched = True  # an opened project keeps its own model settings
+        self._refresh_summary()
+        usable = [r for r in project.runs if (Path(r.path) / "model.safetensors").is_file()]
+        if usable:
+            self.current_run = CurrentRun(usable[-1])
+        self.set_dirty(False)
+        self.project_replaced.emit()
+        self.dataset_changed.emit()
+        self.data_config_changed.emit()
+        self.model_changed.emit()
+        self.runs_changed.emit()
+        self.current_run_changed.emit()
+        self.steps_changed.emit()

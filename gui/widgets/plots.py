@@ -1,0 +1,370 @@
+"""Plots: live training curves, class balance bars, predicted-vs-actual, confusion matrix.
+
+Live curves follow pyqtgraph's ``scrollingPlots`` example: one curve item per series, data in a
+preallocated numpy buffer that doubles when full, ``setData`` from a timer (never per signal),
+peak downsampling and clipping to the view, so a million batch points stay smooth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+
+BLUE = (31, 119, 180)
+ORANGE = (230, 120, 20)
+GREY = (150, 150, 150)
+#: Redraw interval of live plots: 50 ms = 20 Hz at most.
+REDRAW_MS = 50
+
+
+def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str) -> None:
+    """Large, readable axes and title (the curves are shown on projectors)."""
+    plot.setTitle(title, size="14pt")
+    font = QFont()
+    font.setPointSize(11)
+    for name, label in (("bottom", x_label), ("left", y_label)):
+        axis = plot.getAxis(name)
+        axis.setTickFont(font)
+        axis.enableAutoSIPrefix(False)  # "accuracy (x0.001)" helps nobody
+        axis.setLabel(label, **{"font-size": "12pt"})
+    plot.showGrid(x=True, y=True, alpha=0.25)
+
+
+class CurveBuffer:
+    """Growable (x, y) storage: appends are amortised O(1); views are zero-copy."""
+
+    def __init__(self, capacity: int = 256):
+        self._data = np.empty((capacity, 2), dtype=np.float64)
+        self.n = 0
+
+    def extend(self, points: np.ndarray) -> None:
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        need = self.n + len(points)
+        if need > len(self._data):
+            grown = np.empty((max(need, 2 * len(self._data)), 2), dtype=np.float64)
+            grown[:self.n] = self._data[:self.n]
+            self._data = grown
+        self._data[self.n:need] = points
+        self.n = need
+
+    def clear(self) -> None:
+        self.n = 0
+
+    @property
+    def x(self) -> np.ndarray:
+        return self._data[:self.n, 0]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self._data[:self.n, 1]
+
+
+class LiveCurvesWidget(QWidget):
+    """Loss and metric curves that grow while a model trains.
+
+    Left: per-batch training loss (raw, faint, and exponentially smoothed) with the per-epoch
+    training and validation loss. Right: the task metric per epoch for training and validation.
+    """
+
+    SMOOTHING = 0.9
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.loss_plot = pg.PlotWidget()
+        self.metric_plot = pg.PlotWidget()
+        for widget in (self.loss_plot, self.metric_plot):
+            widget.setMinimumHeight(260)
+            layout.addWidget(widget)
+        lp, mp = self.loss_plot.getPlotItem(), self.metric_plot.getPlotItem()
+        style_plot(lp, "Loss", "epoch", "loss")
+        lp.addLegend(offset=(-10, 10), labelTextSize="11pt")
+        self.batch_raw = lp.plot(pen=pg.mkPen(GREY + (90,), width=1))
+        self.batch_smooth = lp.plot(pen=pg.mkPen(BLUE + (150,), width=2),
+                                    name="training (per batch, smoothed)")
+        self.train_loss = lp.plot(pen=pg.mkPen(BLUE, width=3), symbol="o", symbolSize=7,
+                                  symbolBrush=BLUE, name="training (epoch)")
+        self.val_loss = lp.plot(pen=pg.mkPen(ORANGE, width=3), symbol="s", symbolSize=7,
+                                symbolBrush=ORANGE, name="validation")
+        for curve in (self.batch_raw, self.batch_smooth):
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+        mp.addLegend(offset=(-10, -10), labelTextSize="11pt")
+        self.train_metric = mp.plot(pen=pg.mkPen(BLUE, width=3), symbol="o", symbolSize=7,
+                                    symbolBrush=BLUE, name="training")
+        self.val_metric = mp.plot(pen=pg.mkPen(ORANGE, width=3), symbol="s", symbolSize=7,
+                                  symbolBrush=ORANGE, name="validation")
+        # Where validation loss was lowest so far: the weights kept with "keep the best epoch".
+        self.best_lines = []
+        for plot in (lp, mp):
+            line = pg.InfiniteLine(angle=90, movable=False,
+                                   pen=pg.mkPen(ORANGE + (120,), width=2,
+                                                style=Qt.PenStyle.DotLine),
+                                   label="best", labelOpts={"position": 0.95, "color": ORANGE})
+            line.hide()
+            plot.addItem(line, ignoreBounds=True)
+            self.best_lines.append(line)
+        self.best_epoch = 0
+        self._best_val = math.inf
+        self.buffers = {name: CurveBuffer() for name in
+                        ("batch_raw", "batch_smooth", "train_loss", "val_loss", "train_metric",
+                         "val_metric")}
+        self._ema = math.nan
+        self._ema_steps = 0
+        self._dirty = False
+        self.metric_key = "accuracy"
+        self.set_metric("accuracy")
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self._redraw)
+        self.timer.start()
+
+    def set_metric(self, key: str) -> None:
+        """``accuracy`` (classification) or ``mae`` (regression, in the target's units)."""
+        self.metric_key = key
+        if key == "accuracy":
+            style_plot(self.metric_plot.getPlotItem(), "Accuracy", "epoch", "accuracy (%)")
+        else:
+            style_plot(self.metric_plot.getPlotItem(), "Mean absolute error", "epoch",
+                       "MAE (target units)")
+
+    def reset(self) -> None:
+        for buf in self.buffers.values():
+            buf.clear()
+        self._ema, self._ema_steps = math.nan, 0
+        self.best_epoch, self._best_val = 0, math.inf
+        for line in self.best_lines:
+            line.hide()
+        self._dirty = True
+        self._redraw()
+
+    def add_batches(self, points: np.ndarray) -> None:
+        """Append per-batch ``(epoch position, loss)`` points."""
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if not len(points):
+            return
+        smooth = np.empty_like(points)
+        smooth[:, 0] = points[:, 0]
+        for i, loss in enumerate(points[:, 1]):
+            # Exponential moving average with TensorBoard's start-up bias correction.
+            self._ema_steps += 1
+            prev = 0.0 if math.isnan(self._ema) else self._ema
+            self._ema = self.SMOOTHING * prev + (1 - self.SMOOTHING) * loss
+            smooth[i, 1] = self._ema / (1 - self.SMOOTHING ** self._ema_steps)
+        self.buffers["batch_raw"].extend(points)
+        self.buffers["batch_smooth"].extend(smooth)
+        self._dirty = True
+
+    def add_epoch(self, logs: dict) -> None:
+        """Append one epoch's ``loss``, ``val_loss`` and metric values."""
+        x = float(logs["epoch"])
+        scale = 100.0 if self.metric_key == "accuracy" else 1.0  # accuracy reads best in %
+        for key, buf, factor in (("loss", "train_loss", 1.0), ("val_loss", "val_loss", 1.0),
+                                 (self.metric_key, "train_metric", scale),
+                                 ("val_" + self.metric_key, "val_metric", scale)):
+            if key in logs:
+                self.buffers[buf].extend([(x, factor * logs[key])])
+        if logs.get("val_loss", math.inf) < self._best_val:
+            self._best_val = logs["val_loss"]
+            self.best_epoch = int(logs["epoch"])
+            for line in self.best_lines:
+                line.setValue(x)
+                line.show()
+        self._dirty = True
+
+    def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The data a curve shows (for tests and export)."""
+        buf = self.buffers[name]
+        return buf.x.copy(), buf.y.copy()
+
+    def redraw_now(self) -> None:
+        """Draw pending points immediately (the timer would within 50 ms)."""
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        for name, buf in self.buffers.items():
+            getattr(self, name).setData(buf.x, buf.y)
+
+
+class BarChartWidget(pg.PlotWidget):
+    """Vertical bars with category labels (class balance)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumHeight(160)
+        self.setMouseEnabled(x=False, y=False)
+        self.setMenuEnabled(False)
+        self.labels: list[str] = []
+        self.values: list[float] = []
+        self._bars: pg.BarGraphItem | None = None
+
+    def set_bars(self, labels: list[str], values: list[float], title: str) -> None:
+        self.labels, self.values = list(labels), list(values)
+        plot = self.getPlotItem()
+        plot.clear()
+        style_plot(plot, title, "", "rows")
+        plot.showGrid(x=False, y=True, alpha=0.25)
+        if not labels:
+            return
+        x = np.arange(len(labels))
+        self._bars = pg.BarGraphItem(x=x, height=values, width=0.7, brush=pg.mkBrush(BLUE))
+        plot.addItem(self._bars)
+        step = max(1, len(labels) // 20)
+        ticks = [(i, str(labels[i])[:12]) for i in range(0, len(labels), step)]
+        plot.getAxis("bottom").setTicks([ticks])
+        plot.setXRange(-0.6, len(labels) - 0.4, padding=0)
+        plot.setYRange(0, max(values) * 1.1 if values else 1, padding=0)
+
+    def set_histogram(self, values: np.ndarray, title: str, bins: int = 30) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        plot = self.getPlotItem()
+        plot.clear()
+        style_plot(plot, title, "", "rows")
+        self.labels, self.values = [], []
+        if not len(values):
+            return
+        counts, edges = np.histogram(values, bins=bins)
+        self.values = counts.tolist()
+        plot.addItem(pg.PlotDataItem(edges, counts, stepMode="center", fillLevel=0,
+                                     brush=pg.mkBrush(BLUE + (160,)), pen=pg.mkPen(BLUE)))
+        plot.getAxis("bottom").setTicks(None)
+        plot.enableAutoRange()
+
+
+class ScatterPlotWidget(pg.PlotWidget):
+    """Predicted against actual values, with the ideal ``y = x`` line."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumSize(320, 280)
+        style_plot(self.getPlotItem(), "Predicted vs actual", "actual", "predicted")
+        self.ideal = self.plot(pen=pg.mkPen(ORANGE, width=2, style=Qt.PenStyle.DashLine))
+        self.points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(BLUE + (150,)), pen=None)
+        self.addItem(self.points)
+
+    def set_points(self, actual: np.ndarray, predicted: np.ndarray) -> None:
+        actual = np.asarray(actual, np.float64)
+        predicted = np.asarray(predicted, np.float64)
+        self.points.setData(actual, predicted)
+        if len(actual):
+            lo = float(min(actual.min(), predicted.min()))
+            hi = float(max(actual.max(), predicted.max()))
+            self.ideal.setData([lo, hi], [lo, hi])
+
+
+class ConfusionMatrixWidget(QWidget):
+    """A heatmap of the confusion matrix with counts in the cells.
+
+    Colour shows the share of each true class (row-normalised), so small classes are as visible
+    as big ones; the numbers are the raw counts. Clicking a cell emits ``cell_clicked(true,
+    predicted)``.
+    """
+
+    cell_clicked = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.matrix = np.zeros((0, 0), dtype=np.int64)
+        self.labels: list[str] = []
+        self.setMinimumSize(360, 320)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(520, 480)
+
+    def set_matrix(self, matrix: np.ndarray, labels: list[str]) -> None:
+        self.matrix = np.asarray(matrix, dtype=np.int64)
+        self.labels = [str(lab) for lab in labels]
+        self.update()
+
+    def _geometry(self) -> tuple[QRectF, float]:
+        k = max(len(self.labels), 1)
+        fm = self.fontMetrics()
+        label_w = min(140, max((fm.horizontalAdvance(lab) for lab in self.labels), default=20) + 12)
+        left, top = label_w + 28, 34
+        bottom = label_w + 28
+        size = max(10.0, min((self.width() - left - 12) / k, (self.height() - top - bottom) / k))
+        return QRectF(left, top, size * k, size * k), size
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(self.rect(), self.palette().base())
+        k = len(self.labels)
+        if k == 0 or self.matrix.shape != (k, k):
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No evaluation yet")
+            return
+        area, cell = self._geometry()
+        totals = self.matrix.sum(axis=1, keepdims=True).clip(min=1)
+        share = self.matrix / totals
+        font = painter.font()
+        font.setPointSizeF(max(6.0, min(12.0, cell / 3.2)))
+        painter.setFont(font)
+        for i in range(k):
+            for j in range(k):
+                rect = QRectF(area.left() + j * cell, area.top() + i * cell, cell, cell)
+                s = float(share[i, j])
+                if i == j:
+                    color = QColor.fromRgbF(1 - 0.85 * s, 1 - 0.45 * s, 1 - 0.75 * s)
+                else:
+                    color = QColor.fromRgbF(1 - 0.1 * s, 1 - 0.75 * s, 1 - 0.75 * s)
+                painter.fillRect(rect, color)
+                painter.setPen(QPen(QColor(220, 220, 220)))
+                painter.drawRect(rect)
+                if cell >= 18:
+                    painter.setPen(QColor(255, 255, 255) if s > 0.6 else QColor(30, 30, 30))
+                    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(self.matrix[i, j]))
+        label_font = painter.font()
+        label_font.setPointSizeF(max(7.0, min(11.0, cell / 2.5)))
+        painter.setFont(label_font)
+        painter.setPen(self.palette().text().color())
+        for i, label in enumerate(self.labels):
+            y = area.top() + (i + 0.5) * cell
+            painter.drawText(QRectF(0, y - cell / 2, area.left() - 6, cell),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
+            painter.save()
+            x = area.left() + (i + 0.5) * cell
+            painter.translate(x, area.bottom() + 6)
+            painter.rotate(-90 if len(label) > 3 else 0)
+            if len(label) > 3:
+                painter.drawText(QRectF(-area.left() + 28, -cell / 2, area.left() - 34, cell),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                                 label)
+            else:
+                painter.drawText(QRectF(-cell / 2, 0, cell, 20), Qt.AlignmentFlag.AlignCenter,
+                                 label)
+            painter.restore()
+        title_font = painter.font()
+        title_font.setPointSize(11)
+        title_font.setBold(True)
+        painter.setFont(title_font)
+        painter.drawText(QRectF(area.left(), 4, area.width(), 26), Qt.AlignmentFlag.AlignCenter,
+                         "Predicted class")
+        painter.save()
+        painter.translate(12, area.center().y())
+        painter.rotate(-90)
+        painter.drawText(QRectF(-area.height() / 2, -10, area.height(), 22),
+                         Qt.AlignmentFlag.AlignCenter, "True class")
+        painter.restore()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        k = len(self.labels)
+        if k == 0:
+            return
+        area, cell = self._geometry()
+        pos = event.position()
+        if area.contains(pos):
+            j = int((pos.x() - area.left()) // cell)
+            i = int((pos.y() - area.top()) // cell)
+            if 0 <= i < k and 0 <= j < k:
+                self.cell_clicked.emit(i, j)

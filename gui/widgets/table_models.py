@@ -1,0 +1,137 @@
+"""Virtualised item models: Qt asks only for the cells on screen, so a million rows cost nothing."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class DataFrameModel(QAbstractTableModel):
+    """A read-only view of a DataFrame (cells are formatted on demand)."""
+
+    def __init__(self, frame: pd.DataFrame | None = None, parent=None):
+        super().__init__(parent)
+        self._frame = pd.DataFrame()
+        self._columns: list[np.ndarray] = []
+        self.highlight_column: str | None = None
+        if frame is not None:
+            self.set_frame(frame)
+
+    def set_frame(self, frame: pd.DataFrame) -> None:
+        self.beginResetModel()
+        self._frame = frame
+        # Column arrays once, so data() is an O(1) lookup without pandas' indexing overhead.
+        self._columns = [frame[c].to_numpy(dtype=object) for c in frame.columns]
+        self.endResetModel()
+
+    def set_highlight(self, column: str | None) -> None:
+        self.highlight_column = column
+        if self.columnCount():
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, self.columnCount() - 1)
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(self.rowCount() - 1, self.columnCount() - 1))
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else len(self._frame)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self._columns)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            value = self._columns[index.column()][index.row()]
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                return ""
+            if isinstance(value, float):
+                return f"{value:.6g}"
+            return str(value)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if self._frame.columns[index.column()] == self.highlight_column:
+                return QBrush(QColor(255, 236, 179))
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            value = self._columns[index.column()][index.row()]
+            if isinstance(value, (int, float, np.number)):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            name = str(self._frame.columns[section])
+            return f"{name} (target)" if name == self.highlight_column else name
+        return str(section + 1)
+
+
+class RecordsModel(QAbstractTableModel):
+    """A table of rows (sequences) with fixed headers; optional editable columns.
+
+    ``editors`` maps a column number to ``(choices, on_edit)``: the cell is edited with a combo
+    box of *choices* (see :class:`ChoiceDelegate`) and ``on_edit(row, value)`` is called.
+    """
+
+    def __init__(self, headers: Sequence[str], parent=None):
+        super().__init__(parent)
+        self.headers = list(headers)
+        self.rows: list[list[Any]] = []
+        self.editors: dict[int, tuple[Sequence[str], Callable[[int, str], None]]] = {}
+        self.row_colors: dict[int, QColor] = {}
+
+    def set_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        self.beginResetModel()
+        self.rows = [list(r) for r in rows]
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.headers)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        value = self.rows[index.row()][index.column()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            if isinstance(value, float):
+                return f"{value:.3f}"
+            if isinstance(value, (int, np.integer)):
+                return f"{int(value):,}"
+            return str(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float,
+                                                                            np.number)):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.BackgroundRole and index.row() in self.row_colors:
+            return QBrush(self.row_colors[index.row()])
+        return None
+
+    def setData(self, index: _Index, value: Any,  # noqa: N802
+                role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.EditRole or index.column() not in self.editors:
+            return False
+        choices, on_edit = self.editors[index.column()]
+        if value not in choices:
+            return False
+        on_edit(index.row(), str(value))
+        return True
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.column() in self.editors:
+            return base | Qt.ItemFlag.ItemIsEditable
+        return base
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.headers[section]
+        return None
