@@ -15,7 +15,7 @@ from ml.errors import TrainDeskError
 from ml.project import PROJECT_SUFFIX, Project
 from ml.training.device import describe_device
 
-from .dialogs import ask_save_discard_cancel, ask_yes_no, open_file, save_file, show_error
+from . import dialogs
 from .pages import DataPage, EvaluatePage, ExportPage, ModelPage, TrainPage
 from .state import STEPS, ProjectState
 
@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
     def _on_open_triggered(self) -> None:
         if not self._confirm_discard():
             return
-        path = open_file(self, "Open a project", PROJECT_FILTER)
+        path = dialogs.open_file(self, "Open a project", PROJECT_FILTER)
         if path:
             self.open_project(path)
 
@@ -238,7 +238,7 @@ class MainWindow(QMainWindow):
             project = Project.load(path)
             dataset = load_dataset(project.data.source) if project.data.source else None
         except TrainDeskError as exc:
-            show_error(self, "Could not open the project", str(exc))
+            dialogs.show_error(self, "Could not open the project", str(exc))
             return False
         self.state.replace_project(project, dataset)
         self.go_to(0)
@@ -253,14 +253,14 @@ class MainWindow(QMainWindow):
     @Slot()
     def save_as(self) -> bool:
         start = str(Path.home() / f"{self.state.project.name}{PROJECT_SUFFIX}")
-        path = save_file(self, "Save the project", PROJECT_FILTER, start)
+        path = dialogs.save_file(self, "Save the project", PROJECT_FILTER, start)
         return self._write(Path(path)) if path else False
 
     def _write(self, path: Path) -> bool:
         try:
             self.state.project.save(path)
         except TrainDeskError as exc:
-            show_error(self, "Could not save the project", str(exc))
+            dialogs.show_error(self, "Could not save the project", str(exc))
             return False
         self.state.set_dirty(False)
         self._update_title()
@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
     def _confirm_discard(self) -> bool:
         if not self.state.dirty:
             return True
-        answer = ask_save_discard_cancel(self, "Unsaved changes",
+        answer = dialogs.ask_save_discard_cancel(self, "Unsaved changes",
                                          "Save the changes to this project first?")
         if answer == "save":
             return self.save()
@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
     # -- closing --------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if self.train_page.is_training():
-            if not ask_yes_no(self, "Training is running",
+            if not dialogs.ask_yes_no(self, "Training is running",
                               "Stop training and quit? The run so far is kept."):
                 event.ignore()
                 return

@@ -101,15 +101,16 @@ class TrainingJob:
             dataset = load_dataset(project.data.source)
         prepared = prepare(dataset, project.data)
         pre = prepared.preprocessor
+        # Everything that can be refused is checked before the first progress line.
+        spec = build_spec(project.model, pre.input_shape, pre.n_outputs, prepared.task)
+        net = build_model(spec, pre.feature_mean, pre.feature_std)
+        device = select_device(project.training.device)
+        info = describe_device(device)
         say(f"Data: {prepared.summary.n_rows} rows -> {len(prepared.y['train'])} train, "
             f"{len(prepared.y['val'])} validation, {len(prepared.y['test'])} test; task "
             f"{prepared.task}.")
         for warning in prepared.summary.warnings:
             say(f"Note: {warning}")
-        spec = build_spec(project.model, pre.input_shape, pre.n_outputs, prepared.task)
-        net = build_model(spec, pre.feature_mean, pre.feature_std)
-        device = select_device(project.training.device)
-        info = describe_device(device)
 
         if self.run_dir is not None:
             run_dir = self.run_dir

@@ -13,7 +13,7 @@ import logging
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from ml.errors import TrainDeskError
 
@@ -75,6 +75,58 @@ class FunctionWorker(Worker):
         return fn(*args, **kwargs)
 
 
+class _ThreadReaper(QObject):
+    """Keep every worker thread referenced until it has really ended.
+
+    Dropping the last reference to a running ``QThread`` destroys it and aborts the process, and
+    ``QThread.finished`` is emitted from the ending thread itself. So threads are adopted here and
+    released only from a queued slot on the GUI thread, after ``wait()``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._alive: dict[int, tuple[Worker, QThread]] = {}
+
+    def adopt(self, worker: Worker, thread: QThread) -> None:
+        self._alive[id(thread)] = (worker, thread)
+        thread.finished.connect(self._on_thread_finished, Qt.ConnectionType.QueuedConnection)
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread = self.sender()
+        pair = self._alive.pop(id(thread), None)
+        if pair is not None:
+            pair[1].wait()
+
+    def wait_all(self, timeout_ms: int = 30_000) -> bool:
+        """Wait for every adopted thread to end (they must have been asked to stop)."""
+        ok = True
+        for _, thread in list(self._alive.values()):
+            ok = thread.wait(timeout_ms) and ok
+        for key, (_, thread) in list(self._alive.items()):
+            if thread.isFinished():
+                self._alive.pop(key, None)
+        return ok
+
+    @property
+    def running(self) -> int:
+        return sum(1 for _, t in self._alive.values() if t.isRunning())
+
+
+_reaper: _ThreadReaper | None = None
+
+
+def thread_reaper() -> _ThreadReaper:
+    """The process-wide reaper (created on, and bound to, the GUI thread)."""
+    global _reaper
+    if _reaper is None:
+        _reaper = _ThreadReaper()
+        app = QCoreApplication.instance()
+        if app is not None and _reaper.thread() is not app.thread():
+            _reaper.moveToThread(app.thread())
+    return _reaper
+
+
 class TaskRunner(QObject):
     """Run one worker at a time on its own thread.
 
@@ -89,8 +141,7 @@ class TaskRunner(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._worker: Worker | None = None
-        self._thread: QThread | None = None
-        self._retired: list[tuple[Worker, QThread]] = []
+        self._threads: list[QThread] = []
 
     @property
     def worker(self) -> Worker | None:
@@ -108,10 +159,13 @@ class TaskRunner(QObject):
         thread.started.connect(worker.run)
         worker.finished.connect(self._on_worker_finished)
         worker.errored.connect(self._on_worker_errored)
-        worker.finished.connect(thread.quit)
-        worker.errored.connect(thread.quit)
-        thread.finished.connect(self._on_thread_finished)
-        self._worker, self._thread = worker, thread
+        # quit() is thread-safe: call it from the worker's thread, so the thread can end even
+        # while the GUI thread is blocked in wait() (shutdown on close).
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        worker.errored.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread_reaper().adopt(worker, thread)
+        self._threads = [t for t in self._threads if not t.isFinished()] + [thread]
+        self._worker = worker
         thread.start()
         self.running_changed.emit(True)
         return worker
@@ -121,7 +175,7 @@ class TaskRunner(QObject):
         if self._worker is None:
             return
         self._worker.cancel()
-        self._retire()
+        self._release()
 
     def request_stop(self) -> None:
         """Ask the current task to stop but still deliver what it returns (e.g. a stopped run)."""
@@ -129,37 +183,26 @@ class TaskRunner(QObject):
             self._worker.cancel()
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel everything and wait for the threads to end (used when the window closes)."""
-        if self._worker is not None:
-            self._worker.cancel()
-            self._retire()
+        """Cancel everything and wait for this runner's threads to end (the window closes)."""
+        self.cancel()
         ok = True
-        for _, thread in list(self._retired):
+        for thread in self._threads:
             ok = thread.wait(timeout_ms) and ok
-        self._retired = [(w, t) for w, t in self._retired if t.isRunning()]
+        self._threads = [t for t in self._threads if not t.isFinished()]
         return ok
 
-    def _retire(self) -> None:
-        if self._worker is None:
-            return
-        self._retired.append((self._worker, self._thread))
-        self._worker = self._thread = None
+    def _release(self) -> None:
+        self._worker = None
         self.running_changed.emit(False)
 
     @Slot(object)
     def _on_worker_finished(self, result: object) -> None:
         if self.sender() is self._worker:
-            self._retire()
+            self._release()
             self.finished.emit(result)
 
     @Slot(str)
     def _on_worker_errored(self, message: str) -> None:
         if self.sender() is self._worker:
-            self._retire()
+            self._release()
             self.errored.emit(message)
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        # Drop our references only once the thread is really done, so Python does not free a
-        # QThread that is still running.
-        self._retired = [(w, t) for w, t in self._retired if t.isRunning()]

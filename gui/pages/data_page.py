@@ -12,11 +12,12 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 
 from ml.data.dataset import Dataset, load_dataset
 from ml.data.samples import list_samples
+from ml.data.split import split_sizes
 from ml.data.tabular import to_numeric
 from ml.project import COLUMN_ROLES, COLUMN_TYPES
 from workers.base import FunctionWorker, TaskRunner
 
-from ..dialogs import open_file, show_error
+from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner, heading
 from ..widgets.delegates import ChoiceDelegate
@@ -205,7 +206,8 @@ class DataPage(QWidget):
 
     @Slot()
     def _on_open_clicked(self) -> None:
-        path = open_file(self, "Open a data table", "Tables (*.csv *.tsv *.txt);;All files (*)")
+        path = dialogs.open_file(self, "Open a data table",
+                                 "Tables (*.csv *.tsv *.txt);;All files (*)")
         if path:
             self.load_source(path)
 
@@ -220,7 +222,7 @@ class DataPage(QWidget):
         # The project and the dataset already loaded stay as they were.
         self.loading_label.setText("")
         self.open_button.setEnabled(True)
-        show_error(self, "Could not open the data", message)
+        dialogs.show_error(self, "Could not open the data", message)
 
     # -- showing --------------------------------------------------------------------------------
     @Slot()
@@ -293,11 +295,12 @@ class DataPage(QWidget):
         kind = f", {summary.kind} input" if summary.kind == "image" else ""
         self.task_label.setText(f"<b>{summary.task.capitalize()}</b> ({detected}{kind}), "
                                 f"{len(summary.features)} features")
-        n = summary.n_rows
-        n_test = round(n * data.split.test_fraction)
-        n_val = round(n * data.split.val_fraction)
-        self.split_label.setText(f"≈ {n - n_val - n_test:,} train · {n_val:,} validation · "
-                                 f"{n_test:,} test rows")
+        stratified = summary.task == "classification" and data.split.stratify
+        groups = list(summary.class_counts.values()) if stratified else [summary.n_rows]
+        sizes = split_sizes(groups, data.split.val_fraction, data.split.test_fraction,
+                            stratified)
+        self.split_label.setText(f"{sizes['train']:,} train · {sizes['val']:,} validation · "
+                                 f"{sizes['test']:,} test rows")
         if summary.task == "classification":
             self.balance_chart.set_bars(list(summary.class_counts),
                                         list(summary.class_counts.values()),

@@ -13,7 +13,7 @@ from ml.evaluation.evaluate import Evaluation, evaluate_run
 from ml.runs import load_run
 from workers.base import FunctionWorker, TaskRunner
 
-from ..dialogs import open_file, show_error
+from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner, MetricCard, heading
 from ..widgets.plots import ConfusionMatrixWidget, ScatterPlotWidget
@@ -142,7 +142,7 @@ class EvaluatePage(QWidget):
     def _on_file_clicked(self) -> None:
         if self.state.current_run is None:
             return
-        path = open_file(self, "Evaluate on a labelled file",
+        path = dialogs.open_file(self, "Evaluate on a labelled file",
                          "Tables (*.csv *.tsv *.txt);;All files (*)")
         if path:
             self._start(str(self.state.current_run.path), path)
@@ -161,7 +161,7 @@ class EvaluatePage(QWidget):
     @Slot(str)
     def _on_errored(self, message: str) -> None:
         self.banner.show_message(message, "error")
-        show_error(self, "Could not evaluate", message)
+        dialogs.show_error(self, "Could not evaluate", message)
 
     # -- showing --------------------------------------------------------------------------------
     def show_evaluation(self, evaluation: Evaluation | None) -> None:

@@ -14,7 +14,7 @@ from ml.resources import traindesk_home
 from ml.runs import load_run
 from workers.base import FunctionWorker, TaskRunner
 
-from ..dialogs import save_file, show_error
+from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner, heading
 
@@ -145,7 +145,8 @@ class ExportPage(QWidget):
     def _on_browse(self) -> None:
         fmt = self.selected_format()
         title, suffix = FORMATS[fmt]
-        path = save_file(self, "Export the model", f"{title} (*{suffix})", self.path_edit.text())
+        path = dialogs.save_file(self, "Export the model", f"{title} (*{suffix})",
+                                 self.path_edit.text())
         if path:
             self.path_edit.setText(path)
 
@@ -175,4 +176,4 @@ class ExportPage(QWidget):
     def _on_errored(self, message: str) -> None:
         self.export_button.setEnabled(True)
         self.banner.show_message(message, "error")
-        show_error(self, "Export failed", message)
+        dialogs.show_error(self, "Export failed", message)

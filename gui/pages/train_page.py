@@ -15,7 +15,7 @@ from ml.pipeline import RunResult
 from workers.base import TaskRunner
 from workers.training_worker import TrainingWorker
 
-from ..dialogs import show_error
+from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner
 from ..widgets.plots import LiveCurvesWidget
@@ -218,7 +218,7 @@ class TrainPage(QWidget):
         self.progress.setFormat("Training failed")
         self.banner.show_message(message, "error")
         self._on_message(f"Error: {message}")
-        show_error(self, "Training failed", message)
+        dialogs.show_error(self, "Training failed", message)
 
     def _end(self) -> None:
         self.clock.stop()

@@ -33,13 +33,8 @@ def split_indices(n_rows: int, val_fraction: float, test_fraction: float, seed: 
         np.flatnonzero(labels == c) for c in np.unique(labels)]
     for members in groups:
         members = rng.permutation(members)
-        n = len(members)
-        n_test = int(round(n * test_fraction))
-        n_val = int(round(n * val_fraction))
-        if labels is not None and n < 3:
-            n_test = n_val = 0
-        if n - n_test - n_val < 1:
-            n_test, n_val = min(n_test, max(n - 1, 0)), 0
+        n_test, n_val = _part_sizes(len(members), val_fraction, test_fraction,
+                                    labels is not None)
         parts["test"].append(members[:n_test])
         parts["val"].append(members[n_test:n_test + n_val])
         parts["train"].append(members[n_test + n_val:])
@@ -49,3 +44,30 @@ def split_indices(n_rows: int, val_fraction: float, test_fraction: float, seed: 
             raise DataError(f"There are too few rows ({n_rows}) to make a {name} set. Add data "
                             f"or change the validation and test shares.")
     return out
+
+
+def _part_sizes(n: int, val_fraction: float, test_fraction: float, stratified: bool
+                ) -> tuple[int, int]:
+    """Test and validation sizes for a group of *n* rows."""
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    if stratified and n < 3:
+        n_test = n_val = 0
+    if n - n_test - n_val < 1:
+        n_test, n_val = min(n_test, max(n - 1, 0)), 0
+    return n_test, n_val
+
+
+def split_sizes(group_sizes: list[int], val_fraction: float, test_fraction: float,
+                stratified: bool) -> dict[str, int]:
+    """Exactly how many rows :func:`split_indices` puts in each part, without splitting.
+
+    *group_sizes* is ``[n_rows]`` for a plain split or the rows per class for a stratified one.
+    """
+    sizes = {"train": 0, "val": 0, "test": 0}
+    for n in group_sizes:
+        n_test, n_val = _part_sizes(n, val_fraction, test_fraction, stratified)
+        sizes["test"] += n_test
+        sizes["val"] += n_val
+        sizes["train"] += n - n_test - n_val
+    return sizes

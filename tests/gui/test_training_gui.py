@@ -1,0 +1,122 @@
+"""Training from the GUI: stop, responsiveness, regression views, projects, acceptance."""
+
+import json
+import time
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+
+from ml.project import Project
+from tests.gui.conftest import load_sample
+
+
+def start(qtbot, window):
+    window.go_to(2)
+    qtbot.mouseClick(window.train_page.start_button, Qt.MouseButton.LeftButton)
+    assert window.train_page.is_training()
+
+
+def test_stop_keeps_a_usable_run_and_the_window_stays_responsive(qtbot, window, user):
+    load_sample(qtbot, window, "digits")
+    window.model_page.epochs_spin.setValue(500)
+    gaps, last = [], [time.monotonic()]
+
+    def beat():
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(beat)
+    timer.start(20)
+    start(qtbot, window)
+    page = window.train_page
+    qtbot.waitUntil(lambda: len(page.curves.curve_data("train_loss")[0]) >= 2, timeout=60_000)
+    assert not window.data_page.isEnabled()  # data and model are frozen while training
+    window.go_to(0)
+    window.go_to(2)
+    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=30_000)
+    timer.stop()
+    # The GUI thread kept running its event loop during training.
+    assert len(gaps) > 20 and max(gaps[5:]) < 1.5
+    assert "Training stopped" in page.banner.text()
+    assert window.state.project.runs[-1].status == "stopped"
+    assert window.state.step_enabled(3) and window.data_page.isEnabled()
+    run_json = json.loads((window.state.current_run.path / "run.json").read_text())
+    assert run_json["status"] == "stopped" and run_json["epochs_completed"] < 500
+
+
+def test_regression_shows_errors_in_units_and_a_scatter(qtbot, window, user):
+    load_sample(qtbot, window, "diabetes")
+    assert window.data_page.balance_chart.values  # a histogram of the target
+    window.model_page.epochs_spin.setValue(5)
+    start(qtbot, window)
+    qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=60_000)
+    assert window.train_page.curves.metric_key == "mae"
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    assert page.views.currentWidget() is page.scatter
+    assert page.cards[0].caption_label.text() == "mean absolute error"
+    x, y = page.scatter.points.getData()
+    assert len(x) == page.evaluation.n and x.min() > 20
+
+
+def test_save_open_round_trip_and_a_corrupt_project(qtbot, window, user, tmp_path):
+    load_sample(qtbot, window, "wine")
+    window.data_page.target_combo.setCurrentText("alcohol")  # a regression target
+    window.model_page.epochs_spin.setValue(2)
+    start(qtbot, window)
+    qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=60_000)
+    path = tmp_path / "wine.tdproj"
+    user.save_paths.append(str(path))
+    window.save_as_action.trigger()
+    assert path.is_file() and not window.state.dirty
+    assert window.windowTitle().startswith("TrainDesk — Wine")
+
+    window.new_project()
+    assert window.state.dataset is None and not window.state.step_enabled(1)
+    user.open_paths.append(str(path))
+    window.open_action.trigger()
+    state = window.state
+    assert state.project.data.target == "alcohol" and state.summary.task == "regression"
+    assert state.project.training.epochs == 2
+    assert len(state.project.runs) == 1 and state.step_enabled(3)
+    assert window.data_page.target_combo.currentText() == "alcohol"
+
+    corrupt = tmp_path / "corrupt.tdproj"
+    corrupt.write_bytes(path.read_bytes()[:40])
+    user.open_paths.append(str(corrupt))
+    window.open_action.trigger()
+    assert "damaged" in user.errors[-1][1]
+    assert window.state.project.path == path  # the open project is untouched
+    assert Project.load(path).data.target == "alcohol"
+
+
+def test_closing_while_training_stops_and_waits(qtbot, window, user):
+    load_sample(qtbot, window, "iris")
+    window.model_page.epochs_spin.setValue(5000)
+    start(qtbot, window)
+    qtbot.waitUntil(lambda: len(window.train_page.curves.curve_data("train_loss")[0]) >= 1,
+                    timeout=60_000)
+    user.yes_no = False
+    window.close()
+    assert window.isVisible() and window.train_page.is_training()
+    user.yes_no = True
+    window.state.set_dirty(False)
+    window.close()
+    assert not window.isVisible() and not window.train_page.is_training()
+
+
+@pytest.mark.parametrize("sample", ["digits", "breast_cancer"])
+def test_default_settings_reach_95_percent_by_clicking(qtbot, window, user, sample):
+    """The acceptance bar of the first release: >= 95% test accuracy with the defaults."""
+    load_sample(qtbot, window, sample)
+    start(qtbot, window)
+    qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=300_000)
+    assert user.errors == []
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    assert page.evaluation.metrics["accuracy"] >= 0.95
