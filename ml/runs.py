@@ -58,7 +58,8 @@ def new_run_dir(base: Path, label: str) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise RunError(f"Could not create the run folder {path}: {exc.strerror or exc}.") from None
+            raise RunError(f"Could not create the run folder {path}: "
+                           f"{exc.strerror or exc}.") from None
     raise RunError(f"Could not find a free run folder name under {base}.")
 
 

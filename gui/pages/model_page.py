@@ -288,17 +288,18 @@ class ModelPage(QWidget):
         self.macs_card.set_value(_format_count(summary.total_macs))
 
 
-def _format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+def _format_scaled(n: float, units: tuple[str, ...], sep: str = "") -> str:
+    """``1234567`` -> ``"1.2M"``: thousands steps, one decimal after the first unit."""
+    for unit in units:
+        if n < 1000 or unit == units[-1]:
+            return f"{n:.0f}{sep}{unit}" if unit == units[0] else f"{n:.1f}{sep}{unit}"
         n /= 1000
-    return f"{n:.1f} GB"
+    raise AssertionError("unreachable")
+
+
+def _format_bytes(n: float) -> str:
+    return _format_scaled(n, ("B", "KB", "MB", "GB"), " ")
 
 
 def _format_count(n: float) -> str:
-    for unit in ("", "K", "M", "G"):
-        if n < 1000 or unit == "G":
-            return f"{n:.0f}{unit}" if unit == "" else f"{n:.1f}{unit}"
-        n /= 1000
-    return f"{n:.1f}G"
+    return _format_scaled(n, ("", "K", "M", "G"))

@@ -9,6 +9,8 @@ on the device and read out every ``log_every_n_steps`` steps, not every batch.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import random
 import time
@@ -53,7 +55,8 @@ class TensorBatches:
                  channels_last: bool = False):
         self.device = device
         self.n = len(x)
-        xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
+        xt = torch.from_numpy(np.ascontiguousarray(x))
+        yt = torch.from_numpy(np.ascontiguousarray(y))
         self.on_device = self._fits(xt.nbytes + yt.nbytes, device)
         self.channels_last = channels_last and xt.dim() == 4
         if self.on_device:
@@ -200,6 +203,10 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         dtype = amp_dtype(device, cfg.amp)
         scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        if dtype is None:  # entering a disabled autocast still costs time on every batch
+            autocast = contextlib.nullcontext
+        else:
+            autocast = functools.partial(torch.autocast, device.type, dtype=dtype)
         train = TensorBatches(x_train, y_train, device, channels_last)
         n, bs = train.n, min(int(cfg.batch_size), train.n)
         steps = math.ceil(n / bs)
@@ -226,8 +233,7 @@ class Trainer:
                 for b in range(steps):
                     idx = perm[b * bs:(b + 1) * bs]
                     xb, yb = train.batch(idx)
-                    with torch.autocast(device.type, dtype=dtype or torch.float32,
-                                        enabled=dtype is not None):
+                    with autocast():
                         out = self.model(xb)
                         loss = self._loss(out, yb)
                     self.optimizer.zero_grad(set_to_none=True)
@@ -273,9 +279,9 @@ class Trainer:
                     result.stopped = epoch + 1 < cfg.epochs
                     break
         finally:
+            result.seconds = time.perf_counter() - start
             del train
             self._release()
-        result.seconds = time.perf_counter() - start
         result.samples_per_second = processed / result.seconds if result.seconds > 0 else 0.0
         result.history = list(self.history)
         end_logs = {"stopped": result.stopped, "epochs_completed": result.epochs_completed,
