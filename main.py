@@ -23,8 +23,22 @@ def _has_display() -> bool:
     return True
 
 
+def _prepare_process() -> None:
+    # A windowed (no console) frozen build has no stdout/stderr; printing would crash.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    # Worker processes must start cleanly on every OS and inside the frozen bundle.
+    try:
+        multiprocessing.set_start_method("spawn")
+    except RuntimeError:
+        pass  # already set
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _prepare_process()
     if argv and argv[0] in HEADLESS_COMMANDS:
         from ml.cli import main as cli_main
         return cli_main(argv)

@@ -236,12 +236,22 @@ class MainWindow(QMainWindow):
         """Open a project; on failure show why and keep the current one."""
         try:
             project = Project.load(path)
-            dataset = load_dataset(project.data.source) if project.data.source else None
         except TrainDeskError as exc:
             dialogs.show_error(self, "Could not open the project", str(exc))
             return False
+        dataset, problem = None, ""
+        if project.data.source:
+            try:
+                dataset = load_dataset(project.data.source)
+            except TrainDeskError as exc:
+                # Open the project anyway: its settings and runs are still worth having.
+                problem = str(exc)
         self.state.replace_project(project, dataset)
         self.go_to(0)
+        if problem:
+            dialogs.show_error(self, "The project's data could not be read",
+                               f"{problem}\n\nThe project is open; choose its data again on "
+                               f"the Data page.")
         return True
 
     @Slot()

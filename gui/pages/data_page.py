@@ -152,7 +152,8 @@ class DataPage(QWidget):
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(target_box)
         sl.addWidget(split_box)
-        sl.addWidget(self.balance_chart, 1)
+        sl.addWidget(self.balance_chart, 10)
+        sl.addStretch(1)  # keeps the boxes compact while the chart is hidden
         side.setMinimumWidth(330)
         side.setMaximumWidth(420)
 
@@ -236,19 +237,22 @@ class DataPage(QWidget):
                 self.title_label.setText("No data yet")
                 self.subtitle_label.setText("Pick a sample dataset on the left, or open a CSV "
                                             "file.")
-                return
-            self.preview_model.set_frame(dataset.frame)
-            self.target_combo.addItems([str(c) for c in dataset.frame.columns])
-            self.title_label.setText(dataset.name)
-            what = dataset.sample.description if dataset.sample else dataset.source
-            self.subtitle_label.setText(f"{dataset.n_rows:,} rows × {dataset.frame.shape[1]} "
-                                        f"columns — {what}")
-            for i in range(self.sample_list.count()):
-                item = self.sample_list.item(i)
-                item.setSelected(item.data(Qt.ItemDataRole.UserRole) == dataset.source)
+            else:
+                self._show_dataset(dataset)
         finally:
             self._updating = False
         self._on_config_changed()
+
+    def _show_dataset(self, dataset: Dataset) -> None:
+        self.preview_model.set_frame(dataset.frame)
+        self.target_combo.addItems([str(c) for c in dataset.frame.columns])
+        self.title_label.setText(dataset.name)
+        what = dataset.sample.description if dataset.sample else dataset.source
+        self.subtitle_label.setText(f"{dataset.n_rows:,} rows × {dataset.frame.shape[1]} "
+                                    f"columns — {what}")
+        for i in range(self.sample_list.count()):
+            item = self.sample_list.item(i)
+            item.setSelected(item.data(Qt.ItemDataRole.UserRole) == dataset.source)
 
     @Slot()
     def _on_config_changed(self) -> None:
@@ -265,7 +269,7 @@ class DataPage(QWidget):
                 self.columns_model.set_rows([])
                 self.error_banner.clear_message()
                 self.warning_banner.clear_message()
-                self.balance_chart.set_bars([], [], "Class balance")
+                self.balance_chart.hide()
                 return
             target = data.target or state.dataset.default_target
             self.target_combo.setCurrentText(target)
@@ -289,8 +293,9 @@ class DataPage(QWidget):
         if summary is None:
             self.task_label.setText("")
             self.split_label.setText("")
-            self.balance_chart.set_bars([], [], "Class balance")
+            self.balance_chart.hide()
             return
+        self.balance_chart.show()
         detected = "detected" if data.task is None else "chosen"
         kind = f", {summary.kind} input" if summary.kind == "image" else ""
         self.task_label.setText(f"<b>{summary.task.capitalize()}</b> ({detected}{kind}), "

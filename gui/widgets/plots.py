@@ -106,7 +106,8 @@ class LiveCurvesWidget(QWidget):
             line = pg.InfiniteLine(angle=90, movable=False,
                                    pen=pg.mkPen(ORANGE + (120,), width=2,
                                                 style=Qt.PenStyle.DotLine),
-                                   label="best", labelOpts={"position": 0.95, "color": ORANGE})
+                                   label="best", labelOpts={"position": 0.5, "color": ORANGE,
+                                                            "fill": (255, 255, 255, 220)})
             line.hide()
             plot.addItem(line, ignoreBounds=True)
             self.best_lines.append(line)

@@ -120,3 +120,14 @@ def test_default_settings_reach_95_percent_by_clicking(qtbot, window, user, samp
     page = window.evaluate_page
     qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
     assert page.evaluation.metrics["accuracy"] >= 0.95
+
+
+def test_a_project_whose_data_moved_still_opens(qtbot, window, user, tmp_path, mixed_csv):
+    from ml.project import DataConfig
+
+    path = Project(name="moved", data=DataConfig(source=str(mixed_csv), target="label")).save(
+        tmp_path / "moved.tdproj")
+    mixed_csv.unlink()
+    assert window.open_project(path)
+    assert "not found" in user.errors[-1][1] and "Data page" in user.errors[-1][1]
+    assert window.state.project.name == "moved" and window.state.dataset is None
