@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import torch
+
 from .data.dataset import Dataset, PreparedData, load_dataset, prepare
 from .errors import TrainDeskError
 from .evaluation.evaluate import Evaluation, evaluate_arrays
@@ -103,6 +105,7 @@ class TrainingJob:
         pre = prepared.preprocessor
         # Everything that can be refused is checked before the first progress line.
         spec = build_spec(project.model, pre.input_shape, pre.n_outputs, prepared.task)
+        torch.manual_seed(project.training.seed)  # the initial weights belong to the seed too
         net = build_model(spec, pre.feature_mean, pre.feature_std)
         device = select_device(project.training.device)
         info = describe_device(device)

@@ -95,7 +95,7 @@ class LiveCurvesWidget(QWidget):
         for curve in (self.batch_raw, self.batch_smooth):
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
-        mp.addLegend(offset=(-10, -10), labelTextSize="11pt")
+        self.metric_legend = mp.addLegend(offset=(-10, -10), labelTextSize="11pt")
         self.train_metric = mp.plot(pen=pg.mkPen(BLUE, width=3), symbol="o", symbolSize=7,
                                     symbolBrush=BLUE, name="training")
         self.val_metric = mp.plot(pen=pg.mkPen(ORANGE, width=3), symbol="s", symbolSize=7,
@@ -129,11 +129,15 @@ class LiveCurvesWidget(QWidget):
     def set_metric(self, key: str) -> None:
         """``accuracy`` (classification) or ``mae`` (regression, in the target's units)."""
         self.metric_key = key
+        # Keep the legend out of the curves' way: accuracy rises (legend bottom right),
+        # an error falls (legend top right).
         if key == "accuracy":
             style_plot(self.metric_plot.getPlotItem(), "Accuracy", "epoch", "accuracy (%)")
+            self.metric_legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
         else:
             style_plot(self.metric_plot.getPlotItem(), "Mean absolute error", "epoch",
                        "MAE (target units)")
+            self.metric_legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-10, 10))
 
     def reset(self) -> None:
         for buf in self.buffers.values():

@@ -166,3 +166,17 @@ def test_missing_and_damaged_runs(tmp_path, iris_run):
     (broken / "model.json").write_text("{")
     with pytest.raises(RunError, match="damaged"):
         load_run(broken)
+
+
+def test_the_same_project_trains_to_the_same_model(tmp_path):
+    from safetensors.torch import load_file
+
+    project = Project(data=DataConfig(source="sample:wine"),
+                      model=ModelConfig(preset="mlp", hidden=[16], dropout=0.2),
+                      training=TrainingConfig(epochs=3, seed=11))
+    a = TrainingJob(project, run_dir=tmp_path / "a").run()
+    b = TrainingJob(project, run_dir=tmp_path / "b").run()
+    wa, wb = load_file(a.run_dir / "model.safetensors"), load_file(b.run_dir / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    strip = [{k: v for k, v in h.items() if "seconds" not in k} for h in a.fit.history]
+    assert strip == [{k: v for k, v in h.items() if "seconds" not in k} for h in b.fit.history]
