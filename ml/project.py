@@ -323,7 +323,7 @@ def _build(kind: type, values: Any, where: str):
     kwargs = {}
     hints = {f.name: f for f in dataclasses.fields(kind)}
     for key, value in values.items():
-        if key not in hints or key == "path" and kind is Project:
+        if key not in hints:
             continue  # unknown keys from the future are ignored, known ones are checked
         default = _default_of(hints[key])
         kwargs[key] = _coerce(value, default, f"{where}.{key}")

@@ -84,14 +84,18 @@ class RunWriter(Callback):
         self.lines: list[str] = []
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        self.lines.append(json.dumps(logs, allow_nan=False))
-        atomic_write_text(self.run_dir / "history.jsonl", "\n".join(self.lines) + "\n",
-                          error=RunError)
+        # The checkpoint first (it carries the history too), then history.jsonl: if a write
+        # fails, the history file never claims an epoch the checkpoint does not have.
+        lines = self.lines + [json.dumps(logs, allow_nan=False)]
         state = {"epoch": int(logs["epoch"]),
                  "model": self.trainer.model.state_dict(),
-                 "optimizer": self.trainer.optimizer.state_dict()}
+                 "optimizer": self.trainer.optimizer.state_dict(),
+                 "history": list(lines)}
         with atomic_path(self.run_dir / "checkpoint.pt", error=RunError) as tmp:
             torch.save(state, tmp)
+        atomic_write_text(self.run_dir / "history.jsonl", "\n".join(lines) + "\n",
+                          error=RunError)
+        self.lines = lines
 
 
 @dataclass

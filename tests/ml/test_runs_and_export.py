@@ -180,3 +180,33 @@ def test_the_same_project_trains_to_the_same_model(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     strip = [{k: v for k, v in h.items() if "seconds" not in k} for h in a.fit.history]
     assert strip == [{k: v for k, v in h.items() if "seconds" not in k} for h in b.fit.history]
+
+
+def test_a_full_disk_during_training_stops_with_a_clear_message(tmp_path, monkeypatch):
+    """The epoch that cannot be saved ends the run; what was saved before stays readable."""
+    import errno
+    import os
+
+    from ml.errors import TrainDeskError
+
+    real_replace = os.replace
+    calls = {"checkpoints": 0}
+
+    def replace(src, dst):
+        if str(dst).endswith("checkpoint.pt"):
+            calls["checkpoints"] += 1
+            if calls["checkpoints"] == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    project = Project(data=DataConfig(source="sample:iris"), training=TrainingConfig(epochs=10))
+    with pytest.raises(TrainDeskError, match="disk is full"):
+        TrainingJob(project, run_dir=tmp_path / "run").run()
+    monkeypatch.setattr(os, "replace", real_replace)
+    run = load_run(tmp_path / "run")
+    assert run.status == "failed" and "disk is full" in run.info["error"]
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert len(run.history) == len(checkpoint["history"]) == 2
+    assert not [p for p in (tmp_path / "run").iterdir() if ".tmp" in p.name]
