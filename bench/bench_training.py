@@ -176,7 +176,7 @@ def bench_case(case: str, repeat: int, quick: bool, device: torch.device) -> dic
     for _ in range(repeat):  # round-robin, so drift of a shared machine hits all alike
         for name, run in methods.items():
             rates[name].append(len(x) * epochs / run(epochs))
-    ratios = {m: statistics.median(a / b for a, b in zip(rates[m], rates["plain"]))
+    ratios = {m: statistics.median(a / b for a, b in zip(rates[m], rates["plain"], strict=True))
               for m in methods if m != "plain"}
     return {"rates": {m: statistics.median(v) for m, v in rates.items()}, "ratios": ratios,
             "runs": rates}

@@ -297,9 +297,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if self.train_page.is_training():
             if not dialogs.ask_yes_no(self, "Training is running",
-                              "Stop training and quit? The run so far is kept."):
+                                      "Stop training and quit? The run so far is kept."):
                 event.ignore()
                 return
+            # Let the stopped run finish saving and enter the project before asking to save it.
+            self.train_page.stop_and_wait()
         if not self._confirm_discard():
             event.ignore()
             return

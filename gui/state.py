@@ -157,8 +157,8 @@ class ProjectState(QObject):
             data.column_roles.pop(name, None)
         elif role is not None:
             data.column_roles[name] = role
-            if data.target == name:
-                data.target = None
+            if (data.target or (self.dataset and self.dataset.default_target)) == name:
+                data.target = None  # no target now: the Data page asks for one
         self.update_data()
 
     def update_model(self, **changes) -> None:

@@ -133,6 +133,8 @@ def _cmd_train(args) -> int:
             project.data.target = args.target
         if args.task:
             project.data.task = args.task
+        if args.seed is not None:
+            project.data.split.seed = args.seed
         dataset = load_dataset(project.data.source)
     elif args.data:
         source = args.data
@@ -183,8 +185,11 @@ def _cmd_train(args) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.project:
-        project.runs.append(result.record())
-        project.save(project.path)
+        # Record the run in the file as it is now: command-line overrides are this run's
+        # settings (kept in its config.json), not edits of the project.
+        saved = Project.load(args.project)
+        saved.runs.append(result.record())
+        saved.save(saved.path)
     test = result.metrics["test"]
     print(f"run: {result.run_dir}")
     print(f"status: {result.status}")
@@ -264,7 +269,7 @@ def _cmd_predict(args) -> int:
     from .runs import load_run
 
     run = load_run(args.run_dir)
-    frame = read_table(args.input)
+    frame = read_table(args.input, min_columns=1)
     out = predict_frame(run.load_model(), run.preprocessor, frame)
     text = out.to_csv(index=False)
     if args.out:
@@ -278,16 +283,16 @@ def _cmd_predict(args) -> int:
 # -- export ---------------------------------------------------------------------------------------
 def _cmd_export(args) -> int:
     from .data.tabular import read_table
-    from .evaluation.evaluate import load_split
-    from .export import export_run
+    from .export import export_run, inputs_for_check
     from .runs import load_run
 
     run = load_run(args.run_dir)
     if args.data:
-        x = run.preprocessor.transform_features(read_table(args.data))
+        x = run.preprocessor.transform_features(read_table(args.data, min_columns=1))
+        checked_on = f"rows of {Path(args.data).name}"
     else:
-        x, _ = load_split(run, "test")
-    report = export_run(run, args.format, args.out, x)
+        x, checked_on = inputs_for_check(run)
+    report = export_run(run, args.format, args.out, x, checked_on=checked_on)
     print(report.summary)
     print(f"preprocessing: {report.sidecar}")
     return EXIT_OK

@@ -18,6 +18,15 @@ from typing import Any, Callable, Iterator
 from .errors import TrainDeskError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def _describe_os_error(path: Path, exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     if exc.errno == 28:  # ENOSPC
@@ -55,6 +64,12 @@ def atomic_path(path: str | os.PathLike, *, error: type[TrainDeskError] = TrainD
     try:
         yield tmp_path
         _fsync_file(tmp_path)
+        # mkstemp makes owner-only files; give the file the mode it had, or a normal new one.
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            mode = 0o666 & ~_UMASK
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     except OSError as exc:
         _remove_quietly(tmp_path)

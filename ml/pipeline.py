@@ -115,6 +115,7 @@ class TrainingJob:
         for warning in prepared.summary.warnings:
             say(f"Note: {warning}")
 
+        fingerprint = data_fingerprint(project.data.source)  # before any folder is created
         if self.run_dir is not None:
             run_dir = self.run_dir
             if (run_dir / "run.json").exists():
@@ -126,14 +127,14 @@ class TrainingJob:
         else:
             run_dir = new_run_dir(self.runs_dir, f"{dataset.name}-{spec.name}")
         config = config_dict(project)
-        config["data_fingerprint"] = data_fingerprint(project.data.source)
+        config["data_fingerprint"] = fingerprint
         config["resolved"] = {"target": prepared.summary.target, "task": prepared.task,
                               "features": prepared.summary.features}
         run_info = {"id": run_dir.name, "created": now_iso(), "status": "running",
                     "task": prepared.task, "model": spec.name, "device": info.label,
                     "dataset": dataset.name}
         write_run_start(run_dir, config=config, rows=prepared.rows, preprocessor=pre, spec=spec,
-                        info=run_info)
+                        info=run_info, x_test=prepared.x["test"])
         say(f"Run folder: {run_dir}")
         trainer = Trainer(net, prepared.task, project.training,
                           callbacks=[RunWriter(run_dir), *self.callbacks],

@@ -49,6 +49,7 @@ class SplitConfig:
     stratify: bool = True
 
     def validate(self) -> None:
+        _check_seed(self.seed)
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
@@ -152,6 +153,12 @@ class TrainingConfig:
         if self.device not in DEVICES:
             raise TrainDeskError(f"Unknown device {self.device!r}; use one of "
                                  f"{', '.join(DEVICES)}.")
+        _check_seed(self.seed)
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed < 2**32:
+        raise TrainDeskError(f"A seed must be a whole number from 0 to 4294967295 (got {seed}).")
 
 
 @dataclass
@@ -230,8 +237,12 @@ class Project:
             project = cls(name=str(doc.get("name") or "Untitled"), data=data, model=model,
                           training=training, runs=runs)
             project.validate()
+        except ProjectError:
+            raise
         except TrainDeskError as exc:
             raise ProjectError(f"The project file has an invalid setting: {exc}") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ProjectError(f"The project file is damaged ({exc}).") from None
         return project
 
     def validate(self) -> None:
@@ -247,6 +258,12 @@ class Project:
         if path.suffix != PROJECT_SUFFIX:
             path = path.with_name(path.name + PROJECT_SUFFIX)
         path = path.resolve()
+        try:
+            self.validate()  # never write a file that could not be opened again
+        except ProjectError:
+            raise
+        except TrainDeskError as exc:
+            raise ProjectError(f"The project cannot be saved yet: {exc}") from None
         atomic_write_json(path, self.to_dict(relative_to=path.parent), error=ProjectError)
         self.path = path
         return path
@@ -344,7 +361,9 @@ def _default_of(f: dataclasses.Field):
 def _coerce(value: Any, default: Any, where: str) -> Any:
     bad = ProjectError(f"'{where}' has a value of the wrong kind: {value!r}.")
     if value is None:
-        return None
+        if default is None:  # an optional setting (target, task)
+            return None
+        raise bad
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise bad
@@ -366,9 +385,12 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
             raise bad
         return list(value)
     if isinstance(default, dict):
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or not all(isinstance(v, (str, int, float))
+                                                  for v in value.values()):
             raise bad
         return dict(value)
+    if default is None and not isinstance(value, str):
+        raise bad
     return value
 
 

@@ -23,6 +23,7 @@ import datetime as _dt
 import hashlib
 import json
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,15 +65,24 @@ def new_run_dir(base: Path, label: str) -> Path:
 
 
 def data_fingerprint(source: str) -> dict[str, Any]:
-    """SHA-256 of the data file behind *source*, to notice if it changes after training."""
+    """SHA-256 of the data file behind *source*, to notice if it changes after training.
+
+    Raises
+    ------
+    DataError
+        If the file cannot be read.
+    """
     if source.startswith(SAMPLE_PREFIX):
         path = resource_path("samples", get_sample(source).file)
     else:
         path = Path(source)
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise DataError(f"Could not read the data file {path}: {exc.strerror or exc}.") from None
     return {"source": source, "sha256": digest.hexdigest()}
 
 
@@ -142,20 +152,42 @@ class Run:
 
     def split_rows(self) -> dict[str, np.ndarray]:
         try:
-            with np.load(self.path / "split.npz", allow_pickle=False) as npz:
-                return {k: npz[k] for k in ("train", "val", "test")}
-        except (OSError, KeyError, ValueError) as exc:
+            # Our own file handle: np.load leaks its own when the archive is damaged.
+            with open(self.path / "split.npz", "rb") as fh, np.load(fh, allow_pickle=False) as npz:
+                return {k: np.asarray(npz[k], dtype=np.int64) for k in ("train", "val", "test")}
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise RunError(f"The split of run {self.path.name} is missing or damaged "
-                           f"({exc}).") from None
+                           f"({type(exc).__name__}).") from None
+
+    def check_inputs(self) -> np.ndarray:
+        """Encoded test inputs kept in the run folder, to check exports when the data is gone."""
+        try:
+            with open(self.path / "check_inputs.npy", "rb") as fh:
+                return np.load(fh, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise RunError(f"The run {self.path.name} has no stored check inputs "
+                           f"({type(exc).__name__}).") from None
+
+
+#: Test inputs kept in the run folder to check exports: at most this many rows and bytes.
+CHECK_ROWS, CHECK_BYTES = 1000, 20_000_000
 
 
 def write_run_start(run_dir: Path, *, config: dict, rows: dict[str, np.ndarray],
-                    preprocessor: Preprocessor, spec: ModelSpec, info: dict) -> None:
+                    preprocessor: Preprocessor, spec: ModelSpec, info: dict,
+                    x_test: np.ndarray) -> None:
     """Write the files that describe a run before its first epoch."""
     atomic_write_json(run_dir / "config.json", config, error=RunError)
     with atomic_path(run_dir / "split.npz", error=RunError) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **{k: np.asarray(v, np.int64) for k, v in rows.items()})
+    # A sample of encoded test inputs, so an export can be checked even after the data file has
+    # moved or changed (derived from the user's own data; it stays in the run folder).
+    per_row = max(1, x_test[:1].nbytes)
+    n_check = int(min(len(x_test), CHECK_ROWS, max(1, CHECK_BYTES // per_row)))
+    with atomic_path(run_dir / "check_inputs.npy", error=RunError) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(x_test[:n_check]), allow_pickle=False)
     atomic_write_json(run_dir / "preprocessing.json", preprocessor.to_dict(), error=RunError)
     atomic_write_json(run_dir / "model.json", spec.to_dict(), error=RunError)
     write_run_info(run_dir, info)
@@ -191,7 +223,10 @@ def load_run(path: str | Path) -> Run:
     info = _read_json(path / "run.json", path)
     if info.get("format") != RUN_FORMAT:
         raise RunError(f"{path} is not a TrainDesk run folder.")
-    if int(info.get("version", 0)) > RUN_VERSION:
+    version = info.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RunError(f"run.json in {path} is damaged (no valid version).")
+    if version > RUN_VERSION:
         raise RunError(f"The run in {path} was made by a newer TrainDesk. Update TrainDesk.")
     config = _read_json(path / "config.json", path)
     try:
@@ -202,7 +237,8 @@ def load_run(path: str | Path) -> Run:
     history = []
     hist_file = path / "history.jsonl"
     if hist_file.is_file():
-        for line in hist_file.read_text(encoding="utf-8").splitlines():
+        text = hist_file.read_bytes().decode("utf-8", errors="replace")
+        for line in text.splitlines():
             if line.strip():
                 try:
                     history.append(json.loads(line))

@@ -10,10 +10,11 @@ the old one, whose late results are ignored.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QThread, Signal, Slot
 
 from ml.errors import TrainDeskError
 
@@ -181,6 +182,17 @@ class TaskRunner(QObject):
         """Ask the current task to stop but still deliver what it returns (e.g. a stopped run)."""
         if self._worker is not None:
             self._worker.cancel()
+
+    def wait_for_result(self, timeout_ms: int = 60_000) -> bool:
+        """Block until the current task has delivered its result (or *timeout_ms* passed).
+
+        Events are processed meanwhile, so the result reaches its slots on this thread.
+        """
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self._worker is not None and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.01)
+        return self._worker is None
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Cancel everything and wait for this runner's threads to end (the window closes)."""

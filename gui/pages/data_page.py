@@ -180,7 +180,7 @@ class DataPage(QWidget):
 
         state.dataset_changed.connect(self._on_dataset_changed)
         state.data_config_changed.connect(self._on_config_changed)
-        state.project_replaced.connect(self._on_config_changed)
+        state.project_replaced.connect(self._on_project_replaced)
         self._on_dataset_changed()
 
     @staticmethod
@@ -198,6 +198,14 @@ class DataPage(QWidget):
         self.loading_label.setText(f"Loading {source} …")
         self.open_button.setEnabled(False)
         self.loader.start(FunctionWorker(load_dataset, source))
+
+    @Slot()
+    def _on_project_replaced(self) -> None:
+        # A file still loading belongs to the old project; it must not land in the new one.
+        self.loader.cancel()
+        self.loading_label.setText("")
+        self.open_button.setEnabled(True)
+        self._on_config_changed()
 
     @Slot(QListWidgetItem)
     def _on_sample_activated(self, item: QListWidgetItem) -> None:

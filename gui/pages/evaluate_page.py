@@ -20,8 +20,8 @@ from ..widgets.plots import ConfusionMatrixWidget, ScatterPlotWidget
 from ..widgets.table_models import RecordsModel
 
 
-def _evaluate(run_path: str, data: str | None) -> Evaluation:
-    return evaluate_run(load_run(run_path), data)
+def _evaluate(run_path: str, data: str | None) -> tuple[str, Evaluation]:
+    return run_path, evaluate_run(load_run(run_path), data)
 
 
 class EvaluatePage(QWidget):
@@ -118,6 +118,7 @@ class EvaluatePage(QWidget):
 
     @Slot()
     def _on_current_run_changed(self) -> None:
+        self.runner.cancel()  # an evaluation of the previous run must not land on this one
         self._fill_runs()
         current = self.state.current_run
         if current is None:
@@ -152,9 +153,12 @@ class EvaluatePage(QWidget):
         self.runner.start(FunctionWorker(_evaluate, run_path, data))
 
     @Slot(object)
-    def _on_evaluated(self, evaluation: Evaluation) -> None:
+    def _on_evaluated(self, result: tuple[str, Evaluation]) -> None:
+        run_path, evaluation = result
         current = self.state.current_run
-        if current is not None and evaluation.source == "test split":
+        if current is None or str(current.path) != run_path:
+            return
+        if evaluation.source == "test split":
             current.evaluation = evaluation
         self.show_evaluation(evaluation)
 

@@ -8,8 +8,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (QButtonGroup, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
-from ml.evaluation.evaluate import load_split
-from ml.export import FORMATS, ExportReport, export_run
+from ml.export import FORMATS, ExportReport, export_run, inputs_for_check
 from ml.resources import traindesk_home
 from ml.runs import load_run
 from workers.base import FunctionWorker, TaskRunner
@@ -27,8 +26,8 @@ DESCRIPTIONS = {
 
 def _export(run_path: str, fmt: str, out: str) -> ExportReport:
     run = load_run(run_path)
-    x, _ = load_split(run, "test")
-    return export_run(run, fmt, out, x)
+    x, checked_on = inputs_for_check(run)
+    return export_run(run, fmt, out, x, checked_on=checked_on)
 
 
 class ExportPage(QWidget):

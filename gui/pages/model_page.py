@@ -88,7 +88,8 @@ class ModelPage(QWidget):
         self.lr_combo.setObjectName("lrCombo")
         self.lr_combo.setEditable(True)
         self.lr_combo.addItems(LEARNING_RATES)
-        validator = QDoubleValidator(1e-7, 10.0, 7, self.lr_combo)
+        # 0 is accepted by the validator so that typing it gets an explanation, not silence.
+        validator = QDoubleValidator(0.0, 10.0, 7, self.lr_combo)
         validator.setNotation(QDoubleValidator.Notation.StandardNotation)
         self.lr_combo.setValidator(validator)
         self.lr_combo.setToolTip("How big each learning step is. Too high and training "
@@ -180,7 +181,10 @@ class ModelPage(QWidget):
         for combo in (self.optimizer_combo, self.device_combo):
             combo.currentIndexChanged.connect(self._on_training_edited)
         for combo in (self.lr_combo, self.weight_decay_combo):
-            combo.currentTextChanged.connect(self._on_training_edited)
+            # Apply a typed number when typing is done (or a listed one when it is picked);
+            # applying every keystroke would rewrite the text under the user's fingers.
+            combo.lineEdit().editingFinished.connect(self._on_training_edited)
+            combo.activated.connect(self._on_training_edited)
         for spin in (self.batch_spin, self.epochs_spin, self.seed_spin):
             spin.valueChanged.connect(self._on_training_edited)
         for check in (self.amp_check, self.best_check):
@@ -226,9 +230,12 @@ class ModelPage(QWidget):
         try:
             lr = float(self.lr_combo.currentText())
             weight_decay = float(self.weight_decay_combo.currentText() or 0)
+            if lr <= 0:
+                raise ValueError
         except ValueError:
-            self.error_banner.show_message("The learning rate and weight decay must be numbers "
-                                           "(for example 0.001).", "error")
+            self.error_banner.show_message("The learning rate must be a number above 0 and the "
+                                           "weight decay a number of at least 0 (for example "
+                                           "0.001).", "error")
             return
         self.state.update_training(
             optimizer=self.optimizer_combo.currentData(), lr=lr, weight_decay=weight_decay,

@@ -148,8 +148,15 @@ class TrainPage(QWidget):
             self.progress.setFormat("Stopping …")
             self._on_message("Stop requested: finishing the current batch.")
 
+    def stop_and_wait(self, timeout_ms: int = 60_000) -> bool:
+        """Stop training and wait until the stopped run has been saved and recorded."""
+        if not self.is_training():
+            return True
+        self.stop_training()
+        return self.runner.wait_for_result(timeout_ms)
+
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
-        """Stop training and wait for the thread (the window is closing)."""
+        """Cancel anything still running and wait for the thread (the window is closing)."""
         return self.runner.shutdown(timeout_ms)
 
     # -- worker signals -------------------------------------------------------------------------

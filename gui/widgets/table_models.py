@@ -27,7 +27,8 @@ class DataFrameModel(QAbstractTableModel):
         self.beginResetModel()
         self._frame = frame
         # Column arrays once, so data() is an O(1) lookup without pandas' indexing overhead.
-        self._columns = [frame[c].to_numpy(dtype=object) for c in frame.columns]
+        # Native dtypes (no conversion to Python objects): a million rows cost no extra memory.
+        self._columns = [frame.iloc[:, i].to_numpy() for i in range(frame.shape[1])]
         self.endResetModel()
 
     def set_highlight(self, column: str | None) -> None:
@@ -48,13 +49,14 @@ class DataFrameModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             value = self._columns[index.column()][index.row()]
-            if value is None or (isinstance(value, float) and np.isnan(value)):
+            if value is None or value is pd.NA or (isinstance(value, (float, np.floating))
+                                                   and np.isnan(value)):
                 return ""
-            if isinstance(value, float):
+            if isinstance(value, (float, np.floating)):
                 return f"{value:.6g}"
             return str(value)
         if role == Qt.ItemDataRole.BackgroundRole:
-            if self._frame.columns[index.column()] == self.highlight_column:
+            if str(self._frame.columns[index.column()]) == self.highlight_column:
                 return QBrush(QColor(255, 236, 179))
         if role == Qt.ItemDataRole.TextAlignmentRole:
             value = self._columns[index.column()][index.row()]

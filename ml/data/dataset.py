@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..project import DataConfig
-from .preprocessing import Preprocessor, _labels, _natural_key
+from .preprocessing import Preprocessor, _natural_key, target_labels
 from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
 from .split import split_indices
 from .tabular import ColumnInfo, describe_columns, detect_task, read_table, to_numeric
@@ -131,6 +131,8 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
     frame = dataset.frame
     columns = list(dataset.columns)
     target = config.target or dataset.default_target
+    if not config.target and config.column_roles.get(target) in ("feature", "ignore"):
+        raise DataError("Choose the column to predict (the target).")
     if target not in dataset.columns:
         shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
         raise DataError(f"There is no column {target!r} in {dataset.name}. Columns: {shown}.")
@@ -173,9 +175,15 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
             raise DataError(f"Every value of the target {target!r} is the same, so there is "
                             f"nothing to predict. Choose another target column.")
         class_counts: dict[str, int] = {}
+        n_not_numbers = 0
     else:
-        usable = y.notna() & (y.astype("string").str.strip() != "")
-        labels = _labels(y[usable])
+        labels_all = target_labels(y, types[target] == "numeric")
+        usable = pd.Series([lab is not None for lab in labels_all], index=y.index)
+        labels = [lab for lab in labels_all if lab is not None]
+        n_not_numbers = int((y.notna() & ~usable).sum()) if types[target] == "numeric" else 0
+        if n_not_numbers:
+            warnings.append(f"{n_not_numbers} target value(s) in {target!r} are not numbers; "
+                            f"those rows are left out.")
         counts = pd.Series(labels).value_counts()
         class_counts = {k: int(counts[k]) for k in sorted(counts.index, key=_natural_key)}
         if len(class_counts) < 2:
@@ -192,8 +200,9 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
             warnings.append(f"{len(rare)} class(es) have fewer than 3 rows (e.g. {rare[0]!r}); "
                             f"they appear only in training.")
     n_dropped = int(len(frame) - usable.sum())
-    if n_dropped and task == "classification":
-        warnings.append(f"{n_dropped} rows have no target value and are left out.")
+    n_empty = n_dropped - (n_not_numbers if task == "classification" else 0)
+    if n_empty and task == "classification":
+        warnings.append(f"{n_empty} rows have no target value and are left out.")
 
     # -- features -------------------------------------------------------------------------------
     features = [c for c in columns if roles[c] == "feature"]
@@ -236,14 +245,17 @@ def prepare(dataset: Dataset, config: DataConfig) -> PreparedData:
     summary = resolve(dataset, config)
     frame = dataset.frame
     y_raw = frame[summary.target]
+    numeric_target = summary.types[summary.target] == "numeric"
     if summary.task == "regression":
         usable = to_numeric(y_raw).notna().to_numpy()
+        labels = []
     else:
-        usable = (y_raw.notna() & (y_raw.astype("string").str.strip() != "")).to_numpy()
+        labels_all = target_labels(y_raw, numeric_target)
+        usable = np.array([lab is not None for lab in labels_all], dtype=bool)
+        labels = [lab for lab in labels_all if lab is not None]
     positions = np.flatnonzero(usable)
     strat = None
     if summary.task == "classification" and config.split.stratify:
-        labels = _labels(y_raw.iloc[positions])
         order = {name: i for i, name in enumerate(summary.class_counts)}
         strat = np.array([order[lab] for lab in labels], dtype=np.int64)
     parts = split_indices(len(positions), config.split.val_fraction, config.split.test_fraction,

@@ -71,12 +71,17 @@ class Preprocessor:
     target_std: float = 1.0
     feature_mean: list[float] = field(default_factory=list)
     feature_std: list[float] = field(default_factory=list)
+    target_numeric: bool = False
 
     # -- fitting --------------------------------------------------------------------------------
     @classmethod
     def fit(cls, train: pd.DataFrame, *, features: list[str], types: dict[str, str], target: str,
             task: str, image_shape: tuple[int, ...] | None = None) -> "Preprocessor":
-        """Fit encodings and statistics on the training rows *train*."""
+        """Fit encodings and statistics on the training rows *train*.
+
+        ``types[target]`` decides how class labels are read: a numeric target's labels are
+        numbers (``"1"`` and ``"1.0"`` are one class), anything else is read as text.
+        """
         encodings = []
         for name in features:
             kind = types[name]
@@ -102,9 +107,11 @@ class Preprocessor:
             raise DataError("No feature columns are left. Set at least one column's role to "
                             "feature.")
         shape = list(image_shape) if image_shape else [n_features]
-        pre = cls(task=task, target=target, columns=encodings, input_shape=shape, kind=kind)
+        pre = cls(task=task, target=target, columns=encodings, input_shape=shape, kind=kind,
+                  target_numeric=types.get(target) == "numeric")
         if task == "classification":
-            pre.class_names = sorted(set(_labels(train[target])), key=_natural_key)
+            labels = target_labels(train[target], pre.target_numeric)
+            pre.class_names = sorted({lab for lab in labels if lab is not None}, key=_natural_key)
         else:
             y = to_numeric(train[target]).to_numpy()
             pre.target_mean = float(np.mean(y))
@@ -163,7 +170,7 @@ class Preprocessor:
         col = df[self.target]
         if self.task == "classification":
             index = {name: i for i, name in enumerate(self.class_names)}
-            labels = _labels(col, keep_missing=True)
+            labels = target_labels(col, self.target_numeric)
             unknown = [lab for lab in labels if lab not in index]
             if unknown:
                 raise DataError(f"The target column {self.target!r} has a class the model does not "
@@ -203,6 +210,7 @@ class Preprocessor:
                 for e in self.columns],
             "feature_names": self.feature_names(),
             "class_names": list(self.class_names),
+            "target_type": "numeric" if self.target_numeric else "label",
             "target_scaling": {"mean": self.target_mean, "std": self.target_std},
             "normalization": {
                 "mean": self.feature_mean, "std": self.feature_std,
@@ -224,9 +232,19 @@ class Preprocessor:
                        target_mean=float(doc["target_scaling"]["mean"]),
                        target_std=float(doc["target_scaling"]["std"]),
                        feature_mean=list(doc["normalization"]["mean"]),
-                       feature_std=list(doc["normalization"]["std"]))
+                       feature_std=list(doc["normalization"]["std"]),
+                       target_numeric=doc.get("target_type") == "numeric")
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"The preprocessing description is incomplete ({exc}).") from None
+
+
+def target_labels(series: pd.Series, numeric: bool) -> list[str | None]:
+    """Class labels of a target column; ``None`` for a missing (or, if *numeric*, non-number) cell.
+    """
+    if numeric:
+        series = to_numeric(series)
+    labels = _labels(series, keep_missing=True)
+    return [None if lab is None or lab == "" else lab for lab in labels]
 
 
 def _labels(series: pd.Series, keep_missing: bool = False) -> list:

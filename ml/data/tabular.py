@@ -53,7 +53,7 @@ class ColumnInfo:
     example: str = ""
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, min_columns: int = 2) -> pd.DataFrame:
     """Read a delimited text table.
 
     Parameters
@@ -61,6 +61,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path : str or Path
         A ``.csv``, ``.tsv`` or ``.txt`` file. The delimiter (comma, semicolon, tab or pipe) is
         sniffed; the encoding is UTF-8 (with or without BOM) or, failing that, cp1252.
+    min_columns : int
+        2 for training data (features and a target); 1 for data to predict on.
 
     Raises
     ------
@@ -110,14 +112,33 @@ def read_table(path: str | Path) -> pd.DataFrame:
             raise DataError(f"Could not read {p.name}: {exc}.") from None
     except (ValueError, OSError) as exc:
         raise DataError(f"Could not read {p.name}: {exc}.") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    if df.shape[1] < 2:
+    df.columns = _unique_names(str(c).strip() for c in df.columns)
+    if df.shape[1] < min_columns:
         raise DataError(f"{p.name} has only one column. A table needs feature columns and a "
                         f"target column; check that the file is comma-, semicolon- or "
                         f"tab-separated.")
     if len(df) == 0:
         raise DataError(f"{p.name} has a header but no data rows.")
     return df
+
+
+def _unique_names(names) -> list[str]:
+    """Header names made unique the way pandas does it (``a``, ``a.1``, ...).
+
+    Pandas only renames exact duplicates; stripping spaces can create new ones (``a`` and
+    ``a ``), and two columns with one name would break every later lookup.
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        candidate = name or "column"
+        while candidate in seen:
+            seen[name] += 1
+            candidate = f"{name}.{seen[name]}"
+        seen.setdefault(name, 0)
+        seen[candidate] = seen.get(candidate, 0)
+        out.append(candidate)
+    return out
 
 
 def _sniff_delimiter(text: str, suffix: str) -> str:
@@ -136,12 +157,17 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
 
 
 def to_numeric(series: pd.Series) -> pd.Series:
-    """Return *series* as float64, with cells that are not numbers as NaN."""
-    if pd.api.types.is_bool_dtype(series):
-        return series.astype("float64")
-    if pd.api.types.is_numeric_dtype(series):
-        return series.astype("float64")
-    return pd.to_numeric(series.astype("string").str.strip(), errors="coerce").astype("float64")
+    """Return *series* as float64, with cells that are not finite numbers as NaN.
+
+    ``inf`` and overflowing values such as ``1e400`` count as not numbers: one of them would turn
+    every loss into NaN.
+    """
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        values = series.astype("float64")
+    else:
+        values = pd.to_numeric(series.astype("string").str.strip(),
+                               errors="coerce").astype("float64")
+    return values.where(np.isfinite(values))
 
 
 def to_boolean(series: pd.Series) -> pd.Series:
@@ -170,11 +196,13 @@ def describe_column(series: pd.Series) -> ColumnInfo:
     if pd.api.types.is_bool_dtype(series):
         return ColumnInfo(name, "boolean", n_missing, n_unique, 0, example)
     if pd.api.types.is_numeric_dtype(series):
-        return ColumnInfo(name, "numeric", n_missing, n_unique, 0, example)
+        infinite = int((~np.isfinite(present.astype("float64"))).sum())
+        return ColumnInfo(name, "numeric", n_missing + infinite, n_unique, infinite, example)
     lowered = present.astype("string").str.strip().str.lower()
     if n_unique <= 2 and set(lowered.unique()) <= (_TRUE | _FALSE):
         return ColumnInfo(name, "boolean", n_missing, n_unique, 0, example)
     numbers = pd.to_numeric(lowered, errors="coerce")
+    numbers = numbers.where(np.isfinite(numbers.astype("float64")))
     n_numbers = int(numbers.notna().sum())
     if n_numbers >= NUMERIC_SHARE * len(present):
         invalid = len(present) - n_numbers

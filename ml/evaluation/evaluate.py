@@ -107,11 +107,13 @@ def load_split(run: Run, name: str = "test") -> tuple[np.ndarray, np.ndarray]:
         current = data_fingerprint(source)["sha256"]
     except (OSError, DataError):
         raise RunError(f"The data file of this run ({source}) is not available any more. "
-                       f"Use a labelled file instead (--data FILE).") from None
+                       f"Evaluate on another labelled file instead (in the app: 'Evaluate on "
+                       f"another labelled file'; on the command line: --data FILE).") from None
     if expected and current != expected:
         raise RunError(f"The data file {source} changed after this run was trained, so its "
-                       f"{name} split no longer exists. Use a labelled file instead "
-                       f"(--data FILE).")
+                       f"{name} split no longer exists. Evaluate on another labelled file "
+                       f"instead (in the app: 'Evaluate on another labelled file'; on the "
+                       f"command line: --data FILE).")
     frame = load_dataset(source).frame
     part = frame.iloc[run.split_rows()[name]]
     pre = run.preprocessor

@@ -44,15 +44,23 @@ def per_class_report(cm: np.ndarray) -> ClassReport:
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
                            ) -> dict[str, float]:
-    """Accuracy and macro-averaged precision, recall and F1."""
+    """Accuracy and macro-averaged precision, recall and F1.
+
+    The macro averages run over the classes that occur in the evaluated data or in the
+    predictions (scikit-learn's default), so a class absent from a small test split does not
+    count as a zero.
+    """
     cm = confusion_matrix(y_true, y_pred, n_classes)
     report = per_class_report(cm)
     n = max(int(cm.sum()), 1)
+    seen = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    if not seen.any():
+        seen[:] = True
     return {
         "accuracy": float(np.trace(cm) / n),
-        "precision_macro": float(report.precision.mean()),
-        "recall_macro": float(report.recall.mean()),
-        "f1_macro": float(report.f1.mean()),
+        "precision_macro": float(report.precision[seen].mean()),
+        "recall_macro": float(report.recall[seen].mean()),
+        "f1_macro": float(report.f1[seen].mean()),
     }
 
 

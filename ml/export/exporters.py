@@ -12,6 +12,7 @@ inside the graph) and returns class probabilities, or predictions in the target'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import warnings
@@ -22,7 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import ExportError, TrainDeskError
+from ..errors import ExportError, RunError, TrainDeskError
 from ..fileio import atomic_path, atomic_write_json
 from ..models.spec import InferenceModel, ModelSpec, TrainDeskNet, build_model
 from ..runs import Run, now_iso
@@ -47,12 +48,24 @@ class ExportReport:
     n: int
     identical: int
     max_abs_diff: float
+    checked_on: str = "test samples"
 
     @property
     def summary(self) -> str:
         return (f"{FORMATS[self.format][0]} written to {self.path.name}; checked on {self.n} "
-                f"test samples: identical predictions {self.identical} of {self.n}, max "
+                f"{self.checked_on}: identical predictions {self.identical} of {self.n}, max "
                 f"|difference| {self.max_abs_diff:.2g}.")
+
+
+def inputs_for_check(run: Run) -> tuple[np.ndarray, str]:
+    """Inputs to check an export with: the whole test split, or - when the data file has moved
+    or changed since training - the sample of test inputs kept in the run folder."""
+    from ..evaluation.evaluate import load_split
+
+    try:
+        return load_split(run, "test")[0], "test samples"
+    except RunError:
+        return run.check_inputs(), "test samples kept with the run (the data file has changed)"
 
 
 def export_description(run: Run, fmt: str, model_file: str) -> dict:
@@ -85,7 +98,8 @@ def inference_model(run: Run, net: TrainDeskNet | None = None) -> InferenceModel
 
 
 def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
-               net: TrainDeskNet | None = None) -> ExportReport:
+               net: TrainDeskNet | None = None, checked_on: str = "test samples"
+               ) -> ExportReport:
     """Write *run*'s model as *fmt* to *out* and verify it on *x_check*.
 
     Parameters
@@ -130,7 +144,7 @@ def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
                               f"{exc}") from exc
         report = _compare(fmt, out, sidecar, run.preprocessor.task, reference, produced)
     atomic_write_json(sidecar, description, error=ExportError)
-    return report
+    return dataclasses.replace(report, checked_on=checked_on)
 
 
 def _compare(fmt: str, out: Path, sidecar: Path, task: str, reference: np.ndarray,

@@ -267,7 +267,7 @@ class Trainer:
                         self.metric_name: self._metric_value(float(hits), seen)}
                 if has_val:
                     val = self.evaluate_arrays(x_val, y_val)
-                    logs["val_loss"] = val["loss"]
+                    logs["val_loss"] = self._finite(val["loss"], epoch + 1)
                     logs["val_" + self.metric_name] = val[self.metric_name]
                 logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
                 logs["epoch_seconds"] = time.perf_counter() - epoch_start

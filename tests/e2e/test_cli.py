@@ -92,10 +92,14 @@ def test_a_csv_with_categories_missing_values_and_a_regression(tmp_path, mixed_c
 def test_training_a_project_file_records_the_run(tmp_path):
     path = Project(name="p", data=DataConfig(source="sample:wine"),
                    training=TrainingConfig(epochs=2)).save(tmp_path / "p.tdproj")
-    proc = run_main("train", str(path))
+    proc = run_main("train", str(path), "--epochs", "1")
     assert proc.returncode == 0, proc.stderr
     project = Project.load(path)
     assert len(project.runs) == 1 and project.runs[0].status == "finished"
+    assert project.training.epochs == 2  # a command-line override is the run's, not the file's
+    run_config = json.loads((tmp_path / "p_runs").joinpath(project.runs[0].id,
+                                                            "config.json").read_text())
+    assert run_config["training"]["epochs"] == 1
     assert (tmp_path / "p_runs").is_dir()
     assert project.runs[0].path.startswith(str(tmp_path / "p_runs"))
 
@@ -108,6 +112,7 @@ def test_training_a_project_file_records_the_run(tmp_path):
     (["train", "--data", "sample:iris", "--hidden", "64,x"], "--hidden takes whole numbers"),
     (["train", "--data", "sample:iris", "--lr", "-1"], "learning rate"),
     (["train", "--data", "sample:iris", "--model", "cnn"], "needs image data"),
+    (["train", "--data", "sample:iris", "--seed", "-1"], "seed"),
     (["train", "--epochs", "two"], "invalid int value"),
     (["train"], "Give a project file or --data"),
     (["evaluate", "/no/such/run"], "Run folder not found"),
@@ -149,3 +154,15 @@ def test_the_gui_without_a_display_says_how_to_work_headless():
     assert proc.returncode == 0
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1 and "needs a display" in lines[0] and "train" in lines[0]
+
+
+def test_predicting_for_a_one_feature_model(tmp_path):
+    data = tmp_path / "line.csv"
+    x = np.linspace(0, 10, 120)
+    pd.DataFrame({"x": x, "y": 3 * x + 1}).to_csv(data, index=False)
+    assert run_main("train", "--data", str(data), "--target", "y", "--epochs", "2", "--out",
+                    str(tmp_path / "run")).returncode == 0
+    pd.DataFrame({"x": [1.0, 2.0]}).to_csv(tmp_path / "new.csv", index=False)
+    proc = run_main("predict", str(tmp_path / "run"), str(tmp_path / "new.csv"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "x,prediction"

@@ -77,3 +77,31 @@ def test_regression_target_on_text_is_explained(qtbot, window, user, mixed_csv):
     assert "holds text" in page.error_banner.text()
     page.task_combo.setCurrentIndex(page.task_combo.findData(None))
     assert window.state.summary.task == "classification"
+
+
+def test_demoting_the_target_asks_for_a_new_one(qtbot, window, user, mixed_csv):
+    open_csv(qtbot, window, user, mixed_csv)
+    page = window.data_page
+    row = [r[0] for r in page.columns_model.rows].index("label")
+    page.columns_model.setData(page.columns_model.index(row, 2), "feature")
+    assert "Choose the column to predict" in page.error_banner.text()
+    assert not window.state.step_enabled(1)
+    page.target_combo.setCurrentText("member")
+    assert window.state.summary.target == "member"
+
+
+def test_a_load_started_before_new_project_does_not_land_in_it(qtbot, window, user):
+    window.data_page.load_source("sample:wine")
+    window.new_project()  # before the loaded dataset reached the GUI thread
+    qtbot.wait(500)
+    assert window.state.dataset is None and window.state.project.data.source == ""
+
+
+def test_a_project_that_cannot_be_reopened_is_not_saved(qtbot, window, user, tmp_path):
+    load_sample(qtbot, window, "iris")
+    window.data_page.val_spin.setValue(45)
+    window.data_page.test_spin.setValue(45)
+    user.save_paths.append(str(tmp_path / "bad.tdproj"))
+    window.save_as_action.trigger()
+    assert "cannot be saved yet" in user.errors[-1][1]
+    assert not (tmp_path / "bad.tdproj").exists()

@@ -42,3 +42,26 @@ def test_training_settings_reach_the_project(qtbot, window):
             training.restore_best) == ("sgd", 0.01, 16, 42, False)
     page.suggest_button.click()
     assert window.state.project.training.batch_size == 32
+
+
+def test_typing_a_learning_rate_is_applied_when_done(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    load_sample(qtbot, window, "iris")
+    page, training = window.model_page, window.state.project.training
+    edit = page.lr_combo.lineEdit()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "0.005")
+    assert edit.text() == "0.005"  # nothing rewrote the text while typing
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert training.lr == 0.005
+    edit = page.weight_decay_combo.lineEdit()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "0.01")
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert training.weight_decay == 0.01
+    edit = page.lr_combo.lineEdit()
+    edit.selectAll()
+    qtbot.keyClicks(edit, "0")
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert training.lr == 0.005 and "above 0" in page.error_banner.text()

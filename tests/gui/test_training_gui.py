@@ -104,9 +104,11 @@ def test_closing_while_training_stops_and_waits(qtbot, window, user):
     window.close()
     assert window.isVisible() and window.train_page.is_training()
     user.yes_no = True
-    window.state.set_dirty(False)
     window.close()
     assert not window.isVisible() and not window.train_page.is_training()
+    # The stopped run was saved and recorded before the project was offered for saving.
+    assert window.state.project.runs[-1].status == "stopped"
+    assert (window.state.current_run.path / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize("sample", ["digits", "breast_cancer"])

@@ -208,3 +208,42 @@ def test_image_samples_keep_their_shape_and_channel_statistics():
     prepared = prepare(load_dataset("sample:digits"), DataConfig(source="sample:digits"))
     assert prepared.x["train"].shape[1:] == (1, 8, 8)
     assert len(prepared.preprocessor.feature_mean) == 1  # per channel
+
+
+def test_headers_that_clash_after_trimming_are_made_unique(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,a ,y\n1,2,x\n3,4,y\n")
+    assert list(read_table(path).columns) == ["a", "a.1", "y"]
+
+
+def test_infinite_values_count_as_not_numbers(tmp_path):
+    path = tmp_path / "inf.csv"
+    rows = [f"{i},{'inf' if i == 5 else '1e400' if i == 9 else i * 0.5},{i % 2}"
+            for i in range(60)]
+    path.write_text("id,x,y\n" + "\n".join(rows) + "\n")
+    dataset = load_dataset(str(path))
+    summary = resolve(dataset, DataConfig(target="y"))
+    assert any("not numbers" in w for w in summary.warnings)
+    prepared = prepare(dataset, DataConfig(target="y"))
+    assert np.isfinite(prepared.x["train"]).all()
+
+
+def test_a_numeric_target_with_stray_text_keeps_numeric_classes(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"x": range(100), "y": ["0", "1", "1.0", "0.0"] * 24 + ["?"] * 4}).to_csv(
+        path, index=False)
+    dataset = load_dataset(str(path))
+    summary = resolve(dataset, DataConfig(target="y"))
+    assert summary.class_counts == {"0": 48, "1": 48}
+    pre = prepare(dataset, DataConfig(target="y")).preprocessor
+    assert pre.class_names == ["0", "1"]
+    again = Preprocessor.from_dict(pre.to_dict())
+    assert again.transform_target(pd.DataFrame({"y": [1.0, 0, "1"]})).tolist() == [1, 0, 1]
+
+
+def test_one_column_is_enough_for_data_to_predict_on(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("x\n1\n2\n")
+    assert read_table(path, min_columns=1)["x"].tolist() == [1, 2]
+    with pytest.raises(DataError, match="only one column"):
+        read_table(path)

@@ -132,3 +132,31 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         project.save(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp.tdproj")] == []
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("training", "lr", None), ("model", "hidden", None), ("training", "seed", -1),
+    ("training", "epochs", 2.5), ("data", "column_types", {"a": [1]}), ("data", "target", 3),
+])
+def test_null_and_out_of_range_values_are_clear_errors(tmp_path, section, key, value):
+    doc = Project().to_dict()
+    doc[section][key] = value
+    path = tmp_path / "p.tdproj"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match=key if key != "seed" else "seed"):
+        Project.load(path)
+
+
+def test_an_invalid_project_is_not_written(tmp_path):
+    project = Project()
+    project.data.split.val_fraction = project.data.split.test_fraction = 0.45
+    with pytest.raises(ProjectError, match="cannot be saved yet"):
+        project.save(tmp_path / "p.tdproj")
+    assert not (tmp_path / "p.tdproj").exists()
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = Project().save(tmp_path / "p.tdproj")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -210,3 +210,40 @@ def test_a_full_disk_during_training_stops_with_a_clear_message(tmp_path, monkey
     checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert len(run.history) == len(checkpoint["history"]) == 2
     assert not [p for p in (tmp_path / "run").iterdir() if ".tmp" in p.name]
+
+
+def test_exports_still_check_themselves_when_the_data_file_changed(tmp_path, mixed_csv):
+    from ml.export import inputs_for_check
+
+    project = Project(data=DataConfig(source=str(mixed_csv), target="label",
+                                      column_roles={"id": "ignore"}),
+                      training=TrainingConfig(epochs=1))
+    result = TrainingJob(project, run_dir=tmp_path / "run").run()
+    mixed_csv.write_text(mixed_csv.read_text().replace("red", "RED"))
+    run = load_run(result.run_dir)
+    x, checked_on = inputs_for_check(run)
+    assert len(x) == result.evaluation.n and "kept with the run" in checked_on
+    report = export_run(run, "safetensors", tmp_path / "m", x, checked_on=checked_on)
+    assert report.identical == report.n and "kept with the run" in report.summary
+
+
+def test_a_missing_data_file_creates_no_run_folder(tmp_path, mixed_csv):
+    from ml.data import load_dataset
+    from ml.errors import DataError
+
+    dataset = load_dataset(str(mixed_csv))
+    mixed_csv.unlink()
+    project = Project(data=DataConfig(source=str(mixed_csv), target="label"))
+    with pytest.raises(DataError, match="Could not read the data file"):
+        TrainingJob(project, dataset=dataset, runs_dir=tmp_path / "runs").run()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_damaged_split_file_is_a_run_error(tmp_path, iris_run):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(iris_run.run_dir, broken)
+    (broken / "split.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(RunError, match="split"):
+        load_run(broken).split_rows()

@@ -104,6 +104,15 @@ def test_diverging_loss_stops_with_advice():
         trainer.fit(x, y)
 
 
+def test_a_diverging_validation_loss_is_caught_too():
+    x, y = blobs()
+    xv = x[:20].copy()
+    xv[3, 1] = np.inf
+    trainer = Trainer(tiny_model(), "classification", TrainingConfig(epochs=2))
+    with pytest.raises(TrainingError, match="became"):
+        trainer.fit(x, y, xv, y[:20])
+
+
 def test_best_weights_are_restored():
     x, y = blobs()
     rec = Recorder()
