@@ -6,6 +6,7 @@
       run.json              status (running | stopped | finished | failed), timestamps, device
       config.json           resolved data, model and training settings, data fingerprint
       split.npz             row indices of the train / val / test splits
+      check_inputs.npy      a sample of encoded test inputs, to check exports later
       preprocessing.json    fitted encodings and statistics (see ml.data.preprocessing)
       model.json            the model spec (layers)
       checkpoint.pt         last completed epoch: weights + optimizer (loads with weights_only)

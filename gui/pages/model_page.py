@@ -151,8 +151,9 @@ class ModelPage(QWidget):
         self.layers_view.setObjectName("layersTable")
         self.layers_view.setModel(self.layers_model)
         self.layers_view.verticalHeader().hide()
-        self.layers_view.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.Stretch)
+        header = self.layers_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.input_label = QLabel("")
         right = QVBoxLayout()
         right.addWidget(heading("Your network"))
