@@ -1,7 +1,7 @@
 """Background work that talks to the GUI only through signals.
 
 As in superqt's thread workers: a worker is a QObject moved to its own QThread; cancelling only
-sets a flag the work checks between steps (never ``QThread.terminate()``); every exception is
+sets a flag the work checks between steps (a thread is never killed); every exception is
 caught and emitted as ``errored`` with a message the user can read. As in Orange's
 ``ConcurrentWidgetMixin``, a :class:`TaskRunner` runs one task at a time and a new task replaces
 the old one, whose late results are ignored.
