@@ -1,5 +1,6 @@
 """The headless commands, run as a user runs them: a subprocess per command."""
 
+import io
 import json
 
 import numpy as np
@@ -85,7 +86,7 @@ def test_a_csv_with_categories_missing_values_and_a_regression(tmp_path, mixed_c
     assert set(metrics["test"]) == {"mae", "rmse", "r2"} and metrics["test"]["r2"] > 0.8
     proc = run_main("predict", str(tmp_path / "reg"), str(regression_csv))  # to stdout
     assert proc.returncode == 0
-    out = pd.read_csv(__import__("io").StringIO(proc.stdout))
+    out = pd.read_csv(io.StringIO(proc.stdout))
     assert np.corrcoef(out["price"], out["prediction"])[0, 1] > 0.9
 
 
