@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
 BLUE = (31, 119, 180)
@@ -292,12 +292,27 @@ class ConfusionMatrixWidget(QWidget):
         self.labels = [str(lab) for lab in labels]
         self.update()
 
+    TITLE_BAND = 28  # room for the "True class" / "Predicted class" titles
+
+    def _label_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSize(10)
+        return font
+
+    def _label_width(self) -> int:
+        metrics = QFontMetrics(self._label_font())
+        widest = max((metrics.horizontalAdvance(lab) for lab in self.labels), default=20)
+        return min(160, widest + 10)
+
+    def _rotated(self) -> bool:
+        return any(len(lab) > 3 for lab in self.labels)
+
     def _geometry(self) -> tuple[QRectF, float]:
         k = max(len(self.labels), 1)
-        fm = self.fontMetrics()
-        label_w = min(140, max((fm.horizontalAdvance(lab) for lab in self.labels), default=20) + 12)
-        left, top = label_w + 28, 34
-        bottom = label_w + 28
+        label_w = self._label_width()
+        left = self.TITLE_BAND + label_w
+        top = self.TITLE_BAND + 4
+        bottom = (label_w if self._rotated() else 22) + 8
         size = max(10.0, min((self.width() - left - 12) / k, (self.height() - top - bottom) / k))
         return QRectF(left, top, size * k, size * k), size
 
@@ -312,7 +327,7 @@ class ConfusionMatrixWidget(QWidget):
         area, cell = self._geometry()
         totals = self.matrix.sum(axis=1, keepdims=True).clip(min=1)
         share = self.matrix / totals
-        font = painter.font()
+        font = QFont(self.font())
         font.setPointSizeF(max(6.0, min(12.0, cell / 3.2)))
         painter.setFont(font)
         for i in range(k):
@@ -329,37 +344,40 @@ class ConfusionMatrixWidget(QWidget):
                 if cell >= 18:
                     painter.setPen(QColor(255, 255, 255) if s > 0.6 else QColor(30, 30, 30))
                     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(self.matrix[i, j]))
-        label_font = painter.font()
-        label_font.setPointSizeF(max(7.0, min(11.0, cell / 2.5)))
-        painter.setFont(label_font)
+
+        painter.setFont(self._label_font())
         painter.setPen(self.palette().text().color())
+        label_w = self._label_width()
+        metrics = QFontMetrics(self._label_font())
+        rotated = self._rotated()
+        right_mid = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for i, label in enumerate(self.labels):
+            text = metrics.elidedText(label, Qt.TextElideMode.ElideRight, label_w - 8)
             y = area.top() + (i + 0.5) * cell
-            painter.drawText(QRectF(0, y - cell / 2, area.left() - 6, cell),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, label)
-            painter.save()
+            painter.drawText(QRectF(self.TITLE_BAND, y - cell / 2, label_w - 6, cell),
+                             right_mid, text)
             x = area.left() + (i + 0.5) * cell
-            painter.translate(x, area.bottom() + 6)
-            painter.rotate(-90 if len(label) > 3 else 0)
-            if len(label) > 3:
-                painter.drawText(QRectF(-area.left() + 28, -cell / 2, area.left() - 34, cell),
-                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                                 label)
+            if rotated:  # read bottom-to-top, ending just under the matrix
+                painter.save()
+                painter.translate(x, area.bottom() + 6)
+                painter.rotate(-90)
+                painter.drawText(QRectF(-label_w, -cell / 2, label_w, cell), right_mid, text)
+                painter.restore()
             else:
-                painter.drawText(QRectF(-cell / 2, 0, cell, 20), Qt.AlignmentFlag.AlignCenter,
-                                 label)
-            painter.restore()
-        title_font = painter.font()
+                painter.drawText(QRectF(x - cell / 2, area.bottom() + 4, cell, 20),
+                                 Qt.AlignmentFlag.AlignCenter, text)
+
+        title_font = QFont(self.font())
         title_font.setPointSize(11)
         title_font.setBold(True)
         painter.setFont(title_font)
-        painter.drawText(QRectF(area.left(), 4, area.width(), 26), Qt.AlignmentFlag.AlignCenter,
-                         "Predicted class")
+        painter.drawText(QRectF(area.left(), 2, area.width(), self.TITLE_BAND),
+                         Qt.AlignmentFlag.AlignCenter, "Predicted class")
         painter.save()
-        painter.translate(12, area.center().y())
+        painter.translate(self.TITLE_BAND / 2, area.center().y())
         painter.rotate(-90)
-        painter.drawText(QRectF(-area.height() / 2, -10, area.height(), 22),
-                         Qt.AlignmentFlag.AlignCenter, "True class")
+        painter.drawText(QRectF(-area.height() / 2, -self.TITLE_BAND / 2, area.height(),
+                                self.TITLE_BAND), Qt.AlignmentFlag.AlignCenter, "True class")
         painter.restore()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
