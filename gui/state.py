@@ -71,7 +71,7 @@ class ProjectState(QObject):
             try:
                 self.summary = resolve(self.dataset, self.project.data)
                 if not self._model_touched:
-                    apply_suggestions(self.project, self.dataset)
+                    apply_suggestions(self.project, self.dataset, self.summary)
             except TrainDeskError as exc:
                 self.summary = None
                 self.data_error = str(exc)
@@ -178,7 +178,7 @@ class ProjectState(QObject):
     def suggest_model(self) -> None:
         """Reset model and schedule to what suits the data."""
         if self.dataset is not None and self.summary is not None:
-            apply_suggestions(self.project, self.dataset)
+            apply_suggestions(self.project, self.dataset, self.summary)
             self._model_touched = False
             self._changed_model()
 

@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from .data.dataset import Dataset, PreparedData, load_dataset, prepare
+from .data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
 from .errors import TrainDeskError
 from .evaluation.evaluate import Evaluation, evaluate_arrays
 from .fileio import atomic_write_json
@@ -178,8 +178,11 @@ class TrainingJob:
                          evaluation=evaluation, net=net, prepared=prepared, model_name=spec.name)
 
 
-def apply_suggestions(project: Project, dataset: Dataset) -> None:
+def apply_suggestions(project: Project, dataset: Dataset,
+                      summary: DataSummary | None = None) -> None:
     """Set the project's model and schedule to what suits *dataset* (data settings are kept).
+
+    Pass *summary* when it was just resolved, to save resolving the data a second time.
 
     Raises
     ------
@@ -189,7 +192,8 @@ def apply_suggestions(project: Project, dataset: Dataset) -> None:
     from .data.dataset import resolve
     from .models.presets import suggest_settings
 
-    summary = resolve(dataset, project.data)
+    if summary is None:
+        summary = resolve(dataset, project.data)
     share = 1.0 - project.data.split.val_fraction - project.data.split.test_fraction
     shape = summary.image_shape or (len(summary.features),)
     model, schedule = suggest_settings(int(summary.n_rows * share), shape)
