@@ -47,3 +47,8 @@ def save_file(parent: QWidget, title: str, filters: str, directory: str = "") ->
     """Ask for a file to write; ``""`` if cancelled."""
     path, _ = QFileDialog.getSaveFileName(parent, title, directory, filters)
     return path
+
+
+def open_folder(parent: QWidget, title: str, directory: str = "") -> str:
+    """Ask for an existing folder; ``""`` if cancelled."""
+    return QFileDialog.getExistingDirectory(parent, title, directory)

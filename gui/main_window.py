@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
                                QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from ml import __version__
-from ml.data.dataset import load_dataset
 from ml.errors import TrainDeskError
 from ml.project import PROJECT_SUFFIX, Project
 from ml.training.device import describe_device
@@ -239,19 +238,13 @@ class MainWindow(QMainWindow):
         except TrainDeskError as exc:
             dialogs.show_error(self, "Could not open the project", str(exc))
             return False
-        dataset, problem = None, ""
-        if project.data.source:
-            try:
-                dataset = load_dataset(project.data.source)
-            except TrainDeskError as exc:
-                # Open the project anyway: its settings and runs are still worth having.
-                problem = str(exc)
-        self.state.replace_project(project, dataset)
+        self.state.replace_project(project, None)
         self.go_to(0)
-        if problem:
-            dialogs.show_error(self, "The project's data could not be read",
-                               f"{problem}\n\nThe project is open; choose its data again on "
-                               f"the Data page.")
+        if project.data.source:
+            # Read in the background like any import (a big file must not freeze the window);
+            # a failure is reported and the project stays open with its settings and runs.
+            self.data_page.load_source(project.data.source, project.data.read_options,
+                                       keep_settings=True)
         return True
 
     @Slot()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from ml.data.dataset import Dataset, DataSummary, estimate_input_shape, resolve
+from ml.data.dataset import Dataset, DataSummary, estimate_model_input, resolve
 from ml.errors import TrainDeskError
 from ml.evaluation.evaluate import Evaluation
 from ml.models.presets import build_spec
@@ -84,7 +84,7 @@ class ProjectState(QObject):
         n_out = len(self.summary.class_counts) if self.summary.task == "classification" else 1
         try:
             self.project.training.validate()
-            shape = estimate_input_shape(self.dataset, self.summary)
+            shape = estimate_model_input(self.dataset, self.summary, self.project.data)
             self.spec = build_spec(self.project.model, shape, n_out, self.summary.task)
             self.model_summary = summarize(self.spec)
         except TrainDeskError as exc:
@@ -113,21 +113,27 @@ class ProjectState(QObject):
             self.dirty = dirty
             self.dirty_changed.emit(dirty)
 
-    def set_dataset(self, dataset: Dataset, *, keep_settings: bool = False) -> None:
-        """Use *dataset*; unless *keep_settings*, reset target and roles and suggest a model."""
+    def set_dataset(self, dataset: Dataset, *, keep_settings: bool = False,
+                    dirty: bool = True) -> None:
+        """Use *dataset*; unless *keep_settings*, reset the per-column choices, target and image
+        and text settings, and suggest a model. *dirty* False: the project's own data came back
+        (opening a project), which is no edit."""
         self.dataset = dataset
         data = self.project.data
         data.source = dataset.source
         if not keep_settings:
             data.target = dataset.default_target
             data.task = None
-            data.column_types.clear()
-            data.column_roles.clear()
+            for choices in (data.column_types, data.column_roles, data.missing,
+                            data.fill_values, data.encodings, data.augment, data.text):
+                choices.clear()
+            data.image_size, data.image_mode = 0, "auto"
             if self.project.name in ("", "Untitled"):
                 self.project.name = dataset.name
         self._model_touched = keep_settings
         self._refresh_summary()
-        self.set_dirty(True)
+        if dirty:
+            self.set_dirty(True)
         self.dataset_changed.emit()
         self.data_config_changed.emit()
         self.model_changed.emit()

@@ -43,11 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model and save a run folder")
     p.add_argument("project", nargs="?", help="a .tdproj project file")
-    p.add_argument("--data", help="a CSV file, or sample:NAME (see 'samples')")
-    p.add_argument("--target", help="the column to predict (CSV data)")
+    p.add_argument("--data", help="a table (CSV/TSV/TXT, Excel .xlsx, Parquet, JSON lines), an "
+                   "image folder (one sub-folder per class, or train/ and test/ folders), a .zip "
+                   "of one, MNIST-style IDX files, CIFAR-10 binary batches, or sample:NAME")
+    p.add_argument("--target", help="the column to predict (tables)")
+    p.add_argument("--sheet", help="Excel: the sheet to read (default: the first with data)")
+    p.add_argument("--delimiter", help="CSV: the field separator (default: detected)")
+    p.add_argument("--encoding", help="CSV: the text encoding, e.g. utf-8 or cp1252 (default: "
+                   "detected)")
+    p.add_argument("--decimal", choices=[".", ","], help="CSV: the decimal mark (default: "
+                   "detected)")
+    p.add_argument("--image-size", type=int, help="images: side length to resize to (pixels)")
+    p.add_argument("--image-mode", choices=["rgb", "gray"], help="images: colour or grayscale")
+    p.add_argument("--augment", help="images: augmentations for training, e.g. "
+                   "hflip,rotation=15,crop=0.8,brightness=0.2")
+    p.add_argument("--max-vocab", type=int, help="text: the vocabulary size")
+    p.add_argument("--max-length", type=int, help="text: tokens kept per example")
+    p.add_argument("--class-weights", choices=["none", "balanced"],
+                   help="weight classes by their rarity in the loss")
     p.add_argument("--task", choices=["classification", "regression"],
                    help="override the task detected from the target")
-    p.add_argument("--model", choices=["mlp", "cnn"], help="the network preset")
+    p.add_argument("--model", choices=["mlp", "cnn", "text"], help="the network preset")
     p.add_argument("--hidden", help="hidden layer sizes, e.g. 256,128")
     p.add_argument("--dropout", type=float)
     p.add_argument("--epochs", type=int)
@@ -135,17 +151,19 @@ def _cmd_train(args) -> int:
             project.data.task = args.task
         if args.seed is not None:
             project.data.split.seed = args.seed
-        dataset = load_dataset(project.data.source)
+        _apply_data_args(project.data, args)
+        dataset = load_dataset(project.data.source, project.data.read_options)
     elif args.data:
         source = args.data
         if not source.startswith(SAMPLE_PREFIX):
             source = str(Path(source).expanduser().resolve())
-        dataset = load_dataset(source)
-        if not args.target and dataset.sample is None:
+        data = DataConfig(source=source, target=args.target, task=args.task)
+        _apply_data_args(data, args)
+        dataset = load_dataset(source, data.read_options)
+        if not args.target and dataset.sample is None and dataset.kind != "image":
             cols = ", ".join(map(str, list(dataset.frame.columns)[:12]))
             raise TrainDeskError(f"Say which column to predict with --target (columns: {cols}).")
-        project = Project(name=dataset.name, data=DataConfig(source=source, target=args.target,
-                                                             task=args.task))
+        project = Project(name=dataset.name, data=data)
         if args.seed is not None:
             project.data.split.seed = args.seed
         apply_suggestions(project, dataset)
@@ -167,7 +185,15 @@ def _cmd_train(args) -> int:
         value = getattr(args, arg)
         if value is not None:
             setattr(project.training, attr, value)
+    if args.class_weights:
+        project.training.class_weights = args.class_weights
     project.validate()
+    if not args.quiet:
+        from .data.health import check_health
+
+        for finding in check_health(dataset, project.data):
+            if finding.severity == "warning":
+                _err(f"Data check: {finding.message}")
 
     progress = [] if args.quiet else [ConsoleProgress()]
     job = TrainingJob(project, dataset=dataset, run_dir=Path(args.out) if args.out else None,
@@ -195,6 +221,53 @@ def _cmd_train(args) -> int:
     print(f"status: {result.status}")
     print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
     return EXIT_OK
+
+
+def _apply_data_args(data, args) -> None:
+    """Copy the data-reading options given on the command line into *data*."""
+    options = dict(data.read_options)
+    for name in ("sheet", "delimiter", "encoding", "decimal"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = "\t" if name == "delimiter" and value in ("\\t", "tab") else value
+    data.read_options = options
+    if args.image_size is not None:
+        data.image_size = args.image_size
+    if args.image_mode:
+        data.image_mode = "L" if args.image_mode == "gray" else "RGB"
+    if args.augment:
+        data.augment = _parse_augment(args.augment)
+    text = dict(data.text)
+    if args.max_vocab is not None:
+        text["max_vocab"] = args.max_vocab
+    if args.max_length is not None:
+        text["max_length"] = args.max_length
+    data.text = text
+
+
+_AUGMENT_NAMES = {"hflip": ("hflip", True), "vflip": ("vflip", True), "rotation": ("rotation", 15.0),
+                  "rotate": ("rotation", 15.0), "crop": ("crop_scale", 0.8),
+                  "brightness": ("brightness", 0.2), "contrast": ("contrast", 0.2),
+                  "saturation": ("saturation", 0.2)}
+
+
+def _parse_augment(text: str) -> dict:
+    """``hflip,rotation=15,crop=0.8`` -> augmentation settings."""
+    out: dict = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if name not in _AUGMENT_NAMES:
+            raise TrainDeskError(f"Unknown augmentation {name!r}; use "
+                                 f"{', '.join(sorted(_AUGMENT_NAMES))}.")
+        key, default = _AUGMENT_NAMES[name]
+        if isinstance(default, bool):
+            out[key] = True
+            continue
+        try:
+            out[key] = float(value) if value else default
+        except ValueError:
+            raise TrainDeskError(f"--augment {name} takes a number (got {value!r}).") from None
+    return out
 
 
 class ConsoleProgress(Callback):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 
 from .data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
@@ -101,10 +102,11 @@ class TrainingJob:
         if dataset is None:
             say(f"Loading {project.data.source} ...")
             dataset = load_dataset(project.data.source)
-        prepared = prepare(dataset, project.data)
+        prepared = prepare(dataset, project.data, progress=_throttled(say),
+                           should_stop=self._stop.is_set)
         pre = prepared.preprocessor
         # Everything that can be refused is checked before the first progress line.
-        spec = build_spec(project.model, pre.input_shape, pre.n_outputs, prepared.task)
+        spec = build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task)
         torch.manual_seed(project.training.seed)  # the initial weights belong to the seed too
         net = build_model(spec, pre.feature_mean, pre.feature_std)
         device = select_device(project.training.device)
@@ -136,9 +138,21 @@ class TrainingJob:
         write_run_start(run_dir, config=config, rows=prepared.rows, preprocessor=pre, spec=spec,
                         info=run_info, x_test=prepared.x["test"])
         say(f"Run folder: {run_dir}")
+        augment = None
+        if prepared.summary.kind == "image":
+            from .data.augment import AugmentSettings, Augmenter
+
+            settings = AugmentSettings.from_dict(project.data.augment)
+            if settings.enabled:
+                augment = Augmenter(settings, seed=project.training.seed)
+                say(f"Augmenting training images: {settings.describe()}.")
+        weights = None
+        if project.training.class_weights == "balanced" and prepared.task == "classification":
+            weights = balanced_class_weights(prepared.y["train"], pre.n_outputs)
         trainer = Trainer(net, prepared.task, project.training,
                           callbacks=[RunWriter(run_dir), *self.callbacks],
-                          target_scale=pre.target_std, device=device)
+                          target_scale=pre.target_std, device=device, augment=augment,
+                          class_weights=weights)
         self.trainer = trainer
         if self._stop.is_set():
             trainer.should_stop = True
@@ -178,6 +192,28 @@ class TrainingJob:
                          evaluation=evaluation, net=net, prepared=prepared, model_name=spec.name)
 
 
+def balanced_class_weights(y: np.ndarray, n_classes: int) -> list[float]:
+    """``n / (k * count_c)`` per class, as scikit-learn's ``class_weight="balanced"``; a class
+    absent from training gets weight 1."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return [float(w) for w in weights]
+
+
+def _throttled(say: Callable[[str], None]) -> Callable[[float, str], None]:
+    """Turn fine-grained progress into a message every 10%, for logs that people read."""
+    last = [-1]
+
+    def report(fraction: float, message: str) -> None:
+        step = int(fraction * 10)
+        if step != last[0]:
+            last[0] = step
+            say(f"{message} ({fraction:.0%})" if 0 < fraction < 1 else message)
+    return report
+
+
 def apply_suggestions(project: Project, dataset: Dataset,
                       summary: DataSummary | None = None) -> None:
     """Set the project's model and schedule to what suits *dataset* (data settings are kept).
@@ -195,8 +231,10 @@ def apply_suggestions(project: Project, dataset: Dataset,
     if summary is None:
         summary = resolve(dataset, project.data)
     share = 1.0 - project.data.split.val_fraction - project.data.split.test_fraction
-    shape = summary.image_shape or (len(summary.features),)
-    model, schedule = suggest_settings(int(summary.n_rows * share), shape)
+    from .data.dataset import estimate_model_input
+
+    model_input = estimate_model_input(dataset, summary, project.data)
+    model, schedule = suggest_settings(int(summary.n_rows * share), model_input)
     project.model = model
     project.training.batch_size = schedule["batch_size"]
     project.training.epochs = schedule["epochs"]

@@ -24,19 +24,39 @@ from .errors import ProjectError, TrainDeskError
 from .fileio import atomic_write_json
 
 PROJECT_FORMAT = "traindesk-project"
-PROJECT_VERSION = 1
+PROJECT_VERSION = 2
 PROJECT_SUFFIX = ".tdproj"
 
 TASKS = ("classification", "regression")
-COLUMN_TYPES = ("numeric", "categorical", "boolean", "text")
+COLUMN_TYPES = ("numeric", "categorical", "boolean", "text", "date")
+MISSING_STRATEGIES = ("auto", "drop", "mean", "median", "most_frequent", "constant")
+ENCODINGS = ("auto", "onehot", "embedding")
+IMAGE_MODES = ("auto", "RGB", "L")
+CLASS_WEIGHTS = ("none", "balanced")
 COLUMN_ROLES = ("feature", "target", "ignore")
-PRESETS = ("auto", "mlp", "cnn")
+PRESETS = ("auto", "mlp", "cnn", "text")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 #: ``MIGRATIONS[v]`` turns a version-``v`` document (a dict) into a version ``v + 1`` document.
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+def _v1_to_v2(doc: dict) -> dict:
+    """Version 2 added read options, missing-value strategies, encodings, image and text settings
+    and class weights. Version 1 files had none, and their defaults reproduce version-1 behaviour
+    except one: categorical columns with many values may now be embedded instead of one-hot
+    encoded, so keep them one-hot."""
+    data = doc.setdefault("data", {}) or {}
+    doc["data"] = data
+    types = data.get("column_types") or {}
+    data.setdefault("encodings", {c: "onehot" for c, t in types.items() if t == "categorical"})
+    data.setdefault("read_options", {})
+    return doc
+
+
+MIGRATIONS[1] = _v1_to_v2
 
 
 @dataclass
@@ -75,9 +95,46 @@ class DataConfig:
     task: str | None = None
     column_types: dict[str, str] = field(default_factory=dict)
     column_roles: dict[str, str] = field(default_factory=dict)
+    #: Per-column missing-value strategy (one of :data:`MISSING_STRATEGIES`) and, for
+    #: ``constant``, the value to fill in.
+    missing: dict[str, str] = field(default_factory=dict)
+    fill_values: dict[str, Any] = field(default_factory=dict)
+    #: Per-column categorical encoding (one of :data:`ENCODINGS`).
+    encodings: dict[str, str] = field(default_factory=dict)
+    #: How the file is read (:class:`ml.data.tabular.ReadOptions` fields); empty = detect.
+    read_options: dict[str, Any] = field(default_factory=dict)
+    #: Images: side length in pixels (0 = suggested from the data) and colour mode.
+    image_size: int = 0
+    image_mode: str = "auto"
+    #: Image augmentation (:class:`ml.data.augment.AugmentSettings` fields).
+    augment: dict[str, Any] = field(default_factory=dict)
+    #: Text tokenisation (:class:`ml.data.text.TextSettings` fields).
+    text: dict[str, Any] = field(default_factory=dict)
     split: SplitConfig = field(default_factory=SplitConfig)
 
     def validate(self) -> None:
+        # Imported here: the data package itself builds on this module.
+        from .data.augment import AugmentSettings
+        from .data.tabular import ReadOptions
+        from .data.text import TextSettings
+
+        for col, how in self.missing.items():
+            if how not in MISSING_STRATEGIES:
+                raise TrainDeskError(f"Column {col!r} has an unknown missing-value strategy "
+                                     f"{how!r}; use one of {', '.join(MISSING_STRATEGIES)}.")
+        for col, how in self.encodings.items():
+            if how not in ENCODINGS:
+                raise TrainDeskError(f"Column {col!r} has an unknown encoding {how!r}; use one "
+                                     f"of {', '.join(ENCODINGS)}.")
+        if self.image_mode not in IMAGE_MODES:
+            raise TrainDeskError(f"Unknown image colour mode {self.image_mode!r}; use RGB or L "
+                                 f"(grayscale).")
+        if self.image_size and not 4 <= self.image_size <= 1024:
+            raise TrainDeskError(f"The image size must be from 4 to 1024 pixels (got "
+                                 f"{self.image_size}).")
+        ReadOptions.from_dict(self.read_options)
+        AugmentSettings.from_dict(self.augment).validate()
+        TextSettings.from_dict(self.text).validate()
         if self.task is not None and self.task not in TASKS:
             raise TrainDeskError(f"Unknown task {self.task!r}: use classification or regression.")
         for col, kind in self.column_types.items():
@@ -104,7 +161,7 @@ class ModelConfig:
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
-            raise TrainDeskError(f"Unknown model {self.preset!r}: use mlp or cnn.")
+            raise TrainDeskError(f"Unknown model {self.preset!r}: use mlp, cnn or text.")
         if self.activation not in ACTIVATIONS:
             raise TrainDeskError(f"Unknown activation {self.activation!r}; use one of "
                                  f"{', '.join(ACTIVATIONS)}.")
@@ -134,8 +191,13 @@ class TrainingConfig:
     device: str = "auto"
     amp: bool = True
     restore_best: bool = True
+    #: ``balanced`` weights each class's loss by ``n / (k * count)`` (training split counts).
+    class_weights: str = "none"
 
     def validate(self) -> None:
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise TrainDeskError(f"Unknown class weighting {self.class_weights!r}; use none or "
+                                 f"balanced.")
         if self.optimizer not in OPTIMIZERS:
             raise TrainDeskError(f"Unknown optimizer {self.optimizer!r}; use one of "
                                  f"{', '.join(OPTIMIZERS)}.")
@@ -385,8 +447,8 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
             raise bad
         return list(value)
     if isinstance(default, dict):
-        if not isinstance(value, dict) or not all(isinstance(v, (str, int, float))
-                                                  for v in value.values()):
+        if not isinstance(value, dict) or not all(
+                v is None or isinstance(v, (str, int, float, bool)) for v in value.values()):
             raise bad
         return dict(value)
     if default is None and not isinstance(value, str):

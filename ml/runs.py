@@ -78,6 +78,18 @@ def data_fingerprint(source: str) -> dict[str, Any]:
     else:
         path = Path(source)
     digest = hashlib.sha256()
+    if path.is_dir():
+        # A folder of images: names, sizes and times of its files (hashing every image of a
+        # big folder would take longer than decoding it).
+        try:
+            for entry in sorted(p for p in path.rglob("*") if p.is_file()):
+                st = entry.stat()
+                digest.update(f"{entry.relative_to(path).as_posix()}|{st.st_size}|"
+                              f"{st.st_mtime_ns}\n".encode())
+        except OSError as exc:
+            raise DataError(f"Could not read the data folder {path}: "
+                            f"{exc.strerror or exc}.") from None
+        return {"source": source, "sha256": digest.hexdigest(), "kind": "folder"}
     try:
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):

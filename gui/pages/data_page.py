@@ -1,35 +1,53 @@
-"""Step 1 - Data: pick a sample or a CSV, check the columns, choose the target and the split."""
+"""Step 1 - Data: pick a sample, a table, an image folder or a standard file; check what is in
+it; choose the target, the split and how each column is encoded."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
                                QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-                               QListWidgetItem, QPushButton, QSpinBox, QSplitter, QTableView,
-                               QTabWidget, QVBoxLayout, QWidget)
+                               QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QSplitter,
+                               QTableView, QTabWidget, QVBoxLayout, QWidget)
 
-from ml.data.dataset import Dataset, load_dataset
+from ml.data.dataset import Dataset
 from ml.data.samples import list_samples
 from ml.data.split import split_sizes
-from ml.data.tabular import to_numeric
-from ml.project import COLUMN_ROLES, COLUMN_TYPES
-from workers.base import FunctionWorker, TaskRunner
+from ml.data.tabular import ReadOptions, to_numeric
+from ml.project import COLUMN_ROLES, COLUMN_TYPES, ENCODINGS, MISSING_STRATEGIES
+from workers.base import TaskRunner
+from workers.import_worker import HealthWorker, ImportWorker
 
 from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner, heading
 from ..widgets.delegates import ChoiceDelegate
+from ..widgets.health import HealthView
 from ..widgets.plots import BarChartWidget
 from ..widgets.table_models import DataFrameModel, RecordsModel
+from .image_panel import ImagePanel
+from .text_panel import TextPanel
 
+FILE_FILTER = ("Data files (*.csv *.tsv *.txt *.dat *.xlsx *.xlsm *.parquet *.pq *.jsonl "
+               "*.ndjson *.json *.zip *-ubyte *-ubyte.gz *.bin);;"
+               "Tables (*.csv *.tsv *.txt *.dat *.xlsx *.xlsm *.parquet *.pq *.jsonl *.ndjson "
+               "*.json);;Zipped image folders (*.zip);;All files (*)")
+DELIMITERS = (("Detect", None), ("Comma ,", ","), ("Semicolon ;", ";"), ("Tab", "\t"),
+              ("Pipe |", "|"), ("Space", " "))
+ENCODING_CHOICES = (("Detect", None), ("UTF-8", "utf-8"), ("UTF-8 with BOM", "utf-8-sig"),
+                    ("Windows-1252 (Latin-1)", "cp1252"), ("ISO-8859-1", "latin-1"))
+DECIMALS = (("Detect", None), ("Point 1.5", "."), ("Comma 1,5", ","))
+COLUMN_HEADERS = ["Column", "Type", "Role", "Missing", "If missing", "Fill value", "Encoding",
+                  "Distinct", "Example"]
 TASK_CHOICES = (("Detect from target", None), ("Classification", "classification"),
                 ("Regression", "regression"))
 
 
 class DataPage(QWidget):
-    """Choose the data, see it, and decide what to predict."""
+    """Choose the data, see it, check its health, and decide what to predict."""
 
     def __init__(self, state: ProjectState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -37,7 +55,16 @@ class DataPage(QWidget):
         self.loader = TaskRunner(self)
         self.loader.finished.connect(self._on_dataset_loaded)
         self.loader.errored.connect(self._on_load_errored)
+        self.loader.running_changed.connect(self._on_loading_changed)
+        self.health_runner = TaskRunner(self)
+        self.health_runner.finished.connect(self._on_health_checked)
+        self.health_runner.errored.connect(lambda message: None)  # health is advisory
+        self._health_timer = QTimer(self)
+        self._health_timer.setSingleShot(True)
+        self._health_timer.setInterval(250)
+        self._health_timer.timeout.connect(self._check_health)
         self._updating = False
+        self._pending: tuple[str, dict, bool] | None = None
 
         # -- left: where the data comes from ---------------------------------------------------
         self.sample_list = QListWidget()
@@ -51,11 +78,32 @@ class DataPage(QWidget):
             self.sample_list.addItem(item)
         self.sample_list.itemActivated.connect(self._on_sample_activated)
         self.sample_list.itemClicked.connect(self._on_sample_activated)
-        self.open_button = QPushButton("Open CSV file…")
+        self.open_button = QPushButton("Open file…")
         self.open_button.setObjectName("openCsvButton")
+        self.open_button.setToolTip("A table (CSV, TSV, Excel, Parquet, JSON lines), a zip of "
+                                    "image folders, MNIST-style IDX files or CIFAR-10 binary "
+                                    "batches.")
         self.open_button.clicked.connect(self._on_open_clicked)
+        self.folder_button = QPushButton("Open folder…")
+        self.folder_button.setObjectName("openFolderButton")
+        self.folder_button.setToolTip("A folder of images with one sub-folder per class (or "
+                                      "train/ and test/ folders of those), or a folder of IDX "
+                                      "or CIFAR-10 binary files.")
+        self.folder_button.clicked.connect(self._on_folder_clicked)
         self.loading_label = QLabel("")
+        self.loading_label.setObjectName("loadingLabel")
+        self.loading_label.setWordWrap(True)
         self.loading_label.setStyleSheet("color: #555;")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("importProgress")
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelImportButton")
+        self.cancel_button.clicked.connect(self.cancel_import)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_bar, 1)
+        progress_row.addWidget(self.cancel_button)
         source_box = QGroupBox("Sample datasets (built in, offline)")
         sb = QVBoxLayout(source_box)
         sb.addWidget(self.sample_list)
@@ -63,20 +111,26 @@ class DataPage(QWidget):
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(source_box, 1)
-        ll.addWidget(QLabel("Or your own table:"))
-        ll.addWidget(self.open_button)
+        ll.addWidget(QLabel("Or your own data:"))
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.folder_button)
+        ll.addLayout(buttons)
         ll.addWidget(self.loading_label)
-        left.setMinimumWidth(240)
-        left.setMaximumWidth(340)
+        ll.addLayout(progress_row)
+        left.setMinimumWidth(230)
+        left.setMaximumWidth(280)
 
         # -- right: what is in it -------------------------------------------------------------
         self.title_label = heading("No data yet")
-        self.subtitle_label = QLabel("Pick a sample dataset on the left, or open a CSV file.")
+        self.subtitle_label = QLabel("Pick a sample dataset on the left, or open your own "
+                                     "file or folder.")
         self.subtitle_label.setWordWrap(True)
         self.error_banner = MessageBanner()
         self.error_banner.setObjectName("dataError")
         self.warning_banner = MessageBanner()
         self.warning_banner.setObjectName("dataWarnings")
+        self.read_bar = self._make_read_bar()
 
         self.preview_model = DataFrameModel()
         self.preview = QTableView()
@@ -86,10 +140,12 @@ class DataPage(QWidget):
         self.preview.horizontalHeader().setDefaultSectionSize(110)
         self.preview.verticalHeader().setDefaultSectionSize(22)
 
-        self.columns_model = RecordsModel(["Column", "Type", "Role", "Missing", "Distinct",
-                                           "Example"])
+        self.columns_model = RecordsModel(COLUMN_HEADERS)
         self.columns_model.editors = {1: (COLUMN_TYPES, self._on_type_edited),
-                                      2: (COLUMN_ROLES, self._on_role_edited)}
+                                      2: (COLUMN_ROLES, self._on_role_edited),
+                                      4: (MISSING_STRATEGIES, self._on_missing_edited),
+                                      5: (None, self._on_fill_edited),
+                                      6: (ENCODINGS, self._on_encoding_edited)}
         self.columns_view = QTableView()
         self.columns_view.setObjectName("columnsTable")
         self.columns_view.setModel(self.columns_model)
@@ -100,9 +156,19 @@ class DataPage(QWidget):
         self.columns_view.horizontalHeader().setStretchLastSection(True)
         self.columns_view.verticalHeader().hide()
 
+        self.text_panel = TextPanel(state)
+        self.image_panel = ImagePanel(state)
+        self.health_view = HealthView()
+        self.health_view.setObjectName("healthView")
+        self.health_view.action_requested.connect(self._on_health_action)
+
         self.tabs = QTabWidget()
-        self.tabs.addTab(self.preview, "Preview")
-        self.tabs.addTab(self.columns_view, "Columns (types and roles)")
+        self.tabs.setObjectName("dataTabs")
+        self.preview_tab = self.tabs.addTab(self.preview, "Preview")
+        self.columns_tab = self.tabs.addTab(self.columns_view, "Columns")
+        self.text_tab = self.tabs.addTab(self.text_panel, "Text")
+        self.images_tab = self.tabs.addTab(self.image_panel, "Images")
+        self.health_tab = self.tabs.addTab(self.health_view, "Health")
 
         # -- target, task, split, balance ---------------------------------------------------
         self.target_combo = QComboBox()
@@ -118,11 +184,17 @@ class DataPage(QWidget):
         self.task_combo.currentIndexChanged.connect(self._on_task_changed)
         self.task_label = QLabel("")
         self.task_label.setWordWrap(True)
+        self.weights_check = QCheckBox("Weight classes by rarity in the loss")
+        self.weights_check.setObjectName("classWeightsCheck")
+        self.weights_check.setToolTip("Each class counts equally in training, however few rows "
+                                      "it has (scikit-learn's class_weight='balanced').")
+        self.weights_check.toggled.connect(self._on_weights_toggled)
         target_box = QGroupBox("What to predict")
         tf = QFormLayout(target_box)
         tf.addRow("Target column:", self.target_combo)
         tf.addRow("Task:", self.task_combo)
         tf.addRow("", self.task_label)
+        tf.addRow(self.weights_check)
 
         self.val_spin = self._percent_spin(15)
         self.test_spin = self._percent_spin(15)
@@ -154,8 +226,8 @@ class DataPage(QWidget):
         sl.addWidget(split_box)
         sl.addWidget(self.balance_chart, 10)
         sl.addStretch(1)  # keeps the boxes compact while the chart is hidden
-        side.setMinimumWidth(330)
-        side.setMaximumWidth(420)
+        side.setMinimumWidth(300)
+        side.setMaximumWidth(380)
 
         body = QHBoxLayout()
         body.addWidget(self.tabs, 1)
@@ -166,6 +238,7 @@ class DataPage(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.title_label)
         rl.addWidget(self.subtitle_label)
+        rl.addWidget(self.read_bar)
         rl.addWidget(self.error_banner)
         rl.addWidget(self.warning_banner)
         rl.addLayout(body, 1)
@@ -181,7 +254,46 @@ class DataPage(QWidget):
         state.dataset_changed.connect(self._on_dataset_changed)
         state.data_config_changed.connect(self._on_config_changed)
         state.project_replaced.connect(self._on_project_replaced)
+        self._on_loading_changed(False)
         self._on_dataset_changed()
+
+    def _make_read_bar(self) -> QWidget:
+        bar = QWidget()
+        bar.setObjectName("readOptionsBar")
+        self.read_info_label = QLabel("")
+        self.read_info_label.setObjectName("readInfo")
+        self.delimiter_combo = QComboBox()
+        self.delimiter_combo.setObjectName("delimiterCombo")
+        self.encoding_combo = QComboBox()
+        self.encoding_combo.setObjectName("encodingCombo")
+        self.decimal_combo = QComboBox()
+        self.decimal_combo.setObjectName("decimalCombo")
+        for combo, choices in ((self.delimiter_combo, DELIMITERS),
+                               (self.encoding_combo, ENCODING_CHOICES),
+                               (self.decimal_combo, DECIMALS)):
+            for label, value in choices:
+                combo.addItem(label, value)
+            combo.activated.connect(self._on_read_options_edited)
+        self.sheet_combo = QComboBox()
+        self.sheet_combo.setObjectName("sheetCombo")
+        self.sheet_combo.activated.connect(self._on_read_options_edited)
+        self.header_check = QCheckBox("First row is the header")
+        self.header_check.setObjectName("headerCheck")
+        self.header_check.setChecked(True)
+        self.header_check.clicked.connect(self._on_read_options_edited)
+        layout = QHBoxLayout(bar)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.read_info_label, 1)
+        self.csv_controls = []
+        for text, widget in (("Separator:", self.delimiter_combo),
+                             ("Encoding:", self.encoding_combo),
+                             ("Decimal:", self.decimal_combo), ("Sheet:", self.sheet_combo)):
+            label = QLabel(text)
+            layout.addWidget(label)
+            layout.addWidget(widget)
+            self.csv_controls.append((label, widget))
+        layout.addWidget(self.header_check)
+        return bar
 
     @staticmethod
     def _percent_spin(value: float) -> QDoubleSpinBox:
@@ -193,18 +305,48 @@ class DataPage(QWidget):
         return spin
 
     # -- loading --------------------------------------------------------------------------------
-    def load_source(self, source: str) -> None:
-        """Load ``sample:NAME`` or a CSV path in the background."""
-        self.loading_label.setText(f"Loading {source} …")
-        self.open_button.setEnabled(False)
-        self.loader.start(FunctionWorker(load_dataset, source))
+    def load_source(self, source: str, options: dict | None = None, *,
+                    keep_settings: bool = False) -> None:
+        """Import ``sample:NAME``, a file or a folder in the background.
+
+        *options* are the table-reading overrides; *keep_settings* keeps the project's column
+        settings (re-reading a project's data rather than choosing new data).
+        """
+        self._pending = (source, dict(options or {}), keep_settings)
+        self.loading_label.setText(f"Opening {source} …")
+        self.progress_bar.setValue(0)
+        worker = ImportWorker(source, options)
+        worker.progress.connect(self._on_import_progress)
+        self.loader.start(worker)
+
+    @Slot()
+    def cancel_import(self) -> None:
+        """Stop the import in progress; the project and the data already shown stay."""
+        if self.loader.is_running():
+            self.loader.cancel()
+            self._pending = None
+            self.loading_label.setText("Import cancelled.")
+
+    @Slot(bool)
+    def _on_loading_changed(self, running: bool) -> None:
+        self.progress_bar.setVisible(running)
+        self.cancel_button.setVisible(running)
+        self.open_button.setEnabled(not running)
+        self.folder_button.setEnabled(not running)
+
+    @Slot(float, str)
+    def _on_import_progress(self, fraction: float, message: str) -> None:
+        if self.sender() is not self.loader.worker:
+            return  # an import that was cancelled or replaced
+        self.progress_bar.setValue(int(fraction * 1000))
+        self.loading_label.setText(message)
 
     @Slot()
     def _on_project_replaced(self) -> None:
         # A file still loading belongs to the old project; it must not land in the new one.
         self.loader.cancel()
+        self._pending = None
         self.loading_label.setText("")
-        self.open_button.setEnabled(True)
         self._on_config_changed()
 
     @Slot(QListWidgetItem)
@@ -215,23 +357,35 @@ class DataPage(QWidget):
 
     @Slot()
     def _on_open_clicked(self) -> None:
-        path = dialogs.open_file(self, "Open a data table",
-                                 "Tables (*.csv *.tsv *.txt);;All files (*)")
+        path = dialogs.open_file(self, "Open data", FILE_FILTER)
+        if path:
+            self.load_source(path)
+
+    @Slot()
+    def _on_folder_clicked(self) -> None:
+        path = dialogs.open_folder(self, "Open a folder of images (one sub-folder per class)")
         if path:
             self.load_source(path)
 
     @Slot(object)
     def _on_dataset_loaded(self, dataset: Dataset) -> None:
+        pending, self._pending = self._pending, None
         self.loading_label.setText("")
-        self.open_button.setEnabled(True)
-        self.state.set_dataset(dataset)
+        options, keep = (pending[1], pending[2]) if pending else ({}, False)
+        self.state.project.data.read_options = dict(options)
+        self.state.set_dataset(dataset, keep_settings=keep, dirty=not keep)
 
     @Slot(str)
     def _on_load_errored(self, message: str) -> None:
         # The project and the dataset already loaded stay as they were.
+        pending, self._pending = self._pending, None
         self.loading_label.setText("")
-        self.open_button.setEnabled(True)
-        dialogs.show_error(self, "Could not open the data", message)
+        if pending is not None and pending[2]:
+            dialogs.show_error(self, "The project's data could not be read",
+                               f"{message}\n\nThe project is open; choose its data again on "
+                               f"the Data page.")
+        else:
+            dialogs.show_error(self, "Could not open the data", message)
 
     # -- showing --------------------------------------------------------------------------------
     @Slot()
@@ -243,8 +397,11 @@ class DataPage(QWidget):
             if dataset is None:
                 self.preview_model.set_frame(pd.DataFrame())
                 self.title_label.setText("No data yet")
-                self.subtitle_label.setText("Pick a sample dataset on the left, or open a CSV "
-                                            "file.")
+                self.subtitle_label.setText("Pick a sample dataset on the left, or open your own "
+                                            "file or folder.")
+                self.read_bar.hide()
+                for tab in (self.text_tab, self.images_tab):
+                    self.tabs.setTabVisible(tab, False)
             else:
                 self._show_dataset(dataset)
         finally:
@@ -252,15 +409,75 @@ class DataPage(QWidget):
         self._on_config_changed()
 
     def _show_dataset(self, dataset: Dataset) -> None:
-        self.preview_model.set_frame(dataset.frame)
-        self.target_combo.addItems([str(c) for c in dataset.frame.columns])
+        images = dataset.kind == "image"
+        self.preview_model.set_frame(dataset.frame.drop(columns=["path"], errors="ignore")
+                                     if images else dataset.frame)
+        if images:
+            self.target_combo.addItem("label")
+        else:
+            self.target_combo.addItems([str(c) for c in dataset.frame.columns])
         self.title_label.setText(dataset.name)
         what = dataset.sample.description if dataset.sample else dataset.source
-        self.subtitle_label.setText(f"{dataset.n_rows:,} rows × {dataset.frame.shape[1]} "
-                                    f"columns — {what}")
+        if images:
+            n_classes = dataset.frame["label"].nunique()
+            self.subtitle_label.setText(f"{dataset.n_rows:,} images in {n_classes} classes — "
+                                        f"{what}")
+        else:
+            self.subtitle_label.setText(f"{dataset.n_rows:,} rows × {dataset.frame.shape[1]} "
+                                        f"columns — {what}")
         for i in range(self.sample_list.count()):
             item = self.sample_list.item(i)
             item.setSelected(item.data(Qt.ItemDataRole.UserRole) == dataset.source)
+        self.tabs.setTabVisible(self.images_tab, images)
+        self.tabs.setTabVisible(self.columns_tab, not images)
+        self.tabs.setTabText(self.preview_tab, "Image list" if images else "Preview")
+        if images:
+            self.tabs.setCurrentIndex(self.images_tab)
+        elif self.tabs.currentIndex() == self.images_tab:
+            self.tabs.setCurrentIndex(self.preview_tab)
+        self._show_read_options(dataset)
+
+    def _show_read_options(self, dataset: Dataset) -> None:
+        info = dataset.table_info
+        self.read_bar.setVisible(info is not None)
+        if info is None:
+            return
+        options = ReadOptions.from_dict(self.state.project.data.read_options)
+        self.read_info_label.setText(f"Read as: <b>{info.describe()}</b>")
+        csv = info.format == "csv"
+        for (label, widget) in self.csv_controls[:3]:
+            label.setVisible(csv)
+            widget.setVisible(csv)
+        self.header_check.setVisible(csv)
+        sheet_label, _ = self.csv_controls[3]
+        sheet_label.setVisible(bool(info.sheets))
+        self.sheet_combo.setVisible(bool(info.sheets))
+        self.sheet_combo.clear()
+        self.sheet_combo.addItems(info.sheets)
+        if info.sheet:
+            self.sheet_combo.setCurrentText(info.sheet)
+        for combo, value in ((self.delimiter_combo, options.delimiter),
+                             (self.encoding_combo, options.encoding),
+                             (self.decimal_combo, options.decimal)):
+            index = combo.findData(value)
+            combo.setCurrentIndex(max(index, 0))
+        self.header_check.setChecked(options.header)
+
+    @Slot()
+    def _on_read_options_edited(self) -> None:
+        dataset = self.state.dataset
+        if self._updating or dataset is None or dataset.table_info is None:
+            return
+        options = ReadOptions.from_dict(self.state.project.data.read_options)
+        options.delimiter = self.delimiter_combo.currentData()
+        options.encoding = self.encoding_combo.currentData()
+        options.decimal = self.decimal_combo.currentData()
+        options.header = self.header_check.isChecked()
+        if dataset.table_info.sheets:
+            options.sheet = self.sheet_combo.currentText() or None
+        if options.to_dict() != ReadOptions.from_dict(
+                self.state.project.data.read_options).to_dict():
+            self.load_source(dataset.source, options.to_dict())
 
     @Slot()
     def _on_config_changed(self) -> None:
@@ -271,6 +488,7 @@ class DataPage(QWidget):
             self.test_spin.setValue(round(data.split.test_fraction * 100))
             self.seed_spin.setValue(data.split.seed)
             self.stratify_check.setChecked(data.split.stratify)
+            self.weights_check.setChecked(state.project.training.class_weights == "balanced")
             idx = [v for _, v in TASK_CHOICES].index(data.task)
             self.task_combo.setCurrentIndex(idx)
             if state.dataset is None:
@@ -278,6 +496,8 @@ class DataPage(QWidget):
                 self.error_banner.clear_message()
                 self.warning_banner.clear_message()
                 self.balance_chart.hide()
+                self.health_view.set_findings([], "Load data to check it.")
+                self.tabs.setTabText(self.health_tab, "Health")
                 return
             target = data.target or state.dataset.default_target
             self.target_combo.setCurrentText(target)
@@ -285,35 +505,41 @@ class DataPage(QWidget):
         finally:
             self._updating = False
         summary = state.summary
+        self._health_timer.start()
         self.error_banner.show_message(state.data_error, "error")
         self.warning_banner.show_message(
             "\n".join(f"• {w}" for w in summary.warnings) if summary else "", "warning")
-        rows = []
-        for name, info in state.dataset.columns.items():
-            kind = data.column_types.get(name, info.type)
-            if summary is not None:
-                role = summary.roles[name]
-            else:
-                role = "target" if name == target else data.column_roles.get(
-                    name, "ignore" if kind == "text" else "feature")
-            rows.append([name, kind, role, info.n_missing, info.n_unique, info.example[:40]])
-        self.columns_model.set_rows(rows)
+        if state.dataset.kind != "image":
+            self._show_columns(summary, target)
+        text = summary is not None and summary.kind == "text"
+        self.tabs.setTabVisible(self.text_tab, text)
+        if text:
+            self.text_panel.refresh()
         if summary is None:
             self.task_label.setText("")
             self.split_label.setText("")
             self.balance_chart.hide()
+            self.weights_check.setEnabled(False)
             return
+        self.weights_check.setEnabled(summary.task == "classification")
         self.balance_chart.show()
         detected = "detected" if data.task is None else "chosen"
-        kind = f", {summary.kind} input" if summary.kind == "image" else ""
-        self.task_label.setText(f"<b>{summary.task.capitalize()}</b> ({detected}{kind}), "
-                                f"{len(summary.features)} features")
-        stratified = summary.task == "classification" and data.split.stratify
-        groups = list(summary.class_counts.values()) if stratified else [summary.n_rows]
-        sizes = split_sizes(groups, data.split.val_fraction, data.split.test_fraction,
-                            stratified)
-        self.split_label.setText(f"{sizes['train']:,} train · {sizes['val']:,} validation · "
-                                 f"{sizes['test']:,} test rows")
+        kind = f", {summary.kind} input" if summary.kind != "tabular" else ""
+        what = "image" if summary.kind == "image" else f"{len(summary.features)} features"
+        self.task_label.setText(f"<b>{summary.task.capitalize()}</b> ({detected}{kind}), {what}")
+        if state.dataset.kind == "image" and state.dataset.given_splits:
+            counts = state.dataset.frame["split"].value_counts()
+            given = " · ".join(f"{counts[k]:,} {k}" for k in ("train", "val", "test")
+                               if k in counts)
+            self.split_label.setText(f"Given by the data: {given}. Missing parts are taken "
+                                     f"from the training images with the shares above.")
+        else:
+            stratified = summary.task == "classification" and data.split.stratify
+            groups = list(summary.class_counts.values()) if stratified else [summary.n_rows]
+            sizes = split_sizes(groups, data.split.val_fraction, data.split.test_fraction,
+                                stratified)
+            self.split_label.setText(f"{sizes['train']:,} train · {sizes['val']:,} validation · "
+                                     f"{sizes['test']:,} test rows")
         if summary.task == "classification":
             self.balance_chart.set_bars(list(summary.class_counts),
                                         list(summary.class_counts.values()),
@@ -322,6 +548,55 @@ class DataPage(QWidget):
             values = to_numeric(state.dataset.frame[summary.target]).to_numpy()
             self.balance_chart.set_histogram(values[np.isfinite(values)],
                                              f"Distribution of {summary.target}")
+
+    def _show_columns(self, summary, target: str) -> None:
+        data = self.state.project.data
+        rows, disabled = [], set()
+        for i, (name, info) in enumerate(self.state.dataset.columns.items()):
+            kind = data.column_types.get(name, info.type)
+            if summary is not None:
+                role = summary.roles[name]
+            else:
+                role = "target" if name == target else data.column_roles.get(name, "feature")
+            missing = data.missing.get(name, "auto")
+            fill = data.fill_values.get(name, "")
+            encoding = data.encodings.get(name, "auto") if kind == "categorical" else "—"
+            example = info.example[:40] + (" (identifier?)" if info.id_like else "")
+            rows.append([name, kind, role, info.n_missing, missing, fill, encoding,
+                         info.n_unique, example])
+            if role != "feature":
+                disabled |= {(i, 4), (i, 5), (i, 6)}
+            if kind != "categorical":
+                disabled.add((i, 6))
+            if missing != "constant":
+                disabled.add((i, 5))
+        self.columns_model.disabled = disabled
+        self.columns_model.set_rows(rows)
+
+    # -- health ---------------------------------------------------------------------------------
+    @Slot()
+    def _check_health(self) -> None:
+        if self.state.dataset is None:
+            return
+        self.health_runner.start(HealthWorker(self.state.dataset,
+                                              copy.deepcopy(self.state.project.data)))
+
+    @Slot(object)
+    def _on_health_checked(self, findings: list) -> None:
+        self.health_view.set_findings(findings)
+        warnings = sum(1 for f in findings if f.severity == "warning")
+        self.tabs.setTabText(self.health_tab,
+                             f"Health ({warnings} to look at)" if warnings else "Health ✓")
+
+    @Slot(str, tuple)
+    def _on_health_action(self, action: str, columns: tuple) -> None:
+        if action == "class_weights":
+            self.state.update_training(class_weights="balanced")
+            self.state.data_config_changed.emit()
+        elif action == "ignore_columns":
+            roles = dict(self.state.project.data.column_roles)
+            roles.update({c: "ignore" for c in columns})
+            self.state.update_data(column_roles=roles)
 
     # -- edits ----------------------------------------------------------------------------------
     @Slot(str)
@@ -345,11 +620,38 @@ class DataPage(QWidget):
                                seed=self.seed_spin.value(),
                                stratify=self.stratify_check.isChecked())
 
+    @Slot(bool)
+    def _on_weights_toggled(self, checked: bool) -> None:
+        if self._updating:
+            return
+        self.state.update_training(class_weights="balanced" if checked else "none")
+
+    def _column_name(self, row: int) -> str:
+        return self.columns_model.rows[row][0]
+
     def _on_type_edited(self, row: int, value: str) -> None:
-        self.state.set_column(self.columns_model.rows[row][0], type=value)
+        self.state.set_column(self._column_name(row), type=value)
 
     def _on_role_edited(self, row: int, value: str) -> None:
-        self.state.set_column(self.columns_model.rows[row][0], role=value)
+        self.state.set_column(self._column_name(row), role=value)
+
+    def _on_missing_edited(self, row: int, value: str) -> None:
+        missing = dict(self.state.project.data.missing)
+        missing[self._column_name(row)] = value
+        self.state.update_data(missing=missing)
+
+    def _on_fill_edited(self, row: int, value: str) -> None:
+        fills = dict(self.state.project.data.fill_values)
+        fills[self._column_name(row)] = value.strip()
+        self.state.update_data(fill_values=fills)
+
+    def _on_encoding_edited(self, row: int, value: str) -> None:
+        encodings = dict(self.state.project.data.encodings)
+        encodings[self._column_name(row)] = value
+        self.state.update_data(encodings=encodings)
 
     def shutdown(self) -> None:
+        self._health_timer.stop()
         self.loader.shutdown()
+        self.health_runner.shutdown()
+        self.image_panel.shutdown()

@@ -15,7 +15,7 @@ from ..widgets.common import MessageBanner, MetricCard, heading
 from ..widgets.table_models import RecordsModel
 
 PRESETS = (("Automatic (suits the data)", "auto"), ("MLP — for tables", "mlp"),
-           ("Small CNN — for images", "cnn"))
+           ("Small CNN — for images", "cnn"), ("Word embeddings — for text", "text"))
 ACTIVATIONS = (("ReLU", "relu"), ("GELU", "gelu"), ("SiLU", "silu"), ("Tanh", "tanh"),
                ("Leaky ReLU", "leaky_relu"), ("Sigmoid", "sigmoid"))
 OPTIMIZERS = (("Adam", "adam"), ("AdamW (decoupled weight decay)", "adamw"),
@@ -285,7 +285,8 @@ class ModelPage(QWidget):
             self.input_label.setText(state.data_error or "Choose the data first.")
             return
         shape = " × ".join(map(str, summary.input_shape))
-        kind = "image" if len(summary.input_shape) == 3 else "features"
+        kind = ("token ids" if state.spec.input_dtype == "int64" else
+                "image" if len(summary.input_shape) == 3 else "features")
         self.input_label.setText(f"Input: {shape} ({kind}) → {state.spec.task}; preset "
                                  f"<b>{state.spec.name.upper()}</b>")
         self.layers_model.set_rows([

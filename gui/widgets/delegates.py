@@ -12,6 +12,8 @@ class ChoiceDelegate(QStyledItemDelegate):
     def createEditor(self, parent, option, index):  # noqa: N802 - Qt API
         model = index.model()
         choices, _ = model.editors[index.column()]
+        if choices is None:  # free text
+            return super().createEditor(parent, option, index)
         combo = QComboBox(parent)
         combo.addItems(list(choices))
         # Commit as soon as a choice is made, not only when focus leaves.
@@ -23,7 +25,11 @@ class ChoiceDelegate(QStyledItemDelegate):
         self.closeEditor.emit(combo)
 
     def setEditorData(self, editor, index):  # noqa: N802
+        if not isinstance(editor, QComboBox):
+            return super().setEditorData(editor, index)
         editor.setCurrentText(str(index.data(Qt.ItemDataRole.EditRole)))
 
     def setModelData(self, editor, model, index):  # noqa: N802
+        if not isinstance(editor, QComboBox):
+            return super().setModelData(editor, model, index)
         model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)

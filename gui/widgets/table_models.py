@@ -78,7 +78,9 @@ class RecordsModel(QAbstractTableModel):
     """A table of rows (sequences) with fixed headers; optional editable columns.
 
     ``editors`` maps a column number to ``(choices, on_edit)``: the cell is edited with a combo
-    box of *choices* (see :class:`ChoiceDelegate`) and ``on_edit(row, value)`` is called.
+    box of *choices* (see :class:`ChoiceDelegate`), or as free text when *choices* is None, and
+    ``on_edit(row, value)`` is called. ``disabled`` holds ``(row, column)`` cells that are shown
+    but not editable (a setting that does not apply to that row).
     """
 
     def __init__(self, headers: Sequence[str], parent=None):
@@ -87,6 +89,7 @@ class RecordsModel(QAbstractTableModel):
         self.rows: list[list[Any]] = []
         self.editors: dict[int, tuple[Sequence[str], Callable[[int, str], None]]] = {}
         self.row_colors: dict[int, QColor] = {}
+        self.disabled: set[tuple[int, int]] = set()
 
     def set_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         self.beginResetModel()
@@ -121,13 +124,15 @@ class RecordsModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.EditRole or index.column() not in self.editors:
             return False
         choices, on_edit = self.editors[index.column()]
-        if value not in choices:
+        if choices is not None and value not in choices:
             return False
         on_edit(index.row(), str(value))
         return True
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         base = super().flags(index)
+        if (index.row(), index.column()) in self.disabled:
+            return base & ~Qt.ItemFlag.ItemIsEnabled
         if index.column() in self.editors:
             return base | Qt.ItemFlag.ItemIsEditable
         return base

@@ -2,15 +2,20 @@
 
 The flow is the same for the GUI and the CLI::
 
-    dataset = load_dataset("sample:iris")        # read + describe columns
+    dataset = load_dataset("sample:iris")        # read + describe columns (or index images)
     summary = resolve(dataset, project.data)     # target, task, roles; DataError if unusable
     prepared = prepare(dataset, project.data)    # split + fit preprocessing on train + encode
+
+Three kinds of data arrive here: tables (CSV, Excel, Parquet, JSON lines), tables with a column
+of free text (a text model reads it), and images (a folder of class folders, a zip of one, a CSV
+of file paths, MNIST/Fashion-MNIST IDX files or CIFAR-10's binary batches).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -20,32 +25,70 @@ from ..project import DataConfig
 from .preprocessing import Preprocessor, _natural_key, target_labels
 from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
 from .split import split_indices
-from .tabular import ColumnInfo, describe_columns, detect_task, read_table, to_numeric
+from .tabular import (ColumnInfo, ReadOptions, TableInfo, describe_column, describe_columns,
+                      detect_task, read_table, to_numeric)
 
 #: A classification target with more classes than this is almost surely an identifier.
 MAX_CLASSES = 1000
+#: Auto image size: the most common side of the images, clamped to this range (CPU-friendly).
+AUTO_IMAGE_SIZE = (8, 64)
+
+Progress = Callable[[float, str], None]
 
 
 @dataclass
 class Dataset:
-    """A table read from a sample or a file, with what was inferred about its columns."""
+    """Data read from a sample, a file or a folder, with what was inferred about it.
+
+    Attributes
+    ----------
+    name, source : str
+    frame : DataFrame
+        Tables: the table. Images: one row per image (``path`` or ``index``, ``label``,
+        ``split``, ``width``, ``height``, ``mode``).
+    columns : dict of ColumnInfo
+    kind : str
+        ``tabular`` (which includes text columns) or ``image``.
+    table_info : TableInfo or None
+        How a table file was read (format, delimiter, encoding, decimal mark, sheets).
+    images : ImageIndex or None
+        Image files found (folders, zips, CSVs of paths).
+    arrays : ArrayImages or None
+        Images held in memory (IDX, CIFAR-10 binary).
+    skipped : list of SkippedFile
+        Files left out of the import, each with the reason.
+    """
 
     name: str
     source: str
     frame: pd.DataFrame
     columns: dict[str, ColumnInfo]
     sample: SampleInfo | None = None
+    kind: str = "tabular"
+    table_info: TableInfo | None = None
+    images: Any = None
+    arrays: Any = None
+    skipped: list = field(default_factory=list)
+    _decoded: dict = field(default_factory=dict, repr=False)
 
     @property
     def default_target(self) -> str:
-        """The sample's target, else the last column (the usual convention)."""
+        """The sample's target, the label of images, else the last column (the usual
+        convention)."""
         if self.sample is not None:
             return self.sample.target
+        if self.kind == "image":
+            return "label"
         return str(self.frame.columns[-1])
 
     @property
     def n_rows(self) -> int:
         return len(self.frame)
+
+    @property
+    def given_splits(self) -> bool:
+        """Whether the source itself divides the rows into train / test (/ val)."""
+        return "split" in self.frame.columns and bool((self.frame["split"] != "").any())
 
 
 @dataclass
@@ -80,8 +123,13 @@ class DataSummary:
     n_dropped: int
     warnings: list[str] = field(default_factory=list)
 
+    image_mode: str = ""
+    text_columns: list[str] = field(default_factory=list)
+
     @property
     def kind(self) -> str:
+        if self.text_columns:
+            return "text"
         return "image" if self.image_shape else "tabular"
 
 
@@ -100,22 +148,100 @@ class PreparedData:
         return self.summary.task
 
 
-def load_dataset(source: str) -> Dataset:
-    """Read a dataset from ``sample:NAME`` or a CSV path.
+def load_dataset(source: str, options: ReadOptions | dict | None = None, *,
+                 progress: Progress | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> Dataset:
+    """Read a dataset from ``sample:NAME``, a table file, an image folder or zip, or a
+    standard file (IDX, CIFAR-10 binary).
+
+    Parameters
+    ----------
+    options : ReadOptions or dict, optional
+        How to read a table (delimiter, encoding, sheet, ...); detected when empty.
+    progress : callable, optional
+        ``progress(fraction, message)`` now and then.
+    should_stop : callable, optional
+        Returning True cancels the import with ``DataError("Import cancelled.")``.
 
     Raises
     ------
     DataError
-        If the source cannot be read as a table.
+        If the source cannot be read; the message says what to do.
     """
+    say = progress or (lambda fraction, message: None)
     if not source:
-        raise DataError("No data chosen. Pick a sample dataset or open a CSV file.")
+        raise DataError("No data chosen. Pick a sample dataset or open a file or folder.")
     if source.startswith(SAMPLE_PREFIX):
         info = get_sample(source)
         frame = load_sample_frame(info.name)
         return Dataset(info.title, info.source, frame, describe_columns(frame), info)
-    frame = read_table(source)
-    return Dataset(Path(source).name, str(source), frame, describe_columns(frame))
+    from .images import index_images, looks_like_path_table
+    from .stdfiles import detect_standard, load_standard
+
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"File not found: {path}. Check the path or choose another file.")
+    standard = detect_standard(path)
+    if standard is not None:
+        say(0.1, f"Reading {path.name} ...")
+        arrays = load_standard(path)  # explains the refusal of pickled CIFAR itself
+        return _array_dataset(arrays, str(source))
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        index = index_images(path, cache_dir=_cache_dir(), should_stop=should_stop,
+                             progress=_fraction_progress(say, "Indexing images"))
+        return _image_dataset(index, path.name, str(source))
+    if isinstance(options, dict):
+        options = ReadOptions.from_dict(options)
+    say(0.05, f"Reading {path.name} ...")
+    frame, info = read_table(path, options=options, with_info=True, should_stop=should_stop,
+                             progress=lambda f: say(0.05 + 0.7 * f, f"Reading {path.name} ..."))
+    path_column = looks_like_path_table(frame, path.parent)
+    if path_column is not None:
+        index = index_images(path, cache_dir=_cache_dir(), path_column=path_column,
+                             should_stop=should_stop,
+                             progress=_fraction_progress(say, "Checking images"))
+        return _image_dataset(index, path.name, str(source))
+    say(0.8, "Describing columns ...")
+    _check_stop(should_stop)
+    dataset = Dataset(path.name, str(source), frame, describe_columns(frame), table_info=info)
+    say(1.0, "Done")
+    return dataset
+
+
+def _check_stop(should_stop) -> None:
+    if should_stop is not None and should_stop():
+        raise DataError("Import cancelled.")
+
+
+def _fraction_progress(say: Progress, message: str):
+    def report(done: int, total: int) -> None:
+        say(done / max(total, 1), f"{message}: {done:,} of {total:,}")
+    return report
+
+
+def _cache_dir() -> Path:
+    from ..resources import traindesk_home
+
+    return traindesk_home() / "cache" / "imports"
+
+
+def _image_dataset(index, name: str, source: str) -> Dataset:
+    frame = index.frame.reset_index(drop=True)
+    columns = {"label": describe_column(frame["label"])}
+    return Dataset(name, source, frame, columns, kind="image", images=index,
+                   skipped=list(index.skipped))
+
+
+def _array_dataset(arrays, source: str) -> Dataset:
+    n, h, w, c = arrays.images.shape
+    frame = pd.DataFrame({
+        "index": np.arange(n),
+        "label": pd.Series(np.asarray(arrays.class_names, dtype=object)[arrays.labels],
+                           dtype=object),
+        "split": pd.Series(arrays.split, dtype=object),
+        "width": w, "height": h, "mode": "L" if c == 1 else "RGB"})
+    columns = {"label": describe_column(frame["label"])}
+    return Dataset(arrays.name, source, frame, columns, kind="image", arrays=arrays)
 
 
 def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
@@ -128,6 +254,8 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         where numbers are needed, no features left, ...
     """
     config.split.validate()
+    if dataset.kind == "image":
+        return _resolve_images(dataset, config)
     frame = dataset.frame
     columns = list(dataset.columns)
     target = config.target or dataset.default_target
@@ -145,14 +273,31 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         elif c in config.column_roles and config.column_roles[c] != "target":
             roles[c] = config.column_roles[c]
         else:
-            roles[c] = "ignore" if types[c] == "text" else "feature"
+            # Identifiers and empty columns carry no signal; free text is read by a text model.
+            info = dataset.columns[c]
+            roles[c] = "ignore" if info.id_like or info.n_missing == len(frame) else "feature"
     warnings: list[str] = []
     for c in columns:
-        if roles[c] == "feature" and types[c] == "text":
-            raise DataError(f"Column {c!r} holds free text, which cannot be a feature yet. Set its "
-                            f"role to ignore or its type to categorical.")
-        if roles[c] == "ignore" and types[c] == "text" and c not in config.column_roles:
-            warnings.append(f"Column {c!r} looks like free text or an identifier and is ignored.")
+        if dataset.columns[c].n_missing == len(frame) and c != target:
+            if roles[c] == "feature":
+                raise DataError(f"Column {c!r} is empty in every row, so it cannot be a feature. "
+                                f"Set its role to ignore.")
+            if c not in config.column_roles:
+                warnings.append(f"Column {c!r} is empty in every row and is ignored.")
+    text_columns = [c for c in columns if roles[c] == "feature" and types[c] == "text"]
+    for c in columns:
+        if roles[c] == "ignore" and c not in config.column_roles and dataset.columns[c].id_like:
+            warnings.append(f"Column {c!r} looks like an identifier (a different value on every "
+                            f"row) and is ignored.")
+    if text_columns:
+        others = [c for c in columns if roles[c] == "feature" and c not in text_columns]
+        if others:
+            shown = ", ".join(repr(c) for c in others[:4]) + (" ..." if len(others) > 4 else "")
+            warnings.append(f"A text model reads only the text in {', '.join(map(repr, text_columns))};"
+                            f" {shown} {'is' if len(others) == 1 else 'are'} not used. Set the "
+                            f"text column's role to ignore to use the other columns instead.")
+            for c in others:
+                roles[c] = "ignore"
 
     # -- target and task ------------------------------------------------------------------------
     target_info = dataset.columns[target]
@@ -199,8 +344,7 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         if rare:
             warnings.append(f"{len(rare)} class(es) have fewer than 3 rows (e.g. {rare[0]!r}); "
                             f"they appear only in training.")
-    n_dropped = int(len(frame) - usable.sum())
-    n_empty = n_dropped - (n_not_numbers if task == "classification" else 0)
+    n_empty = int(len(frame) - usable.sum()) - (n_not_numbers if task == "classification" else 0)
     if n_empty and task == "classification":
         warnings.append(f"{n_empty} rows have no target value and are left out.")
 
@@ -208,10 +352,32 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
     features = [c for c in columns if roles[c] == "feature"]
     if not features:
         raise DataError("No feature columns are left. Set at least one column's role to feature.")
+    drop = [c for c in features if config.missing.get(c) == "drop"]
+    if drop:
+        keep = ~_missing_mask(frame, drop, types)
+        n_gone = int((usable & ~keep).sum())
+        usable = usable & keep
+        if n_gone:
+            warnings.append(f"{n_gone} row(s) with missing values in {', '.join(map(repr, drop))} "
+                            f"are dropped.")
+        if task == "classification":
+            kept = [lab for lab, ok in zip(target_labels(y, types[target] == "numeric"), keep)
+                    if ok and lab is not None]
+            counts = pd.Series(kept, dtype=object).value_counts()
+            class_counts = {k: int(counts[k]) for k in sorted(counts.index, key=_natural_key)}
+            if len(class_counts) < 2:
+                raise DataError("Dropping the rows with missing values leaves fewer than two "
+                                "classes. Fill the missing values instead of dropping them.")
+        if not usable.any():
+            raise DataError("Every row has a missing value in a column set to drop such rows. "
+                            "Fill the missing values instead.")
+    n_dropped = int(len(frame) - usable.sum())
     for c in features:
         if types[c] != "numeric":
             continue
         values = frame[c][usable]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue  # already numbers (non-finite ones are counted as missing)
         present = values.notna() & (values.astype("string").str.strip() != "")
         bad = present & to_numeric(values).isna()
         n_bad = int(bad.sum())
@@ -223,11 +389,13 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         if n_bad:
             warnings.append(f"{n_bad} value(s) in {c!r} are not numbers and are treated as "
                             f"missing.")
-    n_missing = {c: dataset.columns[c].n_missing for c in features if dataset.columns[c].n_missing}
+    n_missing = {c: dataset.columns[c].n_missing for c in features
+                 if dataset.columns[c].n_missing and c not in drop and types[c] != "text"}
     if n_missing:
         total = sum(n_missing.values())
         warnings.append(f"{total} missing value(s) in {len(n_missing)} feature column(s) are "
-                        f"filled with the training median (numbers) or left empty (categories).")
+                        f"filled as set per column (default: the training median for numbers, "
+                        f"no category for categories).")
 
     image_shape = None
     sample = dataset.sample
@@ -237,57 +405,280 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
             image_shape = tuple(sample.image_shape)
     return DataSummary(target=target, task=task, types=types, roles=roles, features=features,
                        image_shape=image_shape, class_counts=class_counts,
-                       n_rows=int(usable.sum()), n_dropped=n_dropped, warnings=warnings)
+                       n_rows=int(usable.sum()), n_dropped=n_dropped, warnings=warnings,
+                       text_columns=text_columns)
 
 
-def prepare(dataset: Dataset, config: DataConfig) -> PreparedData:
-    """Split the usable rows and encode them, fitting the preprocessing on the training rows."""
-    summary = resolve(dataset, config)
+def _missing_mask(frame: pd.DataFrame, columns: list[str], types: dict[str, str]) -> pd.Series:
+    """Rows where any of *columns* is missing (empty, or not a number in a numeric column)."""
+    mask = pd.Series(False, index=frame.index)
+    for c in columns:
+        col = frame[c]
+        empty = col.isna()
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            empty |= col.astype("string").str.strip().fillna("") == ""
+        if types[c] == "numeric":
+            empty |= to_numeric(col).isna()
+        mask |= empty
+    return mask
+
+
+def image_settings(dataset: Dataset, config: DataConfig) -> tuple[int, int, str]:
+    """The ``(height, width, mode)`` images are decoded to: the user's choice, or a size and
+    colour mode suggested by the images themselves."""
     frame = dataset.frame
-    y_raw = frame[summary.target]
-    numeric_target = summary.types[summary.target] == "numeric"
-    if summary.task == "regression":
-        usable = to_numeric(y_raw).notna().to_numpy()
-        labels = []
+    if config.image_size:
+        size = int(config.image_size)
     else:
-        labels_all = target_labels(y_raw, numeric_target)
-        usable = np.array([lab is not None for lab in labels_all], dtype=bool)
-        labels = [lab for lab in labels_all if lab is not None]
-    positions = np.flatnonzero(usable)
-    strat = None
-    if summary.task == "classification" and config.split.stratify:
-        order = {name: i for i, name in enumerate(summary.class_counts)}
-        strat = np.array([order[lab] for lab in labels], dtype=np.int64)
-    parts = split_indices(len(positions), config.split.val_fraction, config.split.test_fraction,
-                          config.split.seed, strat)
-    rows = {k: positions[v] for k, v in parts.items()}
+        sides = np.minimum(frame["width"].to_numpy(), frame["height"].to_numpy())
+        common = int(pd.Series(sides).mode().iloc[0]) if len(sides) else 32
+        size = int(np.clip(common, *AUTO_IMAGE_SIZE))
+    if config.image_mode != "auto":
+        mode = config.image_mode
+    else:
+        gray = frame["mode"].isin(["L", "LA", "1", "I", "I;16", "I;16B", "I;16L", "F"])
+        mode = "L" if len(frame) and bool(gray.all()) else "RGB"
+    return size, size, mode
+
+
+def _resolve_images(dataset: Dataset, config: DataConfig) -> DataSummary:
+    frame = dataset.frame
+    if config.task == "regression":
+        raise DataError("Images can be classified, not regressed, in TrainDesk. Choose "
+                        "classification.")
+    labels = frame["label"].astype(str)
+    counts = labels.value_counts()
+    class_counts = {k: int(counts[k]) for k in sorted(counts.index, key=_natural_key)}
+    if len(class_counts) < 2:
+        only = next(iter(class_counts), "")
+        raise DataError(f"The images have only one class ({only!r}); a classifier needs at least "
+                        f"two. Add a folder per class.")
+    h, w, mode = image_settings(dataset, config)
+    warnings = []
+    if dataset.skipped:
+        warnings.append(f"{len(dataset.skipped)} file(s) were skipped (see the list of skipped "
+                        f"files).")
+    sizes = frame[["width", "height"]].drop_duplicates()
+    if len(sizes) > 1:
+        warnings.append(f"The images have {len(sizes)} different sizes; all are resized to "
+                        f"{w} x {h}.")
+    modes = set(frame["mode"].astype(str))
+    if len(modes) > 1:
+        shown = ", ".join(sorted(modes))
+        warnings.append(f"The images mix colour modes ({shown}); all are converted to "
+                        f"{'grayscale' if mode == 'L' else 'RGB'}.")
+    rare = [k for k, v in class_counts.items() if v < 3]
+    if rare:
+        warnings.append(f"{len(rare)} class(es) have fewer than 3 images (e.g. {rare[0]!r}); "
+                        f"they appear only in training.")
+    channels = 1 if mode == "L" else 3
+    types = {"label": "categorical", "image": "image"}
+    return DataSummary(target="label", task="classification", types=types,
+                       roles={"label": "target", "image": "feature"}, features=["image"],
+                       image_shape=(channels, h, w), class_counts=class_counts,
+                       n_rows=len(frame), n_dropped=0, warnings=warnings, image_mode=mode)
+
+
+def prepare(dataset: Dataset, config: DataConfig, *, progress: Progress | None = None,
+            should_stop: Callable[[], bool] | None = None) -> PreparedData:
+    """Split the usable rows and encode them, fitting the preprocessing on the training rows.
+
+    Images are decoded here (in parallel, cached on *dataset* per size and mode) and returned as
+    ``uint8`` ``(n, C, H, W)``; text as ``int64`` token ids; tables as ``float32``.
+    """
+    summary = resolve(dataset, config)
+    if summary.kind == "image" and dataset.kind == "image":
+        return _prepare_images(dataset, config, summary, progress, should_stop)
+    frame = dataset.frame
+    rows = split_rows(dataset, config, summary)
     train_frame = frame.iloc[rows["train"]]
     pre = Preprocessor.fit(train_frame, features=summary.features, types=summary.types,
                            target=summary.target, task=summary.task,
-                           image_shape=summary.image_shape)
+                           image_shape=summary.image_shape, missing=config.missing,
+                           fill_values=config.fill_values, encodings=config.encodings,
+                           text=config.text)
     if summary.task == "classification":
         # Every class is a model output, even one that landed only outside training.
         pre.class_names = list(summary.class_counts)
     xs, ys = {}, {}
     for name, idx in rows.items():
+        _check_stop(should_stop)
         part = frame.iloc[idx]
         xs[name] = pre.transform_features(part)
         ys[name] = pre.transform_target(part)
     return PreparedData(summary=summary, preprocessor=pre, x=xs, y=ys, rows=rows)
 
 
-def estimate_input_shape(dataset: Dataset, summary: DataSummary) -> tuple[int, ...]:
-    """The model's input shape for *summary*, without fitting the preprocessing.
+def split_rows(dataset: Dataset, config: DataConfig, summary: DataSummary
+               ) -> dict[str, np.ndarray]:
+    """Frame positions of the train / val / test rows of a table, exactly as :func:`prepare`
+    splits them (rows without a target, or dropped for missing values, are in none)."""
+    frame = dataset.frame
+    y_raw = frame[summary.target]
+    numeric_target = summary.types[summary.target] == "numeric"
+    if summary.task == "regression":
+        usable = to_numeric(y_raw).notna().to_numpy()
+        labels_all: list = []
+    else:
+        labels_all = target_labels(y_raw, numeric_target)
+        usable = np.array([lab is not None for lab in labels_all], dtype=bool)
+    drop = [c for c in summary.features if config.missing.get(c) == "drop"]
+    if drop:
+        usable &= ~_missing_mask(frame, drop, summary.types).to_numpy()
+    positions = np.flatnonzero(usable)
+    strat = None
+    if summary.task == "classification" and config.split.stratify:
+        order = {name: i for i, name in enumerate(summary.class_counts)}
+        strat = np.array([order[labels_all[i]] for i in positions], dtype=np.int64)
+    parts = split_indices(len(positions), config.split.val_fraction, config.split.test_fraction,
+                          config.split.seed, strat)
+    return {k: positions[v] for k, v in parts.items()}
 
-    Exact for numeric and boolean features and images; for categorical features it counts the
-    categories in the whole file (training may see fewer).
+
+def decoded_images(dataset: Dataset, height: int, width: int, mode: str, *,
+                   progress: Progress | None = None,
+                   should_stop: Callable[[], bool] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """All images of *dataset* as ``uint8`` ``(n, C, H, W)`` and a mask of those that decoded.
+
+    Decoded once per size and mode and kept on the dataset, so a second run starts at once.
+    Files that fail to decode are added to ``dataset.skipped``.
     """
+    key = (int(height), int(width), mode)
+    if key in dataset._decoded:
+        return dataset._decoded[key]
+    if dataset.arrays is not None:
+        images = _convert_arrays(dataset.arrays.images, height, width, mode)
+        ok = np.ones(len(images), dtype=bool)
+    else:
+        from .images import decode_images
+
+        say = progress or (lambda fraction, message: None)
+        paths = dataset.frame["path"].astype(str).tolist()
+        nhwc, ok, skipped = decode_images(
+            paths, (height, width), mode, should_stop=should_stop,
+            progress=_fraction_progress(say, "Decoding images"))
+        if should_stop is not None and should_stop():
+            raise DataError("Import cancelled.")
+        known = {s.path for s in dataset.skipped}
+        dataset.skipped.extend(s for s in skipped if s.path not in known)
+        images = np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+    dataset._decoded.clear()  # one size at a time: images are big
+    dataset._decoded[key] = (images, ok)
+    return images, ok
+
+
+def _convert_arrays(images: np.ndarray, height: int, width: int, mode: str) -> np.ndarray:
+    """In-memory ``(n, H, W, C)`` bytes to ``(n, C', height, width)`` in colour *mode*."""
+    from PIL import Image
+
+    n, h, w, c = images.shape
+    out_c = 1 if mode == "L" else 3
+    if c == 3 and out_c == 1:  # ITU-R 601 luma, as Pillow's convert("L")
+        images = (images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+                  ).round().clip(0, 255).astype(np.uint8)[..., None]
+    elif c == 1 and out_c == 3:
+        images = np.repeat(images, 3, axis=3)
+    if (h, w) != (height, width):
+        resized = np.empty((n, height, width, images.shape[3]), np.uint8)
+        for i in range(n):
+            img = Image.fromarray(images[i].squeeze(-1) if out_c == 1 else images[i])
+            arr = np.asarray(img.resize((width, height), Image.Resampling.BILINEAR))
+            resized[i] = arr.reshape(height, width, -1)
+        images = resized
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+
+
+def _given_or_random_split(split: np.ndarray, strat: np.ndarray | None, config: DataConfig
+                           ) -> dict[str, np.ndarray]:
+    """Positions of each part: the source's own train/val/test where it has them; the parts it
+    lacks are carved from its training rows (stratified like any other split)."""
+    given = {name: np.flatnonzero(split == name) for name in ("train", "val", "test")}
+    if not any(len(v) for v in given.values()):
+        return split_indices(len(split), config.split.val_fraction, config.split.test_fraction,
+                             config.split.seed, strat)
+    rng = np.random.default_rng(config.split.seed)
+    for name, fraction in (("test", config.split.test_fraction),
+                           ("val", config.split.val_fraction)):
+        if len(given[name]) or not len(given["train"]):
+            continue
+        pool = given["train"]
+        groups = [pool] if strat is None else [pool[strat[pool] == c]
+                                               for c in np.unique(strat[pool])]
+        carved = []
+        for members in groups:
+            k = int(round(len(members) * fraction))
+            if len(members) - k >= 1 and (strat is None or len(members) >= 3):
+                carved.append(rng.permutation(members)[:k])
+        taken = np.sort(np.concatenate(carved)) if carved else np.zeros(0, np.int64)
+        given[name] = taken
+        given["train"] = np.setdiff1d(pool, taken)
+    for name in ("train", "val", "test"):
+        if not len(given[name]):
+            raise DataError(f"There are too few images to make a {name} set. Add images or "
+                            f"change the validation and test shares.")
+    return {k: v.astype(np.int64) for k, v in given.items()}
+
+
+def _prepare_images(dataset: Dataset, config: DataConfig, summary: DataSummary,
+                    progress: Progress | None, should_stop: Callable[[], bool] | None
+                    ) -> PreparedData:
+    c, h, w = summary.image_shape
+    images, ok = decoded_images(dataset, h, w, summary.image_mode, progress=progress,
+                                should_stop=should_stop)
+    frame = dataset.frame
+    positions = np.flatnonzero(ok)
+    if len(positions) < 2:
+        raise DataError("None of the images could be decoded. Check the files (see the list of "
+                        "skipped files).")
+    class_names = list(summary.class_counts)
+    order = {name: i for i, name in enumerate(class_names)}
+    labels = frame["label"].astype(str).map(order).to_numpy(np.int64)
+    strat = labels[positions] if config.split.stratify else None
+    split = (frame["split"].astype(str).to_numpy() if dataset.given_splits
+             else np.full(len(frame), "", dtype=object))
+    parts = _given_or_random_split(split[positions], strat, config)
+    rows = {k: positions[v] for k, v in parts.items()}
+    image = {"height": h, "width": w, "mode": summary.image_mode, "channels": c}
+    if dataset.arrays is None:
+        image["path_column"] = "path"
+    pre = Preprocessor.fit_images(frame["label"], images[rows["train"]], target="label",
+                                  image=image, class_names=class_names)
+    xs = {k: images[v] for k, v in rows.items()}
+    ys = {k: labels[v] for k, v in rows.items()}
+    return PreparedData(summary=summary, preprocessor=pre, x=xs, y=ys, rows=rows)
+
+
+def estimate_model_input(dataset: Dataset, summary: DataSummary, config: DataConfig):
+    """The :class:`~ml.models.spec.InputSpec` of a model for *summary*, without fitting.
+
+    Exact for numbers, images and embeddings; one-hot widths count the categories of the whole
+    file (training may see fewer); a text model's length and vocabulary are estimates.
+    """
+    from ..models.spec import InputSpec
+    from .preprocessing import EMBED_ABOVE
+
     if summary.image_shape:
-        return tuple(summary.image_shape)
-    width = 0
+        return InputSpec(tuple(summary.image_shape), kind="image")
+    if summary.text_columns:
+        from .text import TextSettings
+
+        settings = TextSettings.from_dict(config.text)
+        length = settings.max_length or 64
+        vocab = min(settings.max_vocab, sum(dataset.columns[c].n_unique * 4
+                                            for c in summary.text_columns)) + 2
+        return InputSpec((length,), dtype="int64", kind="text", vocab_size=max(vocab, 3))
+    width, embeddings = 0, []
     for name in summary.features:
-        if summary.types[name] == "categorical":
-            width += max(1, dataset.columns[name].n_unique)
+        kind = summary.types[name]
+        if kind == "categorical":
+            n = max(1, dataset.columns[name].n_unique)
+            how = config.encodings.get(name, "auto")
+            if how == "embedding" or (how == "auto" and n > EMBED_ABOVE):
+                embeddings.append((width, n + 1))
+                width += 1
+            else:
+                width += n
         else:
-            width += 1
-    return (width,)
+            width += 3 if kind == "date" else 1
+    return InputSpec((width,), embeddings=tuple(embeddings))

@@ -1,14 +1,29 @@
 """Reading tables from disk and describing their columns.
 
-The reader is careful about the files people really have: it checks for a missing, empty or
-binary file before pandas sees it, sniffs the delimiter, falls back from UTF-8 to cp1252, and turns
-every parser failure into a :class:`~ml.errors.DataError` that says what to do.
+The reader is careful about the files people really have: CSV exports in any of the usual
+dialects (comma, semicolon, tab or pipe separated; UTF-8, UTF-8 with BOM, UTF-16 or Windows-1252;
+decimal point or decimal comma), Excel workbooks, Parquet files and JSON lines. What it detects
+is reported back as a :class:`TableInfo` for the GUI to show, and every detected setting can be
+overridden with :class:`ReadOptions`. Every failure becomes a :class:`~ml.errors.DataError` that
+says what to do.
+
+CSV files go through pandas' pyarrow engine, which is several times faster than the C engine on
+large files; the C engine is the fallback for the few dialects pyarrow cannot parse (spaces after
+the separator, space-aligned columns) and for files pyarrow rejects.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-from dataclasses import dataclass
+import io
+import json
+import os
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +32,217 @@ import pandas as pd
 from ..errors import DataError
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
+FORMATS = ("auto", "csv", "excel", "parquet", "jsonl")
+SUPPORTED = ("CSV (.csv, .tsv, .txt), Excel (.xlsx), Parquet (.parquet) and JSON lines (.jsonl)")
 #: A column is numeric when at least this share of its non-missing values parse as numbers;
 #: the rest are then treated as missing values (with a warning).
 NUMERIC_SHARE = 0.95
+#: A text column is a date column when at least this share of its values parse as dates.
+DATE_SHARE = 0.95
 #: Object columns with at most this many distinct values (or 5% of the rows) are categorical.
 MAX_CATEGORIES = 50
+#: A column needs at least this many rows, all different, to look like an identifier.
+MIN_ID_ROWS = 20
+#: Longest value of a string identifier (a UUID has 36 characters).
+MAX_ID_LENGTH = 40
 _TRUE = {"true", "yes", "y", "t"}
 _FALSE = {"false", "no", "n", "f"}
+#: How much of a text file is read up front to detect its encoding and dialect.
+_HEAD_BYTES = 256 * 1024
+#: Values parsed when only a sample is needed to decide (numeric share of a text column).
+_SAMPLE = 1000
+#: Values parsed to decide whether a text column holds dates.
+_DATE_SAMPLE = 500
+#: Tables with at least this many cells are described on several threads.
+_PARALLEL_CELLS = 1_000_000
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space"}
+_ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16",
+                   "cp1252": "Windows-1252 (Latin-1)", "latin-1": "Windows-1252 (Latin-1)"}
+_DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";",
+                      "pipe": "|"}
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
+_DECIMAL_POINT = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d*)\.\d+([eE][+-]?\d+)?$")
+#: ``1,500`` and ``1.500`` can be either a decimal or a thousands separator.
+_AMBIGUOUS = re.compile(r"^[+-]?\d{1,3}[.,]\d{3}$")
+#: A number written with a decimal comma and dots between thousands (``-1.234.567,5``).
+_GROUPED_COMMA_NUMBER = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
+_MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_TIME = r"([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp][Mm]|Z|[+-]\d{2}:?\d{2})?)?"
+_DATE_LIKE = re.compile(
+    rf"^(\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}"
+    rf"|\d{{1,2}}[ -]{_MONTHS}[ ,-]*\d{{2,4}}|{_MONTHS} \d{{1,2}},? \d{{4}}){_TIME}$",
+    re.IGNORECASE)
+_DATE_FORMATS = tuple(
+    f"{day}{time}"
+    for day in ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y/%m/%d", "%m-%d-%Y",
+                "%d/%m/%y", "%m/%d/%y", "%d.%m.%y")
+    for time in ("", " %H:%M", " %H:%M:%S"))
+#: Names of identifier columns: ``id``, ``customer_id``, ``Order ID``, ``uuid``, ``key``, ``index``,
+#: ``row``, and pandas' ``Unnamed: 0`` for an exported index; camelCase ``PassengerId`` below.
+_ID_NAME = re.compile(r"(^|[\s_.-])(id|uuid|guid|key|index|idx)$|^row_?(id|num|number)?$"
+                      r"|^unnamed: \d+$", re.IGNORECASE)
+_ID_CAMEL = re.compile(r"[a-z](Id|ID)$")
+
+
+class _Retry(Exception):
+    """The fast path could not read the file; read it again another way."""
+
+
+@dataclass
+class ReadOptions:
+    """How to read a table file; ``None`` fields are detected from the file.
+
+    Stored in the project file (``data.read_options``) so that a file is read the same way the
+    next time.
+
+    Attributes
+    ----------
+    format : str
+        ``auto`` (from the file's suffix), ``csv``, ``excel``, ``parquet`` or ``jsonl``.
+    delimiter : str or None
+        The field separator of a CSV file, one character (``","``, ``";"``, ``"\\t"``, ``"|"``;
+        ``" "`` means runs of spaces).
+    encoding : str or None
+        The text encoding of a CSV file, e.g. ``utf-8``, ``utf-8-sig``, ``cp1252``, ``latin-1``.
+    decimal : str or None
+        ``"."`` or ``","``. With a decimal comma, dots between thousands are understood too.
+    quotechar : str
+        The character that quotes fields containing the separator.
+    header : bool
+        False when the first row is data; the columns are then named ``column_1`` ...
+    sheet : str or None
+        The sheet of an Excel workbook; the first sheet with data when None.
+    """
+
+    format: str = "auto"
+    delimiter: str | None = None
+    encoding: str | None = None
+    decimal: str | None = None
+    quotechar: str = '"'
+    header: bool = True
+    sheet: str | None = None
+
+    def to_dict(self) -> dict:
+        """All fields, JSON-ready."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping | ReadOptions | None) -> ReadOptions:
+        """Build options from a project's ``read_options``; unknown keys are ignored.
+
+        Raises
+        ------
+        DataError
+            If a value is not usable.
+        """
+        if d is None:
+            return cls()
+        if isinstance(d, ReadOptions):
+            d = d.to_dict()
+        if not isinstance(d, Mapping):
+            raise DataError("The read options must be a set of named values such as "
+                            "{\"delimiter\": \";\"}; fix or remove them in the project file.")
+        known = {f.name for f in fields(cls)}
+        options = cls(**{k: v for k, v in d.items() if k in known})
+        options._normalise()
+        return options
+
+    def _normalise(self) -> None:
+        if self.format is None or self.format == "":
+            self.format = "auto"
+        if self.format not in FORMATS:
+            raise DataError(f"Unknown table format {self.format!r} in the read options; use one "
+                            f"of {', '.join(FORMATS)}.")
+        if self.delimiter == "":
+            self.delimiter = None
+        if isinstance(self.delimiter, str):
+            self.delimiter = _DELIMITER_ALIASES.get(self.delimiter.lower(), self.delimiter)
+        if self.delimiter is not None and (not isinstance(self.delimiter, str)
+                                           or len(self.delimiter) != 1
+                                           or self.delimiter in "\r\n"):
+            raise DataError(f"The separator must be a single character such as , ; or tab "
+                            f"(got {self.delimiter!r}).")
+        if self.encoding == "":
+            self.encoding = None
+        if self.encoding is not None:
+            try:
+                codecs.lookup(str(self.encoding))
+            except LookupError:
+                raise DataError(f"Unknown text encoding {self.encoding!r}; use utf-8, "
+                                f"utf-8-sig, cp1252 or latin-1.") from None
+        if self.decimal == "":
+            self.decimal = None
+        if self.decimal not in (None, ".", ","):
+            raise DataError(f"The decimal separator must be '.' or ',' (got {self.decimal!r}).")
+        if (not isinstance(self.quotechar, str) or len(self.quotechar) != 1
+                or self.quotechar in "\r\n"):
+            raise DataError(f"The quote character must be a single character such as \" "
+                            f"(got {self.quotechar!r}).")
+        if self.delimiter is not None and self.delimiter == self.quotechar:
+            raise DataError("The separator and the quote character must differ; choose another "
+                            "separator.")
+        if not isinstance(self.header, bool):
+            raise DataError(f"The header setting must be true or false (got {self.header!r}).")
+        if self.sheet == "":
+            self.sheet = None
+        if self.sheet is not None and not isinstance(self.sheet, str):
+            raise DataError(f"The sheet must be given by its name (got {self.sheet!r}).")
+
+
+@dataclass
+class TableInfo:
+    """How a table file was actually read, for the GUI to show and offer to change.
+
+    Attributes
+    ----------
+    format : str
+        ``csv``, ``excel``, ``parquet`` or ``jsonl``.
+    delimiter, encoding, decimal : str or None
+        What a CSV file was read with (detected or given); None for other formats.
+    sheet : str or None
+        The Excel sheet that was read.
+    sheets : list of str
+        All sheets of an Excel workbook (for a sheet chooser); empty for other formats.
+    n_rows : int
+        Data rows read.
+    header : bool
+        Whether the first row was read as the header.
+    """
+
+    format: str
+    delimiter: str | None
+    encoding: str | None
+    decimal: str | None
+    sheet: str | None
+    sheets: list[str] = field(default_factory=list)
+    n_rows: int = 0
+    header: bool = True
+
+    def describe(self) -> str:
+        """One human line, e.g. ``CSV · semicolon-separated · Windows-1252 (Latin-1) · decimal
+        comma``."""
+        if self.format == "excel":
+            parts = ["Excel", f"sheet '{self.sheet}'"
+                     + (f" ({self.sheets.index(self.sheet) + 1} of {len(self.sheets)})"
+                        if len(self.sheets) > 1 and self.sheet in self.sheets else "")]
+        elif self.format == "parquet":
+            parts = ["Parquet"]
+        elif self.format == "jsonl":
+            parts = ["JSON lines"]
+        else:
+            delimiter = _DELIMITER_NAMES.get(self.delimiter or ",", f"'{self.delimiter}'")
+            parts = ["CSV", f"{delimiter}-separated",
+                     _ENCODING_NAMES.get(str(self.encoding).lower(), str(self.encoding))]
+            if self.decimal:
+                parts.append("decimal comma" if self.decimal == "," else "decimal point")
+        if not self.header and self.format in ("csv", "excel"):
+            parts.append("no header row")
+        return " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -34,15 +253,18 @@ class ColumnInfo:
     ----------
     name : str
     type : str
-        Inferred type: ``numeric``, ``categorical``, ``boolean`` or ``text``.
+        Inferred type: ``numeric``, ``categorical``, ``boolean``, ``text`` or ``date``.
     n_missing : int
-        Empty cells (and, for numeric columns, cells that are not numbers).
+        Empty cells (and, for numeric and date columns, cells that are not numbers or dates).
     n_unique : int
         Distinct non-missing values.
     n_invalid : int
-        Non-empty cells that are not numbers, in a column inferred as numeric.
+        Non-empty cells that are not numbers (dates), in a column inferred as numeric (date).
     example : str
         One value from the column, for display.
+    id_like : bool
+        A different value on every row, like a row number or a customer code: such a column
+        carries no pattern to learn, so the app proposes to ignore it.
     """
 
     name: str
@@ -51,75 +273,187 @@ class ColumnInfo:
     n_unique: int
     n_invalid: int = 0
     example: str = ""
+    id_like: bool = False
 
 
-def read_table(path: str | Path, min_columns: int = 2) -> pd.DataFrame:
-    """Read a delimited text table.
+# -- reading ------------------------------------------------------------------------------------
+
+
+def read_table(path: str | Path, min_columns: int = 2, options: ReadOptions | Mapping | None = None,
+               *, with_info: bool = False, progress: Callable[[float], None] | None = None,
+               should_stop: Callable[[], bool] | None = None):
+    """Read a table from a CSV, Excel, Parquet or JSON lines file.
 
     Parameters
     ----------
     path : str or Path
-        A ``.csv``, ``.tsv`` or ``.txt`` file. The delimiter (comma, semicolon, tab or pipe) is
-        sniffed; the encoding is UTF-8 (with or without BOM) or, failing that, cp1252.
+        The file. Its format comes from the suffix unless ``options.format`` says otherwise.
     min_columns : int
         2 for training data (features and a target); 1 for data to predict on.
+    options : ReadOptions or dict, optional
+        Settings that override detection (separator, encoding, decimal, sheet, ...).
+    with_info : bool
+        Also return a :class:`TableInfo` saying how the file was read.
+    progress : callable, optional
+        ``progress(fraction)`` between the stages of the import.
+    should_stop : callable, optional
+        Returning True cancels the import with ``DataError("Import cancelled.")``.
+
+    Returns
+    -------
+    DataFrame, or (DataFrame, TableInfo) when *with_info* is True.
 
     Raises
     ------
     DataError
-        For a missing, empty, binary or malformed file, or one with fewer than two columns.
+        For a missing, empty, binary or malformed file, one with fewer than *min_columns*
+        columns or no data rows, or unusable options.
     """
+    options = ReadOptions.from_dict(options)
+    report = progress or (lambda fraction: None)
+
+    def check_stop() -> None:
+        if should_stop is not None and should_stop():
+            raise DataError("Import cancelled.")
+
     p = Path(path)
+    report(0.0)
+    check_stop()
     if not p.exists():
         raise DataError(f"File not found: {p}. Check the path or choose another file.")
     if p.is_dir():
-        raise DataError(f"{p} is a folder. Choose a CSV file.")
-    if p.suffix.lower() not in TEXT_SUFFIXES:
-        raise DataError(f"{p.name} is not a CSV file. TrainDesk reads .csv, .tsv and .txt tables; "
-                        f"export your data as CSV and open that.")
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(256 * 1024)
-    except OSError as exc:
-        raise DataError(f"Could not read {p.name}: {exc.strerror or exc}.") from None
-    if not head.strip():
-        raise DataError(f"{p.name} is empty. Choose a file with a header row and data rows.")
-    if b"\x00" in head:
-        raise DataError(f"{p.name} is not a text table (it contains binary data). Choose a CSV "
-                        f"file.")
-    encoding = "utf-8-sig"
-    try:
-        text = head.decode(encoding)
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the buffer's end
-            encoding = "cp1252"
-        text = head.decode(encoding, errors="replace")
-    sep = _sniff_delimiter(text, p.suffix.lower())
-    try:
-        df = pd.read_csv(p, sep=sep, encoding=encoding, low_memory=False,
-                         skipinitialspace=True, on_bad_lines="error")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{p.name} has no columns. Choose a file with a header row.") from None
-    except pd.errors.ParserError as exc:
-        detail = str(exc).strip().splitlines()[-1]
-        raise DataError(f"{p.name} is not a consistent table ({detail}). Check that every row "
-                        f"has the same number of fields.") from None
-    except UnicodeDecodeError:
-        try:
-            df = pd.read_csv(p, sep=sep, encoding="cp1252", low_memory=False,
-                             skipinitialspace=True)
-        except Exception as exc:  # noqa: BLE001 - any parser failure is a data problem here
-            raise DataError(f"Could not read {p.name}: {exc}.") from None
-    except (ValueError, OSError) as exc:
-        raise DataError(f"Could not read {p.name}: {exc}.") from None
-    df.columns = _unique_names(str(c).strip() for c in df.columns)
-    if df.shape[1] < min_columns:
-        raise DataError(f"{p.name} has only one column. A table needs feature columns and a "
-                        f"target column; check that the file is comma-, semicolon- or "
-                        f"tab-separated.")
-    if len(df) == 0:
+        raise DataError(f"{p} is a folder. Choose a table file ({SUPPORTED}).")
+    fmt = _table_format(p, options.format)
+    if fmt == "excel":
+        frame, info = _read_excel(p, options, min_columns)
+    elif fmt == "parquet":
+        frame, info = _read_parquet(p)
+    elif fmt == "jsonl":
+        frame, info = _read_json(p)
+    else:
+        frame, info = _read_csv(p, options, min_columns, report, check_stop)
+    report(0.9)
+    check_stop()
+    frame = _tidy(frame, header=options.header or fmt in ("parquet", "jsonl"))
+    if frame.shape[1] == 0:
+        raise DataError(f"{p.name} has no columns. Choose a file with a header row and data "
+                        f"rows.")
+    if frame.shape[1] < min_columns:
+        raise _one_column(p.name, fmt)
+    if len(frame) == 0:
         raise DataError(f"{p.name} has a header but no data rows.")
-    return df
+    info.n_rows = len(frame)
+    report(1.0)
+    return (frame, info) if with_info else frame
+
+
+def list_sheets(path: str | Path) -> list[str]:
+    """The sheet names of an Excel workbook, in order; ``[]`` for any other file.
+
+    Raises
+    ------
+    DataError
+        If the workbook cannot be opened.
+    """
+    p = Path(path)
+    if p.suffix.lower() not in EXCEL_SUFFIXES:
+        return []
+    with _open_workbook(p) as book:
+        return [str(s) for s in book.sheet_names]
+
+
+def _one_column(name: str, fmt: str) -> DataError:
+    if fmt == "csv":
+        return DataError(f"{name} has only one column. A table needs feature columns and a "
+                         f"target column; check that the file is comma-, semicolon- or "
+                         f"tab-separated.")
+    return DataError(f"{name} has only one column. A table needs feature columns and a target "
+                     f"column; choose a file with more columns.")
+
+
+def _table_format(p: Path, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    suffix = p.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return "csv"
+    if suffix in EXCEL_SUFFIXES:
+        return "excel"
+    if suffix == ".xls":
+        raise DataError(f"{p.name} is an old Excel 97-2003 workbook, which TrainDesk cannot "
+                        f"read; open it in Excel and save it as .xlsx or CSV.")
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in JSON_SUFFIXES:
+        return "jsonl"
+    raise DataError(f"{p.name} is not a table file TrainDesk can read; it reads {SUPPORTED}, "
+                    f"so export your data in one of those formats.")
+
+
+def _tidy(frame: pd.DataFrame, header: bool) -> pd.DataFrame:
+    """Unique, trimmed string column names and plain NumPy/pandas dtypes.
+
+    The rest of the app expects numbers as float64/int64, booleans as bool and everything else
+    as strings; Parquet, Excel and JSON can hand over categoricals, nullable integers, dates as
+    Python objects and nested lists, which are converted here once.
+    """
+    if not header:
+        frame.columns = [f"column_{i + 1}" for i in range(frame.shape[1])]
+    else:
+        # A separator at the end of every line gives a last column with no name and no values.
+        while len(frame) and frame.shape[1] and str(frame.columns[-1]).startswith("Unnamed: ") \
+                and frame.iloc[:, -1].isna().all():
+            frame = frame.iloc[:, :-1]
+    frame.columns = _unique_names(str(c).strip() for c in frame.columns)
+    for name in frame.columns:
+        column = frame[name]
+        fixed = _plain_dtype(column)
+        if fixed is not column:
+            frame[name] = fixed
+    return frame
+
+
+def _plain_dtype(column: pd.Series) -> pd.Series:
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return column.astype(dtype.categories.dtype)
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and not pd.api.types.is_string_dtype(
+            dtype) and not isinstance(dtype, pd.DatetimeTZDtype):
+        has_na = bool(column.isna().any())
+        if pd.api.types.is_bool_dtype(dtype):
+            return column.astype(object) if has_na else column.astype(bool)
+        if pd.api.types.is_integer_dtype(dtype) and not has_na:
+            return column.astype("int64")
+        if pd.api.types.is_numeric_dtype(dtype):
+            return pd.Series(column.to_numpy(dtype="float64", na_value=np.nan),
+                             index=column.index, name=column.name)
+        return column.astype(object)
+    if dtype != object:
+        return column
+    first = column.loc[column.first_valid_index()] if column.notna().any() else None
+    if isinstance(first, (dict, list, tuple, np.ndarray)):
+        # Nested JSON values: keep them as JSON text, which can be counted and shown.
+        return column.map(_json_text, na_action="ignore").astype("str")
+    if isinstance(first, bytes):
+        return column.map(lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b,
+                          na_action="ignore")
+    if hasattr(first, "year") and hasattr(first, "month"):  # datetime.date from pyarrow
+        try:
+            return pd.to_datetime(column, errors="coerce")
+        except (TypeError, ValueError, OverflowError):
+            return column
+    if type(first).__name__ == "Decimal":
+        return pd.to_numeric(column, errors="coerce").astype("float64")
+    return column
+
+
+def _json_text(value) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _unique_names(names) -> list[str]:
@@ -131,22 +465,188 @@ def _unique_names(names) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for name in names:
-        candidate = name or "column"
+        base = name or "column"
+        candidate = base
         while candidate in seen:
-            seen[name] += 1
-            candidate = f"{name}.{seen[name]}"
-        seen.setdefault(name, 0)
-        seen[candidate] = seen.get(candidate, 0)
+            seen[base] += 1
+            candidate = f"{base}.{seen[base]}"
+        seen.setdefault(base, 0)
+        seen.setdefault(candidate, 0)
         out.append(candidate)
     return out
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+
+def _read_csv(p: Path, options: ReadOptions, min_columns: int, report, check_stop):
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+    except OSError as exc:
+        raise DataError(f"Could not read {p.name}: {exc.strerror or exc}.") from None
+    if not head.strip():
+        raise DataError(f"{p.name} is empty. Choose a file with a header row and data rows.")
+    encoding = options.encoding or _detect_encoding(head, p.name)
+    if b"\x00" in head and not _wide(encoding):
+        raise _binary(p.name)
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    if len(head) == _HEAD_BYTES and "\n" in text:
+        text = text[:text.rindex("\n") + 1]  # the last line may be cut at the buffer's end
+    delimiter = options.delimiter or _sniff_delimiter(text, p.suffix.lower())
+    quote = options.quotechar
+    records = _sample_records(text, delimiter, quote)
+    header_fields = len(records[0]) if records else 0
+    decimal = options.decimal
+    if decimal is None:
+        decimal = _sniff_decimal(records[1 if options.header else 0:]) if delimiter != "," \
+            else "."
+    if delimiter in (decimal, quote):
+        what = "decimal mark" if delimiter == decimal else "quote character"
+        raise DataError(f"{p.name} is read with '{delimiter}' as the separator, so it cannot "
+                        f"also be the {what}; choose another {what} or separator.")
+    # pyarrow keeps the space in "a, b" and then misses quotes that follow it.
+    spaced = delimiter == " " or _spaces_after_delimiter(records)
+    report(0.1)
+    check_stop()
+
+    def parse(engine: str, enc: str) -> pd.DataFrame:
+        kwargs = dict(quotechar=quote, decimal=decimal, header=0 if options.header else None)
+        if engine == "pyarrow":
+            # Arrow skips a UTF-8 BOM itself; naming the codec would route it through Python.
+            enc = "utf-8" if enc.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig") else enc
+            return pd.read_csv(p, engine="pyarrow", sep=delimiter, encoding=enc, **kwargs)
+        return pd.read_csv(p, engine="c", sep=r"\s+" if delimiter == " " else delimiter,
+                           encoding=enc, low_memory=False, skipinitialspace=spaced,
+                           on_bad_lines="error", **kwargs)
+
+    engine = "c" if spaced else "pyarrow"
+    frame = None
+    for _ in range(4):
+        try:
+            frame = _parse_csv(parse, engine, encoding, p.name, header_fields, min_columns)
+            if _has_bytes(frame):  # pyarrow returns undecodable text as raw bytes
+                raise UnicodeDecodeError(encoding, b"", 0, 1, "invalid text")
+            break
+        except _Retry:
+            engine = "c"
+        except UnicodeDecodeError:
+            fallback = {"utf-8": "cp1252", "utf-8-sig": "cp1252", "cp1252": "latin-1"}
+            if options.encoding is not None or encoding not in fallback:
+                raise DataError(f"{p.name} is not {_ENCODING_NAMES.get(encoding, encoding)} "
+                                f"text; choose another encoding (such as Windows-1252 or "
+                                f"UTF-8).") from None
+            # Only the head was checked; a later byte showed the file is not UTF-8 after all.
+            encoding = fallback[encoding]
+    if frame is None:
+        raise DataError(f"Could not read {p.name} as a table. Check that it is a text table "
+                        f"with one row per line, or choose another file.")
+    if decimal == ",":
+        frame = _parse_grouped_numbers(frame)
+    info = TableInfo("csv", delimiter, encoding, decimal, None, [], 0, options.header)
+    return frame, info
+
+
+def _parse_csv(parse, engine: str, encoding: str, name: str, header_fields: int,
+               min_columns: int) -> pd.DataFrame:
+    """Run one parse; map the parser's failures to DataError, or _Retry for the C engine."""
+    try:
+        frame = parse(engine, encoding)
+    except pd.errors.EmptyDataError:
+        if engine == "pyarrow":
+            raise _Retry() from None  # pyarrow calls a lone header without a newline empty
+        raise DataError(f"{name} has no columns. Choose a file with a header row.") from None
+    except UnicodeDecodeError:
+        raise
+    except MemoryError:
+        raise DataError(f"{name} is too large to load into memory; use a smaller extract of "
+                        f"the data.") from None
+    except pd.errors.ParserError as exc:
+        if engine == "pyarrow":
+            # Ragged rows, or a value that does not fit the type pyarrow guessed from the first
+            # block: the C engine knows row numbers and converts per column.
+            raise _Retry() from None
+        raise _parser_error(name, str(exc), header_fields, min_columns) from None
+    except (ValueError, TypeError, OverflowError, OSError, csv.Error) as exc:
+        if engine == "pyarrow":
+            raise _Retry() from None
+        raise DataError(f"Could not read {name} as a table. Check that it is a text table with "
+                        f"a header row, or choose another file.") from None
+    if engine == "c" and not isinstance(frame.index, pd.RangeIndex):
+        # More fields on every row than in the header: pandas would make the first an index.
+        raise _ragged(name, header_fields, frame.shape[1] + frame.index.nlevels, None,
+                      min_columns)
+    return frame
+
+
+def _parser_error(name: str, message: str, header_fields: int, min_columns: int) -> DataError:
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if found:
+        expected, line, saw = (int(g) for g in found.groups())
+        return _ragged(name, expected, saw, line, min_columns)
+    found = re.search(r"EOF inside string starting (?:at|on) row (\d+)", message)
+    if found:
+        return DataError(f"{name} is not a consistent table (a quoted field that starts on row "
+                         f"{int(found.group(1)) + 1} is never closed). Check the quote "
+                         f"characters in that row.")
+    return DataError(f"{name} is not a consistent table. Check that every row has the same "
+                     f"number of fields.")
+
+
+def _ragged(name: str, expected: int, saw: int, line: int | None, min_columns: int):
+    if 0 < expected < min_columns:
+        return _one_column(name, "csv")
+    where = f"row {line} has {saw} fields" if line else f"the rows have {saw} fields"
+    return DataError(f"{name} is not a consistent table ({where}, the header has {expected}). "
+                     f"Check that every row has the same number of fields.")
+
+
+def _binary(name: str) -> DataError:
+    return DataError(f"{name} is not a text table (it contains binary data). Choose a CSV file.")
+
+
+def _has_bytes(frame: pd.DataFrame) -> bool:
+    if any(isinstance(c, bytes) for c in frame.columns):
+        return True
+    for name in frame.columns[(frame.dtypes == object).to_numpy()]:
+        column = frame[name]
+        first = column.first_valid_index()
+        if first is not None and isinstance(column.loc[first], bytes):
+            return True
+    return False
+
+
+def _detect_encoding(head: bytes, name: str) -> str:
+    """``utf-8``, ``utf-8-sig``, ``utf-16``, ``cp1252`` or ``latin-1``; DataError if binary."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        raise _binary(name)
+    controls = sum(head.count(bytes([b])) for b in (*range(0, 9), 11, *range(14, 32), 127))
+    if controls > max(2, 0.01 * len(head)):
+        raise _binary(name)
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4 and len(head) == _HEAD_BYTES:
+            return "utf-8"  # just a character cut at the buffer's end
+    high = len(head) - len(head.translate(None, bytes(range(0x80, 0x100))))
+    if len(head) > 32 and high > 0.3 * len(head):
+        raise _binary(name)
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"  # a few byte values are undefined in cp1252
 
 
 def _sniff_delimiter(text: str, suffix: str) -> str:
     if suffix == ".tsv":
         return "\t"
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
-    if len(lines) > 1 and text and not text.endswith("\n"):
-        lines = lines[:-1]  # the last line may be cut at the buffer boundary
     sample = "\n".join(lines)
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -154,6 +654,268 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
         counts = {d: lines[0].count(d) for d in ",;\t|"} if lines else {}
         best = max(counts, key=counts.get) if counts else ","
         return best if counts.get(best) else ","
+
+
+def _sample_records(text: str, delimiter: str, quote: str, limit: int = 200) -> list[list[str]]:
+    """The first records of *text*, split the way the file will be parsed."""
+    records = []
+    try:
+        reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar=quote,
+                            skipinitialspace=delimiter == " ")
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                records.append([c for c in row if c] if delimiter == " " else row)
+                if len(records) >= limit:
+                    break
+    except csv.Error:
+        pass
+    return records
+
+
+def _sniff_decimal(records: list[list[str]]) -> str:
+    """``","`` when numbers such as ``1,5`` or ``1.234,5`` clearly dominate, else ``"."``."""
+    comma = point = 0.0
+    for row in records:
+        for cell in row:
+            cell = cell.strip()
+            if not cell or not (cell[0].isdigit() or cell[0] in "+-.,"):
+                continue
+            if _AMBIGUOUS.match(cell):
+                if "," in cell:
+                    comma += 0.5
+                else:
+                    point += 0.5
+            elif _DECIMAL_COMMA.match(cell):
+                comma += 1
+            elif _DECIMAL_POINT.match(cell):
+                point += 1
+    return "," if comma >= 1 and comma >= 2 * point else "."
+
+
+def _spaces_after_delimiter(records: list[list[str]]) -> bool:
+    """Whether fields are written ``a, b, c``: most rows have most fields after the first
+    starting with a space (a quoted field's own ", " does not count)."""
+    rows = [row for row in records[:50] if len(row) > 1]
+    spaced = sum(1 for row in rows
+                 if sum(cell.startswith(" ") for cell in row[1:]) >= 0.5 * (len(row) - 1))
+    return bool(rows) and spaced >= 0.5 * len(rows)
+
+
+def _wide(encoding: str) -> bool:
+    """UTF-16 and UTF-32 text is full of NUL bytes."""
+    return encoding.lower().replace("_", "").replace("-", "").startswith(("utf16", "utf32"))
+
+
+def _parse_grouped_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Turn text columns of numbers like ``1.234,5`` into floats.
+
+    Pyarrow parses a decimal comma but not the dots between thousands that come with it; only
+    columns that are (almost) all such numbers are converted, so ``31.01.2024`` stays text.
+    """
+    for name in frame.columns:
+        column = frame[name]
+        if not (column.dtype == object or pd.api.types.is_string_dtype(column)):
+            continue
+        present = column.dropna().astype("string").str.strip()
+        sample = present.iloc[::max(1, len(present) // _SAMPLE)]
+        if len(sample) == 0:
+            continue
+        ok = sample.str.fullmatch(_GROUPED_COMMA_NUMBER.pattern).fillna(False)
+        if ok.mean() < NUMERIC_SHARE or not sample.str.contains(".", regex=False).any():
+            continue
+        plain = column.astype("string").str.strip().str.replace(".", "", regex=False) \
+            .str.replace(",", ".", regex=False)
+        frame[name] = pd.to_numeric(plain, errors="coerce").to_numpy(dtype="float64",
+                                                                     na_value=np.nan)
+    return frame
+
+
+# -- Excel, Parquet, JSON -----------------------------------------------------------------------
+
+
+class _Workbook:
+    """pd.ExcelFile with openpyxl's style warnings silenced and every failure a DataError."""
+
+    def __init__(self, p: Path):
+        self.name = p.name
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self.book = pd.ExcelFile(p, engine="openpyxl")
+        except MemoryError:
+            raise DataError(f"{p.name} is too large to load into memory; save a smaller "
+                            f"extract of the data as CSV.") from None
+        except Exception:  # noqa: BLE001 - zip, XML and openpyxl errors all mean the same here
+            raise DataError(f"{p.name} could not be opened as an Excel workbook (it may be "
+                            f"damaged or password-protected); open it in Excel and save it "
+                            f"again as .xlsx, or export the sheet as CSV.") from None
+        self.sheet_names = [str(s) for s in self.book.sheet_names]
+
+    def parse(self, sheet: str, header: bool) -> pd.DataFrame:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                frame = pd.read_excel(self.book, sheet_name=sheet, header=0 if header else None)
+        except MemoryError:
+            raise DataError(f"{self.name} is too large to load into memory; save a smaller "
+                            f"extract of the data as CSV.") from None
+        except Exception:  # noqa: BLE001
+            raise DataError(f"The sheet '{sheet}' of {self.name} could not be read; open the "
+                            f"workbook in Excel and save it again, or export the sheet as "
+                            f"CSV.") from None
+        # Formatting beyond the data leaves empty rows and columns behind.
+        frame = frame.dropna(how="all")
+        keep = ~(frame.isna().all().to_numpy()
+                 & np.array([str(c).startswith("Unnamed: ") for c in frame.columns], bool))
+        return frame.loc[:, keep].reset_index(drop=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.book.close()
+
+
+def _open_workbook(p: Path) -> _Workbook:
+    return _Workbook(p)
+
+
+def _read_excel(p: Path, options: ReadOptions, min_columns: int):
+    with _open_workbook(p) as book:
+        sheets = book.sheet_names
+        if not sheets:
+            raise DataError(f"{p.name} has no sheets. Choose a workbook with a table.")
+        if options.sheet is not None:
+            sheet = _match_sheet(options.sheet, sheets, p.name)
+            frame = book.parse(sheet, options.header)
+            if frame.shape[1] == 0:
+                raise DataError(f"The sheet '{sheet}' of {p.name} has no data. Choose another "
+                                f"sheet.")
+        else:
+            frame, sheet, fallback = None, None, None
+            for name in sheets:
+                candidate = book.parse(name, options.header)
+                if candidate.shape[0] and candidate.shape[1] >= min(2, min_columns):
+                    frame, sheet = candidate, name
+                    break
+                if fallback is None and candidate.shape[1]:
+                    fallback = (candidate, name)
+            if frame is None and fallback is not None:
+                frame, sheet = fallback
+            if frame is None:
+                if len(sheets) == 1:
+                    raise DataError(f"The sheet '{sheets[0]}' has no data. Choose a workbook "
+                                    f"with a header row and data rows.")
+                raise DataError(f"None of the sheets of {p.name} has data "
+                                f"({', '.join(repr(s) for s in sheets)}). Choose a workbook "
+                                f"with a header row and data rows.")
+    return frame, TableInfo("excel", None, None, None, sheet, list(sheets), 0, options.header)
+
+
+def _match_sheet(wanted: str, sheets: list[str], name: str) -> str:
+    if wanted in sheets:
+        return wanted
+    folded = {s.strip().casefold(): s for s in sheets}
+    if wanted.strip().casefold() in folded:
+        return folded[wanted.strip().casefold()]
+    raise DataError(f"{name} has no sheet named '{wanted}'; its sheets are "
+                    f"{', '.join(repr(s) for s in sheets)}. Choose one of those.")
+
+
+def _read_parquet(p: Path):
+    try:
+        frame = pd.read_parquet(p, engine="pyarrow")
+    except MemoryError:
+        raise DataError(f"{p.name} is too large to load into memory; use a smaller extract of "
+                        f"the data.") from None
+    except Exception:  # noqa: BLE001 - any pyarrow failure means the file is not usable
+        raise DataError(f"{p.name} is not a Parquet file, or it is damaged; export the data "
+                        f"again or choose another file.") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # A named index (pandas stores it with the data) is a column to the user.
+        named = [n for n in frame.index.names if n is not None]
+        frame = frame.reset_index(drop=not named)
+    return frame, TableInfo("parquet", None, None, None, None, [], 0)
+
+
+def _read_json(p: Path):
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise DataError(f"Could not read {p.name}: {exc.strerror or exc}.") from None
+    start = head.lstrip(codecs.BOM_UTF8).lstrip()
+    if not start:
+        raise DataError(f"{p.name} is empty. Choose a file with one JSON object per line.")
+    info = TableInfo("jsonl", None, None, None, None, [], 0)
+    if start[:1] == b"[":
+        return _records_frame(_load_json_array(p), p.name), info
+    if start[:1] != b"{":
+        raise DataError(f"{p.name} is not JSON lines (it should hold one JSON object per line, "
+                        f"such as {{\"x\": 1, \"y\": \"a\"}}); export the data again.")
+    try:
+        import pyarrow.json as pa_json
+
+        frame = pa_json.read_json(p).to_pandas()
+        if frame.shape[1]:
+            return frame, info
+    except MemoryError:
+        raise DataError(f"{p.name} is too large to load into memory; use a smaller extract of "
+                        f"the data.") from None
+    except Exception:  # noqa: BLE001 - find the bad line below, or read it the slow way
+        pass
+    return _records_frame(_load_json_lines(p), p.name), info
+
+
+def _load_json_lines(p: Path) -> list:
+    records = []
+    try:
+        with open(p, encoding="utf-8-sig") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    raise DataError(f"{p.name} is not valid JSON lines (line {number} is not "
+                                    f"valid JSON). Check that every line holds one complete "
+                                    f"JSON object.") from None
+                if not isinstance(record, dict):
+                    raise DataError(f"{p.name} is not a table (line {number} is not a JSON "
+                                    f"object). Check that every line holds one object such as "
+                                    f"{{\"x\": 1, \"y\": \"a\"}}.")
+                records.append(record)
+    except UnicodeDecodeError:
+        raise DataError(f"{p.name} is not UTF-8 text; save it again as UTF-8 JSON "
+                        f"lines.") from None
+    except OSError as exc:
+        raise DataError(f"Could not read {p.name}: {exc.strerror or exc}.") from None
+    return records
+
+
+def _load_json_array(p: Path) -> list:
+    try:
+        with open(p, encoding="utf-8-sig") as fh:
+            records = json.load(fh)
+    except (ValueError, UnicodeDecodeError) as exc:
+        line = f" near line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise DataError(f"{p.name} is not valid JSON{line}. Export the data again, or save it "
+                        f"as CSV.") from None
+    except OSError as exc:
+        raise DataError(f"Could not read {p.name}: {exc.strerror or exc}.") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise DataError(f"{p.name} is not a table; it should be a list of JSON objects such as "
+                        f"[{{\"x\": 1, \"y\": \"a\"}}].")
+    return records
+
+
+def _records_frame(records: list, name: str) -> pd.DataFrame:
+    if not records:
+        raise DataError(f"{name} has no data rows. Choose a file with one JSON object per line.")
+    return pd.DataFrame.from_records(records)
+
+
+# -- converting ---------------------------------------------------------------------------------
 
 
 def to_numeric(series: pd.Series) -> pd.Series:
@@ -182,40 +944,181 @@ def to_boolean(series: pd.Series) -> pd.Series:
     return out
 
 
+# -- describing ---------------------------------------------------------------------------------
+
+
 def describe_column(series: pd.Series) -> ColumnInfo:
-    """Infer the type of one column and count what matters about it."""
+    """Infer the type of one column and count what matters about it.
+
+    Numbers and booleans are counted with NumPy alone (a million rows take milliseconds); text
+    is stripped and counted exactly, but whether it holds numbers or dates is first tried on a
+    sample, so free text is never parsed in full.
+    """
     name = str(series.name)
-    present = series.dropna()
-    if present.dtype == object or pd.api.types.is_string_dtype(present):
-        present = present[present.astype("string").str.strip() != ""]
-    n_missing = int(len(series) - len(present))
-    example = str(present.iloc[0]) if len(present) else ""
-    if len(present) == 0:
-        return ColumnInfo(name, "text", n_missing, 0, 0, example)
-    n_unique = int(present.nunique())
-    if pd.api.types.is_bool_dtype(series):
-        return ColumnInfo(name, "boolean", n_missing, n_unique, 0, example)
-    if pd.api.types.is_numeric_dtype(series):
-        infinite = int((~np.isfinite(present.astype("float64"))).sum())
-        return ColumnInfo(name, "numeric", n_missing + infinite, n_unique, infinite, example)
-    lowered = present.astype("string").str.strip().str.lower()
-    if n_unique <= 2 and set(lowered.unique()) <= (_TRUE | _FALSE):
-        return ColumnInfo(name, "boolean", n_missing, n_unique, 0, example)
-    numbers = pd.to_numeric(lowered, errors="coerce")
-    numbers = numbers.where(np.isfinite(numbers.astype("float64")))
-    n_numbers = int(numbers.notna().sum())
-    if n_numbers >= NUMERIC_SHARE * len(present):
-        invalid = len(present) - n_numbers
-        return ColumnInfo(name, "numeric", n_missing + invalid, int(numbers.nunique()), invalid,
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        present = series.dropna()
+        example = str(present.iloc[0]) if len(present) else ""
+        return ColumnInfo(name, "boolean", len(series) - len(present),
+                          int(present.nunique()), 0, example)
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        present = series.dropna()
+        example = str(present.iloc[0]) if len(present) else ""
+        return ColumnInfo(name, "date", len(series) - len(present), int(present.nunique()), 0,
                           example)
-    if n_unique <= max(MAX_CATEGORIES, int(0.05 * len(series))) and n_unique < len(present):
-        return ColumnInfo(name, "categorical", n_missing, n_unique, 0, example)
-    return ColumnInfo(name, "text", n_missing, n_unique, 0, example)
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return _describe_numbers(series, name)
+    return _describe_text(series, name)
+
+
+def _describe_numbers(series: pd.Series, name: str) -> ColumnInfo:
+    raw = series.to_numpy()
+    if raw.dtype.kind in "iu":
+        present, n_missing, infinite = raw, 0, 0
+    else:
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        mask = ~np.isnan(values)
+        present = values if mask.all() else values[mask]
+        n_missing = len(values) - len(present)
+        infinite = int(np.isinf(present).sum())
+    if len(present) == 0:
+        return ColumnInfo(name, "text", n_missing, 0, 0, "")
+    first = 0 if n_missing == 0 else int(np.argmax(~np.isnan(series.to_numpy(
+        dtype="float64", na_value=np.nan))))
+    example = str(series.iloc[first])
+    n_unique = _count_distinct(present)
+    # Whole numbers, all different, are an identifier only by name: counts, prices or a
+    # feature x = 0, 1, 2, ... look the same and must stay features.
+    id_like = bool(n_unique == len(present) >= MIN_ID_ROWS and _id_name(name)
+                   and (raw.dtype.kind in "iu" or (np.all(np.isfinite(present))
+                                                   and np.all(present == np.round(present)))))
+    return ColumnInfo(name, "numeric", n_missing + infinite, n_unique, infinite, example,
+                      id_like)
+
+
+def _count_distinct(values: np.ndarray) -> int:
+    """Distinct values of a NaN-free 1-d array; sorting beats hashing for a million floats."""
+    if len(values) == 0:
+        return 0
+    ordered = np.sort(values, kind="quicksort")
+    return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
+
+
+def _describe_text(series: pd.Series, name: str) -> ColumnInfo:
+    values = series.dropna()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    try:
+        strings = values.astype("string")
+    except (TypeError, ValueError):
+        strings = values.map(str).astype("string")
+    strings = strings.str.strip()
+    present = strings[(strings != "").to_numpy(dtype=bool, na_value=False)]
+    n_present = len(present)
+    n_missing = len(series) - n_present
+    if n_present == 0:
+        return ColumnInfo(name, "text", n_missing, 0, 0, "")
+    example = str(present.iloc[0])
+    n_unique = int(present.nunique())
+    if n_unique <= 2:
+        lowered = {str(v).lower() for v in present.unique()}
+        if lowered <= (_TRUE | _FALSE):
+            return ColumnInfo(name, "boolean", n_missing, n_unique, 0, example)
+    sample = present.iloc[::max(1, n_present // _SAMPLE)]
+    sample_numbers = _finite_numbers(sample)
+    if np.count_nonzero(~np.isnan(sample_numbers)) >= 0.8 * len(sample):
+        numbers = sample_numbers if len(sample) == n_present else _finite_numbers(present)
+        present_numbers = numbers[~np.isnan(numbers)]
+        if len(present_numbers) >= NUMERIC_SHARE * n_present:
+            invalid = n_present - len(present_numbers)
+            return ColumnInfo(name, "numeric", n_missing + invalid,
+                              _count_distinct(present_numbers), invalid, example)
+    dates = _date_check(present, n_unique)
+    if dates is not None:
+        invalid = dates
+        return ColumnInfo(name, "date", n_missing + invalid, n_unique, invalid, example)
+    id_like = n_unique == n_present >= MIN_ID_ROWS and _looks_like_code(present, name)
+    if n_unique <= max(MAX_CATEGORIES, int(0.05 * len(series))) and n_unique < n_present:
+        return ColumnInfo(name, "categorical", n_missing, n_unique, 0, example, id_like)
+    return ColumnInfo(name, "text", n_missing, n_unique, 0, example, id_like)
+
+
+def _id_name(name: str) -> bool:
+    return bool(_ID_NAME.search(name) or _ID_CAMEL.search(name))
+
+
+def _finite_numbers(strings: pd.Series) -> np.ndarray:
+    numbers = pd.to_numeric(strings, errors="coerce")
+    values = np.asarray(numbers.to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _looks_like_code(present: pd.Series, name: str) -> bool:
+    """Short values without spaces (``r0001``, UUIDs, e-mail addresses), or an id-like name."""
+    if _id_name(name):
+        return True
+    sample = present.iloc[::max(1, len(present) // (2 * _SAMPLE))]
+    lengths = sample.str.len()
+    return bool(lengths.max() <= MAX_ID_LENGTH
+                and not sample.str.contains(r"\s", regex=True).any())
+
+
+def _date_check(present: pd.Series, n_unique: int) -> int | None:
+    """The number of cells that are not dates when *present* is a date column, else None.
+
+    The decision is taken on a sample of up to 500 values, which must look like dates (so that
+    numbers and codes are never taken for dates) and parse with one format; the invalid cells
+    are then counted on every distinct value.
+    """
+    sample = present.iloc[::max(1, len(present) // _DATE_SAMPLE)][:_DATE_SAMPLE]
+    if sample.str.fullmatch(_DATE_LIKE).fillna(False).mean() < DATE_SHARE:
+        return None
+    best, best_share = None, 0.0
+    for fmt in ("ISO8601", *_DATE_FORMATS, "mixed-dayfirst", "mixed"):
+        share = float(_parse_dates(sample, fmt).notna().mean())
+        if share > best_share:
+            best, best_share = fmt, share
+        if share >= DATE_SHARE:
+            break
+    if best is None or best_share < DATE_SHARE:
+        return None
+    if best.startswith("mixed") and n_unique > 20_000:
+        return int(round((1 - best_share) * len(present)))  # dateutil is slow; estimate
+    uniques = pd.Series(present.unique(), dtype="string")
+    bad = uniques[_parse_dates(uniques, best).isna().to_numpy()]
+    return int(present.isin(bad).sum()) if len(bad) else 0
+
+
+def _parse_dates(strings: pd.Series, fmt: str) -> pd.Series:
+    kwargs = {"errors": "coerce", "utc": True}
+    if fmt.startswith("mixed"):
+        kwargs.update(format="mixed", dayfirst=fmt == "mixed-dayfirst")
+    else:
+        kwargs["format"] = fmt
+    try:
+        with warnings.catch_warnings():
+            # Guessed formats warn about day-first parsing; the share of parsed values decides.
+            warnings.simplefilter("ignore")
+            return pd.Series(pd.to_datetime(strings, **kwargs))
+    except (ValueError, TypeError, OverflowError):
+        return pd.Series(pd.NaT, index=strings.index)
 
 
 def describe_columns(df: pd.DataFrame) -> dict[str, ColumnInfo]:
-    """Describe every column of *df*, keyed by name."""
-    return {str(c): describe_column(df[c]) for c in df.columns}
+    """Describe every column of *df*, keyed by name.
+
+    Large tables are described on all cores: the work is sorting and string kernels, which
+    release the GIL.
+    """
+    columns = [df[c] for c in df.columns]
+    workers = min(len(columns), os.cpu_count() or 1, 8)
+    if workers > 1 and df.size >= _PARALLEL_CELLS:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            infos = list(pool.map(describe_column, columns))
+    else:
+        infos = [describe_column(c) for c in columns]
+    return {str(c): info for c, info in zip(df.columns, infos)}
 
 
 def detect_task(series: pd.Series, info: ColumnInfo | None = None) -> str:

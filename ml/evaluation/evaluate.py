@@ -81,6 +81,9 @@ def evaluate_run(run: Run, data: str | Path | None = None) -> Evaluation:
     """
     net = run.load_model()
     pre = run.preprocessor
+    if data is not None and pre.kind == "image":
+        x, y = _labelled_images(pre, data)
+        return evaluate_arrays(net, pre, x, y, Path(data).name)
     if data is not None:
         frame = read_table(data)
         if pre.target not in frame.columns:
@@ -114,10 +117,41 @@ def load_split(run: Run, name: str = "test") -> tuple[np.ndarray, np.ndarray]:
                        f"{name} split no longer exists. Evaluate on another labelled file "
                        f"instead (in the app: 'Evaluate on another labelled file'; on the "
                        f"command line: --data FILE).")
-    frame = load_dataset(source).frame
-    part = frame.iloc[run.split_rows()[name]]
+    dataset = load_dataset(source, run.config.get("data", {}).get("read_options") or None)
+    rows = run.split_rows()[name]
     pre = run.preprocessor
+    if dataset.kind == "image":
+        return _encode_images(dataset, pre, rows)
+    part = dataset.frame.iloc[rows]
     return pre.transform_features(part), pre.transform_target(part)
+
+
+def _encode_images(dataset, pre: Preprocessor, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``uint8`` images and class indices of *rows* of an image dataset, as the run saw them."""
+    from ..data.dataset import decoded_images
+
+    images, ok = decoded_images(dataset, int(pre.image["height"]), int(pre.image["width"]),
+                                pre.image.get("mode", "RGB"))
+    rows = np.asarray(rows, dtype=np.int64)
+    if not ok[rows].all():
+        raise DataError("Some images of this split can no longer be decoded.")
+    index = {name: i for i, name in enumerate(pre.class_names)}
+    labels = dataset.frame["label"].astype(str).to_numpy()[rows]
+    unknown = [lab for lab in labels if lab not in index]
+    if unknown:
+        raise DataError(f"The images include a class the model does not know: {unknown[0]!r}. "
+                        f"Known classes: {', '.join(pre.class_names[:10])}.")
+    return images[rows], np.array([index[lab] for lab in labels], dtype=np.int64)
+
+
+def _labelled_images(pre: Preprocessor, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a labelled image source (folder, zip, IDX ...) for an image model."""
+    dataset = load_dataset(str(source))
+    if dataset.kind != "image":
+        raise DataError(f"{Path(source).name} holds no labelled images. Choose a folder with one "
+                        f"sub-folder per class.")
+    return _encode_images(dataset, pre, np.flatnonzero(
+        np.ones(len(dataset.frame), dtype=bool)))
 
 
 def predict_frame(net: TrainDeskNet, pre: Preprocessor, frame: pd.DataFrame) -> pd.DataFrame:

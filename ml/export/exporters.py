@@ -68,6 +68,13 @@ def inputs_for_check(run: Run) -> tuple[np.ndarray, str]:
         return run.check_inputs(), "test samples kept with the run (the data file has changed)"
 
 
+_INPUT_NOTES = {
+    "tabular": "encoded features before standardisation (see preprocessing)",
+    "image": "pixels as float in [0, 1], layout N x C x H x W (see preprocessing.image)",
+    "text": "token ids from preprocessing.tokenizer, padded with 0 (see preprocessing)",
+}
+
+
 def export_description(run: Run, fmt: str, model_file: str) -> dict:
     """The JSON that travels with an export: what goes in, what comes out, how to encode it."""
     pre = run.preprocessor
@@ -82,8 +89,8 @@ def export_description(run: Run, fmt: str, model_file: str) -> dict:
         "model_file": model_file,
         "model_format": fmt,
         "task": pre.task,
-        "input": {"name": "input", "shape": [None, *pre.input_shape], "dtype": "float32",
-                  "note": "encoded features before standardisation (see preprocessing)"},
+        "input": {"name": "input", "shape": [None, *pre.input_shape], "dtype": pre.input_dtype,
+                  "note": _INPUT_NOTES.get(pre.kind, _INPUT_NOTES["tabular"])},
         "output": output,
         "preprocessing": pre.to_dict(),
         "model_spec": run.spec.to_dict(),
@@ -124,6 +131,8 @@ def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
         raise ExportError(f"{out} is a folder; give a file name for the export.")
     if len(x_check) == 0:
         raise ExportError("There are no test samples to check the export with.")
+    if x_check.dtype == np.uint8:  # image bytes: the exported model takes [0, 1] floats
+        x_check = x_check.astype(np.float32) / np.float32(255.0)
     model = inference_model(run, net)
     with torch.no_grad():
         reference = model(torch.from_numpy(x_check)).numpy()

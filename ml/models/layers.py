@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from ..errors import ModelSpecError
@@ -100,6 +101,71 @@ def _flatten(shape: Shape, p: dict):
     return (math.prod(shape),), 0, 0
 
 
+def _embed_columns(shape: Shape, p: dict):
+    _need_rank(shape, (1,), "Column embeddings")
+    columns = [(int(pos), int(card), int(dim)) for pos, card, dim in p["columns"]]
+    if not columns:
+        raise ModelSpecError("Column embeddings need at least one embedded column.")
+    for pos, card, dim in columns:
+        if not 0 <= pos < shape[0] or card < 2 or dim < 1:
+            raise ModelSpecError(f"An embedded column (position {pos}) does not fit an input of "
+                                 f"{shape[0]} features.")
+    width = shape[0] - len(columns) + sum(dim for _, _, dim in columns)
+    return (width,), sum(card * dim for _, card, dim in columns), 0
+
+
+def _embedding_bag(shape: Shape, p: dict):
+    _need_rank(shape, (1,), "Word embeddings")
+    vocab, dim = int(p["vocab_size"]), int(p["dim"])
+    if vocab < 2 or dim < 1:
+        raise ModelSpecError("Word embeddings need a vocabulary of at least 2 and a width of at "
+                             "least 1.")
+    return (dim,), vocab * dim, shape[0] * dim
+
+
+class EmbedColumns(nn.Module):
+    """Replace the category numbers at some input positions by learned embeddings.
+
+    Category number 0 means unknown or missing; it has its own vector. The other inputs pass
+    through unchanged, and the embeddings are appended after them.
+    """
+
+    def __init__(self, n_inputs: int, columns):
+        super().__init__()
+        positions = [int(pos) for pos, _, _ in columns]
+        keep = [i for i in range(n_inputs) if i not in set(positions)]
+        self.register_buffer("codes_at", torch.tensor(positions, dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("keep_at", torch.tensor(keep, dtype=torch.long), persistent=False)
+        self.tables = nn.ModuleList(nn.Embedding(int(card), int(dim)) for _, card, dim in columns)
+        self.max_code = [int(card) - 1 for _, card, _ in columns]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes = x.index_select(1, self.codes_at).round().long()
+        parts = [x.index_select(1, self.keep_at)]
+        for j, table in enumerate(self.tables):
+            # Out-of-range numbers (bad input to an exported model) count as unknown.
+            code = codes[:, j]
+            code = torch.where((code < 0) | (code > self.max_code[j]), 0, code)
+            parts.append(table(code).to(x.dtype))
+        return torch.cat(parts, dim=1)
+
+
+class EmbeddingBag(nn.Module):
+    """Mean of the word vectors of a padded sequence of token ids (id 0 is padding)."""
+
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.vocab_size = vocab_size
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = ids.long().clamp(0, self.vocab_size - 1)
+        mask = (ids != 0).unsqueeze(-1).to(self.embedding.weight.dtype)
+        total = (self.embedding(ids) * mask).sum(dim=1)
+        return total / mask.sum(dim=1).clamp(min=1.0)
+
+
 LAYER_TYPES: dict[str, LayerType] = {}
 
 
@@ -123,6 +189,10 @@ _register("adaptive_avgpool2d", "AdaptiveAvgPool2d", {"output_size": 1}, _adapti
           lambda s, p: nn.AdaptiveAvgPool2d(int(p["output_size"])))
 _register("batchnorm", "BatchNorm", {}, _batchnorm,
           lambda s, p: nn.BatchNorm1d(s[0]) if len(s) == 1 else nn.BatchNorm2d(s[0]))
+_register("embed_columns", "Column embeddings", {"columns": []}, _embed_columns,
+          lambda s, p: EmbedColumns(s[0], p["columns"]))
+_register("embedding_bag", "Word embeddings (mean)", {"vocab_size": 2, "dim": 64},
+          _embedding_bag, lambda s, p: EmbeddingBag(int(p["vocab_size"]), int(p["dim"])))
 _register("dropout", "Dropout", {"p": 0.1}, _same, lambda s, p: nn.Dropout(float(p["p"])))
 _register("flatten", "Flatten", {}, _flatten, lambda s, p: nn.Flatten())
 _register("relu", "ReLU", {}, _same, lambda s, p: nn.ReLU())

@@ -6,14 +6,25 @@ from typing import Sequence
 
 from ..errors import ModelSpecError
 from ..project import ModelConfig
-from .spec import ModelSpec, summarize
+from .spec import InputSpec, ModelSpec, summarize
 
-PRESET_TITLES = {"mlp": "MLP (multi-layer perceptron)", "cnn": "Small CNN (conv-pool blocks)"}
+PRESET_TITLES = {"mlp": "MLP (multi-layer perceptron)", "cnn": "Small CNN (conv-pool blocks)",
+                 "text": "Text: word embeddings + MLP"}
+#: Width of the word vectors of the text preset.
+TEXT_EMBED_DIM = 64
 
 
-def default_preset(input_shape: Sequence[int]) -> str:
-    """The preset that suits inputs of this shape: CNN for images, MLP otherwise."""
-    return "cnn" if len(input_shape) == 3 else "mlp"
+def embedding_dim(cardinality: int) -> int:
+    """Embedding width for a category count: fastai's rule of thumb, capped for small data."""
+    return int(max(2, min(32, round(1.6 * cardinality ** 0.56))))
+
+
+def default_preset(input_shape: "InputSpec | Sequence[int]") -> str:
+    """The preset that suits the input: text model for token ids, CNN for images, else MLP."""
+    spec = InputSpec.of(input_shape)
+    if spec.kind == "text":
+        return "text"
+    return "cnn" if len(spec.shape) == 3 else "mlp"
 
 
 def mlp_layers(hidden: Sequence[int], n_outputs: int, activation: str = "relu",
@@ -63,9 +74,11 @@ def cnn_layers(input_shape: Sequence[int], channels: Sequence[int], hidden: Sequ
     return layers
 
 
-def build_spec(config: ModelConfig, input_shape: Sequence[int], n_outputs: int, task: str
-               ) -> ModelSpec:
+def build_spec(config: ModelConfig, input_shape: "InputSpec | Sequence[int]", n_outputs: int,
+               task: str) -> ModelSpec:
     """Turn the user's model choices into a checked :class:`ModelSpec`.
+
+    *input_shape* is the data's :class:`InputSpec` (or a bare shape for plain float input).
 
     Raises
     ------
@@ -73,19 +86,36 @@ def build_spec(config: ModelConfig, input_shape: Sequence[int], n_outputs: int, 
         If the choices do not fit the data (a CNN on a table, a layer that cannot take its input).
     """
     config.validate()
-    preset = config.preset if config.preset != "auto" else default_preset(input_shape)
-    if preset == "cnn":
-        layers = cnn_layers(input_shape, config.conv_channels, config.hidden, n_outputs,
+    spec_in = InputSpec.of(input_shape)
+    shape = spec_in.shape
+    preset = config.preset if config.preset != "auto" else default_preset(spec_in)
+    if spec_in.kind == "text" and preset != "text":
+        raise ModelSpecError("This data is text; choose the text model (word embeddings).")
+    if preset == "text":
+        if spec_in.kind != "text":
+            raise ModelSpecError("The text model needs a text column as its feature. Choose the "
+                                 "MLP for a table.")
+        layers = [{"type": "embedding_bag", "vocab_size": int(spec_in.vocab_size),
+                   "dim": TEXT_EMBED_DIM}]
+        layers += mlp_layers(config.hidden, n_outputs, config.activation, config.dropout)
+    elif preset == "cnn":
+        layers = cnn_layers(shape, config.conv_channels, config.hidden, n_outputs,
                             config.activation, config.dropout, config.batch_norm)
     else:
-        layers = mlp_layers(config.hidden, n_outputs, config.activation, config.dropout,
-                            batch_norm=False, flatten=len(input_shape) > 1)
-    spec = ModelSpec(input_shape=list(input_shape), layers=layers, task=task, name=preset)
+        layers = []
+        if spec_in.embeddings:
+            layers.append({"type": "embed_columns",
+                           "columns": [[int(pos), int(card), embedding_dim(card)]
+                                       for pos, card in spec_in.embeddings]})
+        layers += mlp_layers(config.hidden, n_outputs, config.activation, config.dropout,
+                             batch_norm=False, flatten=len(shape) > 1)
+    spec = ModelSpec(input_shape=list(shape), layers=layers, task=task, name=preset,
+                     input_dtype=spec_in.dtype)
     summarize(spec)
     return spec
 
 
-def suggest_settings(n_train: int, input_shape: Sequence[int]) -> tuple[ModelConfig, dict]:
+def suggest_settings(n_train: int, input_shape: "InputSpec | Sequence[int]") -> tuple[ModelConfig, dict]:
     """A sensible model and training schedule for *n_train* rows of inputs shaped *input_shape*.
 
     Small tables get a small, regularised MLP and many epochs (few steps per epoch); images get
@@ -96,6 +126,12 @@ def suggest_settings(n_train: int, input_shape: Sequence[int]) -> tuple[ModelCon
         steps = max(1, -(-n_train // batch))
         return int(min(hi, max(lo, round(target_steps / steps))))
 
+    spec_in = InputSpec.of(input_shape)
+    input_shape = spec_in.shape
+    if spec_in.kind == "text":
+        batch = 32 if n_train < 2000 else 64 if n_train < 50_000 else 256
+        model = ModelConfig(preset="text", hidden=[64], dropout=0.2)
+        return model, {"batch_size": batch, "epochs": epochs_for(1500, batch, 5, 40)}
     if len(input_shape) == 3:
         batch = 32 if n_train < 2000 else 64 if n_train < 50_000 else 128
         model = ModelConfig(preset="cnn", hidden=[128], conv_channels=[32, 64], dropout=0.25,

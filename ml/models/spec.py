@@ -39,10 +39,12 @@ class ModelSpec:
     layers: list[dict[str, Any]]
     task: str
     name: str = "custom"
+    input_dtype: str = "float32"
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": SPEC_VERSION, "name": self.name, "task": self.task,
-                "input_shape": list(self.input_shape), "layers": [dict(x) for x in self.layers]}
+                "input_shape": list(self.input_shape), "input_dtype": self.input_dtype,
+                "layers": [dict(x) for x in self.layers]}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> "ModelSpec":
@@ -51,11 +53,47 @@ class ModelSpec:
                 raise ModelSpecError("The model spec was written by a newer TrainDesk.")
             spec = cls(input_shape=[int(v) for v in doc["input_shape"]],
                        layers=[dict(x) for x in doc["layers"]], task=str(doc["task"]),
-                       name=str(doc.get("name", "custom")))
+                       name=str(doc.get("name", "custom")),
+                       input_dtype=str(doc.get("input_dtype", "float32")))
+            if spec.input_dtype not in ("float32", "int64"):
+                raise ValueError(f"unknown input type {spec.input_dtype}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelSpecError(f"The model spec is incomplete ({exc}).") from None
         summarize(spec)
         return spec
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a network must take: produced by the data's preprocessing.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        One sample, without the batch axis.
+    dtype : str
+        ``float32``, or ``int64`` for token ids.
+    kind : str
+        ``tabular``, ``image`` or ``text``.
+    embeddings : tuple of (int, int)
+        ``(position, number of codes)`` of embedded categorical inputs.
+    vocab_size : int
+        Text: the vocabulary size (ids ``0 .. vocab_size - 1``).
+    """
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+    kind: str = "tabular"
+    embeddings: tuple[tuple[int, int], ...] = ()
+    vocab_size: int = 0
+
+    @classmethod
+    def of(cls, value: "InputSpec | Sequence[int]") -> "InputSpec":
+        """Accept a bare shape too (images if it has three axes)."""
+        if isinstance(value, InputSpec):
+            return value
+        shape = tuple(int(v) for v in value)
+        return cls(shape=shape, kind="image" if len(shape) == 3 else "tabular")
 
 
 @dataclass(frozen=True)
@@ -157,7 +195,9 @@ class TrainDeskNet(nn.Module):
         super().__init__()
         summarize(spec)
         self.spec = spec
-        self.normalize = Standardize(spec.input_shape, feature_mean, feature_std)
+        # Token ids are looked up, not scaled.
+        self.normalize = (nn.Identity() if spec.input_dtype == "int64"
+                          else Standardize(spec.input_shape, feature_mean, feature_std))
         layers = []
         shape: Shape = tuple(spec.input_shape)
         for layer in spec.layers:

@@ -23,6 +23,9 @@ class DialogRecorder:
     def open_file(self, parent, title, filters, directory=""):
         return self.open_paths.pop(0) if self.open_paths else ""
 
+    def open_folder(self, parent, title, directory=""):
+        return self.open_paths.pop(0) if self.open_paths else ""
+
     def save_file(self, parent, title, filters, directory=""):
         return self.save_paths.pop(0) if self.save_paths else ""
 
@@ -36,7 +39,7 @@ class DialogRecorder:
 @pytest.fixture
 def user(monkeypatch) -> DialogRecorder:
     recorder = DialogRecorder()
-    for name in ("show_error", "open_file", "save_file", "ask_yes_no",
+    for name in ("show_error", "open_file", "open_folder", "save_file", "ask_yes_no",
                  "ask_save_discard_cancel"):
         monkeypatch.setattr(dialogs, name, getattr(recorder, name))
     return recorder

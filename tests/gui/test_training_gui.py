@@ -80,6 +80,9 @@ def test_save_open_round_trip_and_a_corrupt_project(qtbot, window, user, tmp_pat
     user.open_paths.append(str(path))
     window.open_action.trigger()
     state = window.state
+    # The project's data is read in the background, like any import.
+    qtbot.waitUntil(lambda: state.dataset is not None, timeout=20_000)
+    assert not state.dirty  # getting the project's own data back is no edit
     assert state.project.data.target == "alcohol" and state.summary.task == "regression"
     assert state.project.training.epochs == 2
     assert len(state.project.runs) == 1 and state.step_enabled(3)
@@ -131,5 +134,6 @@ def test_a_project_whose_data_moved_still_opens(qtbot, window, user, tmp_path, m
         tmp_path / "moved.tdproj")
     mixed_csv.unlink()
     assert window.open_project(path)
+    qtbot.waitUntil(lambda: not window.data_page.loader.is_running(), timeout=20_000)
     assert "not found" in user.errors[-1][1] and "Data page" in user.errors[-1][1]
     assert window.state.project.name == "moved" and window.state.dataset is None
