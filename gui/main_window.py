@@ -198,7 +198,8 @@ class MainWindow(QMainWindow):
             return
         target = state.summary.target if state.summary else "?"
         task = state.summary.task if state.summary else "not ready"
-        self.data_status.setText(f"  {state.dataset.name} · {state.dataset.n_rows:,} rows · "
+        unit = "images" if state.dataset.kind == "image" else "rows"
+        self.data_status.setText(f"  {state.dataset.name} · {state.dataset.n_rows:,} {unit} · "
                                  f"target {target} ({task})")
 
     @Slot(bool)

@@ -11,7 +11,12 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 
-from ml.data.dataset import Dataset, load_dataset
+from PIL import Image
+
+from ml.data import images as _images  # noqa: F401
+from ml.data import stdfiles as _stdfiles  # noqa: F401
+from ml.data.dataset import Dataset, load_dataset, resolve
+from ml.errors import TrainDeskError
 from ml.data.health import check_health
 from ml.project import DataConfig
 
@@ -19,6 +24,10 @@ from .base import Worker
 
 #: Seconds between two progress signals.
 PROGRESS_INTERVAL = 0.05
+
+# Import the image readers and load Pillow's format plugins now, with the app: the first import
+# of a C extension holds the GIL, which would freeze the window in the middle of an import.
+Image.init()
 
 
 class ImportWorker(Worker):
@@ -46,8 +55,15 @@ class ImportWorker(Worker):
             self.progress.emit(float(fraction), message)
 
     def work(self) -> Dataset:
-        return load_dataset(self.source, self.options or None, progress=self._report,
-                            should_stop=lambda: self.cancelled)
+        dataset = load_dataset(self.source, self.options or None, progress=self._report,
+                               should_stop=lambda: self.cancelled)
+        # Resolve the default choices here once: the per-dataset caches it fills (the target's
+        # classes, the task) make the same work on the GUI thread instant.
+        try:
+            resolve(dataset, DataConfig(source=self.source))
+        except TrainDeskError:
+            pass  # the Data page shows this problem when it resolves
+        return dataset
 
 
 class HealthWorker(Worker):

@@ -281,9 +281,12 @@ class DataPage(QWidget):
         self.header_check.setObjectName("headerCheck")
         self.header_check.setChecked(True)
         self.header_check.clicked.connect(self._on_read_options_edited)
-        layout = QHBoxLayout(bar)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.read_info_label, 1)
+        outer = QVBoxLayout(bar)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(2)
+        outer.addWidget(self.read_info_label)
+        layout = QHBoxLayout()
+        outer.addLayout(layout)
         self.csv_controls = []
         for text, widget in (("Separator:", self.delimiter_combo),
                              ("Encoding:", self.encoding_combo),
@@ -293,6 +296,7 @@ class DataPage(QWidget):
             layout.addWidget(widget)
             self.csv_controls.append((label, widget))
         layout.addWidget(self.header_check)
+        layout.addStretch(1)
         return bar
 
     @staticmethod
@@ -525,8 +529,10 @@ class DataPage(QWidget):
         self.balance_chart.show()
         detected = "detected" if data.task is None else "chosen"
         kind = f", {summary.kind} input" if summary.kind != "tabular" else ""
-        what = "image" if summary.kind == "image" else f"{len(summary.features)} features"
-        self.task_label.setText(f"<b>{summary.task.capitalize()}</b> ({detected}{kind}), {what}")
+        n = len(summary.features)
+        what = ("" if summary.kind in ("image", "text")
+                else f", {n} feature{'s' if n != 1 else ''}")
+        self.task_label.setText(f"<b>{summary.task.capitalize()}</b> ({detected}{kind}){what}")
         if state.dataset.kind == "image" and state.dataset.given_splits:
             counts = state.dataset.frame["split"].value_counts()
             given = " · ".join(f"{counts[k]:,} {k}" for k in ("train", "val", "test")

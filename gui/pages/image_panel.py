@@ -40,7 +40,9 @@ def describe_images(dataset: Dataset) -> str:
     frame = dataset.frame
     n = len(frame)
     parts = [f"<b>{n:,}</b> images", f"<b>{frame['label'].nunique():,}</b> classes"]
-    sizes = Counter(zip(frame["width"].astype(int).tolist(), frame["height"].astype(int).tolist()))
+    # value_counts, not a Python loop over rows: 100,000 images stay instant.
+    size_counts = frame.groupby(["width", "height"]).size().sort_values(ascending=False)
+    sizes = Counter({(int(w), int(h)): int(c) for (w, h), c in size_counts.items()})
     if len(sizes) == 1:
         (w, h), = sizes
         parts.append(f"all {w} × {h} px")
@@ -50,7 +52,7 @@ def describe_images(dataset: Dataset) -> str:
         (w0, h0), (w1, h1) = by_area[0], by_area[-1]
         parts.append(f"sizes: mostly {w} × {h} px ({count / n:.0%}), from {w0} × {h0} to "
                      f"{w1} × {h1}")
-    modes = Counter(str(m) for m in frame["mode"])
+    modes = Counter({str(m): int(c) for m, c in frame["mode"].value_counts().items()})
     if len(modes) == 1:
         mode = next(iter(modes))
         parts.append(f"all {_MODE_NAMES.get(mode, mode)}")

@@ -43,6 +43,7 @@ class HealthView(QScrollArea):
         while self._layout.count():
             item = self._layout.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # deleteLater waits for the event loop; hide it now
                 item.widget().deleteLater()
         if not self.findings:
             label = QLabel(empty_text or "✓ No problems found: no missing values, duplicates, "

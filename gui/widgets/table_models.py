@@ -26,9 +26,10 @@ class DataFrameModel(QAbstractTableModel):
     def set_frame(self, frame: pd.DataFrame) -> None:
         self.beginResetModel()
         self._frame = frame
-        # Column arrays once, so data() is an O(1) lookup without pandas' indexing overhead.
-        # Native dtypes (no conversion to Python objects): a million rows cost no extra memory.
-        self._columns = [frame.iloc[:, i].to_numpy() for i in range(frame.shape[1])]
+        # Column arrays, so data() is an O(1) lookup without pandas' indexing overhead. Numeric
+        # columns convert for free (a view); text columns are converted on first display only -
+        # a million strings take a fifth of a second, too long for the GUI thread up front.
+        self._columns = [_LazyColumn(frame.iloc[:, i]) for i in range(frame.shape[1])]
         self.endResetModel()
 
     def set_highlight(self, column: str | None) -> None:
@@ -72,6 +73,26 @@ class DataFrameModel(QAbstractTableModel):
             name = str(self._frame.columns[section])
             return f"{name} (target)" if name == self.highlight_column else name
         return str(section + 1)
+
+
+class _LazyColumn:
+    """A frame column indexable like an array; text columns are converted when first read."""
+
+    __slots__ = ("_series", "_array")
+
+    def __init__(self, series: pd.Series):
+        self._series = series
+        numeric = pd.api.types.is_numeric_dtype(series) and not isinstance(
+            series.dtype, pd.ArrowDtype)
+        self._array = series.to_numpy() if numeric else None
+
+    def __getitem__(self, row: int):
+        if self._array is None:
+            self._array = self._series.to_numpy()
+        return self._array[row]
+
+    def __len__(self) -> int:
+        return len(self._series)
 
 
 class RecordsModel(QAbstractTableModel):

@@ -215,7 +215,7 @@ class ThumbnailGrid(QWidget):
         # Uniform sizes + batched layout: the view never asks every row for its size.
         self.view.setUniformItemSizes(True)
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
-        self.view.setBatchSize(2000)
+        self.view.setBatchSize(500)  # small batches: laying out icons never stalls the GUI
         self.view.setIconSize(QSize(thumbnail_size, thumbnail_size))
         text_height = self.view.fontMetrics().height()
         self.view.setGridSize(QSize(thumbnail_size + 14, thumbnail_size + text_height + 12))

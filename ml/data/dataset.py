@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..project import DataConfig
-from .preprocessing import Preprocessor, _natural_key, target_labels
+from .preprocessing import Preprocessor, _natural_key, class_codes
 from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
 from .split import split_indices
 from .tabular import (ColumnInfo, ReadOptions, TableInfo, describe_column, describe_columns,
@@ -70,6 +70,7 @@ class Dataset:
     arrays: Any = None
     skipped: list = field(default_factory=list)
     _decoded: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def default_target(self) -> str:
@@ -84,6 +85,18 @@ class Dataset:
     @property
     def n_rows(self) -> int:
         return len(self.frame)
+
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """*compute()* once per dataset: the data never changes after loading, and the GUI
+        resolves the same target after every click."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def class_codes(self, target: str, numeric: bool) -> tuple[np.ndarray, list[str]]:
+        """:func:`~ml.data.preprocessing.class_codes` of a column, computed once."""
+        return self.memo(("codes", target, numeric),
+                         lambda: class_codes(self.frame[target], numeric))
 
     @property
     def given_splits(self) -> bool:
@@ -301,10 +314,11 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
 
     # -- target and task ------------------------------------------------------------------------
     target_info = dataset.columns[target]
-    task = config.task or detect_task(frame[target], target_info)
+    task = config.task or dataset.memo(("task", target),
+                                       lambda: detect_task(frame[target], target_info))
     y = frame[target]
     if task == "regression":
-        numbers = to_numeric(y)
+        numbers = dataset.memo(("numbers", target), lambda: to_numeric(y))
         present = y.notna() & (y.astype("string").str.strip() != "")
         not_numbers = present & numbers.isna()
         if not_numbers.sum() > 0.05 * max(int(present.sum()), 1):
@@ -322,15 +336,14 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         class_counts: dict[str, int] = {}
         n_not_numbers = 0
     else:
-        labels_all = target_labels(y, types[target] == "numeric")
-        usable = pd.Series([lab is not None for lab in labels_all], index=y.index)
-        labels = [lab for lab in labels_all if lab is not None]
+        codes, names = dataset.class_codes(target, types[target] == "numeric")
+        usable = pd.Series(codes >= 0, index=y.index)
         n_not_numbers = int((y.notna() & ~usable).sum()) if types[target] == "numeric" else 0
         if n_not_numbers:
             warnings.append(f"{n_not_numbers} target value(s) in {target!r} are not numbers; "
                             f"those rows are left out.")
-        counts = pd.Series(labels).value_counts()
-        class_counts = {k: int(counts[k]) for k in sorted(counts.index, key=_natural_key)}
+        counts = np.bincount(codes[codes >= 0], minlength=len(names))
+        class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=_natural_key)}
         if len(class_counts) < 2:
             only = next(iter(class_counts), "")
             raise DataError(f"The target {target!r} has only one class ({only!r}); a classifier "
@@ -361,10 +374,11 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
             warnings.append(f"{n_gone} row(s) with missing values in {', '.join(map(repr, drop))} "
                             f"are dropped.")
         if task == "classification":
-            kept = [lab for lab, ok in zip(target_labels(y, types[target] == "numeric"), keep)
-                    if ok and lab is not None]
-            counts = pd.Series(kept, dtype=object).value_counts()
-            class_counts = {k: int(counts[k]) for k in sorted(counts.index, key=_natural_key)}
+            codes, names = dataset.class_codes(target, types[target] == "numeric")
+            kept = codes[keep.to_numpy() & (codes >= 0)]
+            counts = np.bincount(kept, minlength=len(names))
+            class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=_natural_key)
+                            if counts[names.index(k)]}
             if len(class_counts) < 2:
                 raise DataError("Dropping the rows with missing values leaves fewer than two "
                                 "classes. Fill the missing values instead of dropping them.")
@@ -377,7 +391,12 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
             continue
         values = frame[c][usable]
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            continue  # already numbers (non-finite ones are counted as missing)
+            # Already numbers: only infinities (inf, 1e400) are not usable; they count as missing.
+            n_inf = dataset.columns[c].n_invalid
+            if n_inf:
+                warnings.append(f"{n_inf} value(s) in {c!r} are not numbers (infinite) and are "
+                                f"treated as missing.")
+            continue
         present = values.notna() & (values.astype("string").str.strip() != "")
         bad = present & to_numeric(values).isna()
         n_bad = int(bad.sum())
@@ -518,18 +537,20 @@ def split_rows(dataset: Dataset, config: DataConfig, summary: DataSummary
     numeric_target = summary.types[summary.target] == "numeric"
     if summary.task == "regression":
         usable = to_numeric(y_raw).notna().to_numpy()
-        labels_all: list = []
+        codes = np.zeros(0, np.int64)
     else:
-        labels_all = target_labels(y_raw, numeric_target)
-        usable = np.array([lab is not None for lab in labels_all], dtype=bool)
+        codes, names = dataset.class_codes(summary.target, numeric_target)
+        usable = codes >= 0
+        # Class numbers in the summary's (natural) order, as the stratification has always used.
+        order = {name: i for i, name in enumerate(summary.class_counts)}
+        codes = np.array([order.get(n, -1) for n in names] + [-1], dtype=np.int64)[codes]
     drop = [c for c in summary.features if config.missing.get(c) == "drop"]
     if drop:
         usable &= ~_missing_mask(frame, drop, summary.types).to_numpy()
     positions = np.flatnonzero(usable)
     strat = None
     if summary.task == "classification" and config.split.stratify:
-        order = {name: i for i, name in enumerate(summary.class_counts)}
-        strat = np.array([order[labels_all[i]] for i in positions], dtype=np.int64)
+        strat = codes[positions]
     parts = split_indices(len(positions), config.split.val_fraction, config.split.test_fraction,
                           config.split.seed, strat)
     return {k: positions[v] for k, v in parts.items()}

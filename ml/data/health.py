@@ -150,7 +150,8 @@ def _row_checks(dataset: Dataset, config: DataConfig, summary: DataSummary) -> l
     frame = dataset.frame
     cols = summary.features + [summary.target]
     hashes = _row_hashes(frame[cols])
-    n_dup = int(len(hashes) - len(np.unique(hashes)))
+    ordered = np.sort(hashes)  # plain sorts release the GIL; np.unique's extra steps do not
+    n_dup = int(np.count_nonzero(ordered[1:] == ordered[:-1])) if len(ordered) else 0
     if n_dup:
         out.append(Finding(
             "duplicates", "info" if n_dup < 0.05 * len(frame) else "warning", n_dup,
@@ -161,8 +162,11 @@ def _row_checks(dataset: Dataset, config: DataConfig, summary: DataSummary) -> l
     except TrainDeskError:
         return out
     feature_hashes = _row_hashes(frame[summary.features])
-    train = set(feature_hashes[rows["train"]].tolist())
-    shared = int(np.isin(feature_hashes[rows["test"]], list(train)).sum()) if train else 0
+    # Arrays, not Python sets: numpy's sort releases the GIL, so the GUI thread stays live.
+    train = np.sort(feature_hashes[rows["train"]])
+    test = feature_hashes[rows["test"]]
+    at = np.minimum(np.searchsorted(train, test), len(train) - 1)
+    shared = int(np.count_nonzero(train[at] == test)) if len(train) else 0
     if shared:
         out.append(Finding(
             "leakage", "warning", shared,

@@ -26,13 +26,14 @@ import time
 import warnings
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -74,8 +75,14 @@ _FULL_CHECK_PIXELS = 4_000_000
 #: the GIL, so threads use every core without copying pixels between processes. Measured on 2
 #: cores: 32x32 PNGs threads x1.0, processes x1.7-2.0; 64x64 x1.3 / x1.5-2.7; 128x128 x1.75 / x1.2.
 _SMALL_IMAGE_PIXELS = 64 * 64
-#: Fewer images than this do not repay starting worker processes (about a second each).
-_PROCESS_MIN_IMAGES = 2000
+#: Fewer images than this are not worth sending to worker processes that are already running.
+_PROCESS_MIN_IMAGES = 500
+#: Starting workers takes each about a second of CPU (importing numpy, pandas and Pillow); on 2
+#: cores that costs about what it saves on 5,000 small images, so indexing that many breaks even
+#: and leaves the workers warm for decoding the same images for training.
+_PROCESS_MIN_IMAGES_COLD = 5000
+#: While worker processes start, the calling thread decodes too (tests switch this off).
+_HELP_WHILE_STARTING = True
 #: Worker processes stay this long after their last use: indexing a folder of small images
 #: starts them, and decoding them for training usually follows within minutes.
 _POOL_IDLE_S = 300.0
@@ -235,7 +242,15 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
         else:
             raise DataError(f"{src.name} is not an image folder, a zip file or a CSV file of "
                             f"image paths; choose a folder with one sub-folder per class.")
-        found.sort(key=lambda item: (_SPLIT_ORDER[item[2]], _natural_key(item[1]), item[0]))
+        if layout != "csv":  # a CSV keeps its own row order
+            # Keys built in a Python loop first: a key function called from inside list.sort
+            # keeps the GIL for the whole sort, which froze the window for 0.2 s on 10,000 files.
+            class_keys = {label: _natural_key(label) for label in {item[1] for item in found}}
+            # (Path objects compare in Python code too: compare their parts, plain strings.)
+            keys = [(_SPLIT_ORDER[item[2]], class_keys[item[1]], Path(item[0]).parts)
+                    for item in found]
+            order = sorted(range(len(found)), key=keys.__getitem__)
+            found = [found[i] for i in order]
         results: list[Any] = [None] * len(found)
 
         def keep(start: int, chunk_result: list) -> None:
@@ -560,7 +575,7 @@ def _probe_one(path: str, max_pixels: int, verify: bool) -> tuple[int, int, str]
     return width, height, mode
 
 
-# -- chunks of work (module-level so that worker processes can run them) ----------------------
+# -- chunks of work (module-level so that worker processes can run them) --------------------------
 def _probe_chunk(paths: list[str], max_pixels: int, verify: bool,
                  abort: Callable[[], bool] | None = None) -> list[tuple[int, int, str] | str]:
     out: list[tuple[int, int, str] | str] = []
@@ -593,14 +608,18 @@ def _decode_chunk(paths: list[str], target: tuple[int, int], mode: str, max_pixe
     return block, reasons
 
 
-# -- running chunks in parallel ---------------------------------------------------------------
+# -- running chunks in parallel -------------------------------------------------------------------
 def _workers(workers: int | None) -> int:
     return max(1, int(workers)) if workers is not None else min(8, os.cpu_count() or 1)
 
 
 def _prefer_processes(paths: Sequence[str], workers: int | None) -> bool:
     """Use worker processes for many small images (see ``_SMALL_IMAGE_PIXELS``)."""
-    if _workers(workers) < 2 or len(paths) < _PROCESS_MIN_IMAGES:
+    n_workers = _workers(workers)
+    with _pool_lock:
+        warm = _pool is not None and _pool_size == n_workers
+    enough = _PROCESS_MIN_IMAGES if warm else _PROCESS_MIN_IMAGES_COLD
+    if n_workers < 2 or len(paths) < enough:
         return False
     try:
         with Image.open(paths[0]) as img:
@@ -643,17 +662,13 @@ def _run_chunks(fn: Callable, items: list[str], args: tuple, consume: Callable[[
     if n_workers < 2 or len(starts) < 2:
         done = 0
         for start in starts:
-            chunk = items[start:start + _CHUNK]
-            try:
-                consume(start, fn(chunk, *args, should_stop))
-            except _Cancelled:
-                raise DataError("Import cancelled.") from None
-            done += len(chunk)
+            done += _run_here(fn, items, start, args, consume, should_stop)
             ticker(done)
     elif processes:
         try:
             with _process_pool(n_workers) as pool:
-                _run_in(pool, fn, items, args, starts, consume, ticker, should_stop, None)
+                _run_in(pool, n_workers, fn, items, args, starts, consume, ticker, should_stop,
+                        None)
         except (BrokenProcessPool, OSError, RuntimeError):
             # No worker processes here (a sandbox, a daemon process, a broken frozen build):
             # threads give the same result, only slower.
@@ -664,33 +679,49 @@ def _run_chunks(fn: Callable, items: list[str], args: tuple, consume: Callable[[
     else:
         stop = threading.Event()
         with ThreadPoolExecutor(n_workers, thread_name_prefix="traindesk-images") as pool:
-            _run_in(pool, fn, items, args, starts, consume, ticker, should_stop, stop)
+            _run_in(pool, n_workers, fn, items, args, starts, consume, ticker, should_stop, stop)
     _check_stop(should_stop)
     ticker(len(items), force=True)
 
 
-def _run_in(pool: Executor, fn: Callable, items: list[str], args: tuple, starts: list[int],
-            consume: Callable[[int, Any], None], ticker: _Ticker,
+def _run_here(fn: Callable, items: list[str], start: int, args: tuple,
+              consume: Callable[[int, Any], None], should_stop: ShouldStop | None) -> int:
+    """Run one chunk in the calling thread; return its size."""
+    chunk = items[start:start + _CHUNK]
+    try:
+        consume(start, fn(chunk, *args, should_stop))
+    except _Cancelled:
+        raise DataError("Import cancelled.") from None
+    return len(chunk)
+
+
+def _run_in(pool: Executor, n_workers: int, fn: Callable, items: list[str], args: tuple,
+            starts: list[int], consume: Callable[[int, Any], None], ticker: _Ticker,
             should_stop: ShouldStop | None, stop: threading.Event | None) -> None:
-    """Run the chunks on *pool*. With processes (*stop* is None) the calling thread also takes
-    chunks from the back of the queue until the first worker answers, so the second or so that
-    freshly spawned workers need to start is not lost."""
+    """Run the chunks on *pool*, a few per worker in flight at a time (so that waiting and
+    cancelling stay cheap however many chunks there are).
+
+    With processes (*stop* is None) the calling thread also runs chunks, from the back of the
+    queue, until the first worker answers, so the second or so that freshly spawned workers
+    need to start is not lost.
+    """
     abort = (stop.is_set,) if stop is not None else ()  # processes cannot share an Event
-    futures = [pool.submit(fn, items[s:s + _CHUNK], *args, *abort) for s in starts]
-    pending = dict(zip(futures, starts))
-    helping = stop is None
+    queue = deque(starts)
+    pending: dict[Any, int] = {}
+    helping = stop is None and _HELP_WHILE_STARTING
     done_count = 0
     try:
-        while pending:
+        while queue or pending:
             _check_stop(should_stop)
-            if helping:
-                finished = {f for f in pending if f.done()}
-                helped = 0 if finished else _help(futures, pending, fn, items, args, consume,
-                                                  should_stop)
-                helping = helped > 0
-                done_count += helped
-            else:
-                finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            while queue and len(pending) < 4 * n_workers:
+                start = queue.popleft()
+                pending[pool.submit(fn, items[start:start + _CHUNK], *args, *abort)] = start
+            if helping and queue and not any(f.done() for f in pending):
+                done_count += _run_here(fn, items, queue.pop(), args, consume, should_stop)
+                ticker(done_count)
+                continue
+            helping = False
+            finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
             for future in finished:
                 start = pending.pop(future)
                 try:
@@ -706,25 +737,6 @@ def _run_in(pool: Executor, fn: Callable, items: list[str], args: tuple, starts:
                 stop.set()
             for future in pending:
                 future.cancel()
-
-
-def _help(futures: list, pending: dict, fn: Callable, items: list[str], args: tuple,
-          consume: Callable[[int, Any], None], should_stop: ShouldStop | None) -> int:
-    """Run the last chunk no worker has started in this thread; return its size, 0 if none."""
-    while futures:
-        future = futures.pop()
-        if future in pending and future.cancel():
-            start = pending.pop(future)
-            chunk = items[start:start + _CHUNK]
-            try:
-                consume(start, fn(chunk, *args, should_stop))
-            except _Cancelled:
-                raise DataError("Import cancelled.") from None
-            return len(chunk)
-        if future in pending:
-            futures.append(future)  # running already: so are all before it
-            return 0
-    return 0
 
 
 _pool_lock = threading.Lock()
@@ -789,7 +801,7 @@ def shutdown_workers() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-# -- Pillow's warnings ------------------------------------------------------------------------
+# -- Pillow's warnings ----------------------------------------------------------------------------
 _quiet_lock = threading.Lock()
 _quiet_depth = 0
 _quiet_filters: list[tuple] = []
@@ -918,7 +930,7 @@ def _scan_folder(folder: Path) -> tuple[Path, list[_Found], list[SkippedFile], s
     return root, found, skipped, "class-folders"
 
 
-# -- CSV of paths -----------------------------------------------------------------------------
+# -- CSV of paths ---------------------------------------------------------------------------------
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
@@ -1006,7 +1018,7 @@ def _guess_label_column(frame: pd.DataFrame, name: str, path_column: str,
                     f"column that holds the classes 'label', or choose it.")
 
 
-# -- checks on the result -----------------------------------------------------------------------
+# -- checks on the result -------------------------------------------------------------------------
 def _check_usable(index: ImageIndex, src: Path, label_column: str | None) -> None:
     name = src.name
     if index.frame.empty:
@@ -1035,7 +1047,7 @@ def _check_usable(index: ImageIndex, src: Path, label_column: str | None) -> Non
                         f"two - add a folder per class.")
 
 
-# -- zips ---------------------------------------------------------------------------------------
+# -- zips -----------------------------------------------------------------------------------------
 def _zip_key(path: Path) -> str:
     st = path.stat()
     text = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}"
@@ -1153,7 +1165,7 @@ def _unpack(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], dest: Path, 
                             f"folder.") from None
 
 
-# -- small helpers ------------------------------------------------------------------------------
+# -- small helpers --------------------------------------------------------------------------------
 def _natural_key(label: str) -> tuple[int, float, str]:
     """Numbers numerically and before words: 2 < 10 < 'cat' (as the preprocessor sorts)."""
     try:

@@ -109,7 +109,7 @@ def _date_parts(series: pd.Series) -> np.ndarray:
         dates = dates.dt.tz_convert(None)
     days = (dates - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
     return np.stack([days.to_numpy(np.float64), dates.dt.month.to_numpy(np.float64),
-                     dates.dt.weekday.to_numpy(np.float64)], axis=1)
+                     dates.dt.day_of_week.to_numpy(np.float64)], axis=1)
 
 
 @dataclass
@@ -520,6 +520,27 @@ def _encode_column(col: pd.Series, enc: ColumnEncoding, n: int) -> np.ndarray:
     for j, cat in enumerate(enc.categories):
         onehot[:, j] = labels == cat
     return onehot
+
+
+def class_codes(series: pd.Series, numeric: bool) -> tuple[np.ndarray, list[str]]:
+    """Vectorised :func:`target_labels`: a class number per row (-1 when missing) and the class
+    names, in order of first appearance. ``"1"`` and ``"1.0"`` of a numeric target are one
+    class."""
+    if numeric:
+        series = to_numeric(series)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    names: list[str] = []
+    index: dict[str, int] = {}
+    remap = np.full(len(uniques) + 1, -1, dtype=np.int64)  # last slot: code -1 stays -1
+    for i, value in enumerate(np.asarray(uniques, dtype=object)):
+        name = _label_of(value)
+        if name == "":
+            continue
+        if name not in index:
+            index[name] = len(names)
+            names.append(name)
+        remap[i] = index[name]
+    return remap[codes], names
 
 
 def target_labels(series: pd.Series, numeric: bool) -> list[str | None]:

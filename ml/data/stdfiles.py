@@ -125,7 +125,7 @@ def load_standard(path: str | os.PathLike) -> ArrayImages:
                     f"the folder that holds train-images-idx3-ubyte or data_batch_1.bin.")
 
 
-# -- IDX (MNIST, Fashion-MNIST) -----------------------------------------------------------------
+# -- IDX (MNIST, Fashion-MNIST) -------------------------------------------------------------------
 def _idx_files(folder: Path) -> dict[tuple[str, str], Path]:
     """``{(split, "images" | "labels"): path}`` for the IDX files directly in *folder*.
 
@@ -327,7 +327,7 @@ def _cifar_names(folder: Path) -> list[str]:
     return names if len(names) == len(CIFAR10_CLASSES) else list(CIFAR10_CLASSES)
 
 
-# -- CIFAR-10 python (pickle): recognised, never loaded ----------------------------------------
+# -- CIFAR-10 python (pickle): recognised, never loaded -------------------------------------------
 def _looks_pickled(path: Path) -> bool:
     if _CIFAR_PY.match(path.name):
         return True

@@ -60,8 +60,9 @@ _DATE_SAMPLE = 500
 _PARALLEL_CELLS = 1_000_000
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space"}
+#: Display names by Python's canonical codec name.
 _ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16",
-                   "cp1252": "Windows-1252 (Latin-1)", "latin-1": "Windows-1252 (Latin-1)"}
+                   "cp1252": "Windows-1252 (Latin-1)", "iso8859-1": "Windows-1252 (Latin-1)"}
 _DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";",
                       "pipe": "|"}
 
@@ -236,8 +237,7 @@ class TableInfo:
             parts = ["JSON lines"]
         else:
             delimiter = _DELIMITER_NAMES.get(self.delimiter or ",", f"'{self.delimiter}'")
-            parts = ["CSV", f"{delimiter}-separated",
-                     _ENCODING_NAMES.get(str(self.encoding).lower(), str(self.encoding))]
+            parts = ["CSV", f"{delimiter}-separated", _encoding_name(self.encoding)]
             if self.decimal:
                 parts.append("decimal comma" if self.decimal == "," else "decimal point")
         if not self.header and self.format in ("csv", "excel"):
@@ -253,7 +253,9 @@ class ColumnInfo:
     ----------
     name : str
     type : str
-        Inferred type: ``numeric``, ``categorical``, ``boolean``, ``text`` or ``date``.
+        Inferred type: ``numeric``, ``categorical``, ``boolean``, ``text`` or ``date``. Words
+        and codes are categorical however many there are; ``text`` is free text (most values
+        have several words), which only a text model can read.
     n_missing : int
         Empty cells (and, for numeric and date columns, cells that are not numbers or dates).
     n_unique : int
@@ -362,6 +364,14 @@ def list_sheets(path: str | Path) -> list[str]:
         return [str(s) for s in book.sheet_names]
 
 
+def _encoding_name(encoding: str | None) -> str:
+    try:
+        canonical = codecs.lookup(str(encoding)).name
+    except LookupError:
+        return str(encoding)
+    return _ENCODING_NAMES.get(canonical, str(encoding))
+
+
 def _one_column(name: str, fmt: str) -> DataError:
     if fmt == "csv":
         return DataError(f"{name} has only one column. A table needs feature columns and a "
@@ -405,11 +415,14 @@ def _tidy(frame: pd.DataFrame, header: bool) -> pd.DataFrame:
                 and frame.iloc[:, -1].isna().all():
             frame = frame.iloc[:, :-1]
     frame.columns = _unique_names(str(c).strip() for c in frame.columns)
-    for name in frame.columns:
-        column = frame[name]
+    for i, dtype in enumerate(frame.dtypes):
+        if not _is_object(dtype) and isinstance(dtype, (np.dtype, pd.StringDtype,
+                                                        pd.DatetimeTZDtype)):
+            continue  # already plain; skipping them keeps wide tables fast
+        column = frame.iloc[:, i]
         fixed = _plain_dtype(column)
         if fixed is not column:
-            frame[name] = fixed
+            frame.isetitem(i, fixed)
     return frame
 
 
@@ -428,7 +441,7 @@ def _plain_dtype(column: pd.Series) -> pd.Series:
             return pd.Series(column.to_numpy(dtype="float64", na_value=np.nan),
                              index=column.index, name=column.name)
         return column.astype(object)
-    if dtype != object:
+    if not _is_object(dtype):
         return column
     first = column.loc[column.first_valid_index()] if column.notna().any() else None
     if isinstance(first, (dict, list, tuple, np.ndarray)):
@@ -445,6 +458,10 @@ def _plain_dtype(column: pd.Series) -> pd.Series:
     if type(first).__name__ == "Decimal":
         return pd.to_numeric(column, errors="coerce").astype("float64")
     return column
+
+
+def _is_object(dtype) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.kind == "O"
 
 
 def _json_text(value) -> str:
@@ -503,15 +520,17 @@ def _read_csv(p: Path, options: ReadOptions, min_columns: int, report, check_sto
             else "."
     if delimiter in (decimal, quote):
         what = "decimal mark" if delimiter == decimal else "quote character"
-        raise DataError(f"{p.name} is read with '{delimiter}' as the separator, so it cannot "
-                        f"also be the {what}; choose another {what} or separator.")
+        shown = _DELIMITER_NAMES.get(delimiter, f"'{delimiter}'")
+        raise DataError(f"{p.name} is read with the {shown} as the separator, so it cannot also "
+                        f"be the {what}; choose another {what} or separator.")
     # pyarrow keeps the space in "a, b" and then misses quotes that follow it.
     spaced = delimiter == " " or _spaces_after_delimiter(records)
     report(0.1)
     check_stop()
 
     def parse(engine: str, enc: str) -> pd.DataFrame:
-        kwargs = dict(quotechar=quote, decimal=decimal, header=0 if options.header else None)
+        kwargs = {"quotechar": quote, "decimal": decimal,
+                  "header": 0 if options.header else None}
         if engine == "pyarrow":
             # Arrow skips a UTF-8 BOM itself; naming the codec would route it through Python.
             enc = "utf-8" if enc.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig") else enc
@@ -522,7 +541,9 @@ def _read_csv(p: Path, options: ReadOptions, min_columns: int, report, check_sto
 
     engine = "c" if spaced else "pyarrow"
     frame = None
-    for _ in range(4):
+    for attempt in range(4):
+        if attempt:
+            check_stop()  # a second full read of a big file takes a while
         try:
             frame = _parse_csv(parse, engine, encoding, p.name, header_fields, min_columns)
             if _has_bytes(frame):  # pyarrow returns undecodable text as raw bytes
@@ -533,9 +554,9 @@ def _read_csv(p: Path, options: ReadOptions, min_columns: int, report, check_sto
         except UnicodeDecodeError:
             fallback = {"utf-8": "cp1252", "utf-8-sig": "cp1252", "cp1252": "latin-1"}
             if options.encoding is not None or encoding not in fallback:
-                raise DataError(f"{p.name} is not {_ENCODING_NAMES.get(encoding, encoding)} "
-                                f"text; choose another encoding (such as Windows-1252 or "
-                                f"UTF-8).") from None
+                raise DataError(f"{p.name} is not {_encoding_name(encoding)} text; choose "
+                                f"another encoding (files saved by Excel on Windows are "
+                                f"usually Windows-1252).") from None
             # Only the head was checked; a later byte showed the file is not UTF-8 after all.
             encoding = fallback[encoding]
     if frame is None:
@@ -567,7 +588,7 @@ def _parse_csv(parse, engine: str, encoding: str, name: str, header_fields: int,
             # block: the C engine knows row numbers and converts per column.
             raise _Retry() from None
         raise _parser_error(name, str(exc), header_fields, min_columns) from None
-    except (ValueError, TypeError, OverflowError, OSError, csv.Error) as exc:
+    except (ValueError, TypeError, OverflowError, OSError, csv.Error):
         if engine == "pyarrow":
             raise _Retry() from None
         raise DataError(f"Could not read {name} as a table. Check that it is a text table with "
@@ -608,7 +629,7 @@ def _binary(name: str) -> DataError:
 def _has_bytes(frame: pd.DataFrame) -> bool:
     if any(isinstance(c, bytes) for c in frame.columns):
         return True
-    for name in frame.columns[(frame.dtypes == object).to_numpy()]:
+    for name in frame.columns[[_is_object(d) for d in frame.dtypes]]:
         column = frame[name]
         first = column.first_valid_index()
         if first is not None and isinstance(column.loc[first], bytes):
@@ -624,7 +645,7 @@ def _detect_encoding(head: bytes, name: str) -> str:
         return "utf-16"
     if b"\x00" in head:
         raise _binary(name)
-    controls = sum(head.count(bytes([b])) for b in (*range(0, 9), 11, *range(14, 32), 127))
+    controls = sum(head.count(bytes([b])) for b in (*range(9), 11, *range(14, 32), 127))
     if controls > max(2, 0.01 * len(head)):
         raise _binary(name)
     try:
@@ -647,7 +668,7 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
     if suffix == ".tsv":
         return "\t"
     lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
-    sample = "\n".join(lines)
+    sample = "\n".join(lines)[:65536]
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
@@ -1037,10 +1058,14 @@ def _describe_text(series: pd.Series, name: str) -> ColumnInfo:
     if dates is not None:
         invalid = dates
         return ColumnInfo(name, "date", n_missing + invalid, n_unique, invalid, example)
-    id_like = n_unique == n_present >= MIN_ID_ROWS and _looks_like_code(present, name)
     if n_unique <= max(MAX_CATEGORIES, int(0.05 * len(series))) and n_unique < n_present:
-        return ColumnInfo(name, "categorical", n_missing, n_unique, 0, example, id_like)
-    return ColumnInfo(name, "text", n_missing, n_unique, 0, example, id_like)
+        return ColumnInfo(name, "categorical", n_missing, n_unique, 0, example)
+    if _free_text(present):
+        return ColumnInfo(name, "text", n_missing, n_unique, 0, example)
+    # Many distinct single words or codes (cities, product codes): a categorical column with
+    # many categories, or an identifier when every row has its own.
+    id_like = n_unique == n_present >= MIN_ID_ROWS and _looks_like_code(present, name)
+    return ColumnInfo(name, "categorical", n_missing, n_unique, 0, example, id_like)
 
 
 def _id_name(name: str) -> bool:
@@ -1054,8 +1079,16 @@ def _finite_numbers(strings: pd.Series) -> np.ndarray:
     return values
 
 
+def _free_text(present: pd.Series) -> bool:
+    """Most values have several words (reviews, comments, descriptions)."""
+    sample = present.iloc[::max(1, len(present) // _SAMPLE)]
+    return bool(sample.str.contains(r"\s", regex=True).mean() >= 0.5)
+
+
 def _looks_like_code(present: pd.Series, name: str) -> bool:
-    """Short values without spaces (``r0001``, UUIDs, e-mail addresses), or an id-like name."""
+    """Short values without spaces (``r0001``, UUIDs, e-mail addresses), or an id-like name.
+
+    Called for columns with a different value on every row that are not free text."""
     if _id_name(name):
         return True
     sample = present.iloc[::max(1, len(present) // (2 * _SAMPLE))]
@@ -1084,7 +1117,7 @@ def _date_check(present: pd.Series, n_unique: int) -> int | None:
     if best is None or best_share < DATE_SHARE:
         return None
     if best.startswith("mixed") and n_unique > 20_000:
-        return int(round((1 - best_share) * len(present)))  # dateutil is slow; estimate
+        return round((1 - best_share) * len(present))  # dateutil is slow; estimate
     uniques = pd.Series(present.unique(), dtype="string")
     bad = uniques[_parse_dates(uniques, best).isna().to_numpy()]
     return int(present.isin(bad).sum()) if len(bad) else 0
@@ -1097,11 +1130,10 @@ def _parse_dates(strings: pd.Series, fmt: str) -> pd.Series:
     else:
         kwargs["format"] = fmt
     try:
-        with warnings.catch_warnings():
-            # Guessed formats warn about day-first parsing; the share of parsed values decides.
-            warnings.simplefilter("ignore")
-            return pd.Series(pd.to_datetime(strings, **kwargs))
-    except (ValueError, TypeError, OverflowError):
+        # No catch_warnings here: it is not thread-safe, and describe_columns uses threads. With
+        # a format given pandas does not warn; should it, a warning turned error means "no".
+        return pd.Series(pd.to_datetime(strings, **kwargs))
+    except (ValueError, TypeError, OverflowError, Warning):
         return pd.Series(pd.NaT, index=strings.index)
 
 
@@ -1111,14 +1143,14 @@ def describe_columns(df: pd.DataFrame) -> dict[str, ColumnInfo]:
     Large tables are described on all cores: the work is sorting and string kernels, which
     release the GIL.
     """
-    columns = [df[c] for c in df.columns]
+    columns = [df.iloc[:, i] for i in range(df.shape[1])]
     workers = min(len(columns), os.cpu_count() or 1, 8)
     if workers > 1 and df.size >= _PARALLEL_CELLS:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             infos = list(pool.map(describe_column, columns))
     else:
         infos = [describe_column(c) for c in columns]
-    return {str(c): info for c, info in zip(df.columns, infos)}
+    return {str(c): info for c, info in zip(df.columns, infos, strict=True)}
 
 
 def detect_task(series: pd.Series, info: ColumnInfo | None = None) -> str:

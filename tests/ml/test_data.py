@@ -42,7 +42,8 @@ def test_latin1_and_bom_files_are_read(tmp_path):
     ("one.csv", b"only\n1\n2\n", "only one column"),
     ("header.csv", b"a,b,c\n", "no data rows"),
     ("ragged.csv", b"a,b\n1,2\n3,4,5,6\n", "not a consistent table"),
-    ("sheet.xlsx", b"PK\x03\x04", "not a CSV file"),
+    ("sheet.xlsx", b"PK\x03\x04", "Excel workbook"),
+    ("notes.docx", b"PK\x03\x04", "not a table file"),
 ])
 def test_bad_files_raise_data_errors(tmp_path, name, content, message):
     path = tmp_path / name

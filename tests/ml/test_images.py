@@ -120,7 +120,7 @@ def test_is_image_source(tmp_path):
     assert not is_image_source(tmp_path / "t.csv")
 
 
-# -- zips -------------------------------------------------------------------------------------------
+# -- zips -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("wrapper", ["", "mydata/"])
 def test_zip_of_class_folders_with_or_without_a_wrapping_folder(tmp_path, cache, wrapper):
     folder = _class_folders(tmp_path / "src", {"cats": 2, "dogs": 3})
@@ -189,7 +189,7 @@ def test_zip_bomb_is_refused(tmp_path, cache, monkeypatch):
         index_images(archive, cache_dir=cache)
 
 
-# -- bad files --------------------------------------------------------------------------------------
+# -- bad files ------------------------------------------------------------------------------------
 def test_unreadable_files_are_skipped_and_the_rest_imports(tmp_path, cache):
     root = _class_folders(tmp_path / "d", {"a": 2, "b": 2})
     (root / "a" / "garbage.png").write_bytes(b"definitely not a png" * 10)
@@ -239,7 +239,7 @@ def test_folder_errors(tmp_path, cache):
         index_images(tmp_path / "flat", cache_dir=cache)
 
 
-# -- CSV of paths -----------------------------------------------------------------------------------
+# -- CSV of paths ---------------------------------------------------------------------------------
 def test_csv_of_paths_and_labels(tmp_path, cache):
     for i in range(5):
         _image(tmp_path / "img" / f"c{i}.png")
@@ -320,8 +320,11 @@ def test_exif_orientation_is_applied(tmp_path):
     assert thumb.shape == (32, 16, 3)  # shown upright: taller than wide
     out = load_image(tmp_path / "photo.jpg", (32, 16))
     assert out[:14].mean() < 40 and out[18:].mean() > 215  # the left edge is now the top
-    index = index_images(_class_folders(tmp_path / "d", {"a": 1, "b": 1}), cache_dir=tmp_path)
-    assert image_statistics(index)["n_images"] == 2
+    root = _class_folders(tmp_path / "d", {"a": 1, "b": 1})
+    (tmp_path / "photo.jpg").rename(root / "a" / "photo.jpg")
+    frame = index_images(root, cache_dir=tmp_path / "cache").frame
+    photo = frame[frame["path"].str.endswith("photo.jpg")].iloc[0]
+    assert (photo["width"], photo["height"]) == (16, 32)  # the size as shown
 
 
 def test_grayscale_mode_and_thumbnail_keep_shapes(tmp_path):
@@ -358,6 +361,10 @@ def test_cancelling_raises_a_data_error(tmp_path, cache, monkeypatch):
     root = _class_folders(tmp_path / "d", {"a": 4, "b": 4})
     with pytest.raises(DataError, match="Import cancelled."):
         index_images(root, cache_dir=cache, should_stop=lambda: True)
+    archive = _zip_folder(root, tmp_path / "d.zip")
+    with pytest.raises(DataError, match="Import cancelled."):
+        index_images(archive, cache_dir=cache, should_stop=lambda: True)
+    assert not any(cache.iterdir())  # no half-unpacked folder is left behind
     paths = sorted(root.rglob("*.png"))
     for workers in (1, 2):
         with pytest.raises(DataError, match="Import cancelled."):
@@ -366,8 +373,8 @@ def test_cancelling_raises_a_data_error(tmp_path, cache, monkeypatch):
 
 def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
     monkeypatch.setattr(images_mod, "_CHUNK", 4)
-    monkeypatch.setattr(images_mod, "_PROCESS_MIN_IMAGES", 1)
-    monkeypatch.setattr(images_mod, "_help", lambda *args: 0)  # leave every chunk to workers
+    monkeypatch.setattr(images_mod, "_PROCESS_MIN_IMAGES_COLD", 1)
+    monkeypatch.setattr(images_mod, "_HELP_WHILE_STARTING", False)  # every chunk to workers
     paths = [_image(tmp_path / f"{i}.png", size=(6, 6), color=(i, 2 * i, 3 * i))
              for i in range(12)]
     try:

@@ -268,7 +268,9 @@ def test_missing_strategies_and_encodings(tmp_path):
     assert enc["colour"].encoding == "onehot"
     assert enc["when"].width == 3
     embedded = pre.embedded_positions()
-    assert len(embedded) == 1 and embedded[0][1] == 61
+    prepared = prepare(dataset, base)
+    n_train_cities = dataset.frame["city"].iloc[prepared.rows["train"]].nunique()
+    assert len(embedded) == 1 and embedded[0][1] == n_train_cities + 1  # + "unknown"
     pos = embedded[0][0]
     assert pre.feature_mean[pos] == 0.0 and pre.feature_std[pos] == 1.0
 

@@ -12,6 +12,8 @@ import time
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -235,7 +237,7 @@ def test_table_info_describes_each_format():
     assert TableInfo("parquet", None, None, None, None).describe() == "Parquet"
 
 
-# -- Excel, Parquet, JSON lines ---------------------------------------------------------------------
+# -- Excel, Parquet, JSON lines -------------------------------------------------------------
 
 
 def two_sheet_workbook(path):
@@ -318,8 +320,8 @@ def test_json_lines_and_a_broken_line(tmp_path):
 
 def test_identifier_columns_are_flagged():
     n = 50
-    codes = pd.Series([f"C-{i:05d}" for i in range(n)], name="customer")
-    assert describe_column(codes).id_like
+    codes = describe_column(pd.Series([f"C-{i:05d}" for i in range(n)], name="customer"))
+    assert codes.id_like and codes.type == "categorical"
     assert describe_column(pd.Series(np.arange(n), name="id")).id_like
     assert describe_column(pd.Series(np.arange(n) + 1000, name="order_id")).id_like
     assert describe_column(pd.Series(np.arange(n), name="PassengerId")).id_like
@@ -331,6 +333,16 @@ def test_identifier_columns_are_flagged():
     assert info.type == "text" and not info.id_like
     assert not describe_column(pd.Series(["a", "b"] * 25, name="id")).id_like
     assert not describe_column(pd.Series(np.arange(10), name="id")).id_like
+
+
+def test_many_distinct_words_are_categorical_and_sentences_are_text():
+    rng = np.random.default_rng(0)
+    cities = pd.Series(rng.choice([f"city{i}" for i in range(60)], 200), name="city")
+    info = describe_column(cities)
+    assert info.type == "categorical" and info.n_unique > 50 and not info.id_like
+    sentences = pd.Series([f"free text number {i}" for i in range(200)], name="id")
+    info = describe_column(sentences)
+    assert info.type == "text" and not info.id_like  # even when it is called id
 
 
 @pytest.mark.parametrize("values", [
@@ -387,7 +399,7 @@ def test_a_big_numeric_csv_is_quick(tmp_path):
     frame["label"] = rng.integers(0, 3, n)
     frame["colour"] = np.array(["red", "green", "blue"])[rng.integers(0, 3, n)]
     path = tmp_path / "big.csv"
-    frame.to_csv(path, index=False)
+    pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), path)
     start = time.perf_counter()
     loaded = read_table(path)
     infos = describe_columns(loaded)
