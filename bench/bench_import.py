@@ -131,7 +131,7 @@ def pillow_loop(paths: list[str], size: int) -> np.ndarray:
     return out
 
 
-def bench_images(n_images: int = 10_000, repeats: int = 3) -> dict:
+def bench_images(n_images: int = 10_000, repeat: int = 3) -> dict:
     """Images indexed and decoded per second: the app's import vs a single-threaded Pillow loop.
 
     The app's path is what the Data page and a training run do: index the folder (find the
@@ -143,7 +143,7 @@ def bench_images(n_images: int = 10_000, repeats: int = 3) -> dict:
         root = make_png_folder(Path(tmp) / "pngs", n_images)
         paths = sorted(str(p) for p in root.rglob("*.png"))
         loop_times, app_times = [], []
-        for _ in range(repeats):  # round-robin, so both see the same machine state
+        for _ in range(repeat):  # round-robin, so both see the same machine state
             start = time.perf_counter()
             pillow_loop(paths, 32)
             loop_times.append(time.perf_counter() - start)

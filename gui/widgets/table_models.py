@@ -27,8 +27,8 @@ class DataFrameModel(QAbstractTableModel):
         self.beginResetModel()
         self._frame = frame
         # Column arrays, so data() is an O(1) lookup without pandas' indexing overhead. Numeric
-        # columns convert for free (a view); text columns are converted on first display only -
-        # a million strings take a fifth of a second, too long for the GUI thread up front.
+        # columns convert for free (a view); text columns are read cell by cell as they are
+        # shown - converting a million strings takes a fifth of a second on the GUI thread.
         self._columns = [_LazyColumn(frame.iloc[:, i]) for i in range(frame.shape[1])]
         self.endResetModel()
 
@@ -76,7 +76,7 @@ class DataFrameModel(QAbstractTableModel):
 
 
 class _LazyColumn:
-    """A frame column indexable like an array; text columns are converted when first read."""
+    """A frame column indexable like an array; text cells are read one by one, when shown."""
 
     __slots__ = ("_series", "_array")
 
@@ -88,7 +88,7 @@ class _LazyColumn:
 
     def __getitem__(self, row: int):
         if self._array is None:
-            self._array = self._series.to_numpy()
+            return self._series.iat[row]  # only the cells on screen are ever read
         return self._array[row]
 
     def __len__(self) -> int:

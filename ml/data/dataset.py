@@ -30,8 +30,6 @@ from .tabular import (ColumnInfo, ReadOptions, TableInfo, describe_column, descr
 
 #: A classification target with more classes than this is almost surely an identifier.
 MAX_CLASSES = 1000
-#: Auto image size: the most common side of the images, clamped to this range (CPU-friendly).
-AUTO_IMAGE_SIZE = (8, 64)
 
 Progress = Callable[[float, str], None]
 
@@ -71,6 +69,8 @@ class Dataset:
     skipped: list = field(default_factory=list)
     _decoded: dict = field(default_factory=dict, repr=False)
     _memo: dict = field(default_factory=dict, repr=False)
+    #: ``(height, width, mode)`` the images were decoded at on import (the suggested size).
+    auto_image: tuple | None = None
 
     @property
     def default_target(self) -> str:
@@ -201,7 +201,7 @@ def load_dataset(source: str, options: ReadOptions | dict | None = None, *,
         return _array_dataset(arrays, str(source))
     if path.is_dir() or path.suffix.lower() == ".zip":
         index = index_images(path, cache_dir=_cache_dir(), should_stop=should_stop,
-                             progress=_fraction_progress(say, "Indexing images"))
+                             progress=_fraction_progress(say, "Reading images"), decode=True)
         return _image_dataset(index, path.name, str(source))
     if isinstance(options, dict):
         options = ReadOptions.from_dict(options)
@@ -212,7 +212,7 @@ def load_dataset(source: str, options: ReadOptions | dict | None = None, *,
     if path_column is not None:
         index = index_images(path, cache_dir=_cache_dir(), path_column=path_column,
                              should_stop=should_stop,
-                             progress=_fraction_progress(say, "Checking images"))
+                             progress=_fraction_progress(say, "Reading images"), decode=True)
         return _image_dataset(index, path.name, str(source))
     say(0.8, "Describing columns ...")
     _check_stop(should_stop)
@@ -241,8 +241,17 @@ def _cache_dir() -> Path:
 def _image_dataset(index, name: str, source: str) -> Dataset:
     frame = index.frame.reset_index(drop=True)
     columns = {"label": describe_column(frame["label"])}
-    return Dataset(name, source, frame, columns, kind="image", images=index,
-                   skipped=list(index.skipped))
+    dataset = Dataset(name, source, frame, columns, kind="image", images=index,
+                      skipped=list(index.skipped))
+    if index.decoded is not None:
+        # Decoded while checking the files: the suggested size is the one they were decoded
+        # at, and training at it needs no second pass.
+        (h, w, mode), nhwc = index.decoded
+        dataset.auto_image = (h, w, mode)
+        dataset._decoded[(h, w, mode)] = (np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2)),
+                                          np.ones(len(nhwc), dtype=bool))
+        index.decoded = None  # one copy of the pixels is enough
+    return dataset
 
 
 def _array_dataset(arrays, source: str) -> Dataset:
@@ -445,18 +454,16 @@ def _missing_mask(frame: pd.DataFrame, columns: list[str], types: dict[str, str]
 def image_settings(dataset: Dataset, config: DataConfig) -> tuple[int, int, str]:
     """The ``(height, width, mode)`` images are decoded to: the user's choice, or a size and
     colour mode suggested by the images themselves."""
+    from .images import suggest_size
+
     frame = dataset.frame
-    if config.image_size:
-        size = int(config.image_size)
+    if dataset.auto_image is not None:
+        (auto_side, _, auto_mode) = dataset.auto_image
     else:
-        sides = np.minimum(frame["width"].to_numpy(), frame["height"].to_numpy())
-        common = int(pd.Series(sides).mode().iloc[0]) if len(sides) else 32
-        size = int(np.clip(common, *AUTO_IMAGE_SIZE))
-    if config.image_mode != "auto":
-        mode = config.image_mode
-    else:
-        gray = frame["mode"].isin(["L", "LA", "1", "I", "I;16", "I;16B", "I;16L", "F"])
-        mode = "L" if len(frame) and bool(gray.all()) else "RGB"
+        (auto_side, _), auto_mode = suggest_size(frame["width"], frame["height"],
+                                                 frame["mode"].unique().tolist())
+    size = int(config.image_size) if config.image_size else int(auto_side)
+    mode = config.image_mode if config.image_mode != "auto" else auto_mode
     return size, size, mode
 
 

@@ -128,6 +128,9 @@ class ImageIndex:
     frame: pd.DataFrame
     skipped: list[SkippedFile] = field(default_factory=list)
     layout: str = "class-folders"
+    #: ``((height, width, mode), uint8 (n, H, W, C))`` when the images were decoded while
+    #: indexing (``decode=True``), in frame order.
+    decoded: tuple | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -190,7 +193,8 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
                  label_column: str | None = None, path_column: str | None = None,
                  max_pixels: int = DEFAULT_MAX_PIXELS, workers: int | None = None,
                  progress: Progress | None = None, should_stop: ShouldStop | None = None,
-                 verify: bool = True) -> ImageIndex:
+                 verify: bool = True, decode: bool = False,
+                 max_decode_bytes: int = 2 * 1024**3) -> ImageIndex:
     """Find the images of a dataset, read their sizes and list the files left out.
 
     Parameters
@@ -212,6 +216,11 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
         ``progress(done, total)``, at most about 20 times a second.
     should_stop : callable, optional
         Returning True cancels with ``DataError("Import cancelled.")``.
+    decode : bool
+        Also decode every image, in the same pass, at the size and colour mode
+        :func:`suggest_size` picks from a sample of headers (``ImageIndex.decoded``). A file is
+        then opened once to check it and once more never: training uses these arrays. Skipped
+        (checked with *verify* instead) when the arrays would exceed *max_decode_bytes*.
     verify : bool
         Also decode each image (JPEGs at 1/8 scale, large PNGs by checksum) so that truncated
         files are found now rather than in the middle of training. False reads headers only.
@@ -257,18 +266,42 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
             results[start:start + len(chunk_result)] = chunk_result
 
         paths = [str(item[0]) for item in found]
-        _run_chunks(_probe_chunk, paths, (max_pixels, verify), keep, workers=workers,
-                    progress=progress, should_stop=should_stop,
-                    processes=_prefer_processes(paths, workers))
-    rows = []
-    for (path, label, split, shown), result in zip(found, results):
+        target = _sample_size(paths, max_pixels) if decode else None
+        if target is not None:
+            (height, width), mode = target
+            if len(paths) * height * width * _channels(mode) > max_decode_bytes:
+                target = None
+        block = None
+        if target is None:
+            _run_chunks(_probe_chunk, paths, (max_pixels, verify), keep, workers=workers,
+                        progress=progress, should_stop=should_stop,
+                        processes=_prefer_processes(paths, workers))
+        else:
+            (height, width), mode = target
+            block = np.zeros((len(paths), height, width, _channels(mode)), np.uint8)
+
+            def keep_decoded(start: int, chunk_result: tuple) -> None:
+                pixels, probes = chunk_result
+                block[start:start + len(probes)] = pixels
+                results[start:start + len(probes)] = probes
+
+            _run_chunks(_probe_decode_chunk, paths, (max_pixels, (width, height), mode),
+                        keep_decoded, workers=workers, progress=progress,
+                        should_stop=should_stop, processes=_prefer_processes(paths, workers))
+    rows, kept = [], []
+    for k, ((path, label, split, shown), result) in enumerate(zip(found, results)):
         if isinstance(result, str):
             skipped.append(SkippedFile(shown, result))
         else:
             rows.append((str(path), label, split, *result))
+            kept.append(k)
     frame = pd.DataFrame(rows, columns=["path", "label", "split", "width", "height", "mode"])
     frame = frame.astype({"width": np.int64, "height": np.int64})
     index = ImageIndex(str(root), frame, skipped, layout)
+    if block is not None:
+        (height, width), mode = target
+        index.decoded = ((height, width, mode), block[np.asarray(kept, dtype=np.int64)]
+                         if len(kept) < len(block) else block)
     _check_usable(index, src, label_column)
     return index
 
@@ -535,7 +568,26 @@ def _finish(img: Image.Image, mode: str) -> Image.Image:
 
 def _decode_one(path: str, target: tuple[int, int], mode: str, max_pixels: int) -> np.ndarray:
     """Decode *path* to ``uint8`` ``(h, w, c)`` at *target* ``(w, h)``; raise _Unusable."""
+    return _decode_opened(_open(path, max_pixels), target, mode)
+
+
+def _probe_decode_one(path: str, target: tuple[int, int], mode: str, max_pixels: int
+                      ) -> tuple[tuple[int, int, str], np.ndarray]:
+    """:func:`_probe_one`'s facts and :func:`_decode_one`'s pixels from one opening of the
+    file (opening costs as much as decoding a small PNG)."""
     opened = _open(path, max_pixels)
+    try:
+        width, height = opened.size
+        facts_mode = opened.mode
+        if opened.format in ("JPEG", "MPO") and _orientation(opened) >= 5:
+            width, height = height, width
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
+        opened.close()
+        raise _Unusable(_failure_reason(exc)) from None
+    return (width, height, facts_mode), _decode_opened(opened, target, mode)
+
+
+def _decode_opened(opened: Image.Image, target: tuple[int, int], mode: str) -> np.ndarray:
     try:
         img = _flatten(_oriented(opened, target, mode))
         if img.size != target:
@@ -588,6 +640,61 @@ def _probe_chunk(paths: list[str], max_pixels: int, verify: bool,
             except _Unusable as exc:
                 out.append(str(exc))
     return out
+
+
+def _probe_decode_chunk(paths: list[str], max_pixels: int, target: tuple[int, int], mode: str,
+                        abort: Callable[[], bool] | None = None
+                        ) -> tuple[np.ndarray, list[tuple[int, int, str] | str]]:
+    """Header facts and pixels of each file in one go (a decode is also the best check)."""
+    width, height = target
+    block = np.zeros((len(paths), height, width, _channels(mode)), np.uint8)
+    out: list[tuple[int, int, str] | str] = []
+    with _quiet_pillow():
+        for k, path in enumerate(paths):
+            if abort is not None and abort():
+                raise _Cancelled
+            try:
+                probe, block[k] = _probe_decode_one(path, target, mode, max_pixels)
+                out.append(probe)
+            except _Unusable as exc:
+                out.append(str(exc))
+    return block, out
+
+
+#: Suggested image side: the most common short side, clamped to this range (CPU-friendly).
+AUTO_SIZE_RANGE = (8, 64)
+_GRAY_MODES = frozenset({"L", "LA", "1", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+
+def suggest_size(widths, heights, modes) -> tuple[tuple[int, int], str]:
+    """``((side, side), mode)`` to decode at: the most common short side clamped to
+    :data:`AUTO_SIZE_RANGE`, grayscale only when every image is gray."""
+    sides = np.minimum(np.asarray(widths, dtype=np.int64), np.asarray(heights, dtype=np.int64))
+    if len(sides):
+        values, counts = np.unique(sides, return_counts=True)
+        common = int(values[np.argmax(counts)])
+    else:
+        common = 32
+    side = int(np.clip(common, *AUTO_SIZE_RANGE))
+    gray = len(modes) > 0 and all(str(m) in _GRAY_MODES for m in modes)
+    return (side, side), ("L" if gray else "RGB")
+
+
+def _sample_size(paths: list[str], max_pixels: int, n: int = 200
+                 ) -> tuple[tuple[int, int], str] | None:
+    """:func:`suggest_size` from the headers of up to *n* files spread over the list."""
+    step = max(1, len(paths) // n)
+    probes = []
+    with _quiet_pillow():
+        for path in paths[::step][:n]:
+            try:
+                probes.append(_probe_one(path, max_pixels, False))
+            except _Unusable:
+                continue
+    if not probes:
+        return None
+    widths, heights, modes = zip(*probes)
+    return suggest_size(widths, heights, modes)
 
 
 def _decode_chunk(paths: list[str], target: tuple[int, int], mode: str, max_pixels: int,
