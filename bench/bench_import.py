@@ -174,10 +174,13 @@ def bench_gui_stall(csv_path: Path | None, image_root: Path | None) -> dict:
 
     from gui.main_window import MainWindow
 
+    from gui.app import keep_gui_responsive
+
     app = QApplication.instance() or QApplication([])
     window = MainWindow()
     window.resize(1400, 900)
     window.show()
+    keep_gui_responsive()  # as run_app does
     results = {}
     for name, source in (("table", csv_path), ("images", image_root)):
         if source is None:

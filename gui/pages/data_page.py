@@ -94,6 +94,10 @@ class DataPage(QWidget):
         self.loading_label.setObjectName("loadingLabel")
         self.loading_label.setWordWrap(True)
         self.loading_label.setStyleSheet("color: #555;")
+        # A fixed height: progress text changes 20 times a second, and a label that grows and
+        # shrinks would re-lay out (and repaint) the whole window each time.
+        self.loading_label.setFixedHeight(2 * self.loading_label.fontMetrics().lineSpacing() + 4)
+        self.loading_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("importProgress")
         self.progress_bar.setRange(0, 1000)
