@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
             # Read in the background like any import (a big file must not freeze the window);
             # a failure is reported and the project stays open with its settings and runs.
             self.data_page.load_source(project.data.source, project.data.read_options,
-                                       keep_settings=True)
+                                       keep_settings=True, reopening=True)
         return True
 
     @Slot()

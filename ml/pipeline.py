@@ -101,7 +101,7 @@ class TrainingJob:
         dataset = self.dataset
         if dataset is None:
             say(f"Loading {project.data.source} ...")
-            dataset = load_dataset(project.data.source)
+            dataset = load_dataset(project.data.source, project.data.read_options)
         prepared = prepare(dataset, project.data, progress=_throttled(say),
                            should_stop=self._stop.is_set)
         pre = prepared.preprocessor

@@ -45,14 +45,13 @@ MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
 def _v1_to_v2(doc: dict) -> dict:
     """Version 2 added read options, missing-value strategies, encodings, image and text settings
-    and class weights. Version 1 files had none, and their defaults reproduce version-1 behaviour
-    except one: categorical columns with many values may now be embedded instead of one-hot
-    encoded, so keep them one-hot."""
+    and class weights. Their defaults reproduce version 1, except two defaults that changed:
+    free-text columns are now read by a text model, and categories with many values are
+    embedded. ``legacy_v1`` keeps the old defaults for the migrated project."""
     data = doc.setdefault("data", {}) or {}
     doc["data"] = data
-    types = data.get("column_types") or {}
-    data.setdefault("encodings", {c: "onehot" for c, t in types.items() if t == "categorical"})
     data.setdefault("read_options", {})
+    data["legacy_v1"] = True
     return doc
 
 
@@ -111,6 +110,9 @@ class DataConfig:
     #: Text tokenisation (:class:`ml.data.text.TextSettings` fields).
     text: dict[str, Any] = field(default_factory=dict)
     split: SplitConfig = field(default_factory=SplitConfig)
+    #: Set by the version-1 migration: keep that version's defaults (free-text columns ignored,
+    #: categories one-hot encoded) so an old project trains the same model it did.
+    legacy_v1: bool = False
 
     def validate(self) -> None:
         # Imported here: the data package itself builds on this module.

@@ -314,13 +314,14 @@ class DataPage(QWidget):
 
     # -- loading --------------------------------------------------------------------------------
     def load_source(self, source: str, options: dict | None = None, *,
-                    keep_settings: bool = False) -> None:
+                    keep_settings: bool = False, reopening: bool = False) -> None:
         """Import ``sample:NAME``, a file or a folder in the background.
 
         *options* are the table-reading overrides; *keep_settings* keeps the project's column
-        settings (re-reading a project's data rather than choosing new data).
+        settings (re-reading the data rather than choosing new data); *reopening* means the
+        project was just opened (getting its data back is no edit).
         """
-        self._pending = (source, dict(options or {}), keep_settings)
+        self._pending = (source, dict(options or {}), keep_settings, reopening)
         self.loading_label.setText(f"Opening {source} …")
         self.progress_bar.setValue(0)
         worker = ImportWorker(source, options)
@@ -379,16 +380,19 @@ class DataPage(QWidget):
     def _on_dataset_loaded(self, dataset: Dataset) -> None:
         pending, self._pending = self._pending, None
         self.loading_label.setText("")
-        options, keep = (pending[1], pending[2]) if pending else ({}, False)
+        options, keep, reopening = pending[1:] if pending else ({}, False, False)
+        target = self.state.project.data.target
+        if keep and target and target not in dataset.columns and dataset.kind != "image":
+            keep = False  # other columns now (another header or separator): start afresh
         self.state.project.data.read_options = dict(options)
-        self.state.set_dataset(dataset, keep_settings=keep, dirty=not keep)
+        self.state.set_dataset(dataset, keep_settings=keep, dirty=not reopening)
 
     @Slot(str)
     def _on_load_errored(self, message: str) -> None:
         # The project and the dataset already loaded stay as they were.
         pending, self._pending = self._pending, None
         self.loading_label.setText("")
-        if pending is not None and pending[2]:
+        if pending is not None and pending[3]:
             dialogs.show_error(self, "The project's data could not be read",
                                f"{message}\n\nThe project is open; choose its data again on "
                                f"the Data page.")
@@ -485,7 +489,8 @@ class DataPage(QWidget):
             options.sheet = self.sheet_combo.currentText() or None
         if options.to_dict() != ReadOptions.from_dict(
                 self.state.project.data.read_options).to_dict():
-            self.load_source(dataset.source, options.to_dict())
+            # The same file read differently: keep the column choices where the columns stay.
+            self.load_source(dataset.source, options.to_dict(), keep_settings=True)
 
     @Slot()
     def _on_config_changed(self) -> None:

@@ -295,9 +295,12 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         elif c in config.column_roles and config.column_roles[c] != "target":
             roles[c] = config.column_roles[c]
         else:
-            # Identifiers and empty columns carry no signal; free text is read by a text model.
+            # Identifiers and empty columns carry no signal; free text is read by a text model
+            # (projects from before text models ignored it, and keep doing so).
             info = dataset.columns[c]
             roles[c] = "ignore" if info.id_like or info.n_missing == len(frame) else "feature"
+            if types[c] == "text" and config.legacy_v1:
+                roles[c] = "ignore"
     warnings: list[str] = []
     for c in columns:
         if dataset.columns[c].n_missing == len(frame) and c != target:
@@ -522,7 +525,7 @@ def prepare(dataset: Dataset, config: DataConfig, *, progress: Progress | None =
                            target=summary.target, task=summary.task,
                            image_shape=summary.image_shape, missing=config.missing,
                            fill_values=config.fill_values, encodings=config.encodings,
-                           text=config.text)
+                           text=config.text, one_hot_only=config.legacy_v1)
     if summary.task == "classification":
         # Every class is a model output, even one that landed only outside training.
         pre.class_names = list(summary.class_counts)
@@ -622,6 +625,8 @@ def _given_or_random_split(split: np.ndarray, strat: np.ndarray | None, config: 
     """Positions of each part: the source's own train/val/test where it has them; the parts it
     lacks are carved from its training rows (stratified like any other split)."""
     given = {name: np.flatnonzero(split == name) for name in ("train", "val", "test")}
+    # Rows the source leaves unassigned (a blank split cell) are training rows, not lost rows.
+    given["train"] = np.flatnonzero((split == "train") | (split == ""))
     if not any(len(v) for v in given.values()):
         return split_indices(len(split), config.split.val_fraction, config.split.test_fraction,
                              config.split.seed, strat)

@@ -54,6 +54,7 @@ class ColumnEncoding:
     encoding: str = "onehot"
     fill_label: str | None = None
     strategy: str = "auto"
+    date_format: str = ""
 
     @property
     def width(self) -> int:
@@ -77,6 +78,8 @@ class ColumnEncoding:
                        fill_label=self.fill_label)
         else:
             doc["fill"] = self.fill
+        if self.type == "date":
+            doc["date_format"] = self.date_format
         return doc
 
     @classmethod
@@ -84,29 +87,55 @@ class ColumnEncoding:
         return cls(doc["name"], doc["type"], float(doc.get("fill", 0.0)),
                    [str(c) for c in doc.get("categories", [])],
                    str(doc.get("encoding", "onehot")), doc.get("fill_label"),
-                   str(doc.get("strategy", "auto")))
+                   str(doc.get("strategy", "auto")), str(doc.get("date_format", "")))
 
 
-def to_dates(series: pd.Series) -> pd.Series:
-    """Parse *series* as dates (NaT where a cell is not a date), without pandas' format warnings."""
+def date_format(series: pd.Series) -> str:
+    """The date format that parses most of *series* (ISO, the common day/month orders, or
+    pandas' "mixed"): chosen once, on the training rows, and used for every later row."""
+    from .tabular import _DATE_FORMATS, _parse_dates
+
     if pd.api.types.is_datetime64_any_dtype(series):
-        return series
-    text = series.astype("string").str.strip()
-    try:
-        return pd.to_datetime(text, errors="coerce", format="ISO8601")
-    except (ValueError, TypeError):
-        pass
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+        return "native"
+    text = series.dropna().astype("string").str.strip()
+    text = text[text != ""]
+    sample = text.iloc[::max(1, len(text) // 500)][:500]
+    if not len(sample):
+        return "ISO8601"
+    best, best_share = "ISO8601", -1.0
+    for fmt in ("ISO8601", *_DATE_FORMATS, "mixed", "mixed-dayfirst"):
+        share = float(_parse_dates(sample, fmt).notna().mean())
+        if share > best_share:
+            best, best_share = fmt, share
+        if share >= 0.95:
+            break
+    return best
 
 
-def _date_parts(series: pd.Series) -> np.ndarray:
+def to_dates(series: pd.Series, fmt: str | None = None) -> pd.Series:
+    """Parse *series* as dates in UTC without a time zone (NaT where a cell is not a date).
+
+    Time zones and daylight-saving offsets are normalised to UTC, so ``+01:00`` and ``+02:00``
+    cells of one column parse together.
+    """
+    from .tabular import _parse_dates
+
+    if pd.api.types.is_datetime64_any_dtype(series):
+        dates = series
+    else:
+        fmt = fmt or date_format(series)
+        if fmt == "native":  # trained on parsed dates; new data arrives as ISO text
+            fmt = "ISO8601"
+        dates = _parse_dates(series.astype("string").str.strip(), fmt)
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates
+
+
+def _date_parts(series: pd.Series, fmt: str | None = None) -> np.ndarray:
     """Dates as three features: days since 1970, month (1-12), weekday (0 = Monday); NaN if
     missing."""
-    dates = to_dates(series)
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_convert(None)
+    dates = to_dates(series, fmt)
     days = (dates - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86400.0
     return np.stack([days.to_numpy(np.float64), dates.dt.month.to_numpy(np.float64),
                      dates.dt.day_of_week.to_numpy(np.float64)], axis=1)
@@ -165,14 +194,15 @@ class Preprocessor:
     def fit(cls, train: pd.DataFrame, *, features: list[str], types: dict[str, str], target: str,
             task: str, image_shape: tuple[int, ...] | None = None,
             missing: dict[str, str] | None = None, fill_values: dict[str, Any] | None = None,
-            encodings: dict[str, str] | None = None, text: dict[str, Any] | None = None
-            ) -> "Preprocessor":
+            encodings: dict[str, str] | None = None, text: dict[str, Any] | None = None,
+            one_hot_only: bool = False) -> "Preprocessor":
         """Fit encodings and statistics on the training rows *train*.
 
         ``types[target]`` decides how class labels are read: a numeric target's labels are
         numbers (``"1"`` and ``"1.0"`` are one class), anything else is read as text.
         ``missing``, ``fill_values`` and ``encodings`` hold the user's per-column choices
         (see :class:`ml.project.DataConfig`); text features switch to a token model.
+        *one_hot_only* keeps projects from before embeddings one-hot encoded.
         """
         missing, fill_values, encodings = missing or {}, fill_values or {}, encodings or {}
         text_features = [name for name in features if types[name] == "text"]
@@ -187,8 +217,9 @@ class Preprocessor:
             pre._fit_target(train)
             return pre
 
+        default = "onehot" if one_hot_only else "auto"
         encodings_out = [_fit_column(train[name], name, types[name], missing.get(name, "auto"),
-                                     fill_values.get(name), encodings.get(name, "auto"))
+                                     fill_values.get(name), encodings.get(name, default))
                          for name in features]
         kind = "image" if image_shape else "tabular"
         n_features = sum(e.width for e in encodings_out)
@@ -445,14 +476,21 @@ def _fit_column(col: pd.Series, name: str, kind: str, strategy: str, constant: A
                 encoding: str) -> ColumnEncoding:
     """Fit one feature column's encoding and missing-value fill on the training rows."""
     if kind in ("numeric", "boolean", "date"):
+        fmt = ""
         if kind == "numeric":
             values = to_numeric(col)
         elif kind == "boolean":
             values = to_boolean(col)
         else:
-            values = pd.Series(_date_parts(col)[:, 0], index=col.index)
+            fmt = date_format(col)
+            values = pd.Series(_date_parts(col, fmt)[:, 0], index=col.index)
+            if not values.notna().any():
+                raise DataError(f"Column {name!r} has no readable dates in the training rows. "
+                                f"Set its type to categorical or its role to ignore.")
         present = values.dropna()
-        if strategy == "constant":
+        if strategy == "constant" and kind == "date":
+            fill = _constant_date(constant, name)
+        elif strategy == "constant":
             fill = _constant_number(constant, name, kind)
         elif not len(present):
             fill = 0.0
@@ -462,7 +500,7 @@ def _fit_column(col: pd.Series, name: str, kind: str, strategy: str, constant: A
             fill = float(present.mode().iloc[0])
         else:  # median, and auto for numbers and dates
             fill = float(present.median())
-        return ColumnEncoding(name, kind, fill=fill, strategy=strategy)
+        return ColumnEncoding(name, kind, fill=fill, strategy=strategy, date_format=fmt)
     if kind == "categorical":
         labels = _labels(col.dropna())
         counts = pd.Series(labels, dtype=object).value_counts() if labels else pd.Series()
@@ -479,10 +517,23 @@ def _fit_column(col: pd.Series, name: str, kind: str, strategy: str, constant: A
                 cats.append(fill_label)
         if encoding == "auto":
             encoding = "embedding" if len(cats) > EMBED_ABOVE else "onehot"
+        if encoding == "embedding" and not cats:
+            raise DataError(f"Column {name!r} has no values in the training rows, so there is "
+                            f"nothing to embed. Set its role to ignore.")
         return ColumnEncoding(name, "categorical", categories=cats, encoding=encoding,
                               fill_label=fill_label, strategy=strategy)
     raise DataError(f"Column {name!r} holds free text, which cannot be a feature of a table "
                     f"model; set its role to ignore.")
+
+
+def _constant_date(value: Any, name: str) -> float:
+    """A date typed by the user (``2020-01-31``) as days since 1970."""
+    text = "" if value is None else str(value).strip()
+    dates = to_dates(pd.Series([text], dtype=object)) if text else pd.Series([pd.NaT])
+    if not text or pd.isna(dates.iloc[0]):
+        raise DataError(f"Column {name!r} fills missing cells with {value!r}, which is not a "
+                        f"date. Enter a date such as 2020-01-31.")
+    return float((dates.iloc[0] - pd.Timestamp("1970-01-01")).total_seconds() / 86400.0)
 
 
 def _constant_number(value: Any, name: str, kind: str) -> float:
@@ -504,7 +555,7 @@ def _encode_column(col: pd.Series, enc: ColumnEncoding, n: int) -> np.ndarray:
     if enc.type == "boolean":
         return to_boolean(col).fillna(enc.fill).to_numpy(np.float32)[:, None]
     if enc.type == "date":
-        parts = _date_parts(col)
+        parts = _date_parts(col, enc.date_format or None)
         missing = np.isnan(parts[:, 0])
         if missing.any():
             fill = pd.Timestamp("1970-01-01") + pd.Timedelta(days=enc.fill)

@@ -399,7 +399,64 @@ def test_version_1_project_is_migrated_keeping_one_hot_categories(tmp_path):
     path = tmp_path / "old.tdproj"
     path.write_text(json.dumps(doc))
     project = Project.load(path)
-    assert project.data.encodings == {"species": "onehot"}
-    assert project.training.class_weights == "none"
+    assert project.data.legacy_v1 and project.training.class_weights == "none"
     project.save(path)
     assert json.loads(path.read_text())["version"] == 2
+    assert Project.load(path).data.legacy_v1  # the old defaults stay with the project
+
+
+def test_version_1_defaults_keep_the_old_model(tmp_path):
+    """A v1 project ignored free text and one-hot encoded every category; it still does."""
+    rng = np.random.default_rng(0)
+    n = 200
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"age": rng.integers(18, 80, n),
+                  "shop": rng.choice([f"s{i}" for i in range(40)], n),
+                  "comment": [f"customer said {w} things about visit {i}"
+                              for i, w in zip(range(n), rng.choice(["nice", "bad"], n))],
+                  "churn": rng.choice(["yes", "no"], n)}).to_csv(path, index=False)
+    dataset = load_dataset(str(path))
+    legacy = DataConfig(source=str(path), target="churn", legacy_v1=True)
+    summary = resolve(dataset, legacy)
+    assert summary.kind == "tabular" and summary.roles["comment"] == "ignore"
+    pre = prepare(dataset, legacy).preprocessor
+    assert {e.name: e.encoding for e in pre.columns}["shop"] == "onehot"
+    modern = resolve(dataset, DataConfig(source=str(path), target="churn"))
+    assert modern.kind == "text"
+
+
+def test_dates_in_any_common_format_and_time_zone_are_encoded(tmp_path):
+    n = 120
+    days = pd.date_range("2021-03-01", periods=n, freq="D")
+    berlin = pd.date_range("2021-03-20", periods=n, freq="D", tz="Europe/Berlin")
+    frame = pd.DataFrame({"us": days.strftime("%m/%d/%Y"), "eu": days.strftime("%d.%m.%Y"),
+                          "tz": [d.isoformat() for d in berlin], "y": ["a", "b"] * (n // 2)})
+    frame.loc[5, "tz"] = "unknown"
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    dataset = load_dataset(str(path))
+    config = DataConfig(source=str(path), target="y",
+                        column_types={"us": "date", "eu": "date", "tz": "date"},
+                        missing={"eu": "constant"}, fill_values={"eu": "2021-01-31"})
+    prepared = prepare(dataset, config)
+    x = prepared.x["train"]
+    assert np.isfinite(x).all() and (x.std(axis=0)[[0, 3, 6]] > 10).all()  # days vary
+    compact = DataConfig(source=str(path), target="y", column_types={"eu": "date"},
+                         missing={"eu": "constant"}, fill_values={"eu": "20200101"})
+    enc = {e.name: e for e in prepare(dataset, compact).preprocessor.columns}
+    assert enc["eu"].fill == (pd.Timestamp("2020-01-01") - pd.Timestamp("1970-01-01")).days
+    with pytest.raises(DataError, match="not a date"):
+        prepare(dataset, DataConfig(source=str(path), target="y", column_types={"eu": "date"},
+                                    missing={"eu": "constant"}, fill_values={"eu": "soon"}))
+
+
+def test_blank_split_cells_count_as_training_rows(tmp_path):
+    folder = make_image_folder(tmp_path / "imgs", n=12)
+    files = sorted(folder.rglob("*.png"))
+    split = ["test" if i % 4 == 0 else "" if i % 4 == 1 else "train" for i in range(len(files))]
+    pd.DataFrame({"file": [str(f) for f in files], "label": [f.parent.name for f in files],
+                  "split": split}).to_csv(tmp_path / "list.csv", index=False)
+    dataset = load_dataset(str(tmp_path / "list.csv"))
+    prepared = prepare(dataset, DataConfig(source=str(tmp_path / "list.csv"), image_size=8))
+    assert sum(len(v) for v in prepared.rows.values()) == len(files)
+    assert len(prepared.rows["test"]) == split.count("test")
