@@ -143,6 +143,8 @@ class DataPage(QWidget):
         self.preview.setAlternatingRowColors(True)
         self.preview.horizontalHeader().setDefaultSectionSize(110)
         self.preview.verticalHeader().setDefaultSectionSize(22)
+        # Fixed row heights: the view never asks a million rows for their size hints.
+        self.preview.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
 
         self.columns_model = RecordsModel(COLUMN_HEADERS)
         self.columns_model.editors = {1: (COLUMN_TYPES, self._on_type_edited),
