@@ -577,14 +577,20 @@ def _probe_decode_one(path: str, target: tuple[int, int], mode: str, max_pixels:
     file (opening costs as much as decoding a small PNG)."""
     opened = _open(path, max_pixels)
     try:
-        width, height = opened.size
-        facts_mode = opened.mode
-        if opened.format in ("JPEG", "MPO") and _orientation(opened) >= 5:
-            width, height = height, width
+        facts = _facts(opened)
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
         opened.close()
         raise _Unusable(_failure_reason(exc)) from None
-    return (width, height, facts_mode), _decode_opened(opened, target, mode)
+    return facts, _decode_opened(opened, target, mode)
+
+
+def _facts(img: Image.Image) -> tuple[int, int, str]:
+    """Width, height and mode as shown: EXIF orientation 5..8 swaps the sides. JPEG's EXIF
+    comes with the header; other formats would need a full decode to find it."""
+    width, height = img.size
+    if img.format in ("JPEG", "MPO") and _orientation(img) >= 5:
+        width, height = height, width
+    return width, height, img.mode
 
 
 def _decode_opened(opened: Image.Image, target: tuple[int, int], mode: str) -> np.ndarray:
@@ -605,12 +611,7 @@ def _decode_opened(opened: Image.Image, target: tuple[int, int], mode: str) -> n
 def _probe_one(path: str, max_pixels: int, verify: bool) -> tuple[int, int, str]:
     img = _open(path, max_pixels)
     try:
-        width, height = img.size
-        mode = img.mode
-        # Report the size as shown (EXIF orientation 5..8 swaps the sides); JPEG's EXIF comes
-        # with the header, other formats would need a full decode to find it.
-        if img.format in ("JPEG", "MPO") and _orientation(img) >= 5:
-            width, height = height, width
+        width, height, mode = _facts(img)
         if verify:
             if img.format == "JPEG":
                 # At 1/8 scale libjpeg still reads every byte, so truncation is found cheaply.
