@@ -246,10 +246,9 @@ def _image_dataset(index, name: str, source: str) -> Dataset:
     if index.decoded is not None:
         # Decoded while checking the files: the suggested size is the one they were decoded
         # at, and training at it needs no second pass.
-        (h, w, mode), nhwc = index.decoded
+        (h, w, mode), nchw = index.decoded
         dataset.auto_image = (h, w, mode)
-        dataset._decoded[(h, w, mode)] = (np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2)),
-                                          np.ones(len(nhwc), dtype=bool))
+        dataset._decoded[(h, w, mode)] = (nchw, np.ones(len(nchw), dtype=bool))
         index.decoded = None  # one copy of the pixels is enough
     return dataset
 

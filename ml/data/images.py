@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import warnings
+import weakref
 import zipfile
 import zlib
 from collections import Counter, deque
@@ -128,18 +129,20 @@ class ImageIndex:
     frame: pd.DataFrame
     skipped: list[SkippedFile] = field(default_factory=list)
     layout: str = "class-folders"
-    #: ``((height, width, mode), uint8 (n, H, W, C))`` when the images were decoded while
+    #: ``((height, width, mode), uint8 (n, C, H, W))`` when the images were decoded while
     #: indexing (``decode=True``), in frame order.
     decoded: tuple | None = None
 
     @property
     def class_names(self) -> list[str]:
         """The classes, numbers first in numeric order, then names (2 < 10 < "cat")."""
-        return sorted({str(v) for v in self.frame["label"]}, key=_natural_key)
+        return sorted({str(v) for v in self.frame["label"].unique()}, key=_natural_key)
 
     def class_counts(self) -> dict[str, int]:
         """Images per class, in :attr:`class_names` order."""
-        counts = Counter(str(v) for v in self.frame["label"])
+        counts: Counter = Counter()
+        for value, count in self.frame["label"].value_counts(sort=False, dropna=False).items():
+            counts[str(value)] += int(count)
         return {name: int(counts[name]) for name in self.class_names}
 
 
@@ -278,7 +281,7 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
                         processes=_prefer_processes(paths, workers))
         else:
             (height, width), mode = target
-            block = np.zeros((len(paths), height, width, _channels(mode)), np.uint8)
+            block = np.zeros((len(paths), _channels(mode), height, width), np.uint8)
 
             def keep_decoded(start: int, chunk_result: tuple) -> None:
                 pixels, probes = chunk_result
@@ -288,15 +291,18 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
             _run_chunks(_probe_decode_chunk, paths, (max_pixels, (width, height), mode),
                         keep_decoded, workers=workers, progress=progress,
                         should_stop=should_stop, processes=_prefer_processes(paths, workers))
-    rows, kept = [], []
-    for k, ((path, label, split, shown), result) in enumerate(zip(found, results)):
-        if isinstance(result, str):
-            skipped.append(SkippedFile(shown, result))
-        else:
-            rows.append((str(path), label, split, *result))
-            kept.append(k)
-    frame = pd.DataFrame(rows, columns=["path", "label", "split", "width", "height", "mode"])
-    frame = frame.astype({"width": np.int64, "height": np.int64})
+    kept = [k for k, result in enumerate(results) if not isinstance(result, str)]
+    skipped.extend(SkippedFile(found[k][3], result) for k, result in enumerate(results)
+                   if isinstance(result, str))
+    if len(kept) < len(found):
+        found = [found[k] for k in kept]
+        results = [results[k] for k in kept]
+        paths = [paths[k] for k in kept]
+    # Built column by column: a frame from 10,000 row tuples costs several times as much.
+    facts = np.array([r[:2] for r in results], dtype=np.int64).reshape(-1, 2)
+    frame = pd.DataFrame({"path": paths, "label": [item[1] for item in found],
+                          "split": [item[2] for item in found], "width": facts[:, 0],
+                          "height": facts[:, 1], "mode": [r[2] for r in results]})
     index = ImageIndex(str(root), frame, skipped, layout)
     if block is not None:
         (height, width), mode = target
@@ -646,16 +652,18 @@ def _probe_chunk(paths: list[str], max_pixels: int, verify: bool,
 def _probe_decode_chunk(paths: list[str], max_pixels: int, target: tuple[int, int], mode: str,
                         abort: Callable[[], bool] | None = None
                         ) -> tuple[np.ndarray, list[tuple[int, int, str] | str]]:
-    """Header facts and pixels of each file in one go (a decode is also the best check)."""
+    """Header facts and pixels (``(n, C, H, W)``, the layout training takes) of each file in
+    one go (a decode is also the best check)."""
     width, height = target
-    block = np.zeros((len(paths), height, width, _channels(mode)), np.uint8)
+    block = np.zeros((len(paths), _channels(mode), height, width), np.uint8)
     out: list[tuple[int, int, str] | str] = []
     with _quiet_pillow():
         for k, path in enumerate(paths):
             if abort is not None and abort():
                 raise _Cancelled
             try:
-                probe, block[k] = _probe_decode_one(path, target, mode, max_pixels)
+                probe, pixels = _probe_decode_one(path, target, mode, max_pixels)
+                block[k] = pixels.transpose(2, 0, 1)
                 out.append(probe)
             except _Unusable as exc:
                 out.append(str(exc))
@@ -816,7 +824,9 @@ def _run_in(pool: Executor, n_workers: int, fn: Callable, items: list[str], args
     abort = (stop.is_set,) if stop is not None else ()  # processes cannot share an Event
     queue = deque(starts)
     pending: dict[Any, int] = {}
-    helping = stop is None and _HELP_WHILE_STARTING
+    # Only while the workers start: once they run, a third decoder on two cores only slows
+    # the hand-off of their results.
+    helping = stop is None and _HELP_WHILE_STARTING and pool not in _warm_pools
     done_count = 0
     try:
         while queue or pending:
@@ -830,6 +840,8 @@ def _run_in(pool: Executor, n_workers: int, fn: Callable, items: list[str], args
                 continue
             helping = False
             finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            if finished and stop is None:
+                _warm_pools.add(pool)
             for future in finished:
                 start = pending.pop(future)
                 try:
@@ -848,6 +860,8 @@ def _run_in(pool: Executor, n_workers: int, fn: Callable, items: list[str], args
 
 
 _pool_lock = threading.Lock()
+#: Process pools whose workers have answered at least once (started and imported).
+_warm_pools: weakref.WeakSet = weakref.WeakSet()
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
 _pool_users = 0
