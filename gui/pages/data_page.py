@@ -63,6 +63,12 @@ class DataPage(QWidget):
         self._health_timer.setSingleShot(True)
         self._health_timer.setInterval(250)
         self._health_timer.timeout.connect(self._check_health)
+        # The chart is redrawn a moment after the tables: its first layout and paint, in the
+        # same event-loop turn as a new dataset's, stalled the window for over 100 ms.
+        self._chart_timer = QTimer(self)
+        self._chart_timer.setSingleShot(True)
+        self._chart_timer.setInterval(30)
+        self._chart_timer.timeout.connect(self._update_chart)
         self._updating = False
         self._pending: tuple[str, dict, bool] | None = None
 
@@ -510,7 +516,7 @@ class DataPage(QWidget):
                 self.columns_model.set_rows([])
                 self.error_banner.clear_message()
                 self.warning_banner.clear_message()
-                self.balance_chart.hide()
+                self._chart_timer.start()
                 self.health_view.set_findings([], "Load data to check it.")
                 self.tabs.setTabText(self.health_tab, "Health")
                 return
@@ -533,11 +539,11 @@ class DataPage(QWidget):
         if summary is None:
             self.task_label.setText("")
             self.split_label.setText("")
-            self.balance_chart.hide()
+            self._chart_timer.start()
             self.weights_check.setEnabled(False)
             return
         self.weights_check.setEnabled(summary.task == "classification")
-        self.balance_chart.show()
+        self._chart_timer.start()
         detected = "detected" if data.task is None else "chosen"
         kind = f", {summary.kind} input" if summary.kind != "tabular" else ""
         n = len(summary.features)
@@ -557,6 +563,15 @@ class DataPage(QWidget):
                                 stratified)
             self.split_label.setText(f"{sizes['train']:,} train · {sizes['val']:,} validation · "
                                      f"{sizes['test']:,} test rows")
+
+    @Slot()
+    def _update_chart(self) -> None:
+        """Class balance (classification) or the target's histogram (regression)."""
+        state, summary = self.state, self.state.summary
+        if state.dataset is None or summary is None:
+            self.balance_chart.hide()
+            return
+        self.balance_chart.show()
         if summary.task == "classification":
             self.balance_chart.set_bars(list(summary.class_counts),
                                         list(summary.class_counts.values()),

@@ -13,12 +13,21 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 class DataFrameModel(QAbstractTableModel):
-    """A read-only view of a DataFrame (cells are formatted on demand)."""
+    """A read-only view of a DataFrame (cells are formatted on demand).
+
+    Rows are offered :attr:`batch` at a time, more as the view scrolls to the end (Qt's
+    ``canFetchMore``/``fetchMore``): a view lays out every row it is told about, and a million
+    rows at once froze the window for a twentieth of a second.
+    """
+
+    #: Rows offered at first and added each time the view reaches the end.
+    batch = 10_000
 
     def __init__(self, frame: pd.DataFrame | None = None, parent=None):
         super().__init__(parent)
         self._frame = pd.DataFrame()
         self._columns: list[np.ndarray] = []
+        self._shown = 0
         self.highlight_column: str | None = None
         if frame is not None:
             self.set_frame(frame)
@@ -26,6 +35,7 @@ class DataFrameModel(QAbstractTableModel):
     def set_frame(self, frame: pd.DataFrame) -> None:
         self.beginResetModel()
         self._frame = frame
+        self._shown = min(len(frame), self.batch)
         # Column arrays, so data() is an O(1) lookup without pandas' indexing overhead. Numeric
         # columns convert for free (a view); text columns are read cell by cell as they are
         # shown - converting a million strings takes a fifth of a second on the GUI thread.
@@ -39,8 +49,25 @@ class DataFrameModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(0, 0),
                                   self.index(self.rowCount() - 1, self.columnCount() - 1))
 
+    @property
+    def total_rows(self) -> int:
+        """Rows in the frame (``rowCount`` grows towards it as the view scrolls)."""
+        return len(self._frame)
+
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802 - Qt API
-        return 0 if parent.isValid() else len(self._frame)
+        return 0 if parent.isValid() else self._shown
+
+    def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: N802
+        return not parent.isValid() and self._shown < len(self._frame)
+
+    def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: N802
+        if parent.isValid():
+            return
+        more = min(self.batch, len(self._frame) - self._shown)
+        if more > 0:
+            self.beginInsertRows(QModelIndex(), self._shown, self._shown + more - 1)
+            self._shown += more
+            self.endInsertRows()
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self._columns)

@@ -87,6 +87,8 @@ class ThumbnailGridModel(QAbstractListModel):
 
     def class_counts(self) -> dict[str, int]:
         """Images per class, classes in natural order (2 < 10 < "cat")."""
+        if self.dataset is not None:
+            return dict(self.dataset.image_facts()["class_counts"])
         names, counts = np.unique(self._labels, return_counts=True)
         pairs = sorted(zip(names.tolist(), counts.tolist()), key=lambda p: _natural_key(p[0]))
         return {str(k): int(v) for k, v in pairs}

@@ -98,6 +98,30 @@ class Dataset:
         return self.memo(("codes", target, numeric),
                          lambda: class_codes(self.frame[target], numeric))
 
+    def image_facts(self) -> dict:
+        """What an image dataset holds, counted once (column-wise: the Data page asks on the
+        GUI thread).
+
+        Returns
+        -------
+        dict
+            ``class_counts`` (class name -> images, classes in natural order: 2 < 10 < "cat"),
+            ``size_counts`` (``(width, height)`` -> images, most common first) and
+            ``mode_counts`` (Pillow mode -> images, most common first).
+        """
+        def count() -> dict:
+            frame = self.frame
+            classes: dict[str, int] = {}
+            for value, n in frame["label"].value_counts(sort=False, dropna=False).items():
+                classes[str(value)] = classes.get(str(value), 0) + int(n)
+            sizes = frame.groupby(["width", "height"]).size().sort_values(ascending=False)
+            modes = frame["mode"].value_counts()
+            return {"class_counts": {k: classes[k] for k in sorted(classes, key=_natural_key)},
+                    "size_counts": {(int(w), int(h)): int(n) for (w, h), n in sizes.items()},
+                    "mode_counts": {str(m): int(n) for m, n in modes.items()}}
+
+        return self.memo(("image facts",), count)
+
     @property
     def given_splits(self) -> bool:
         """Whether the source itself divides the rows into train / test (/ val)."""
@@ -474,9 +498,8 @@ def _resolve_images(dataset: Dataset, config: DataConfig) -> DataSummary:
     if config.task == "regression":
         raise DataError("Images can be classified, not regressed, in TrainDesk. Choose "
                         "classification.")
-    labels = frame["label"].astype(str)
-    counts = labels.value_counts()
-    class_counts = {k: int(counts[k]) for k in sorted(counts.index, key=_natural_key)}
+    facts = dataset.image_facts()
+    class_counts = dict(facts["class_counts"])
     if len(class_counts) < 2:
         only = next(iter(class_counts), "")
         raise DataError(f"The images have only one class ({only!r}); a classifier needs at least "
@@ -486,11 +509,10 @@ def _resolve_images(dataset: Dataset, config: DataConfig) -> DataSummary:
     if dataset.skipped:
         warnings.append(f"{len(dataset.skipped)} file(s) were skipped (see the list of skipped "
                         f"files).")
-    sizes = frame[["width", "height"]].drop_duplicates()
-    if len(sizes) > 1:
-        warnings.append(f"The images have {len(sizes)} different sizes; all are resized to "
-                        f"{w} x {h}.")
-    modes = set(frame["mode"].astype(str))
+    if len(facts["size_counts"]) > 1:
+        warnings.append(f"The images have {len(facts['size_counts'])} different sizes; all are "
+                        f"resized to {w} x {h}.")
+    modes = set(facts["mode_counts"])
     if len(modes) > 1:
         shown = ", ".join(sorted(modes))
         warnings.append(f"The images mix colour modes ({shown}); all are converted to "

@@ -97,7 +97,8 @@ def test_image_folder_import_shows_images_and_trains(qtbot, window, user, tmp_pa
         page.columns_tab)
     assert any("skipped" in w for w in state.summary.warnings)
     assert state.spec is not None and state.spec.name == "cnn"
-    assert page.balance_chart.labels == ["circle", "square"]
+    # The chart is drawn a moment after the tables (one event-loop turn later).
+    qtbot.waitUntil(lambda: page.balance_chart.labels == ["circle", "square"], timeout=2000)
     wait_health(qtbot, page)
     assert any(f.key == "skipped" for f in page.health_view.findings)
 

@@ -38,7 +38,7 @@ def test_csv_import_with_target_and_column_choices(qtbot, window, user, mixed_cs
     types = {row[0]: row[1] for row in page.columns_model.rows}
     assert types == {"id": "numeric", "size": "numeric", "colour": "categorical",
                      "member": "boolean", "label": "categorical"}
-    assert page.balance_chart.labels == ["high", "low"]
+    qtbot.waitUntil(lambda: page.balance_chart.labels == ["high", "low"], timeout=2000)
     # Choose a role through the editable Columns table, as a user does.
     index = page.columns_model.index(0, 2)
     assert page.columns_model.setData(index, "ignore")

@@ -49,7 +49,8 @@ def test_stop_keeps_a_usable_run_and_the_window_stays_responsive(qtbot, window, 
 
 def test_regression_shows_errors_in_units_and_a_scatter(qtbot, window, user):
     load_sample(qtbot, window, "diabetes")
-    assert window.data_page.balance_chart.values  # a histogram of the target
+    qtbot.waitUntil(lambda: bool(window.data_page.balance_chart.values),  # the histogram
+                    timeout=2000)
     window.model_page.epochs_spin.setValue(5)
     start(qtbot, window)
     qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=60_000)

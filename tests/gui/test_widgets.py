@@ -18,3 +18,30 @@ def test_confusion_matrix_leaves_room_for_its_labels(qtbot):
     assert area.left() - widget.TITLE_BAND >= room
     assert widget.height() - area.bottom() >= room
     widget.grab()  # paints without errors
+
+
+def test_a_big_frame_is_offered_to_the_view_in_batches_as_it_scrolls(qtbot):
+    """A view lays out every row its model reports: a million rows at once froze the window.
+    Rows arrive a batch at a time, and scrolling to the end brings the next batch."""
+    import pandas as pd
+    from PySide6.QtWidgets import QTableView
+
+    from gui.widgets.table_models import DataFrameModel
+
+    n = 2 * DataFrameModel.batch + 123
+    frame = pd.DataFrame({"x": np.arange(n, dtype=float), "name": [f"r{i}" for i in range(n)]})
+    model = DataFrameModel(frame)
+    assert model.rowCount() == DataFrameModel.batch and model.total_rows == n
+    view = QTableView()
+    view.setModel(model)
+    view.resize(400, 300)
+    qtbot.addWidget(view)
+    view.show()
+    view.scrollToBottom()  # a user dragging the scroll bar to the end
+    qtbot.waitUntil(lambda: model.rowCount() > DataFrameModel.batch, timeout=2000)
+    while model.canFetchMore():
+        model.fetchMore()
+    assert model.rowCount() == n and not model.canFetchMore()
+    assert model.data(model.index(n - 1, 1)) == f"r{n - 1}"
+    model.set_frame(frame.head(5))  # a new, small frame starts over
+    assert model.rowCount() == 5 and not model.canFetchMore()

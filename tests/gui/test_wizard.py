@@ -26,7 +26,8 @@ def test_digits_from_data_to_onnx(qtbot, window, tmp_path, user):
     assert page.preview_model.data(page.preview_model.index(0, 2)) == "5"
     assert page.target_combo.currentText() == "digit"
     assert "Classification" in page.task_label.text()
-    assert page.balance_chart.labels == [str(i) for i in range(10)]
+    qtbot.waitUntil(lambda: page.balance_chart.labels == [str(i) for i in range(10)],
+                    timeout=2000)
     assert sum(page.balance_chart.values) == 1797
     assert page.columns_model.rowCount() == 65
     assert page.split_label.text() == "1,259 train · 269 validation · 269 test rows"
