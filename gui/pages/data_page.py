@@ -69,6 +69,11 @@ class DataPage(QWidget):
         self._chart_timer.setSingleShot(True)
         self._chart_timer.setInterval(30)
         self._chart_timer.timeout.connect(self._update_chart)
+        # Likewise the preview table: laying out and painting it is the other big share.
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(15)
+        self._preview_timer.timeout.connect(self._fill_preview)
         self._updating = False
         self._pending: tuple[str, dict, bool] | None = None
 
@@ -430,8 +435,8 @@ class DataPage(QWidget):
 
     def _show_dataset(self, dataset: Dataset) -> None:
         images = dataset.kind == "image"
-        self.preview_model.set_frame(dataset.frame.drop(columns=["path"], errors="ignore")
-                                     if images else dataset.frame)
+        self.preview_model.set_frame(pd.DataFrame())  # filled a moment later
+        self._preview_timer.start()
         if images:
             self.target_combo.addItem("label")
         else:
@@ -456,6 +461,15 @@ class DataPage(QWidget):
         elif self.tabs.currentIndex() == self.images_tab:
             self.tabs.setCurrentIndex(self.preview_tab)
         self._show_read_options(dataset)
+
+    @Slot()
+    def _fill_preview(self) -> None:
+        dataset = self.state.dataset
+        if dataset is None:
+            return
+        self.preview_model.set_frame(dataset.frame.drop(columns=["path"], errors="ignore")
+                                     if dataset.kind == "image" else dataset.frame)
+        self.preview_model.set_highlight(self.target_combo.currentText() or None)
 
     def _show_read_options(self, dataset: Dataset) -> None:
         info = dataset.table_info

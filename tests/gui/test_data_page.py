@@ -34,7 +34,7 @@ def test_csv_import_with_target_and_column_choices(qtbot, window, user, mixed_cs
     state, page = window.state, window.data_page
     assert user.errors == []
     assert page.target_combo.currentText() == "label"  # the last column is proposed
-    assert page.preview_model.rowCount() == 240
+    qtbot.waitUntil(lambda: page.preview_model.rowCount() == 240, timeout=2000)
     types = {row[0]: row[1] for row in page.columns_model.rows}
     assert types == {"id": "numeric", "size": "numeric", "colour": "categorical",
                      "member": "boolean", "label": "categorical"}

@@ -22,7 +22,8 @@ def test_digits_from_data_to_onnx(qtbot, window, tmp_path, user):
     # -- Data ------------------------------------------------------------------------------
     load_sample(qtbot, window, "digits")
     page = window.data_page
-    assert page.preview_model.rowCount() == 1797 and page.preview_model.columnCount() == 65
+    qtbot.waitUntil(lambda: page.preview_model.rowCount() == 1797, timeout=2000)  # a turn later
+    assert page.preview_model.columnCount() == 65
     assert page.preview_model.data(page.preview_model.index(0, 2)) == "5"
     assert page.target_combo.currentText() == "digit"
     assert "Classification" in page.task_label.text()
