@@ -325,6 +325,10 @@ def test_exif_orientation_is_applied(tmp_path):
     frame = index_images(root, cache_dir=tmp_path / "cache").frame
     photo = frame[frame["path"].str.endswith("photo.jpg")].iloc[0]
     assert (photo["width"], photo["height"]) == (16, 32)  # the size as shown
+    # A PNG can carry EXIF too (an eXIf chunk); it is honoured as well.
+    img.save(tmp_path / "photo.png", exif=exif)
+    out = load_image(tmp_path / "photo.png", (32, 16))
+    assert out[:14].mean() < 40 and out[18:].mean() > 215
 
 
 def test_grayscale_mode_and_thumbnail_keep_shapes(tmp_path):
