@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +35,14 @@ ENCODINGS = ("auto", "onehot", "embedding")
 IMAGE_MODES = ("auto", "RGB", "L")
 CLASS_WEIGHTS = ("none", "balanced")
 COLUMN_ROLES = ("feature", "target", "ignore")
-PRESETS = ("auto", "mlp", "cnn", "text")
+#: Model presets (see :data:`ml.models.presets.PRESET_INFO`); "auto" picks one from the data.
+PRESETS = ("auto", "linear", "mlp_small", "mlp", "mlp_large", "mlp_bn", "cnn", "vgg", "resnet",
+           "text", "rnn", "transformer")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid")
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
+LOSSES = ("auto", "cross_entropy", "bce", "mse", "huber")
+RNN_CELLS = ("lstm", "gru")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 #: ``MIGRATIONS[v]`` turns a version-``v`` document (a dict) into a version ``v + 1`` document.
@@ -160,10 +166,28 @@ class ModelConfig:
     dropout: float = 0.1
     conv_channels: list[int] = field(default_factory=lambda: [32, 64])
     batch_norm: bool = True
+    #: The recurrent cell of the ``rnn`` preset.
+    rnn_cell: str = "lstm"
+    #: A layer stack edited by hand (``[{"type": "linear", "out_features": 64}, ...]``); empty:
+    #: the preset's layers. Checked against the data by :func:`ml.models.presets.build_spec`.
+    layers: list[dict] = field(default_factory=list)
+    #: Transfer learning: a run folder or a weights file (safetensors, or a PyTorch state dict
+    #: read with ``weights_only=True``) to start from; empty: fresh weights.
+    init_from: str = ""
+    #: With *init_from*: epochs during which the loaded layers (the body) are frozen.
+    freeze_epochs: int = 0
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
-            raise TrainDeskError(f"Unknown model {self.preset!r}: use mlp, cnn or text.")
+            raise TrainDeskError(f"Unknown model {self.preset!r}; use one of "
+                                 f"{', '.join(PRESETS)}.")
+        if self.rnn_cell not in RNN_CELLS:
+            raise TrainDeskError(f"Unknown recurrent cell {self.rnn_cell!r}; use lstm or gru.")
+        if not all(isinstance(layer, dict) and isinstance(layer.get("type"), str)
+                   for layer in self.layers):
+            raise TrainDeskError("Every custom layer must be an object with a 'type'.")
+        if not 0 <= self.freeze_epochs <= 100_000:
+            raise TrainDeskError(f"Frozen epochs must be 0 or more (got {self.freeze_epochs}).")
         if self.activation not in ACTIVATIONS:
             raise TrainDeskError(f"Unknown activation {self.activation!r}; use one of "
                                  f"{', '.join(ACTIVATIONS)}.")
@@ -195,6 +219,24 @@ class TrainingConfig:
     restore_best: bool = True
     #: ``balanced`` weights each class's loss by ``n / (k * count)`` (training split counts).
     class_weights: str = "none"
+    #: SGD only: Nesterov momentum.
+    nesterov: bool = False
+    #: Learning-rate schedule (see :mod:`ml.training.schedules`), after *warmup_epochs* of
+    #: linear warm-up from 0.
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    #: ``step``: multiply by *step_gamma* every *step_size* epochs.
+    step_size: int = 10
+    step_gamma: float = 0.1
+    #: ``plateau``: multiply by *plateau_factor* after *plateau_patience* epochs without a
+    #: better validation loss.
+    plateau_patience: int = 5
+    plateau_factor: float = 0.5
+    #: ``auto``: cross-entropy for classification, MSE for regression.
+    loss: str = "auto"
+    label_smoothing: float = 0.0
+    #: Clip the gradient norm to this (0: off).
+    grad_clip: float = 0.0
 
     def validate(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:
@@ -214,6 +256,23 @@ class TrainingConfig:
             raise TrainDeskError("Weight decay cannot be negative.")
         if not 0.0 <= self.momentum < 1.0:
             raise TrainDeskError("Momentum must be at least 0 and below 1.")
+        if self.schedule not in SCHEDULES:
+            raise TrainDeskError(f"Unknown learning-rate schedule {self.schedule!r}; use one of "
+                                 f"{', '.join(SCHEDULES)}.")
+        if not 0 <= self.warmup_epochs <= 100_000:
+            raise TrainDeskError("Warm-up epochs must be 0 or more.")
+        if self.step_size < 1 or not 0.0 < self.step_gamma <= 1.0:
+            raise TrainDeskError("The step schedule needs a step of at least 1 epoch and a "
+                                 "factor above 0 and at most 1.")
+        if self.plateau_patience < 0 or not 0.0 < self.plateau_factor < 1.0:
+            raise TrainDeskError("Reduce-on-plateau needs a patience of 0 or more epochs and a "
+                                 "factor above 0 and below 1.")
+        if self.loss not in LOSSES:
+            raise TrainDeskError(f"Unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise TrainDeskError("Label smoothing must be at least 0 and below 1.")
+        if not (self.grad_clip >= 0.0 and math.isfinite(self.grad_clip)):
+            raise TrainDeskError("Gradient clipping must be 0 (off) or a positive number.")
         if self.device not in DEVICES:
             raise TrainDeskError(f"Unknown device {self.device!r}; use one of "
                                  f"{', '.join(DEVICES)}.")
