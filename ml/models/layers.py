@@ -166,6 +166,202 @@ class EmbeddingBag(nn.Module):
         return total / mask.sum(dim=1).clamp(min=1.0)
 
 
+def _embedding(shape: Shape, p: dict):
+    _need_rank(shape, (1,), "Embedding")
+    vocab, dim = int(p["vocab_size"]), int(p["dim"])
+    if vocab < 2 or dim < 1:
+        raise ModelSpecError("Embedding needs a vocabulary of at least 2 and a width of at "
+                             "least 1.")
+    params = vocab * dim + (shape[0] * dim if p["positional"] else 0)
+    return (shape[0], dim), params, 0
+
+
+def _need_sequence(shape: Shape, what: str) -> None:
+    if len(shape) != 2:
+        raise ModelSpecError(f"{what} needs a sequence (length x features, e.g. after an "
+                             f"Embedding), but gets {_shape_str(shape)}.")
+
+
+def _rnn(gates: int):
+    def infer(shape: Shape, p: dict):
+        _need_sequence(shape, "A recurrent layer")
+        length, n_in = shape
+        hidden, layers = int(p["hidden_size"]), int(p["num_layers"])
+        if hidden < 1 or layers < 1:
+            raise ModelSpecError("A recurrent layer needs a hidden size and layer count of at "
+                                 "least 1.")
+        dirs = 2 if p["bidirectional"] else 1
+        params, macs, width = 0, 0, n_in
+        for _ in range(layers):
+            # Per direction: input and hidden weights and two bias vectors for each gate.
+            per = gates * hidden * (width + hidden) + 2 * gates * hidden
+            params += dirs * per
+            macs += dirs * length * gates * hidden * (width + hidden)
+            width = hidden * dirs
+        out = (length, hidden * dirs) if p["return_sequence"] else (hidden * dirs,)
+        return out, params, macs
+    return infer
+
+
+def _transformer(shape: Shape, p: dict):
+    _need_sequence(shape, "A Transformer encoder layer")
+    length, d = shape
+    heads, ff = int(p["nhead"]), int(p["dim_feedforward"])
+    if heads < 1 or ff < 1:
+        raise ModelSpecError("A Transformer layer needs at least 1 head and a feed-forward "
+                             "width of at least 1.")
+    if d % heads:
+        raise ModelSpecError(f"The number of heads ({heads}) must divide the width of the "
+                             f"input ({d}); choose e.g. {max(h for h in range(1, 9) if d % h == 0)}"
+                             f" heads.")
+    params = 4 * d * d + 4 * d + 2 * d * ff + ff + d + 4 * d
+    macs = length * (4 * d * d + 2 * d * ff) + 2 * length * length * d
+    return shape, params, macs
+
+
+def _sequence_pool(shape: Shape, p: dict):
+    _need_sequence(shape, "Sequence pooling")
+    if p["mode"] not in ("mean", "max"):
+        raise ModelSpecError("Sequence pooling is 'mean' or 'max'.")
+    return (shape[1],), 0, 0
+
+
+def _layernorm(shape: Shape, p: dict):
+    return shape, 2 * shape[-1], 0
+
+
+def _conv1d(shape: Shape, p: dict):
+    _need_sequence(shape, "Conv1d")
+    c, length = shape
+    k, s, pad, n_out = int(p["kernel_size"]), int(p["stride"]), int(p["padding"]), int(
+        p["out_channels"])
+    if k < 1 or s < 1 or pad < 0 or n_out < 1:
+        raise ModelSpecError("Conv1d needs kernel size, stride and channels of at least 1.")
+    if k > length + 2 * pad:
+        raise ModelSpecError(f"Conv1d's kernel ({k}) is longer than its input ({length}).")
+    out = _conv_out(length, k, s, pad)
+    return (n_out, out), n_out * c * k + (n_out if p["bias"] else 0), n_out * out * c * k
+
+
+def _pool1d(shape: Shape, p: dict):
+    _need_sequence(shape, "Pooling")
+    c, length = shape
+    k = int(p["kernel_size"])
+    s = int(p.get("stride") or k)
+    if k < 1 or k > length:
+        raise ModelSpecError(f"Pooling window ({k}) is longer than its input ({length}).")
+    return (c, _conv_out(length, k, s, 0)), 0, 0
+
+
+def _adaptive_pool1d(shape: Shape, p: dict):
+    _need_sequence(shape, "Adaptive average pooling")
+    return (shape[0], int(p["output_size"])), 0, 0
+
+
+def _residual(shape: Shape, p: dict):
+    if len(shape) == 3:
+        c, h, w = shape
+        n_out, s = int(p["out_channels"]), int(p["stride"])
+        if n_out < 1 or s < 1:
+            raise ModelSpecError("A residual block needs channels and stride of at least 1.")
+        oh, ow = _conv_out(h, 3, s, 1), _conv_out(w, 3, s, 1)
+        params = 9 * c * n_out + 9 * n_out * n_out + 4 * n_out
+        macs = oh * ow * (9 * c * n_out + 9 * n_out * n_out)
+        if s != 1 or c != n_out:
+            params += c * n_out + 2 * n_out
+            macs += oh * ow * c * n_out
+        return (n_out, oh, ow), params, macs
+    if len(shape) == 1:
+        n_in, n_out = shape[0], int(p["out_channels"])
+        if n_out < 1:
+            raise ModelSpecError("A residual block needs at least 1 output.")
+        params = n_in * n_out + n_out + n_out * n_out + n_out
+        macs = n_in * n_out + n_out * n_out
+        if n_in != n_out:
+            params += n_in * n_out
+            macs += n_in * n_out
+        return (n_out,), params, macs
+    raise ModelSpecError(f"A residual block needs an image or a flat feature vector, but gets "
+                         f"{_shape_str(shape)}.")
+
+
+class TokenEmbedding(nn.Module):
+    """Token ids ``(batch, length)`` to vectors ``(batch, length, dim)``; id 0 is padding.
+    With *positional*, a learned vector per position is added (for the Transformer)."""
+
+    def __init__(self, vocab_size: int, dim: int, length: int, positional: bool):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.position = nn.Parameter(torch.zeros(length, dim)) if positional else None
+        self.vocab_size = vocab_size
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out = self.embedding(ids.long().clamp(0, self.vocab_size - 1))
+        if self.position is not None:
+            out = out + self.position
+        return out
+
+
+class Recurrent(nn.Module):
+    """An LSTM or GRU over ``(batch, length, features)``: the whole output sequence, or the
+    final hidden state (both directions joined)."""
+
+    def __init__(self, cell: str, n_in: int, hidden: int, layers: int, bidirectional: bool,
+                 return_sequence: bool):
+        super().__init__()
+        kind = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = kind(n_in, hidden, num_layers=layers, batch_first=True,
+                        bidirectional=bidirectional)
+        self.return_sequence = return_sequence
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, state = self.rnn(x)
+        if self.return_sequence:
+            return out
+        h = state[0] if isinstance(state, tuple) else state
+        if self.rnn.bidirectional:
+            return torch.cat([h[-2], h[-1]], dim=1)
+        return h[-1]
+
+
+class SequencePool(nn.Module):
+    """``(batch, length, d)`` to ``(batch, d)`` by the mean or the maximum over positions."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1) if self.mode == "mean" else x.amax(dim=1)
+
+
+class ResidualBlock(nn.Module):
+    """He et al.'s basic block: conv3x3-BN-ReLU-conv3x3-BN plus the input (projected by a 1x1
+    conv when the shape changes), then ReLU. For flat input: Linear-ReLU-Linear plus input."""
+
+    def __init__(self, shape: Shape, out_channels: int, stride: int):
+        super().__init__()
+        n_in = shape[0]
+        if len(shape) == 3:
+            self.body = nn.Sequential(
+                nn.Conv2d(n_in, out_channels, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels), nn.ReLU(),
+                nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels))
+            self.skip = (nn.Identity() if stride == 1 and n_in == out_channels else
+                         nn.Sequential(nn.Conv2d(n_in, out_channels, 1, stride=stride,
+                                                 bias=False), nn.BatchNorm2d(out_channels)))
+        else:
+            self.body = nn.Sequential(nn.Linear(n_in, out_channels), nn.ReLU(),
+                                      nn.Linear(out_channels, out_channels))
+            self.skip = (nn.Identity() if n_in == out_channels else
+                         nn.Linear(n_in, out_channels, bias=False))
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.body(x) + self.skip(x))
+
+
 LAYER_TYPES: dict[str, LayerType] = {}
 
 
@@ -193,6 +389,38 @@ _register("embed_columns", "Column embeddings", {"columns": []}, _embed_columns,
           lambda s, p: EmbedColumns(s[0], p["columns"]))
 _register("embedding_bag", "Word embeddings (mean)", {"vocab_size": 2, "dim": 64},
           _embedding_bag, lambda s, p: EmbeddingBag(int(p["vocab_size"]), int(p["dim"])))
+_register("conv1d", "Conv1d",
+          {"out_channels": 32, "kernel_size": 3, "stride": 1, "padding": 1, "bias": True},
+          _conv1d,
+          lambda s, p: nn.Conv1d(s[0], int(p["out_channels"]), int(p["kernel_size"]),
+                                 stride=int(p["stride"]), padding=int(p["padding"]),
+                                 bias=bool(p["bias"])))
+_register("maxpool1d", "MaxPool1d", {"kernel_size": 2, "stride": None}, _pool1d,
+          lambda s, p: nn.MaxPool1d(int(p["kernel_size"]), stride=p.get("stride")))
+_register("avgpool1d", "AvgPool1d", {"kernel_size": 2, "stride": None}, _pool1d,
+          lambda s, p: nn.AvgPool1d(int(p["kernel_size"]), stride=p.get("stride")))
+_register("adaptive_avgpool1d", "AdaptiveAvgPool1d", {"output_size": 1}, _adaptive_pool1d,
+          lambda s, p: nn.AdaptiveAvgPool1d(int(p["output_size"])))
+_register("layernorm", "LayerNorm", {}, _layernorm, lambda s, p: nn.LayerNorm(s[-1]))
+_register("residual_block", "Residual block", {"out_channels": 64, "stride": 1}, _residual,
+          lambda s, p: ResidualBlock(s, int(p["out_channels"]), int(p["stride"])))
+_register("embedding", "Embedding (token vectors)",
+          {"vocab_size": 2, "dim": 64, "positional": False}, _embedding,
+          lambda s, p: TokenEmbedding(int(p["vocab_size"]), int(p["dim"]), s[0],
+                                      bool(p["positional"])))
+for _cell, _gates in (("lstm", 4), ("gru", 3)):
+    _register(_cell, _cell.upper(), {"hidden_size": 64, "num_layers": 1, "bidirectional": True,
+                                     "return_sequence": False}, _rnn(_gates),
+              lambda s, p, c=_cell: Recurrent(c, s[1], int(p["hidden_size"]),
+                                              int(p["num_layers"]), bool(p["bidirectional"]),
+                                              bool(p["return_sequence"])))
+_register("transformer_encoder", "Transformer encoder layer",
+          {"nhead": 4, "dim_feedforward": 128, "dropout": 0.1}, _transformer,
+          lambda s, p: nn.TransformerEncoderLayer(s[1], int(p["nhead"]),
+                                                  int(p["dim_feedforward"]),
+                                                  float(p["dropout"]), batch_first=True))
+_register("sequence_pool", "Sequence pooling", {"mode": "mean"}, _sequence_pool,
+          lambda s, p: SequencePool(str(p["mode"])))
 _register("dropout", "Dropout", {"p": 0.1}, _same, lambda s, p: nn.Dropout(float(p["p"])))
 _register("flatten", "Flatten", {}, _flatten, lambda s, p: nn.Flatten())
 _register("relu", "ReLU", {}, _same, lambda s, p: nn.ReLU())
@@ -202,6 +430,10 @@ _register("tanh", "Tanh", {}, _same, lambda s, p: nn.Tanh())
 _register("sigmoid", "Sigmoid", {}, _same, lambda s, p: nn.Sigmoid())
 _register("leaky_relu", "LeakyReLU", {"negative_slope": 0.01}, _same,
           lambda s, p: nn.LeakyReLU(float(p["negative_slope"])))
+
+
+#: Layers that take token ids (int64): only as the first layer of a text model.
+TOKEN_LAYERS = frozenset({"embedding", "embedding_bag"})
 
 
 def layer_params(layer: dict) -> dict:

@@ -1,17 +1,66 @@
-"""Ready-made networks for the data at hand: an MLP for tables, a small CNN for images."""
+"""Ready-made networks for every kind of data, chosen from the data or by the user.
+
+Tables: linear/logistic regression, MLPs of three sizes and one with batch norm and dropout.
+Images: a small CNN (the cats-vs-dogs / CIFAR-10 tutorial network), a VGG-style CNN and a small
+ResNet, each adapting its first layer to the channels and its poolings to the image size.
+Text: bag of embeddings (fastText-style), an LSTM/GRU and a small Transformer encoder.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import ModelSpecError
 from ..project import ModelConfig
 from .spec import InputSpec, ModelSpec, summarize
 
-PRESET_TITLES = {"mlp": "MLP (multi-layer perceptron)", "cnn": "Small CNN (conv-pool blocks)",
-                 "text": "Text: word embeddings + MLP"}
-#: Width of the word vectors of the text preset.
+
+@dataclass(frozen=True)
+class PresetInfo:
+    """A preset as the Model page and ``main.py models`` list it."""
+
+    name: str
+    title: str
+    kind: str  # tabular | image | text
+    description: str
+
+
+PRESET_INFO: dict[str, PresetInfo] = {p.name: p for p in (
+    PresetInfo("linear", "Linear / logistic regression", "tabular",
+               "One linear layer: linear regression, or logistic regression for classes. The "
+               "classic baseline."),
+    PresetInfo("mlp_small", "MLP, small (64-32)", "tabular",
+               "Two small hidden layers with dropout: for a few hundred rows."),
+    PresetInfo("mlp", "MLP (hidden sizes as set)", "tabular",
+               "Fully connected hidden layers of the sizes you set: the all-round choice."),
+    PresetInfo("mlp_large", "MLP, large (512-256-128)", "tabular",
+               "Three wide hidden layers: for tens of thousands of rows and more."),
+    PresetInfo("mlp_bn", "MLP with batch norm and dropout", "tabular",
+               "Hidden layers with batch normalisation and dropout: trains fast, resists "
+               "overfitting."),
+    PresetInfo("cnn", "Small CNN (conv-pool blocks)", "image",
+               "Convolution + pooling blocks then a small dense head, as in the classic "
+               "cats-vs-dogs and CIFAR-10 tutorials."),
+    PresetInfo("vgg", "VGG-style CNN", "image",
+               "Blocks of two 3x3 convolutions with batch norm before each pooling: deeper, "
+               "more accurate, slower."),
+    PresetInfo("resnet", "Small ResNet", "image",
+               "Residual blocks (with skip connections) and global average pooling: the "
+               "strongest image preset for bigger datasets."),
+    PresetInfo("text", "Bag of embeddings (fastText-style)", "text",
+               "Word vectors averaged, then a small dense head: fast and strong on short texts."),
+    PresetInfo("rnn", "LSTM / GRU classifier", "text",
+               "Word vectors read in order by a bidirectional recurrent layer: word order "
+               "matters."),
+    PresetInfo("transformer", "Small Transformer encoder", "text",
+               "Word and position vectors through two self-attention layers, then averaged."),
+)}
+#: Titles by preset name (older callers).
+PRESET_TITLES = {name: info.title for name, info in PRESET_INFO.items()}
+#: Width of the word vectors of the text presets.
 TEXT_EMBED_DIM = 64
+_KIND_WORDS = {"tabular": "a table", "image": "images", "text": "text"}
 
 
 def embedding_dim(cardinality: int) -> int:
@@ -74,45 +123,164 @@ def cnn_layers(input_shape: Sequence[int], channels: Sequence[int], hidden: Sequ
     return layers
 
 
+def _embed_layers(spec_in: InputSpec) -> list[dict]:
+    if not spec_in.embeddings:
+        return []
+    return [{"type": "embed_columns", "columns": [[int(pos), int(card), embedding_dim(card)]
+                                                  for pos, card in spec_in.embeddings]}]
+
+
+def _image_blocks(shape: Sequence[int], channels: Sequence[int], convs: int, activation: str,
+                  batch_norm: bool) -> list[dict]:
+    """VGG-style blocks: *convs* 3x3 convolutions, then a 2x2 max pooling while the map is at
+    least 4 pixels on a side."""
+    _, h, w = shape
+    layers: list[dict] = []
+    for ch in channels:
+        for _ in range(convs):
+            layers.append({"type": "conv2d", "out_channels": int(ch), "kernel_size": 3,
+                           "padding": 1, "bias": not batch_norm})
+            if batch_norm:
+                layers.append({"type": "batchnorm"})
+            layers.append({"type": activation})
+        if min(h, w) >= 4:
+            layers.append({"type": "maxpool2d", "kernel_size": 2})
+            h, w = h // 2, w // 2
+    return layers
+
+
+def _resnet_layers(shape: Sequence[int], channels: Sequence[int], n_outputs: int) -> list[dict]:
+    """A stem convolution, one residual block per stage (stride 2 from the second stage while
+    the map is at least 8 pixels), global average pooling and a linear head."""
+    _, h, w = shape
+    first = int(channels[0])
+    layers: list[dict] = [{"type": "conv2d", "out_channels": first, "kernel_size": 3,
+                           "padding": 1, "bias": False}, {"type": "batchnorm"},
+                          {"type": "relu"}]
+    for i, ch in enumerate(channels):
+        stride = 2 if i > 0 and min(h, w) >= 8 else 1
+        layers.append({"type": "residual_block", "out_channels": int(ch), "stride": stride})
+        if stride == 2:
+            h, w = (h + 1) // 2, (w + 1) // 2
+    layers += [{"type": "adaptive_avgpool2d", "output_size": 1}, {"type": "flatten"},
+               {"type": "linear", "out_features": int(n_outputs)}]
+    return layers
+
+
+def preset_fits(name: str, kind: str) -> bool:
+    """Whether preset *name* can take data of *kind* (``tabular``, ``image``, ``text``):
+    its own kind, and the dense presets also take images (flattened, as the classic MNIST
+    MLP does)."""
+    info = PRESET_INFO[name]
+    return info.kind == kind or (info.kind == "tabular" and kind == "image")
+
+
+def resolve_preset(config: ModelConfig, input_spec: "InputSpec | Sequence[int]") -> str:
+    """The preset *config* stands for ("auto": the one that suits the input)."""
+    return config.preset if config.preset != "auto" else default_preset(input_spec)
+
+
+def preset_layers(name: str, config: ModelConfig, input_spec: "InputSpec | Sequence[int]",
+                  n_outputs: int) -> list[dict]:
+    """The layers of preset *name* (``"auto"`` allowed) for this input, sized by *config*.
+
+    Raises
+    ------
+    ModelSpecError
+        When the preset is for another kind of data (a CNN on a table, an LSTM on images...).
+    """
+    spec_in = InputSpec.of(input_spec)
+    shape = spec_in.shape
+    if name == "auto":
+        name = default_preset(spec_in)
+    info = PRESET_INFO.get(name)
+    if info is None:
+        raise ModelSpecError(f"Unknown preset {name!r}; choose one of "
+                             f"{', '.join(PRESET_INFO)}.")
+    kind = spec_in.kind if spec_in.kind in _KIND_WORDS else "tabular"
+    if not preset_fits(name, kind):
+        if info.kind == "image":
+            raise ModelSpecError(f"{info.title} needs image data (channels x height x width); "
+                                 f"this data is {_KIND_WORDS[kind]}. Choose a preset for "
+                                 f"{_KIND_WORDS[kind]}.")
+        raise ModelSpecError(f"{info.title} is for {_KIND_WORDS[info.kind]}; this data is "
+                             f"{_KIND_WORDS[kind]}. Choose a preset for {_KIND_WORDS[kind]}.")
+    act, drop = config.activation, config.dropout
+    flat = len(shape) > 1
+    if name == "linear":
+        return _embed_layers(spec_in) + ([{"type": "flatten"}] if flat else []) + [
+            {"type": "linear", "out_features": int(n_outputs)}]
+    if name in ("mlp", "mlp_small", "mlp_large", "mlp_bn"):
+        hidden = {"mlp_small": [64, 32], "mlp_large": [512, 256, 128]}.get(name, config.hidden)
+        dropout = {"mlp_small": max(drop, 0.2), "mlp_bn": max(drop, 0.2)}.get(name, drop)
+        return _embed_layers(spec_in) + mlp_layers(hidden, n_outputs, act, dropout,
+                                                   batch_norm=name == "mlp_bn", flatten=flat)
+    if name == "cnn":
+        return cnn_layers(shape, config.conv_channels, config.hidden, n_outputs, act, drop,
+                          config.batch_norm)
+    if name == "vgg":
+        channels = list(config.conv_channels) or [32, 64]
+        channels = channels + [channels[-1] * 2] if len(channels) < 3 else channels
+        layers = _image_blocks(shape, channels, 2, act, True)
+        layers += [{"type": "adaptive_avgpool2d", "output_size": 1}, {"type": "flatten"},
+                   {"type": "dropout", "p": max(drop, 0.2)}]
+        return layers + mlp_layers(config.hidden[:1], n_outputs, act)
+    if name == "resnet":
+        return _resnet_layers(shape, list(config.conv_channels) or [32, 64], n_outputs)
+    vocab = int(spec_in.vocab_size)
+    if name == "text":
+        return [{"type": "embedding_bag", "vocab_size": vocab, "dim": TEXT_EMBED_DIM}] + \
+            mlp_layers(config.hidden, n_outputs, act, drop)
+    if name == "rnn":
+        return [{"type": "embedding", "vocab_size": vocab, "dim": TEXT_EMBED_DIM},
+                {"type": config.rnn_cell, "hidden_size": 64, "num_layers": 1,
+                 "bidirectional": True, "return_sequence": False},
+                {"type": "dropout", "p": max(drop, 0.1)},
+                {"type": "linear", "out_features": int(n_outputs)}]
+    # transformer
+    return [{"type": "embedding", "vocab_size": vocab, "dim": TEXT_EMBED_DIM,
+             "positional": True},
+            {"type": "transformer_encoder", "nhead": 4, "dim_feedforward": 128,
+             "dropout": 0.1},
+            {"type": "transformer_encoder", "nhead": 4, "dim_feedforward": 128,
+             "dropout": 0.1},
+            {"type": "sequence_pool", "mode": "mean"},
+            {"type": "dropout", "p": max(drop, 0.1)},
+            {"type": "linear", "out_features": int(n_outputs)}]
+
+
 def build_spec(config: ModelConfig, input_shape: "InputSpec | Sequence[int]", n_outputs: int,
                task: str) -> ModelSpec:
-    """Turn the user's model choices into a checked :class:`ModelSpec`.
+    """Turn the user's model choices into a checked :class:`ModelSpec`: the preset's layers,
+    or the hand-edited ones in ``config.layers``.
 
     *input_shape* is the data's :class:`InputSpec` (or a bare shape for plain float input).
 
     Raises
     ------
     ModelSpecError
-        If the choices do not fit the data (a CNN on a table, a layer that cannot take its input).
+        If the choices do not fit the data (a CNN on a table, a layer that cannot take its
+        input, a last layer that does not give the task's outputs).
     """
     config.validate()
     spec_in = InputSpec.of(input_shape)
-    shape = spec_in.shape
-    preset = config.preset if config.preset != "auto" else default_preset(spec_in)
-    if spec_in.kind == "text" and preset != "text":
-        raise ModelSpecError("This data is text; choose the text model (word embeddings).")
-    if preset == "text":
-        if spec_in.kind != "text":
-            raise ModelSpecError("The text model needs a text column as its feature. Choose the "
-                                 "MLP for a table.")
-        layers = [{"type": "embedding_bag", "vocab_size": int(spec_in.vocab_size),
-                   "dim": TEXT_EMBED_DIM}]
-        layers += mlp_layers(config.hidden, n_outputs, config.activation, config.dropout)
-    elif preset == "cnn":
-        layers = cnn_layers(shape, config.conv_channels, config.hidden, n_outputs,
-                            config.activation, config.dropout, config.batch_norm)
+    preset = resolve_preset(config, spec_in)
+    if config.layers:
+        layers = [dict(layer) for layer in config.layers]
+        name = "custom"
     else:
-        layers = []
-        if spec_in.embeddings:
-            layers.append({"type": "embed_columns",
-                           "columns": [[int(pos), int(card), embedding_dim(card)]
-                                       for pos, card in spec_in.embeddings]})
-        layers += mlp_layers(config.hidden, n_outputs, config.activation, config.dropout,
-                             batch_norm=False, flatten=len(shape) > 1)
-    spec = ModelSpec(input_shape=list(shape), layers=layers, task=task, name=preset,
+        layers = preset_layers(preset, config, spec_in, n_outputs)
+        name = preset
+    spec = ModelSpec(input_shape=list(spec_in.shape), layers=layers, task=task, name=name,
                      input_dtype=spec_in.dtype)
-    summarize(spec)
+    summarize(spec, n_outputs=n_outputs)
     return spec
+
+
+def propose_preset(input_spec: "InputSpec | Sequence[int]", n_train: int = 0,
+                   n_classes: int = 0) -> str:
+    """The preset the app proposes for this data (see :func:`suggest_settings`)."""
+    return suggest_settings(max(int(n_train), 1), input_spec)[0].preset
 
 
 def suggest_settings(n_train: int, input_shape: "InputSpec | Sequence[int]") -> tuple[ModelConfig, dict]:

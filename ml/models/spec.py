@@ -8,6 +8,7 @@ with the weights), so that an exported model takes unscaled input.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelSpecError
-from .layers import LAYER_TYPES, Shape, layer_params
+from .layers import LAYER_TYPES, TOKEN_LAYERS, Shape, layer_params
 
 SPEC_VERSION = 1
 
@@ -127,8 +128,127 @@ class ModelSummary:
     def size_mb(self) -> float:
         return self.total_params * 4 / 1e6
 
+    @property
+    def total_flops(self) -> int:
+        """Floating-point operations of one forward pass (a multiply-add counts two)."""
+        return 2 * self.total_macs
 
-def summarize(spec: ModelSpec) -> ModelSummary:
+    @property
+    def activation_values(self) -> int:
+        """Values all layers output for one sample (what training keeps for the backward
+        pass)."""
+        return sum(math.prod(layer.output_shape) for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    """One layer checked against its input: its shapes and costs, or why it cannot work."""
+
+    index: int
+    type: str
+    title: str
+    input_shape: Shape | None
+    output_shape: Shape | None
+    params: int = 0
+    macs: int = 0
+    error: str | None = None
+
+
+#: The error of the layers after a bad one (their input is unknown).
+AFTER_ERROR = "Comes after a layer with a problem; fix that one first."
+
+
+def check_layers(input_shape, layers: Sequence[dict], input_dtype: str = "float32", *,
+                 n_outputs: int | None = None) -> list[LayerCheck]:
+    """Check every layer, going on after a bad one, for the layer editor.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        One sample, without the batch axis.
+    layers : sequence of dict
+    input_dtype : str
+        ``int64`` for token ids: the first layer must then look them up (an embedding).
+    n_outputs : int, optional
+        What the task needs from the last layer (classes, or 1); a flat output of another
+        size is an error on the last layer.
+
+    Returns
+    -------
+    list of LayerCheck
+        One per layer, in order; ``error`` is None for a good layer.
+    """
+    shape: Shape | None = tuple(int(v) for v in input_shape)
+    checks: list[LayerCheck] = []
+    for i, layer in enumerate(layers):
+        kind = LAYER_TYPES.get(layer.get("type", "")) if isinstance(layer, dict) else None
+        name = layer.get("type", "?") if isinstance(layer, dict) else "?"
+        title = kind.title if kind else str(name)
+        if shape is None:
+            checks.append(LayerCheck(i, name, title, None, None, error=AFTER_ERROR))
+            continue
+        try:
+            if kind is None:
+                raise ModelSpecError(f"this layer has an unknown type {name!r}")
+            if name in TOKEN_LAYERS and (i > 0 or input_dtype != "int64"):
+                raise ModelSpecError("it looks up token ids, so it must be the first layer "
+                                     "of a text model" + (
+                                         "; this data is numbers" if input_dtype != "int64"
+                                         else ""))
+            if i == 0 and input_dtype == "int64" and name not in TOKEN_LAYERS:
+                raise ModelSpecError("a text model gets token ids; its first layer must be an "
+                                     "Embedding (or Word embeddings)")
+            try:
+                out, params, macs = kind.infer(shape, layer_params(layer))
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ModelSpecError(f"a setting is invalid ({exc})") from None
+            if any(v < 1 for v in out):
+                raise ModelSpecError(f"it shrinks its input ({_shape_text(shape)}) to nothing; "
+                                     f"remove a pooling layer or use a smaller kernel or "
+                                     f"stride")
+        except ModelSpecError as exc:
+            text = str(exc)
+            checks.append(LayerCheck(i, name, title, shape, None,
+                                     error=text[:1].upper() + text[1:].rstrip(".") + "."))
+            shape = None
+            continue
+        checks.append(LayerCheck(i, name, title, shape, tuple(out), int(params), int(macs)))
+        shape = tuple(out)
+    if checks and shape is not None:
+        last = checks[-1]
+        problem = None
+        if len(shape) != 1:
+            problem = ("The network must end with a flat output; add Flatten (or Sequence "
+                       "pooling) and a Linear layer at the end.")
+        elif n_outputs is not None and shape[0] != n_outputs:
+            what = "class" if n_outputs > 1 else "value"
+            problem = (f"The last layer gives {shape[0]} output{'s' if shape[0] != 1 else ''} "
+                       f"but this task needs {n_outputs} (one per {what}): set the last "
+                       f"Linear layer's outputs to {n_outputs}.")
+        if problem:
+            checks[-1] = LayerCheck(last.index, last.type, last.title, last.input_shape,
+                                    last.output_shape, last.params, last.macs, problem)
+    return checks
+
+
+def _shape_text(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def estimate_training_memory(summary: "ModelSummary", batch_size: int,
+                             optimizer: str = "adam") -> int:
+    """Bytes training is expected to need on the device, in float32: the weights, their
+    gradients, the optimizer's state (Adam and AdamW keep two values per weight, SGD with
+    momentum and RMSprop one) and every layer's output for the batch, twice (the forward
+    values kept for the backward pass, and their gradients). An estimate: frameworks add
+    workspace, and mixed precision halves the activations."""
+    slots = {"adam": 2, "adamw": 2, "sgd": 1, "rmsprop": 1}.get(optimizer, 2)
+    weights = summary.total_params * 4
+    activations = 2 * summary.activation_values * int(batch_size) * 4
+    return int(weights * (2 + slots) + activations)
+
+
+def summarize(spec: ModelSpec, n_outputs: int | None = None) -> ModelSummary:
     """Infer every layer's output shape and parameter count.
 
     Raises
@@ -139,27 +259,17 @@ def summarize(spec: ModelSpec) -> ModelSummary:
     shape: Shape = tuple(int(v) for v in spec.input_shape)
     if not shape or any(v < 1 for v in shape):
         raise ModelSpecError(f"The input shape {list(shape)} is invalid.")
+    if not spec.layers:
+        raise ModelSpecError("The network has no layers; add at least a Linear layer.")
+    checks = check_layers(shape, spec.layers, spec.input_dtype, n_outputs=n_outputs)
+    bad = next((c for c in checks if c.error and c.error != AFTER_ERROR), None)
+    if bad is not None:
+        if bad.index == len(checks) - 1 and bad.output_shape is not None:
+            raise ModelSpecError(bad.error)
+        raise ModelSpecError(f"Layer {bad.index + 1} ({bad.title}): {bad.error}")
     summary = ModelSummary(input_shape=shape)
-    for i, layer in enumerate(spec.layers):
-        kind = LAYER_TYPES.get(layer.get("type", ""))
-        if kind is None:
-            raise ModelSpecError(f"Layer {i + 1} has an unknown type {layer.get('type')!r}.")
-        try:
-            out, params, macs = kind.infer(shape, layer_params(layer))
-        except ModelSpecError as exc:
-            raise ModelSpecError(f"Layer {i + 1} ({kind.title}): {exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise ModelSpecError(f"Layer {i + 1} ({kind.title}) has an invalid setting: "
-                                 f"{exc}.") from None
-        if any(v < 1 for v in out):
-            raise ModelSpecError(f"Layer {i + 1} ({kind.title}) shrinks its input "
-                                 f"({'x'.join(map(str, shape))}) to nothing. Remove a pooling "
-                                 f"layer or use a smaller kernel.")
-        summary.layers.append(LayerSummary(i, kind.name, kind.title, out, params, macs))
-        shape = out
-    if len(shape) != 1:
-        raise ModelSpecError("The network must end with a flat output; add Flatten and Linear "
-                             "layers at the end.")
+    summary.layers = [LayerSummary(c.index, c.type, c.title, c.output_shape, c.params, c.macs)
+                      for c in checks]
     return summary
 
 
