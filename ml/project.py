@@ -351,7 +351,11 @@ class Project:
             data.split = split
             data.source = _resolve_path(data.source, base_dir)
             model = _build(ModelConfig, doc.get("model") or {}, "model")
-            training = _build(TrainingConfig, doc.get("training") or {}, "training")
+            training_doc = doc.get("training") or {}
+            training = _build(TrainingConfig, training_doc, "training")
+            if isinstance(training_doc, dict) and "nesterov" not in training_doc:
+                # Saved before the setting existed, SGD always used Nesterov momentum.
+                training.nesterov = training.optimizer == "sgd" and training.momentum > 0
             runs = []
             for i, entry in enumerate(doc.get("runs") or []):
                 run = _build(RunRecord, entry, f"runs[{i}]")

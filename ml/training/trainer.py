@@ -25,6 +25,7 @@ from ..errors import TrainingError
 from ..project import TrainingConfig
 from .callbacks import BestWeights, Callback, CallbackList
 from .device import amp_dtype, describe_device, release_device_memory, select_device
+from .schedules import Scheduler, make_scheduler
 
 
 @dataclass
@@ -163,6 +164,7 @@ class Trainer:
         self.target_scale = float(target_scale)
         self.should_stop = False
         self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Scheduler | None = None
         self.history: list[dict] = []
         self.metric_name = "accuracy" if task == "classification" else "mae"
 
@@ -172,16 +174,51 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         fused = {"fused": True} if self.device.type == "cuda" else {}
         if cfg.optimizer == "sgd":
+            if cfg.nesterov and cfg.momentum <= 0:
+                raise TrainingError("Nesterov momentum needs a momentum above 0 (e.g. 0.9); "
+                                    "set one or switch Nesterov off.")
             return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+                                   weight_decay=cfg.weight_decay, nesterov=bool(cfg.nesterov))
+        if cfg.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum,
+                                       weight_decay=cfg.weight_decay)
         if cfg.optimizer == "adamw":
             return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
 
+    def _loss_name(self) -> str:
+        """The loss in use: the configured one, checked against the task."""
+        name = self.config.loss
+        if name == "auto":
+            return "cross_entropy" if self.task == "classification" else "mse"
+        fits = {"classification": ("cross_entropy", "bce"), "regression": ("mse", "huber")}
+        if name not in fits[self.task]:
+            options = " or ".join(fits[self.task])
+            raise TrainingError(f"The {name} loss is for "
+                                f"{'regression' if self.task == 'classification' else 'classes'}"
+                                f"; this is {self.task}. Choose {options} (or automatic).")
+        return name
+
     def _loss(self, out: torch.Tensor, y: torch.Tensor,
-              weight: torch.Tensor | None = None) -> torch.Tensor:
-        if self.task == "classification":
-            return nn.functional.cross_entropy(out.float(), y, weight=weight)
+              weight: torch.Tensor | None = None, training: bool = False) -> torch.Tensor:
+        name = self._loss_name()
+        smoothing = float(self.config.label_smoothing) if training else 0.0
+        if name == "cross_entropy":
+            return nn.functional.cross_entropy(out.float(), y, weight=weight,
+                                               label_smoothing=smoothing)
+        if name == "bce":
+            # One sigmoid per class against one-hot targets (smoothed towards 1/2).
+            k = out.shape[1]
+            target = nn.functional.one_hot(y, k).float()
+            if smoothing:
+                target = target * (1 - smoothing) + smoothing / 2
+            per = nn.functional.binary_cross_entropy_with_logits(out.float(), target,
+                                                                 reduction="none")
+            if weight is not None:
+                per = per * weight[y].unsqueeze(1)
+            return per.sum(dim=1).mean()
+        if name == "huber":
+            return nn.functional.huber_loss(out.float().reshape(-1), y, delta=1.0)
         return nn.functional.mse_loss(out.float().reshape(-1), y)
 
     def _seed(self) -> torch.Generator:
@@ -217,6 +254,7 @@ class Trainer:
         self.model.to(device)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
+        self._loss_name()  # a loss that does not fit the task stops here, before any work
         self.optimizer = self._make_optimizer()
         dtype = amp_dtype(device, cfg.amp)
         scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
@@ -229,6 +267,8 @@ class Trainer:
         weight = None if self.class_weights is None else self.class_weights.to(device)
         n, bs = train.n, min(int(cfg.batch_size), train.n)
         steps = math.ceil(n / bs)
+        self.scheduler = make_scheduler(self.optimizer, cfg, cfg.epochs, steps)
+        clip = float(cfg.grad_clip)
         info = describe_device(device)
         result = FitResult(device=info.label)
         self.callbacks.on_fit_begin({
@@ -255,16 +295,22 @@ class Trainer:
                     xb = as_model_input(xb)
                     if self.augment is not None:
                         xb = self.augment(xb)
+                    self.scheduler.before_step(epoch, b)
                     with autocast():
                         out = self.model(xb)
-                        loss = self._loss(out, yb, weight)
+                        loss = self._loss(out, yb, weight, training=True)
                     self.optimizer.zero_grad(set_to_none=True)
                     if scaler.is_enabled():
                         scaler.scale(loss).backward()
+                        if clip > 0:
+                            scaler.unscale_(self.optimizer)  # clip the true gradients
+                            nn.utils.clip_grad_norm_(self.model.parameters(), clip)
                         scaler.step(self.optimizer)
                         scaler.update()
                     else:
                         loss.backward()
+                        if clip > 0:
+                            nn.utils.clip_grad_norm_(self.model.parameters(), clip)
                         self.optimizer.step()
                     m = len(idx)
                     with torch.no_grad():
@@ -292,6 +338,7 @@ class Trainer:
                     logs["val_loss"] = self._finite(val["loss"], epoch + 1)
                     logs["val_" + self.metric_name] = val[self.metric_name]
                 logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+                self.scheduler.end_epoch(logs.get("val_loss", logs["loss"]))
                 logs["epoch_seconds"] = time.perf_counter() - epoch_start
                 logs["seconds"] = time.perf_counter() - start
                 self.history.append(logs)
