@@ -20,7 +20,7 @@ from .models.spec import TrainDeskNet, build_model
 from .project import Project, RunRecord
 from .runs import (RunError, RunWriter, config_dict, data_fingerprint, new_run_dir, now_iso,
                    save_weights, write_run_info, write_run_start)
-from .training.callbacks import Callback
+from .training.callbacks import Callback, FreezeLoaded
 from .training.device import describe_device, select_device
 from .training.trainer import FitResult, Trainer
 
@@ -109,6 +109,12 @@ class TrainingJob:
         spec = build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task)
         torch.manual_seed(project.training.seed)  # the initial weights belong to the seed too
         net = build_model(spec, pre.feature_mean, pre.feature_std)
+        transfer = None
+        if project.model.init_from:
+            from .models.transfer import start_from
+
+            transfer = start_from(net, project.model.init_from)
+            say(f"Transfer learning: {transfer.describe()}")
         device = select_device(project.training.device)
         info = describe_device(device)
         say(f"Data: {prepared.summary.n_rows} rows -> {len(prepared.y['train'])} train, "
@@ -135,6 +141,10 @@ class TrainingJob:
         run_info = {"id": run_dir.name, "created": now_iso(), "status": "running",
                     "task": prepared.task, "model": spec.name, "device": info.label,
                     "dataset": dataset.name}
+        if transfer is not None:
+            run_info["transfer"] = {"source": transfer.source, "loaded": len(transfer.loaded),
+                                    "new": transfer.new, "frozen_epochs":
+                                    project.model.freeze_epochs}
         write_run_start(run_dir, config=config, rows=prepared.rows, preprocessor=pre, spec=spec,
                         info=run_info, x_test=prepared.x["test"])
         say(f"Run folder: {run_dir}")
@@ -149,8 +159,13 @@ class TrainingJob:
         weights = None
         if project.training.class_weights == "balanced" and prepared.task == "classification":
             weights = balanced_class_weights(prepared.y["train"], pre.n_outputs)
+        extra = []
+        if transfer is not None and project.model.freeze_epochs > 0:
+            from .models.transfer import body_names
+
+            extra.append(FreezeLoaded(body_names(net, transfer), project.model.freeze_epochs))
         trainer = Trainer(net, prepared.task, project.training,
-                          callbacks=[RunWriter(run_dir), *self.callbacks],
+                          callbacks=[*extra, RunWriter(run_dir), *self.callbacks],
                           target_scale=pre.target_std, device=device, augment=augment,
                           class_weights=weights)
         self.trainer = trainer

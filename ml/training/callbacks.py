@@ -108,3 +108,32 @@ class BestWeights(Callback):
         if self.state is not None:
             self.trainer.model.load_state_dict(self.state)
         logs["best_epoch"] = self.best_epoch
+
+
+class FreezeLoaded(Callback):
+    """Keep the parameters named *names* (loaded by transfer learning) fixed for the first
+    *epochs* epochs, so a fresh last layer learns before the loaded body is adjusted.
+
+    Frozen parameters get no gradient, which every optimizer skips; their BatchNorm statistics
+    still follow the new data (that is what makes a loaded body fit new images).
+    """
+
+    def __init__(self, names: Iterable[str], epochs: int):
+        self.names = set(names)
+        self.epochs = int(epochs)
+
+    def _set(self, trainable: bool) -> None:
+        for name, param in self.trainer.model.named_parameters():
+            if name in self.names:
+                param.requires_grad_(trainable)
+
+    def on_fit_begin(self, logs: Logs) -> None:
+        if self.epochs > 0:
+            self._set(False)
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if epoch + 1 == self.epochs:
+            self._set(True)
+
+    def on_fit_end(self, logs: Logs) -> None:
+        self._set(True)
