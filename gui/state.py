@@ -16,8 +16,8 @@ from PySide6.QtCore import QObject, Signal
 from ml.data.dataset import Dataset, DataSummary, estimate_model_input, resolve
 from ml.errors import TrainDeskError
 from ml.evaluation.evaluate import Evaluation
-from ml.models.presets import build_spec
-from ml.models.spec import ModelSpec, ModelSummary, summarize
+from ml.models.presets import build_spec, preset_layers
+from ml.models.spec import ModelSpec, ModelSummary, check_layers, summarize
 from ml.pipeline import apply_suggestions
 from ml.project import Project, RunRecord
 
@@ -58,6 +58,13 @@ class ProjectState(QObject):
         self.spec: ModelSpec | None = None
         self.model_summary: ModelSummary | None = None
         self.model_error = ""
+        #: What the network gets (an :class:`~ml.models.spec.InputSpec`) and must give.
+        self.model_input = None
+        self.n_outputs = 0
+        #: The layers shown in the editor (the custom stack, or the preset's) and a check of
+        #: each (:class:`~ml.models.spec.LayerCheck`), bad layers included.
+        self.layers: list[dict] = []
+        self.layer_checks: list = []
         self.current_run: CurrentRun | None = None
         self.training = False
         self.dirty = False
@@ -79,13 +86,21 @@ class ProjectState(QObject):
 
     def _refresh_spec(self) -> None:
         self.spec, self.model_summary, self.model_error = None, None, ""
+        self.model_input, self.n_outputs, self.layers, self.layer_checks = None, 0, [], []
         if self.summary is None:
             return
         n_out = len(self.summary.class_counts) if self.summary.task == "classification" else 1
+        self.n_outputs = n_out
+        model = self.project.model
         try:
+            self.model_input = estimate_model_input(self.dataset, self.summary, self.project.data)
+            # The editor shows every layer, bad ones marked, before the whole is checked.
+            self.layers = ([dict(layer) for layer in model.layers] if model.layers else
+                           preset_layers(model.preset, model, self.model_input, n_out))
+            self.layer_checks = check_layers(self.model_input.shape, self.layers,
+                                             self.model_input.dtype, n_outputs=n_out)
             self.project.training.validate()
-            shape = estimate_model_input(self.dataset, self.summary, self.project.data)
-            self.spec = build_spec(self.project.model, shape, n_out, self.summary.task)
+            self.spec = build_spec(model, self.model_input, n_out, self.summary.task)
             self.model_summary = summarize(self.spec)
         except TrainDeskError as exc:
             self.model_error = str(exc)

@@ -1,25 +1,37 @@
-"""Step 2 - Model: a preset network, its size, and the training settings."""
+"""Step 2 - Model: a preset for the data in one click, a layer editor that checks shapes as
+you type, the training settings, transfer learning - and what it all costs, before training."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Slot
-from PySide6.QtGui import QDoubleValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox,
-                               QTableView, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QDoubleValidator, QFont, QGuiApplication, QStandardItemModel, QUndoStack
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QTabWidget,
+                               QVBoxLayout, QWidget)
 
+from ml.models.presets import PRESET_INFO, preset_fits
 from ml.training.device import cuda_available, describe_device, mps_available
 
+from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner, MetricCard, heading
-from ..widgets.table_models import RecordsModel
+from ..widgets.layer_editor import LayerEditor, ModelEdit
+from ..widgets.network_diagram import NetworkDiagram
 
-PRESETS = (("Automatic (suits the data)", "auto"), ("MLP — for tables", "mlp"),
-           ("Small CNN — for images", "cnn"), ("Word embeddings — for text", "text"))
+KIND_TITLES = {"tabular": "Tables", "image": "Images", "text": "Text"}
 ACTIVATIONS = (("ReLU", "relu"), ("GELU", "gelu"), ("SiLU", "silu"), ("Tanh", "tanh"),
                ("Leaky ReLU", "leaky_relu"), ("Sigmoid", "sigmoid"))
 OPTIMIZERS = (("Adam", "adam"), ("AdamW (decoupled weight decay)", "adamw"),
-              ("SGD with momentum", "sgd"))
+              ("SGD with momentum", "sgd"), ("RMSprop", "rmsprop"))
+SCHEDULES = (("Constant", "constant"), ("Step (drop every N epochs)", "step"),
+             ("Cosine (smoothly to zero)", "cosine"), ("One-cycle (up, then down)", "onecycle"),
+             ("Reduce when validation stalls", "plateau"))
+LOSSES = {"classification": (("Automatic (cross-entropy)", "auto"),
+                             ("Cross-entropy", "cross_entropy"),
+                             ("Binary cross-entropy (per class)", "bce")),
+          "regression": (("Automatic (mean squared error)", "auto"),
+                         ("Mean squared error", "mse"), ("Huber (robust to outliers)", "huber"))}
 LEARNING_RATES = ("0.1", "0.03", "0.01", "0.003", "0.001", "0.0003", "0.0001")
 
 
@@ -33,19 +45,135 @@ def parse_sizes(text: str) -> list[int] | None:
     return sizes if all(s > 0 for s in sizes) else None
 
 
+def _form(box: QGroupBox) -> QFormLayout:
+    form = QFormLayout(box)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
+
+class CodeDialog(QDialog):
+    """The PyTorch source of the current model, to read or copy."""
+
+    def __init__(self, source: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("The model as PyTorch code")
+        self.resize(820, 640)
+        self.text = QPlainTextEdit(source)
+        self.text.setObjectName("codeText")
+        self.text.setReadOnly(True)
+        font = QFont("monospace")
+        font.setStyleHint(QFont.StyleHint.Monospace)
+        self.text.setFont(font)
+        note = QLabel("A plain <code>nn.Module</code>: the weights of a run load into it with "
+                      "<code>load_state_dict</code> (from the exported safetensors file).")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.copy_button = buttons.addButton("Copy", QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.clicked.connect(
+            lambda: QGuiApplication.clipboard().setText(self.text.toPlainText()))
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(note)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(buttons)
+
+
 class ModelPage(QWidget):
-    """Pick and size the network; set how it trains; see what it costs."""
+    """Pick and shape the network; set how it trains; see what it costs."""
 
     def __init__(self, state: ProjectState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self._updating = False
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(200)
+        self._build_network_tab()
+        self._build_training_tab()
+        self._build_transfer_tab()
 
-        # -- network -------------------------------------------------------------------------
+        self.settings_tabs = QTabWidget()
+        self.settings_tabs.setObjectName("modelSettingsTabs")
+        for widget, title in ((self.network_tab, "Network"), (self.training_tab, "Training"),
+                              (self.transfer_tab, "Start from")):
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(widget)
+            self.settings_tabs.addTab(scroll, title)
+        self.settings_tabs.setMinimumWidth(400)
+        self.settings_tabs.setMaximumWidth(480)
+
+        # -- the network and its cost ----------------------------------------------------------
+        self.params_card = MetricCard("trainable parameters")
+        self.params_card.setObjectName("paramsCard")
+        self.size_card = MetricCard("model size")
+        self.macs_card = MetricCard("multiply-adds per sample")
+        self.memory_card = MetricCard("training memory")
+        self.memory_card.setToolTip("An estimate for the chosen batch size: weights, gradients, "
+                                    "optimizer state and the activations kept for learning.")
+        cards = QHBoxLayout()
+        for card in (self.params_card, self.size_card, self.macs_card, self.memory_card):
+            cards.addWidget(card)
+        self.error_banner = MessageBanner()
+        self.error_banner.setObjectName("modelError")
+        self.input_label = QLabel("")
+        self.input_label.setWordWrap(True)
+        self.editor = LayerEditor(self.undo_stack, self._apply_model_edit)
+        self.editor.setObjectName("layerEditor")
+        self.diagram = NetworkDiagram()
+        self.save_diagram_button = QPushButton("Save diagram…")
+        self.save_diagram_button.setToolTip("Save the diagram as a PNG picture or an SVG "
+                                            "drawing (for slides and reports).")
+        self.save_diagram_button.clicked.connect(self._save_diagram)
+        diagram_tab = QWidget()
+        dl = QVBoxLayout(diagram_tab)
+        dl.setContentsMargins(0, 4, 0, 0)
+        dl.addWidget(self.diagram, 1)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.save_diagram_button)
+        dl.addLayout(row)
+        self.view_tabs = QTabWidget()
+        self.view_tabs.addTab(self.editor, "Layers")
+        self.view_tabs.addTab(diagram_tab, "Diagram")
+        self.code_button = QPushButton("Show code")
+        self.code_button.setObjectName("showCodeButton")
+        self.code_button.setToolTip("The PyTorch source of this network, to copy.")
+        self.code_button.clicked.connect(self.show_code)
+        top = QHBoxLayout()
+        top.addWidget(heading("Your network"))
+        top.addStretch(1)
+        top.addWidget(self.code_button)
+        right = QVBoxLayout()
+        right.addLayout(top)
+        right.addWidget(self.input_label)
+        right.addLayout(cards)
+        right.addWidget(self.error_banner)
+        right.addWidget(self.view_tabs, 1)
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.settings_tabs)
+        layout.addLayout(right, 1)
+
+        state.model_changed.connect(self._on_model_changed)
+        state.project_replaced.connect(self._on_project_replaced)
+        state.dataset_changed.connect(self.undo_stack.clear)
+        self._on_model_changed()
+
+    # -- building -------------------------------------------------------------------------------
+    def _build_network_tab(self) -> None:
         self.preset_combo = QComboBox()
         self.preset_combo.setObjectName("presetCombo")
-        for label, value in PRESETS:
-            self.preset_combo.addItem(label, value)
+        self.preset_combo.addItem("Automatic (suits the data)", "auto")
+        for kind in ("tabular", "image", "text"):
+            self.preset_combo.insertSeparator(self.preset_combo.count())
+            for name, info in PRESET_INFO.items():
+                if info.kind == kind:
+                    self.preset_combo.addItem(f"{KIND_TITLES[kind]}: {info.title}", name)
+                    self.preset_combo.setItemData(self.preset_combo.count() - 1,
+                                                  info.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset_label = QLabel("")
+        self.preset_label.setWordWrap(True)
+        self.preset_label.setStyleSheet("color: palette(mid);")
         self.hidden_edit = QLineEdit()
         self.hidden_edit.setObjectName("hiddenEdit")
         self.hidden_edit.setPlaceholderText("e.g. 128, 64")
@@ -54,9 +182,7 @@ class ModelPage(QWidget):
                                     "more data.")
         self.channels_edit = QLineEdit()
         self.channels_edit.setObjectName("channelsEdit")
-        self.channels_edit.setToolTip("Filters in each convolution block, comma separated. "
-                                      "Each block also halves the image size (while it is at "
-                                      "least 4 pixels).")
+        self.channels_edit.setToolTip("Filters in each convolution block, comma separated.")
         self.activation_combo = QComboBox()
         for label, value in ACTIVATIONS:
             self.activation_combo.addItem(label, value)
@@ -66,21 +192,50 @@ class ModelPage(QWidget):
         self.dropout_spin.setToolTip("Share of units switched off at random while training; "
                                      "fights overfitting.")
         self.batchnorm_check = QCheckBox("Batch normalisation after each convolution")
+        self.rnn_combo = QComboBox()
+        self.rnn_combo.addItem("LSTM", "lstm")
+        self.rnn_combo.addItem("GRU (lighter)", "gru")
         self.suggest_button = QPushButton("Suggest for my data")
         self.suggest_button.setToolTip("Reset the network and schedule to what suits the size "
                                        "and kind of the data.")
-        net_box = QGroupBox("Network")
-        nf = QFormLayout(net_box)
-        nf.addRow("Preset:", self.preset_combo)
-        nf.addRow("Hidden layers:", self.hidden_edit)
+        self.custom_label = QLabel("")
+        self.custom_label.setWordWrap(True)
+        self.network_tab = QWidget()
+        box = QGroupBox("Preset")
+        form = _form(box)
+        form.addRow(self.preset_combo)
+        form.addRow(self.preset_label)
+        form.addRow(self.suggest_button)
+        knobs = QGroupBox("Shape of the preset")
+        kf = _form(knobs)
+        kf.addRow("Hidden layers:", self.hidden_edit)
         self.channels_row_label = QLabel("Conv channels:")
-        nf.addRow(self.channels_row_label, self.channels_edit)
-        nf.addRow("Activation:", self.activation_combo)
-        nf.addRow("Dropout:", self.dropout_spin)
-        nf.addRow(self.batchnorm_check)
-        nf.addRow(self.suggest_button)
+        kf.addRow(self.channels_row_label, self.channels_edit)
+        kf.addRow("Activation:", self.activation_combo)
+        kf.addRow("Dropout:", self.dropout_spin)
+        kf.addRow(self.batchnorm_check)
+        self.rnn_row_label = QLabel("Recurrent cell:")
+        kf.addRow(self.rnn_row_label, self.rnn_combo)
+        kf.addRow(self.custom_label)
+        layout = QVBoxLayout(self.network_tab)
+        layout.addWidget(box)
+        layout.addWidget(knobs)
+        layout.addStretch(1)
 
-        # -- training ------------------------------------------------------------------------
+        self.preset_combo.currentIndexChanged.connect(self._on_preset_chosen)
+        self.activation_combo.currentIndexChanged.connect(self._on_network_edited)
+        self.dropout_spin.valueChanged.connect(self._on_network_edited)
+        self.batchnorm_check.toggled.connect(self._on_network_edited)
+        self.rnn_combo.currentIndexChanged.connect(self._on_network_edited)
+        self.hidden_edit.editingFinished.connect(self._on_network_edited)
+        self.channels_edit.editingFinished.connect(self._on_network_edited)
+        self.hidden_edit.textEdited.connect(self._on_sizes_typed)
+        self.channels_edit.textEdited.connect(self._on_sizes_typed)
+        self.suggest_button.clicked.connect(self._suggest)
+
+    def _build_training_tab(self) -> None:
+        from ..widgets.schedule_plot import SchedulePlot
+
         self.optimizer_combo = QComboBox()
         for label, value in OPTIMIZERS:
             self.optimizer_combo.addItem(label, value)
@@ -94,6 +249,55 @@ class ModelPage(QWidget):
         self.lr_combo.setValidator(validator)
         self.lr_combo.setToolTip("How big each learning step is. Too high and training "
                                  "diverges; too low and it crawls. 0.001 suits Adam.")
+        self.momentum_spin = QDoubleSpinBox()
+        self.momentum_spin.setRange(0.0, 0.999)
+        self.momentum_spin.setDecimals(3)
+        self.momentum_spin.setSingleStep(0.05)
+        self.momentum_spin.setToolTip("How much of the previous step carries into the next "
+                                      "(SGD and RMSprop).")
+        self.nesterov_check = QCheckBox("Nesterov momentum")
+        self.weight_decay_combo = QComboBox()
+        self.weight_decay_combo.setEditable(True)
+        self.weight_decay_combo.addItems(["0", "0.00001", "0.0001", "0.001", "0.01"])
+        self.weight_decay_combo.setValidator(QDoubleValidator(0.0, 1.0, 7, self))
+        self.weight_decay_combo.setToolTip("Pulls weights towards zero; fights overfitting.")
+        self.schedule_combo = QComboBox()
+        self.schedule_combo.setObjectName("scheduleCombo")
+        for label, value in SCHEDULES:
+            self.schedule_combo.addItem(label, value)
+        self.warmup_spin = QSpinBox()
+        self.warmup_spin.setRange(0, 1000)
+        self.warmup_spin.setSuffix(" epochs")
+        self.warmup_spin.setSpecialValueText("None")
+        self.warmup_spin.setToolTip("Raise the learning rate from 0 over these first epochs: "
+                                    "steadier starts for big models.")
+        self.step_spin = QSpinBox()
+        self.step_spin.setRange(1, 10000)
+        self.step_spin.setSuffix(" epochs")
+        self.gamma_spin = QDoubleSpinBox()
+        self.gamma_spin.setRange(0.01, 1.0)
+        self.gamma_spin.setSingleStep(0.05)
+        self.gamma_spin.setToolTip("The learning rate is multiplied by this at each step.")
+        self.patience_spin = QSpinBox()
+        self.patience_spin.setRange(0, 1000)
+        self.patience_spin.setSuffix(" epochs")
+        self.factor_spin = QDoubleSpinBox()
+        self.factor_spin.setRange(0.01, 0.99)
+        self.factor_spin.setSingleStep(0.05)
+        self.schedule_plot = SchedulePlot()
+        self.loss_combo = QComboBox()
+        self.loss_combo.setObjectName("lossCombo")
+        self.smoothing_spin = QDoubleSpinBox()
+        self.smoothing_spin.setRange(0.0, 0.5)
+        self.smoothing_spin.setSingleStep(0.05)
+        self.smoothing_spin.setToolTip("Aim a little below 100% certainty for the right class; "
+                                       "often generalises better.")
+        self.clip_spin = QDoubleSpinBox()
+        self.clip_spin.setRange(0.0, 1000.0)
+        self.clip_spin.setSingleStep(0.5)
+        self.clip_spin.setSpecialValueText("Off")
+        self.clip_spin.setToolTip("Limit the size of each update (gradient norm); prevents the "
+                                  "sudden jumps that turn the loss into NaN.")
         self.batch_spin = QSpinBox()
         self.batch_spin.setObjectName("batchSpin")
         self.batch_spin.setRange(1, 65536)
@@ -105,10 +309,6 @@ class ModelPage(QWidget):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setToolTip("The same seed, data and settings give the same model.")
-        self.weight_decay_combo = QComboBox()
-        self.weight_decay_combo.setEditable(True)
-        self.weight_decay_combo.addItems(["0", "0.00001", "0.0001", "0.001", "0.01"])
-        self.weight_decay_combo.setValidator(QDoubleValidator(0.0, 1.0, 7, self))
         self.device_combo = QComboBox()
         self.device_combo.addItem(f"Automatic ({describe_device('auto').label})", "auto")
         self.device_combo.addItem("CPU", "cpu")
@@ -119,82 +319,127 @@ class ModelPage(QWidget):
         self.amp_check = QCheckBox("Mixed precision on the GPU (faster)")
         self.amp_check.setEnabled(cuda_available())
         self.best_check = QCheckBox("Keep the weights of the best validation epoch")
-        train_box = QGroupBox("Training")
-        tf = QFormLayout(train_box)
-        tf.addRow("Optimizer:", self.optimizer_combo)
-        tf.addRow("Learning rate:", self.lr_combo)
-        tf.addRow("Weight decay:", self.weight_decay_combo)
-        tf.addRow("Batch size:", self.batch_spin)
-        tf.addRow("Epochs:", self.epochs_spin)
-        tf.addRow("Seed:", self.seed_spin)
-        tf.addRow("Device:", self.device_combo)
-        tf.addRow(self.amp_check)
-        tf.addRow(self.best_check)
+        self.estimate_button = QPushButton("Estimate time and memory")
+        self.estimate_button.setObjectName("estimateButton")
+        self.estimate_button.setToolTip("Time a few real training steps on the chosen device.")
+        self.estimate_label = QLabel("")
+        self.estimate_label.setWordWrap(True)
 
-        left = QVBoxLayout()
-        left.addWidget(net_box)
-        left.addWidget(train_box)
-        left.addStretch(1)
+        self.training_tab = QWidget()
+        opt = QGroupBox("Optimizer")
+        of = _form(opt)
+        of.addRow("Optimizer:", self.optimizer_combo)
+        of.addRow("Learning rate:", self.lr_combo)
+        self.momentum_label = QLabel("Momentum:")
+        of.addRow(self.momentum_label, self.momentum_spin)
+        of.addRow(self.nesterov_check)
+        of.addRow("Weight decay:", self.weight_decay_combo)
+        sched = QGroupBox("Learning-rate schedule")
+        sf = _form(sched)
+        sf.addRow("Schedule:", self.schedule_combo)
+        sf.addRow("Warm-up:", self.warmup_spin)
+        self.step_label, self.gamma_label = QLabel("Step every:"), QLabel("Multiply by:")
+        sf.addRow(self.step_label, self.step_spin)
+        sf.addRow(self.gamma_label, self.gamma_spin)
+        self.patience_label, self.factor_label = QLabel("Patience:"), QLabel("Multiply by:")
+        sf.addRow(self.patience_label, self.patience_spin)
+        sf.addRow(self.factor_label, self.factor_spin)
+        sf.addRow(self.schedule_plot)
+        loop = QGroupBox("Loop")
+        lf = _form(loop)
+        lf.addRow("Loss:", self.loss_combo)
+        self.smoothing_label = QLabel("Label smoothing:")
+        lf.addRow(self.smoothing_label, self.smoothing_spin)
+        lf.addRow("Gradient clipping:", self.clip_spin)
+        lf.addRow("Batch size:", self.batch_spin)
+        lf.addRow("Epochs:", self.epochs_spin)
+        lf.addRow("Seed:", self.seed_spin)
+        lf.addRow("Device:", self.device_combo)
+        lf.addRow(self.amp_check)
+        lf.addRow(self.best_check)
+        lf.addRow(self.estimate_button)
+        lf.addRow(self.estimate_label)
+        layout = QVBoxLayout(self.training_tab)
+        for box in (opt, sched, loop):
+            layout.addWidget(box)
+        layout.addStretch(1)
 
-        # -- summary -------------------------------------------------------------------------
-        self.params_card = MetricCard("trainable parameters")
-        self.params_card.setObjectName("paramsCard")
-        self.size_card = MetricCard("model size")
-        self.macs_card = MetricCard("multiply-adds per sample")
-        cards = QHBoxLayout()
-        for card in (self.params_card, self.size_card, self.macs_card):
-            cards.addWidget(card)
-        self.error_banner = MessageBanner()
-        self.error_banner.setObjectName("modelError")
-        self.layers_model = RecordsModel(["#", "Layer", "Output shape", "Parameters"])
-        self.layers_view = QTableView()
-        self.layers_view.setObjectName("layersTable")
-        self.layers_view.setModel(self.layers_model)
-        self.layers_view.verticalHeader().hide()
-        header = self.layers_view.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.input_label = QLabel("")
-        right = QVBoxLayout()
-        right.addWidget(heading("Your network"))
-        right.addWidget(self.input_label)
-        right.addLayout(cards)
-        right.addWidget(self.error_banner)
-        right.addWidget(self.layers_view, 1)
-
-        layout = QHBoxLayout(self)
-        lw = QWidget()
-        lw.setLayout(left)
-        lw.setMaximumWidth(460)
-        layout.addWidget(lw)
-        layout.addLayout(right, 1)
-
-        # -- wiring --------------------------------------------------------------------------
-        self.preset_combo.currentIndexChanged.connect(self._on_network_edited)
-        self.activation_combo.currentIndexChanged.connect(self._on_network_edited)
-        self.dropout_spin.valueChanged.connect(self._on_network_edited)
-        self.batchnorm_check.toggled.connect(self._on_network_edited)
-        self.hidden_edit.editingFinished.connect(self._on_network_edited)
-        self.channels_edit.editingFinished.connect(self._on_network_edited)
-        self.hidden_edit.textEdited.connect(self._on_sizes_typed)
-        self.channels_edit.textEdited.connect(self._on_sizes_typed)
-        self.suggest_button.clicked.connect(self.state.suggest_model)
-        for combo in (self.optimizer_combo, self.device_combo):
+        for combo in (self.optimizer_combo, self.device_combo, self.schedule_combo,
+                      self.loss_combo):
             combo.currentIndexChanged.connect(self._on_training_edited)
         for combo in (self.lr_combo, self.weight_decay_combo):
             # Apply a typed number when typing is done (or a listed one when it is picked);
             # applying every keystroke would rewrite the text under the user's fingers.
             combo.lineEdit().editingFinished.connect(self._on_training_edited)
             combo.activated.connect(self._on_training_edited)
-        for spin in (self.batch_spin, self.epochs_spin, self.seed_spin):
+        for spin in (self.batch_spin, self.epochs_spin, self.seed_spin, self.warmup_spin,
+                     self.step_spin, self.patience_spin, self.momentum_spin, self.gamma_spin,
+                     self.factor_spin, self.smoothing_spin, self.clip_spin):
             spin.valueChanged.connect(self._on_training_edited)
-        for check in (self.amp_check, self.best_check):
+        for check in (self.amp_check, self.best_check, self.nesterov_check):
             check.toggled.connect(self._on_training_edited)
-        state.model_changed.connect(self._on_model_changed)
-        state.project_replaced.connect(self._on_model_changed)
-        self._on_model_changed()
+        self.estimate_button.clicked.connect(self.estimate)
+        from workers.base import TaskRunner
 
-    # -- edits ----------------------------------------------------------------------------------
+        self.estimate_runner = TaskRunner(self)
+        self.estimate_runner.finished.connect(self._on_estimated)
+        self.estimate_runner.errored.connect(self._on_estimate_failed)
+
+    def _build_transfer_tab(self) -> None:
+        from workers.base import TaskRunner
+
+        self.init_combo = QComboBox()
+        self.init_combo.setObjectName("initCombo")
+        self.init_combo.setToolTip("Start from the weights of an earlier run (transfer "
+                                   "learning): layers that fit are loaded, the rest - usually "
+                                   "the last layer, for new classes - start fresh.")
+        self.init_file_button = QPushButton("Weights file…")
+        self.init_file_button.setToolTip("A .safetensors file, or a PyTorch state dict "
+                                         "(.pt/.pth; only tensors are read).")
+        self.freeze_spin = QSpinBox()
+        self.freeze_spin.setObjectName("freezeSpin")
+        self.freeze_spin.setRange(0, 10000)
+        self.freeze_spin.setSpecialValueText("Never")
+        self.freeze_spin.setSuffix(" epochs")
+        self.freeze_spin.setToolTip("Keep the loaded layers fixed for the first epochs, so the "
+                                    "new last layer learns before the rest is adjusted.")
+        self.transfer_report = QLabel("Training starts from fresh (random) weights.")
+        self.transfer_report.setObjectName("transferReport")
+        self.transfer_report.setWordWrap(True)
+        self.transfer_report.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.transfer_tab = QWidget()
+        box = QGroupBox("Transfer learning")
+        form = _form(box)
+        form.addRow("Start from:", self.init_combo)
+        form.addRow("", self.init_file_button)
+        form.addRow("Freeze loaded layers:", self.freeze_spin)
+        form.addRow(self.transfer_report)
+        layout = QVBoxLayout(self.transfer_tab)
+        layout.addWidget(box)
+        layout.addStretch(1)
+        self.init_combo.activated.connect(self._on_init_chosen)
+        self.init_file_button.clicked.connect(self._choose_init_file)
+        self.freeze_spin.valueChanged.connect(
+            lambda v: None if self._updating else self._edit_model({"freeze_epochs": int(v)},
+                                                                   "Change frozen epochs"))
+        self.transfer_runner = TaskRunner(self)
+        self.transfer_runner.finished.connect(self._on_transfer_checked)
+        self.transfer_runner.errored.connect(self._on_transfer_failed)
+        self._transfer_key = None
+
+    # -- model edits (undoable) -----------------------------------------------------------------
+    def _apply_model_edit(self, changes: dict) -> None:
+        self.state.update_model(**changes)
+
+    def _edit_model(self, changes: dict, text: str) -> None:
+        """Push an undoable change of ``ModelConfig`` fields."""
+        model = self.state.project.model
+        before = {key: getattr(model, key) for key in changes}
+        if before == changes:
+            return
+        self.undo_stack.push(ModelEdit(self._apply_model_edit, before, changes, text))
+
     @Slot()
     def _on_sizes_typed(self) -> None:
         """Flag a malformed size list while typing (it is applied when editing finishes)."""
@@ -203,13 +448,17 @@ class ModelPage(QWidget):
             edit.setStyleSheet("" if ok else "QLineEdit { border: 2px solid #d93025; }")
 
     @Slot()
+    def _on_preset_chosen(self) -> None:
+        if self._updating:
+            return
+        # A preset replaces hand-edited layers (undo brings them back).
+        self._edit_model({"preset": self.preset_combo.currentData(), "layers": []},
+                         "Choose a preset")
+
+    @Slot()
     def _on_network_edited(self) -> None:
         if self._updating:
             return
-        changes = {"preset": self.preset_combo.currentData(),
-                   "activation": self.activation_combo.currentData(),
-                   "dropout": round(self.dropout_spin.value(), 3),
-                   "batch_norm": self.batchnorm_check.isChecked()}
         hidden = parse_sizes(self.hidden_edit.text())
         channels = parse_sizes(self.channels_edit.text())
         if hidden is None:
@@ -220,9 +469,24 @@ class ModelPage(QWidget):
             self.error_banner.show_message("Conv channels must be whole numbers above 0, "
                                            "separated by commas (for example 32, 64).", "error")
             return
-        changes["hidden"] = hidden
-        changes["conv_channels"] = channels
-        self.state.update_model(**changes)
+        self._edit_model({"activation": self.activation_combo.currentData(),
+                          "dropout": round(self.dropout_spin.value(), 3),
+                          "batch_norm": self.batchnorm_check.isChecked(),
+                          "rnn_cell": self.rnn_combo.currentData(),
+                          "hidden": hidden, "conv_channels": channels}, "Change the preset")
+
+    @Slot()
+    def _suggest(self) -> None:
+        model = self.state.project.model
+        before = {key: getattr(model, key) for key in ("preset", "hidden", "activation",
+                                                       "dropout", "conv_channels",
+                                                       "batch_norm", "rnn_cell", "layers")}
+        self.state.suggest_model()
+        # The schedule part of a suggestion is not undoable; the network part is.
+        after = {key: getattr(self.state.project.model, key) for key in before}
+        if after != before:
+            command = ModelEdit(self._apply_model_edit, before, after, "Suggest for my data")
+            self.undo_stack.push(command)
 
     @Slot()
     def _on_training_edited(self) -> None:
@@ -240,61 +504,309 @@ class ModelPage(QWidget):
             return
         self.state.update_training(
             optimizer=self.optimizer_combo.currentData(), lr=lr, weight_decay=weight_decay,
+            momentum=round(self.momentum_spin.value(), 4),
+            nesterov=self.nesterov_check.isChecked(),
+            schedule=self.schedule_combo.currentData(), warmup_epochs=self.warmup_spin.value(),
+            step_size=self.step_spin.value(), step_gamma=round(self.gamma_spin.value(), 4),
+            plateau_patience=self.patience_spin.value(),
+            plateau_factor=round(self.factor_spin.value(), 4),
+            loss=self.loss_combo.currentData() or "auto",
+            label_smoothing=round(self.smoothing_spin.value(), 4),
+            grad_clip=round(self.clip_spin.value(), 4),
             batch_size=self.batch_spin.value(), epochs=self.epochs_spin.value(),
             seed=self.seed_spin.value(), device=self.device_combo.currentData() or "auto",
             amp=self.amp_check.isChecked(), restore_best=self.best_check.isChecked())
 
     # -- showing --------------------------------------------------------------------------------
     @Slot()
+    def _on_project_replaced(self) -> None:
+        self.undo_stack.clear()
+        self._on_model_changed()
+
+    def _preset_items(self) -> None:
+        """Grey out the presets that do not fit the data's kind."""
+        state = self.state
+        kind = getattr(state.model_input, "kind", None)
+        model = self.preset_combo.model()
+        if not isinstance(model, QStandardItemModel):
+            return
+        for i in range(self.preset_combo.count()):
+            name = self.preset_combo.itemData(i)
+            info = PRESET_INFO.get(name) if name else None
+            item = model.item(i)
+            if info is None or item is None:
+                continue
+            fits = kind is None or preset_fits(name, kind)
+            item.setEnabled(fits)
+            tip = info.description if fits else (f"{info.description} Not for this data "
+                                                 f"({kind}).")
+            item.setToolTip(tip)
+
+    @Slot()
     def _on_model_changed(self) -> None:
         state = self.state
         model, training = state.project.model, state.project.training
         self._updating = True
         try:
-            self.preset_combo.setCurrentIndex(max(0, [v for _, v in PRESETS].index(model.preset)))
+            self._preset_items()
+            self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(model.preset)))
             self.hidden_edit.setText(", ".join(map(str, model.hidden)))
             self.channels_edit.setText(", ".join(map(str, model.conv_channels)))
             self.activation_combo.setCurrentIndex(
                 [v for _, v in ACTIVATIONS].index(model.activation))
             self.dropout_spin.setValue(model.dropout)
             self.batchnorm_check.setChecked(model.batch_norm)
-            self.optimizer_combo.setCurrentIndex(
-                [v for _, v in OPTIMIZERS].index(training.optimizer))
-            self.lr_combo.setCurrentText(f"{training.lr:g}")
-            self.weight_decay_combo.setCurrentText(f"{training.weight_decay:g}")
-            self.batch_spin.setValue(training.batch_size)
-            self.epochs_spin.setValue(training.epochs)
-            self.seed_spin.setValue(training.seed)
-            index = self.device_combo.findData(training.device)
-            self.device_combo.setCurrentIndex(max(index, 0))
-            self.amp_check.setChecked(training.amp and cuda_available())
-            self.best_check.setChecked(training.restore_best)
+            self.rnn_combo.setCurrentIndex(max(0, self.rnn_combo.findData(model.rnn_cell)))
+            self.freeze_spin.setValue(model.freeze_epochs)
+            self._show_training(training)
         finally:
             self._updating = False
         self._on_sizes_typed()
-        is_cnn = state.spec is not None and state.spec.name == "cnn" or model.preset == "cnn"
-        self.channels_edit.setEnabled(is_cnn)
-        self.batchnorm_check.setEnabled(is_cnn)
-        self.channels_row_label.setEnabled(is_cnn)
-        summary = state.model_summary
+        self._show_preset_state()
+        self._show_init_choices()
+        self._show_summary()
+
+    def _show_training(self, training) -> None:
+        self.optimizer_combo.setCurrentIndex(
+            [v for _, v in OPTIMIZERS].index(training.optimizer))
+        self.lr_combo.setCurrentText(f"{training.lr:g}")
+        self.weight_decay_combo.setCurrentText(f"{training.weight_decay:g}")
+        self.momentum_spin.setValue(training.momentum)
+        self.nesterov_check.setChecked(training.nesterov)
+        self.schedule_combo.setCurrentIndex(max(0, self.schedule_combo.findData(
+            training.schedule)))
+        self.warmup_spin.setValue(training.warmup_epochs)
+        self.step_spin.setValue(training.step_size)
+        self.gamma_spin.setValue(training.step_gamma)
+        self.patience_spin.setValue(training.plateau_patience)
+        self.factor_spin.setValue(training.plateau_factor)
+        task = self.state.summary.task if self.state.summary is not None else "classification"
+        self.loss_combo.clear()
+        for label, value in LOSSES[task]:
+            self.loss_combo.addItem(label, value)
+        index = self.loss_combo.findData(training.loss)
+        if index < 0:  # a loss of the other task: shown, and the error banner says why
+            self.loss_combo.addItem(training.loss, training.loss)
+            index = self.loss_combo.count() - 1
+        self.loss_combo.setCurrentIndex(index)
+        self.smoothing_spin.setValue(training.label_smoothing)
+        self.clip_spin.setValue(training.grad_clip)
+        self.batch_spin.setValue(training.batch_size)
+        self.epochs_spin.setValue(training.epochs)
+        self.seed_spin.setValue(training.seed)
+        index = self.device_combo.findData(training.device)
+        self.device_combo.setCurrentIndex(max(index, 0))
+        self.amp_check.setChecked(training.amp and cuda_available())
+        self.best_check.setChecked(training.restore_best)
+        sgd_like = training.optimizer in ("sgd", "rmsprop")
+        for w in (self.momentum_label, self.momentum_spin):
+            w.setVisible(sgd_like)
+        self.nesterov_check.setVisible(training.optimizer == "sgd")
+        for w in (self.step_label, self.step_spin, self.gamma_label, self.gamma_spin):
+            w.setVisible(training.schedule == "step")
+        for w in (self.patience_label, self.patience_spin, self.factor_label, self.factor_spin):
+            w.setVisible(training.schedule == "plateau")
+        classification = task == "classification"
+        for w in (self.smoothing_label, self.smoothing_spin):
+            w.setVisible(classification)
+        self.schedule_plot.show_schedule(training)
+
+    def _show_preset_state(self) -> None:
+        state, model = self.state, self.state.project.model
+        name = model.preset
+        if name == "auto" and state.spec is not None:
+            name = state.spec.name
+        info = PRESET_INFO.get(name)
+        self.preset_label.setText(info.description if info else "")
+        custom = bool(model.layers)
+        self.custom_label.setText("The layers were edited by hand; these settings apply again "
+                                  "after “Back to the preset”." if custom else "")
+        family = (info.kind if info else "")
+        conv = name in ("cnn", "vgg", "resnet")
+        for w in (self.hidden_edit, self.activation_combo, self.dropout_spin):
+            w.setEnabled(not custom)
+        for w in (self.channels_edit, self.channels_row_label, self.batchnorm_check):
+            w.setEnabled(conv and not custom)
+        for w in (self.rnn_combo, self.rnn_row_label):
+            w.setEnabled(name == "rnn" and not custom)
+            w.setVisible(family == "text" or name == "rnn")
+
+    def _show_summary(self) -> None:
+        state = self.state
         self.error_banner.show_message(state.model_error, "error")
+        self.editor.show_layers(state.layers, state.layer_checks,
+                                custom=bool(state.project.model.layers))
+        shape = getattr(state.model_input, "shape", None)
+        self.diagram.set_network(shape, state.layers, state.layer_checks, state.n_outputs,
+                                 state.summary.task if state.summary is not None else "")
+        summary = state.model_summary
+        self.code_button.setEnabled(state.spec is not None)
+        self.estimate_button.setEnabled(state.spec is not None)
         if summary is None or state.spec is None:
-            self.layers_model.set_rows([])
-            for card in (self.params_card, self.size_card, self.macs_card):
+            for card in (self.params_card, self.size_card, self.macs_card, self.memory_card):
                 card.set_value("-")
-            self.input_label.setText(state.data_error or "Choose the data first.")
+            self.input_label.setText(state.data_error or ("Choose the data first." if
+                                                          state.summary is None else ""))
             return
         shape = " × ".join(map(str, summary.input_shape))
         kind = ("token ids" if state.spec.input_dtype == "int64" else
                 "image" if len(summary.input_shape) == 3 else "features")
-        self.input_label.setText(f"Input: {shape} ({kind}) → {state.spec.task}; preset "
-                                 f"<b>{state.spec.name.upper()}</b>")
-        self.layers_model.set_rows([
-            [layer.index + 1, layer.title, " × ".join(map(str, layer.output_shape)),
-             layer.params] for layer in summary.layers])
+        info = PRESET_INFO.get(state.spec.name)
+        name = ("custom layers" if state.project.model.layers else
+                info.title if info else state.spec.name)
+        self.input_label.setText(f"Input: {shape} ({kind}) → {state.spec.task} with "
+                                 f"{state.n_outputs} output{'s' if state.n_outputs != 1 else ''};"
+                                 f" <b>{name}</b>")
         self.params_card.set_value(f"{summary.total_params:,}")
         self.size_card.set_value(_format_bytes(summary.total_params * 4), "model size (float32)")
-        self.macs_card.set_value(_format_count(summary.total_macs))
+        self.macs_card.set_value(_format_count(summary.total_macs),
+                                 f"multiply-adds per sample ({_format_count(2 * summary.total_macs)}"
+                                 f" FLOPs)")
+        try:
+            from ml.models.spec import estimate_training_memory
+
+            memory = estimate_training_memory(summary, state.project.training.batch_size,
+                                              state.project.training.optimizer)
+            self.memory_card.set_value(_format_bytes(memory), f"training memory (batch "
+                                                              f"{state.project.training.batch_size})")
+        except Exception:  # noqa: BLE001 - an estimate must never break the page
+            self.memory_card.set_value("-")
+
+    # -- show code, diagram ---------------------------------------------------------------------
+    def model_source(self) -> str:
+        from ml.models.codegen import model_source
+
+        return model_source(self.state.spec)
+
+    @Slot()
+    def show_code(self) -> CodeDialog | None:
+        if self.state.spec is None:
+            return None
+        dialog = CodeDialog(self.model_source(), self)
+        dialog.setObjectName("codeDialog")
+        dialog.open()
+        return dialog
+
+    @Slot()
+    def _save_diagram(self) -> None:
+        path = dialogs.save_file(self, "Save the network diagram",
+                                 "PNG picture (*.png);;SVG drawing (*.svg)",
+                                 f"{self.state.project.name or 'network'}.png")
+        if not path:
+            return
+        if not path.lower().endswith((".png", ".svg")):
+            path += ".png"
+        try:
+            self.diagram.save_image(path)
+        except Exception as exc:  # noqa: BLE001 - a full disk, a read-only folder
+            dialogs.show_error(self, "Could not save the diagram", str(exc))
+
+    # -- estimate -------------------------------------------------------------------------------
+    @Slot()
+    def estimate(self) -> None:
+        state = self.state
+        if state.spec is None or state.summary is None:
+            return
+        from workers.estimate_worker import EstimateWorker
+
+        share = 1.0 - state.project.data.split.val_fraction - state.project.data.split.test_fraction
+        n_train = max(1, int(state.summary.n_rows * share))
+        self.estimate_label.setText("Timing a few training steps…")
+        self.estimate_button.setEnabled(False)
+        self.estimate_runner.start(EstimateWorker(state.spec, state.project.training, n_train,
+                                                  state.model_input))
+
+    @Slot(object)
+    def _on_estimated(self, result: dict) -> None:
+        self.estimate_button.setEnabled(self.state.spec is not None)
+        epoch = result["seconds_per_epoch"]
+        total = result["seconds_total"]
+        memory = result.get("peak_memory_bytes")
+        mem = (f"; peak GPU memory {_format_bytes(memory)}" if memory else
+               "; memory: see the estimate above")
+        self.estimate_label.setText(f"On {result.get('device', 'this device')}: about "
+                                    f"<b>{_format_duration(epoch)}</b> per epoch, "
+                                    f"<b>{_format_duration(total)}</b> for "
+                                    f"{self.state.project.training.epochs} epochs{mem}.")
+
+    @Slot(str)
+    def _on_estimate_failed(self, message: str) -> None:
+        self.estimate_button.setEnabled(self.state.spec is not None)
+        self.estimate_label.setText(f"Could not time training: {message}")
+
+    # -- transfer learning ----------------------------------------------------------------------
+    def _show_init_choices(self) -> None:
+        model = self.state.project.model
+        with_runs = [r for r in self.state.project.runs if r.status in ("finished", "stopped")]
+        self._updating = True
+        try:
+            self.init_combo.clear()
+            self.init_combo.addItem("Fresh weights (no transfer)", "")
+            for record in reversed(with_runs):
+                self.init_combo.addItem(f"Run {record.id} ({record.model})", record.path)
+            index = self.init_combo.findData(model.init_from)
+            if index < 0 and model.init_from:
+                self.init_combo.addItem(f"File: {model.init_from}", model.init_from)
+                index = self.init_combo.count() - 1
+            self.init_combo.setCurrentIndex(max(index, 0))
+        finally:
+            self._updating = False
+        self.freeze_spin.setEnabled(bool(model.init_from))
+        self._check_transfer()
+
+    @Slot()
+    def _on_init_chosen(self) -> None:
+        self._edit_model({"init_from": self.init_combo.currentData() or ""},
+                         "Choose what to start from")
+
+    @Slot()
+    def _choose_init_file(self) -> None:
+        path = dialogs.open_file(self, "Start from a weights file",
+                                 "Weights (*.safetensors *.pt *.pth *.bin);;All files (*)")
+        if path:
+            self._edit_model({"init_from": path}, "Choose what to start from")
+
+    def _check_transfer(self) -> None:
+        """Match the chosen weights against the current network, in the background."""
+        state, source = self.state, self.state.project.model.init_from
+        if not source:
+            self._transfer_key = None
+            self.transfer_runner.cancel()
+            self.transfer_report.setText("Training starts from fresh (random) weights.")
+            self.transfer_report.setStyleSheet("")
+            return
+        if state.spec is None:
+            self.transfer_report.setText("Fix the network first; then the weights are matched.")
+            return
+        key = (source, repr(state.spec.to_dict()))
+        if key == self._transfer_key:
+            return
+        self._transfer_key = key
+        self.transfer_report.setText("Matching the weights to this network…")
+        from workers.base import FunctionWorker
+        from workers.estimate_worker import match_source
+
+        self.transfer_runner.start(FunctionWorker(match_source, state.spec, source))
+
+    @Slot(object)
+    def _on_transfer_checked(self, report) -> None:
+        self.transfer_report.setStyleSheet("")
+        self.transfer_report.setText(report.describe())
+
+    @Slot(str)
+    def _on_transfer_failed(self, message: str) -> None:
+        self.transfer_report.setStyleSheet("color:#b3261e;")
+        self.transfer_report.setText(message)
+
+
+def _format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _format_scaled(n: float, units: tuple[str, ...], sep: str = "") -> str:

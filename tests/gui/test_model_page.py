@@ -10,7 +10,7 @@ def test_editing_the_network_updates_the_cost_live(qtbot, window):
     page.hidden_edit.editingFinished.emit()
     assert state.project.model.hidden == [8]
     assert page.params_card.value_label.text() == f"{30 * 8 + 8 + 8 * 2 + 2:,}"
-    assert page.layers_model.rowCount() == len(state.spec.layers)
+    assert page.editor.tree.topLevelItemCount() == len(state.spec.layers)
 
 
 def test_bad_settings_are_flagged_and_a_cnn_on_a_table_locks_training(qtbot, window):
@@ -65,3 +65,184 @@ def test_typing_a_learning_rate_is_applied_when_done(qtbot, window):
     qtbot.keyClicks(edit, "0")
     qtbot.keyClick(edit, Qt.Key.Key_Return)
     assert training.lr == 0.005 and "above 0" in page.error_banner.text()
+
+
+# -- the layer editor -------------------------------------------------------------------------
+def _rows(page):
+    tree = page.editor.tree
+    return [[tree.topLevelItem(i).text(c) for c in range(tree.columnCount())]
+            for i in range(tree.topLevelItemCount())]
+
+
+def test_layer_editor_adds_removes_moves_and_undoes(qtbot, window):
+    load_sample(qtbot, window, "iris")
+    window.go_to(1)
+    page, state = window.model_page, window.state
+    editor = page.editor
+    preset = [dict(layer) for layer in state.layers]
+    assert len(_rows(page)) == len(preset) and state.project.model.layers == []
+    assert _rows(page)[-1][3] == "3"  # the last layer gives the 3 classes
+    # Add a dropout after the first layer.
+    editor.select(0)
+    editor.add_actions["dropout"].trigger()
+    assert [layer["type"] for layer in state.project.model.layers][:2] == [preset[0]["type"],
+                                                                           "dropout"]
+    assert len(_rows(page)) == len(preset) + 1 and state.spec is not None
+    assert "edited by hand" in page.custom_label.text()
+    # Duplicate, move down, remove - each one step of the history.
+    editor.duplicate_layer()
+    assert len(state.project.model.layers) == len(preset) + 2
+    editor.move_layer(1)
+    editor.remove_layer()
+    assert len(state.project.model.layers) == len(preset) + 1
+    # Dragging a row: the tree reports the new order.
+    order = list(range(len(state.layers)))
+    order[1], order[2] = order[2], order[1]
+    before = [layer["type"] for layer in state.layers]
+    editor.tree.reordered.emit(order)
+    assert [layer["type"] for layer in state.layers] == [before[i] for i in order]
+    # Undo all the way back to the preset, then redo.
+    steps = page.undo_stack.count()
+    assert steps == 5
+    for _ in range(steps):
+        editor.undo_action.trigger()
+    assert state.project.model.layers == [] and state.layers == preset
+    editor.redo_action.trigger()
+    assert len(state.project.model.layers) == len(preset) + 1
+    editor.reset_to_preset()
+    assert state.project.model.layers == []
+
+
+def test_a_layer_that_cannot_take_its_input_is_red_with_the_reason(qtbot, window):
+    from PySide6.QtGui import QColor
+
+    load_sample(qtbot, window, "iris")
+    page, state = window.model_page, window.state
+    page.editor.select(0)
+    page.editor.add_actions["conv2d"].trigger()  # a convolution on 4 table columns
+    row = page.editor.tree.topLevelItem(1)
+    assert row.background(1).color() == QColor("#fdecea")
+    assert "image" in row.toolTip(1)
+    assert "Layer 2" in page.editor.problem_label.text()
+    assert state.spec is None and not state.step_enabled(2)
+    assert not window.train_page.start_button.isEnabled()
+    assert any(error for _, _, error in page.diagram.boxes)
+    page.editor.undo_action.trigger()
+    assert state.spec is not None and state.step_enabled(2)
+
+
+def test_layer_settings_are_edited_below_the_list_and_merge_in_the_history(qtbot, window):
+    load_sample(qtbot, window, "iris")
+    page, state = window.model_page, window.state
+    page.editor.select(0)  # the first Linear layer
+    spin = page.editor.settings_widgets["out_features"]
+    steps = page.undo_stack.count()
+    spin.setValue(20)
+    spin.setValue(21)
+    spin.setValue(22)
+    assert state.project.model.layers[0]["out_features"] == 22
+    assert page.undo_stack.count() == steps + 1  # one step for the whole spin
+    assert page.editor.settings_widgets["out_features"] is spin  # the form was kept
+    assert _rows(page)[0][3] == "22"
+    page.editor.undo_action.trigger()
+    assert state.project.model.layers == []
+
+
+def test_the_last_layer_must_give_the_task_its_outputs(qtbot, window):
+    load_sample(qtbot, window, "iris")
+    page, state = window.model_page, window.state
+    last = len(state.layers) - 1
+    page.editor.select(last)
+    page.editor.settings_widgets["out_features"].setValue(5)
+    assert state.spec is None
+    assert "3" in page.error_banner.text()
+
+
+def test_presets_for_every_kind_and_the_wrong_kind_is_greyed(qtbot, window):
+    load_sample(qtbot, window, "digits")
+    page, state = window.model_page, window.state
+    combo = page.preset_combo
+    model = combo.model()
+    enabled = {combo.itemData(i): model.item(i).isEnabled() for i in range(combo.count())
+               if combo.itemData(i)}
+    assert enabled["resnet"] and enabled["vgg"] and enabled["cnn"]
+    assert enabled["mlp"] and not enabled["transformer"] and not enabled["rnn"]
+    for name in ("vgg", "resnet", "cnn"):
+        combo.setCurrentIndex(combo.findData(name))
+        assert state.spec is not None and state.spec.name == name, state.model_error
+        assert len(_rows(page)) == len(state.spec.layers)
+
+
+def test_diagram_and_code_of_the_network(qtbot, window, user, tmp_path):
+    from PySide6.QtGui import QGuiApplication, QImage
+
+    load_sample(qtbot, window, "digits")
+    page, state = window.model_page, window.state
+    assert len(page.diagram.boxes) == len(state.layers) + 2  # input, layers, output
+    user.save_paths += [str(tmp_path / "net.png"), str(tmp_path / "net.svg")]
+    page.save_diagram_button.click()
+    page.save_diagram_button.click()
+    image = QImage(str(tmp_path / "net.png"))
+    assert not image.isNull() and image.height() > image.width()
+    assert (tmp_path / "net.svg").read_text().lstrip().startswith("<?xml")
+    dialog = page.show_code()
+    text = dialog.text.toPlainText()
+    assert "class Net(nn.Module)" in text and "Conv2d" in text
+    dialog.copy_button.click()
+    assert QGuiApplication.clipboard().text() == text
+    dialog.close()
+
+
+def test_training_settings_schedule_loss_and_estimate(qtbot, window):
+    load_sample(qtbot, window, "wine")
+    page, training = window.model_page, window.state.project.training
+    page.optimizer_combo.setCurrentIndex(page.optimizer_combo.findData("sgd"))
+    assert not page.nesterov_check.isHidden() and not page.momentum_spin.isHidden()
+    page.nesterov_check.setChecked(True)
+    page.schedule_combo.setCurrentIndex(page.schedule_combo.findData("step"))
+    assert not page.step_spin.isHidden() and page.patience_spin.isHidden()
+    page.step_spin.setValue(5)
+    page.warmup_spin.setValue(2)
+    page.clip_spin.setValue(1.0)
+    page.smoothing_spin.setValue(0.1)
+    page.loss_combo.setCurrentIndex(page.loss_combo.findData("bce"))
+    assert (training.optimizer, training.nesterov, training.schedule, training.step_size,
+            training.warmup_epochs, training.grad_clip, training.label_smoothing,
+            training.loss) == ("sgd", True, "step", 5, 2, 1.0, 0.1, "bce")
+    values = page.schedule_plot.values
+    assert len(values) > 0 and values.max() > values[-1]  # warm-up, then steps down
+    page.estimate_button.click()
+    qtbot.waitUntil(lambda: "per epoch" in page.estimate_label.text(), timeout=60_000)
+
+
+def test_regression_offers_regression_losses(qtbot, window):
+    load_sample(qtbot, window, "diabetes")
+    page = window.model_page
+    values = [page.loss_combo.itemData(i) for i in range(page.loss_combo.count())]
+    assert values == ["auto", "mse", "huber"]
+    assert page.smoothing_spin.isHidden()
+
+
+def test_starting_from_a_weights_file_shows_what_was_loaded(qtbot, window, user, tmp_path):
+    import torch
+
+    from ml.models.spec import build_model
+
+    load_sample(qtbot, window, "iris")
+    page, state = window.model_page, window.state
+    net = build_model(state.spec)
+    torch.save(net.state_dict(), tmp_path / "weights.pt")
+    user.open_paths.append(str(tmp_path / "weights.pt"))
+    page.init_file_button.click()
+    assert state.project.model.init_from == str(tmp_path / "weights.pt")
+    qtbot.waitUntil(lambda: "load" in page.transfer_report.text().lower()
+                    and "matching" not in page.transfer_report.text().lower(), timeout=20_000)
+    page.freeze_spin.setValue(2)
+    assert state.project.model.freeze_epochs == 2
+    (tmp_path / "junk.pt").write_bytes(b"not a weights file")
+    user.open_paths.append(str(tmp_path / "junk.pt"))
+    page.init_file_button.click()
+    qtbot.waitUntil(lambda: "junk.pt" in page.transfer_report.text(), timeout=20_000)
+    page.init_combo.setCurrentIndex(0)
+    page.init_combo.activated.emit(0)
+    assert state.project.model.init_from == ""

@@ -42,7 +42,7 @@ def test_digits_from_data_to_onnx(qtbot, window, tmp_path, user):
     assert "CNN" in model_page.input_label.text()
     total = state.model_summary.total_params
     assert model_page.params_card.value_label.text() == f"{total:,}"
-    assert model_page.layers_model.rowCount() == len(state.spec.layers)
+    assert model_page.editor.tree.topLevelItemCount() == len(state.spec.layers)
     model_page.epochs_spin.setValue(3)
     assert state.project.training.epochs == 3
 
