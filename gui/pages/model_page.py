@@ -97,7 +97,13 @@ class ModelPage(QWidget):
                               (self.transfer_tab, "Start from")):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             scroll.setWidget(widget)
+            for combo in widget.findChildren(QComboBox):
+                # Long entries ("Automatic (CPU: ...)") must not widen the panel.
+                combo.setSizeAdjustPolicy(
+                    QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                combo.setMinimumContentsLength(10)
             self.settings_tabs.addTab(scroll, title)
         self.settings_tabs.setMinimumWidth(400)
         self.settings_tabs.setMaximumWidth(480)
@@ -106,7 +112,7 @@ class ModelPage(QWidget):
         self.params_card = MetricCard("trainable parameters")
         self.params_card.setObjectName("paramsCard")
         self.size_card = MetricCard("model size")
-        self.macs_card = MetricCard("multiply-adds per sample")
+        self.macs_card = MetricCard("multiply-adds / sample")
         self.memory_card = MetricCard("training memory")
         self.memory_card.setToolTip("An estimate for the chosen batch size: weights, gradients, "
                                     "optimizer state and the activations kept for learning.")
@@ -659,16 +665,19 @@ class ModelPage(QWidget):
                                  f" <b>{name}</b>")
         self.params_card.set_value(f"{summary.total_params:,}")
         self.size_card.set_value(_format_bytes(summary.total_params * 4), "model size (float32)")
-        self.macs_card.set_value(_format_count(summary.total_macs),
-                                 f"multiply-adds per sample ({_format_count(2 * summary.total_macs)}"
-                                 f" FLOPs)")
+        self.macs_card.set_value(_format_count(summary.total_macs))
+        self.macs_card.setToolTip(f"{summary.total_macs:,} multiply-adds "
+                                  f"({_format_count(summary.total_flops)} FLOPs) to predict one "
+                                  f"sample.")
         try:
             from ml.models.spec import estimate_training_memory
 
             memory = estimate_training_memory(summary, state.project.training.batch_size,
                                               state.project.training.optimizer)
-            self.memory_card.set_value(_format_bytes(memory), f"training memory (batch "
-                                                              f"{state.project.training.batch_size})")
+            self.memory_card.set_value(_format_bytes(memory))
+            self.memory_card.setToolTip(
+                f"Estimated for batch size {state.project.training.batch_size}: weights, "
+                f"gradients, optimizer state and the activations kept for learning.")
         except Exception:  # noqa: BLE001 - an estimate must never break the page
             self.memory_card.set_value("-")
 

@@ -48,6 +48,10 @@ _SETTING_LABELS = {"out_features": "Outputs", "out_channels": "Channels", "kerne
                    "columns": "Embedded columns"}
 
 
+_UNITS = {"out_features": "outputs", "out_channels": "channels", "hidden_size": "hidden",
+          "dim": "wide"}
+
+
 def setting_label(key: str) -> str:
     """``"out_channels"`` -> ``"Channels"``."""
     return _SETTING_LABELS.get(key, key.replace("_", " ").capitalize())
@@ -68,8 +72,8 @@ def describe_layer(layer: dict) -> str:
             parts.append(f"{len(value)} column(s)")
         elif key == "kernel_size":
             parts.append(f"{value}×{value}" if "2d" in layer["type"] else f"kernel {value}")
-        elif key in ("out_features", "out_channels", "hidden_size", "dim"):
-            parts.append(f"{value}")
+        elif key in _UNITS:
+            parts.append(f"{value} {_UNITS[key]}")
         elif isinstance(value, bool):
             if value != kind.defaults.get(key):
                 parts.append(f"{setting_label(key).lower()} {'on' if value else 'off'}")
