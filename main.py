@@ -2,7 +2,7 @@
 
     python main.py                 the desktop app
     python main.py FILE.tdproj     the desktop app, opening a project
-    python main.py COMMAND ...     headless: samples, train, evaluate, predict, export
+    python main.py COMMAND ...     headless: samples, models, train, evaluate, predict, export
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import multiprocessing
 import os
 import sys
 
-HEADLESS_COMMANDS = {"samples", "train", "evaluate", "predict", "export", "--version", "-h",
-                     "--help"}
+HEADLESS_COMMANDS = {"samples", "models", "train", "evaluate", "predict", "export", "--version",
+                     "-h", "--help"}
 
 
 def _has_display() -> bool:
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_main(argv)
     if not _has_display():
         print("TrainDesk needs a display for its window and none was found; use the headless "
-              "commands instead: python main.py samples | train | evaluate | predict | export "
-              "(python main.py --help).")
+              "commands instead: python main.py samples | models | train | evaluate | predict | "
+              "export (python main.py --help).")
         return 0
     from gui.app import run_app
     return run_app(argv)

@@ -19,6 +19,7 @@ from ml.evaluation.evaluate import Evaluation
 from ml.models.presets import build_spec, preset_layers
 from ml.models.spec import ModelSpec, ModelSummary, check_layers, summarize
 from ml.pipeline import apply_suggestions
+from ml.training.trainer import loss_for
 from ml.project import Project, RunRecord
 
 STEPS = ("Data", "Model", "Train", "Evaluate", "Export")
@@ -100,6 +101,7 @@ class ProjectState(QObject):
             self.layer_checks = check_layers(self.model_input.shape, self.layers,
                                              self.model_input.dtype, n_outputs=n_out)
             self.project.training.validate()
+            loss_for(self.summary.task, self.project.training.loss)
             self.spec = build_spec(model, self.model_input, n_out, self.summary.task)
             self.model_summary = summarize(self.spec)
         except TrainDeskError as exc:

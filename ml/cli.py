@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import TrainDeskError
+from .project import LOSSES, OPTIMIZERS, PRESETS, SCHEDULES
 from .training.callbacks import Callback
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     sub.add_parser("samples", help="list the built-in sample datasets")
+    sub.add_parser("models", help="list the network presets and layer types")
 
     p = sub.add_parser("train", help="train a model and save a run folder")
     p.add_argument("project", nargs="?", help="a .tdproj project file")
@@ -63,13 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight classes by their rarity in the loss")
     p.add_argument("--task", choices=["classification", "regression"],
                    help="override the task detected from the target")
-    p.add_argument("--model", choices=["mlp", "cnn", "text"], help="the network preset")
+    p.add_argument("--model", choices=list(PRESETS),
+                   help="the network preset (see `models`)")
+    p.add_argument("--model-spec", metavar="FILE",
+                   help="a JSON file of layers ([{\"type\": \"linear\", ...}, ...] or "
+                        "{\"layers\": [...]}) used instead of a preset")
+    p.add_argument("--init-from", metavar="RUN_DIR_OR_FILE",
+                   help="transfer learning: start from a run folder or a weights file "
+                        "(.safetensors, or a PyTorch state dict)")
+    p.add_argument("--freeze-epochs", type=int,
+                   help="with --init-from: epochs to keep the loaded layers fixed")
     p.add_argument("--hidden", help="hidden layer sizes, e.g. 256,128")
     p.add_argument("--dropout", type=float)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS))
+    p.add_argument("--momentum", type=float, help="SGD and RMSprop momentum")
+    p.add_argument("--nesterov", action="store_true", help="SGD: Nesterov momentum")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule")
+    p.add_argument("--warmup-epochs", type=int, help="linear learning-rate warm-up")
+    p.add_argument("--loss", choices=list(LOSSES))
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (0: off)")
     p.add_argument("--seed", type=int, help="seed for the split and the training")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--out", help="the run folder to create (default: a new folder under the "
@@ -105,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_BAD_INPUT
-    handler = {"samples": _cmd_samples, "train": _cmd_train, "evaluate": _cmd_evaluate,
+    handler = {"samples": _cmd_samples, "models": _cmd_models, "train": _cmd_train,
+               "evaluate": _cmd_evaluate,
                "predict": _cmd_predict, "export": _cmd_export}[args.command]
     try:
         return handler(args)
@@ -132,6 +152,40 @@ def _cmd_samples(args) -> int:
     for name, task, kind, target, desc in rows:
         print(f"{name:<{width}}  {task:<14}  {kind:<7}  target={target}  {desc}")
     return EXIT_OK
+
+
+# -- models ---------------------------------------------------------------------------------------
+def _cmd_models(args) -> int:
+    from .models.layers import LAYER_TYPES
+    from .models.presets import PRESET_INFO
+
+    width = max(len(name) for name in PRESET_INFO)
+    print("Presets (--model NAME; auto picks one from the data):")
+    for name, info in PRESET_INFO.items():
+        print(f"  {name:<{width}}  {info.kind:<7}  {info.title}: {info.description}")
+    print("Layer types (for --model-spec FILE):")
+    for name, kind in LAYER_TYPES.items():
+        settings = ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items())
+        print(f"  {name:<20}  {kind.title}" + (f" ({settings})" if settings else ""))
+    return EXIT_OK
+
+
+def _read_model_spec(path: str) -> list[dict]:
+    """The layer list of a ``--model-spec`` JSON file."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainDeskError(f"Model spec file not found: {path}.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainDeskError(f"{Path(path).name} is not a readable JSON model spec ({exc}).") \
+            from None
+    layers = doc.get("layers") if isinstance(doc, dict) else doc
+    if not isinstance(layers, list) or not layers or not all(
+            isinstance(layer, dict) and isinstance(layer.get("type"), str) for layer in layers):
+        raise TrainDeskError(f"{Path(path).name} must hold a list of layers like "
+                             f'[{{"type": "linear", "out_features": 64}}, ...] (or '
+                             f'{{"layers": [...]}}); see `main.py models`.')
+    return layers
 
 
 # -- train ----------------------------------------------------------------------------------------
@@ -180,11 +234,20 @@ def _cmd_train(args) -> int:
                                  f"256,128 (got {args.hidden!r}).") from None
     if args.dropout is not None:
         project.model.dropout = args.dropout
-    for arg, attr in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
-                      ("optimizer", "optimizer"), ("seed", "seed"), ("device", "device")):
-        value = getattr(args, arg)
+    if args.model_spec:
+        project.model.layers = _read_model_spec(args.model_spec)
+    if args.init_from:
+        project.model.init_from = str(Path(args.init_from).expanduser().resolve())
+    if args.freeze_epochs is not None:
+        project.model.freeze_epochs = args.freeze_epochs
+    for name in ("epochs", "batch_size", "lr", "optimizer", "seed", "device", "momentum",
+                 "weight_decay", "schedule", "warmup_epochs", "loss", "label_smoothing",
+                 "grad_clip"):
+        value = getattr(args, name)
         if value is not None:
-            setattr(project.training, attr, value)
+            setattr(project.training, name, value)
+    if args.nesterov:
+        project.training.nesterov = True
     if args.class_weights:
         project.training.class_weights = args.class_weights
     project.validate()

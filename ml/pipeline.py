@@ -22,7 +22,7 @@ from .runs import (RunError, RunWriter, config_dict, data_fingerprint, new_run_d
                    save_weights, write_run_info, write_run_start)
 from .training.callbacks import Callback, FreezeLoaded
 from .training.device import describe_device, select_device
-from .training.trainer import FitResult, Trainer
+from .training.trainer import FitResult, Trainer, loss_for
 
 
 @dataclass
@@ -107,6 +107,7 @@ class TrainingJob:
         pre = prepared.preprocessor
         # Everything that can be refused is checked before the first progress line.
         spec = build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task)
+        loss_for(prepared.task, project.training.loss)
         torch.manual_seed(project.training.seed)  # the initial weights belong to the seed too
         net = build_model(spec, pre.feature_mean, pre.feature_std)
         transfer = None

@@ -74,8 +74,8 @@ class NetworkDiagram(QGraphicsView):
             boxes.append((title + (f"  ({settings})" if settings else ""), f"→ {shape}{cost}",
                           _family(kind), ""))
         if task:
-            boxes.append(("Output", f"{n_outputs} {'class scores' if task == 'classification' else 'value(s)'}",
-                          "io", ""))
+            what = "class scores" if task == "classification" else "value(s)"
+            boxes.append(("Output", f"{n_outputs} {what}", "io", ""))
         title_font = QFont(self.font())
         title_font.setPointSizeF(max(11.0, title_font.pointSizeF() * 1.15))
         title_font.setBold(True)

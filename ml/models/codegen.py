@@ -120,8 +120,10 @@ def model_source(spec: ModelSpec, class_name: str = "Net") -> str:
     normalize = ("nn.Identity()  # token ids are looked up, not scaled" if int_input else
                  f"Standardize({list(spec.input_shape)!r})  # training statistics, loaded with "
                  f"the weights")
+    outputs = ("class scores (logits)" if spec.task == "classification" else
+               "the standardised target")
     lines += ["", f"class {class_name}(nn.Module):",
-              f'    """{len(spec.layers)} layers; outputs {"class scores (logits)" if spec.task == "classification" else "the standardised target"}."""',
+              f'    """{len(spec.layers)} layers; outputs {outputs}."""',
               "", "    def __init__(self):", "        super().__init__()",
               f"        self.normalize = {normalize}", "        self.body = nn.Sequential("]
     for i, (layer, check) in enumerate(zip(spec.layers, checks)):

@@ -283,7 +283,8 @@ def propose_preset(input_spec: "InputSpec | Sequence[int]", n_train: int = 0,
     return suggest_settings(max(int(n_train), 1), input_spec)[0].preset
 
 
-def suggest_settings(n_train: int, input_shape: "InputSpec | Sequence[int]") -> tuple[ModelConfig, dict]:
+def suggest_settings(n_train: int, input_shape: "InputSpec | Sequence[int]"
+                     ) -> tuple[ModelConfig, dict]:
     """A sensible model and training schedule for *n_train* rows of inputs shaped *input_shape*.
 
     Small tables get a small, regularised MLP and many epochs (few steps per epoch); images get

@@ -121,6 +121,24 @@ class TensorBatches:
         return xb, yb
 
 
+def loss_for(task: str, loss: str) -> str:
+    """The loss a run of *task* uses for the setting *loss* (``auto`` resolved).
+
+    Raises
+    ------
+    TrainingError
+        For a loss of the other task (MSE for classes, BCE for a regression).
+    """
+    if loss == "auto":
+        return "cross_entropy" if task == "classification" else "mse"
+    fits = {"classification": ("cross_entropy", "bce"), "regression": ("mse", "huber")}
+    if loss not in fits[task]:
+        other = "regression" if task == "classification" else "classification"
+        raise TrainingError(f"The {loss} loss is for {other}; this is {task}. Choose "
+                            f"{' or '.join(fits[task])} (or automatic).")
+    return loss
+
+
 class Trainer:
     """Train a model on in-memory arrays.
 
@@ -187,17 +205,7 @@ class Trainer:
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
 
     def _loss_name(self) -> str:
-        """The loss in use: the configured one, checked against the task."""
-        name = self.config.loss
-        if name == "auto":
-            return "cross_entropy" if self.task == "classification" else "mse"
-        fits = {"classification": ("cross_entropy", "bce"), "regression": ("mse", "huber")}
-        if name not in fits[self.task]:
-            options = " or ".join(fits[self.task])
-            raise TrainingError(f"The {name} loss is for "
-                                f"{'regression' if self.task == 'classification' else 'classes'}"
-                                f"; this is {self.task}. Choose {options} (or automatic).")
-        return name
+        return loss_for(self.task, self.config.loss)
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor,
               weight: torch.Tensor | None = None, training: bool = False) -> torch.Tensor:
