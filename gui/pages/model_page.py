@@ -112,7 +112,7 @@ class ModelPage(QWidget):
         self.params_card = MetricCard("trainable parameters")
         self.params_card.setObjectName("paramsCard")
         self.size_card = MetricCard("model size")
-        self.macs_card = MetricCard("multiply-adds / sample")
+        self.macs_card = MetricCard("FLOPs / sample")
         self.memory_card = MetricCard("training memory")
         self.memory_card.setToolTip("An estimate for the chosen batch size: weights, gradients, "
                                     "optimizer state and the activations kept for learning.")
@@ -665,9 +665,9 @@ class ModelPage(QWidget):
                                  f" <b>{name}</b>")
         self.params_card.set_value(f"{summary.total_params:,}")
         self.size_card.set_value(_format_bytes(summary.total_params * 4), "model size (float32)")
-        self.macs_card.set_value(_format_count(summary.total_macs))
-        self.macs_card.setToolTip(f"{summary.total_macs:,} multiply-adds "
-                                  f"({_format_count(summary.total_flops)} FLOPs) to predict one "
+        self.macs_card.set_value(_format_count(summary.total_flops))
+        self.macs_card.setToolTip(f"{summary.total_flops:,} floating-point operations "
+                                  f"({summary.total_macs:,} multiply-adds) to predict one "
                                   f"sample.")
         try:
             from ml.models.spec import estimate_training_memory

@@ -56,3 +56,27 @@ def test_bad_model_inputs_are_one_line(tmp_path):
         one_line_error(proc, words)
     proc = run_main("train", "--data", "sample:iris", "--model", "quantum")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_new_layer_types_export_and_check_themselves(tmp_path):
+    """A Transformer text model and a ResNet go through ONNX export and its check."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    words = np.array([f"w{i}" for i in range(60)])
+    label = rng.integers(0, 2, 300)
+    texts = [" ".join(rng.choice(words, 8)) + (" great" if y else " awful") for y in label]
+    reviews = tmp_path / "reviews.csv"
+    pd.DataFrame({"review": texts, "sentiment": np.where(label, "pos", "neg")}).to_csv(
+        reviews, index=False)
+    for data, model in ((str(reviews), "transformer"), ("sample:digits", "resnet")):
+        run = tmp_path / model
+        extra = ["--target", "sentiment"] if model == "transformer" else []
+        proc = run_main("train", "--data", data, *extra, "--model", model, "--epochs", "1",
+                        "--quiet", "--out", str(run))
+        assert proc.returncode == 0, proc.stderr
+        proc = run_main("export", str(run), "--format", "onnx", "--out",
+                        str(tmp_path / f"{model}.onnx"))
+        assert proc.returncode == 0, proc.stderr
+        assert "identical predictions" in proc.stdout

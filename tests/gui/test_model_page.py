@@ -179,6 +179,9 @@ def test_diagram_and_code_of_the_network(qtbot, window, user, tmp_path):
     load_sample(qtbot, window, "digits")
     page, state = window.model_page, window.state
     assert len(page.diagram.boxes) == len(state.layers) + 2  # input, layers, output
+    summary = state.model_summary
+    assert f"{summary.total_flops:,} floating-point" in page.macs_card.toolTip()
+    assert page.memory_card.value_label.text().endswith("MB")
     user.save_paths += [str(tmp_path / "net.png"), str(tmp_path / "net.svg")]
     page.save_diagram_button.click()
     page.save_diagram_button.click()
