@@ -242,7 +242,7 @@ def apply_suggestions(project: Project, dataset: Dataset,
         If the data settings do not resolve against the dataset.
     """
     from .data.dataset import resolve
-    from .models.presets import suggest_settings
+    from .models.presets import resolve_preset, suggest_settings, suggested_lr
 
     if summary is None:
         summary = resolve(dataset, project.data)
@@ -251,6 +251,11 @@ def apply_suggestions(project: Project, dataset: Dataset,
 
     model_input = estimate_model_input(dataset, summary, project.data)
     model, schedule = suggest_settings(int(summary.n_rows * share), model_input)
+    # What to start from is the user's choice, not part of a suggested network.
+    model.init_from, model.freeze_epochs = project.model.init_from, project.model.freeze_epochs
+    old_lr = suggested_lr(resolve_preset(project.model, model_input))
+    if project.training.lr == old_lr:
+        project.training.lr = suggested_lr(model.preset)
     project.model = model
     project.training.batch_size = schedule["batch_size"]
     project.training.epochs = schedule["epochs"]

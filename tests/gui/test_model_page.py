@@ -263,3 +263,14 @@ def test_the_linear_preset_brings_its_learning_rate_unless_one_was_set(qtbot, wi
     page.lr_combo.lineEdit().editingFinished.emit()
     page.preset_combo.setCurrentIndex(page.preset_combo.findData("linear"))
     assert training.lr == 0.005  # the user's own choice stays
+
+
+def test_suggest_keeps_what_to_start_from_and_restores_the_rate(qtbot, window, tmp_path):
+    load_sample(qtbot, window, "iris")
+    page, state = window.model_page, window.state
+    page.preset_combo.setCurrentIndex(page.preset_combo.findData("linear"))
+    state.update_model(init_from=str(tmp_path / "w.pt"), freeze_epochs=3)
+    page.suggest_button.click()
+    model = state.project.model
+    assert model.preset == "mlp" and state.project.training.lr == 0.001
+    assert (model.init_from, model.freeze_epochs) == (str(tmp_path / "w.pt"), 3)
