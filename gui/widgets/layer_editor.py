@@ -145,10 +145,27 @@ class _LayerTree(QTreeWidget):
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().dropEvent(event)
-        order = [self.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
-                 for i in range(self.topLevelItemCount())]
-        if order != sorted(order):
+        # The new order is worked out here and the list redrawn from the project, rather than
+        # letting Qt move the items: the project, not the widget, holds the layers.
+        source = self.currentItem()
+        n = self.topLevelItemCount()
+        if source is None or n < 2:
+            event.ignore()
+            return
+        src = self.indexOfTopLevelItem(source)
+        pos = event.position().toPoint()
+        target = self.itemAt(pos)
+        if target is None:
+            dst = n  # below the last row
+        else:
+            rect = self.visualItemRect(target)
+            dst = self.indexOfTopLevelItem(target) + (1 if pos.y() > rect.center().y() else 0)
+        order = list(range(n))
+        order.pop(src)
+        order.insert(dst - 1 if dst > src else dst, src)
+        event.setDropAction(Qt.DropAction.IgnoreAction)
+        event.accept()
+        if order != list(range(n)):
             self.reordered.emit(order)
 
 

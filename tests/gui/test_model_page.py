@@ -274,3 +274,28 @@ def test_suggest_keeps_what_to_start_from_and_restores_the_rate(qtbot, window, t
     model = state.project.model
     assert model.preset == "mlp" and state.project.training.lr == 0.001
     assert (model.init_from, model.freeze_epochs) == (str(tmp_path / "w.pt"), 3)
+
+
+def test_dragging_a_layer_moves_it(qtbot, window):
+    """A real drop on the list (the event Qt delivers when a row is dragged) reorders."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QDropEvent
+
+    load_sample(qtbot, window, "iris")
+    window.go_to(1)
+    page, state = window.model_page, window.state
+    tree = page.editor.tree
+    before = [layer["type"] for layer in state.layers]
+    source = tree.topLevelItem(0)
+    tree.setCurrentItem(source)
+    mime = tree.model().mimeData([tree.indexFromItem(source)])
+    target = tree.visualItemRect(tree.topLevelItem(2))
+    pos = QPointF(target.center().x(), target.bottom() - 1)  # lower half of the third row
+    event = QDropEvent(pos, Qt.DropAction.MoveAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    tree.dropEvent(event)
+    after = [layer["type"] for layer in state.layers]
+    assert after == before[1:3] + [before[0]] + before[3:]  # the first layer is now third
+    assert len(state.project.model.layers) == len(before)
+    page.editor.undo_action.trigger()
+    assert [layer["type"] for layer in state.layers] == before
