@@ -629,8 +629,12 @@ class ModelPage(QWidget):
                                   "after “Back to the preset”." if custom else "")
         family = (info.kind if info else "")
         conv = name in ("cnn", "vgg", "resnet")
-        for w in (self.hidden_edit, self.activation_combo, self.dropout_spin):
-            w.setEnabled(not custom)
+        # Only the presets built from these settings offer them.
+        self.hidden_edit.setEnabled(not custom and name in ("mlp", "mlp_bn", "cnn", "vgg",
+                                                             "text"))
+        self.activation_combo.setEnabled(not custom and name not in ("resnet", "rnn",
+                                                                     "transformer", "linear"))
+        self.dropout_spin.setEnabled(not custom and name not in ("resnet", "linear"))
         for w in (self.channels_edit, self.channels_row_label, self.batchnorm_check):
             w.setEnabled(conv and not custom)
         for w in (self.rnn_combo, self.rnn_row_label):
