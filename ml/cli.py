@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=list(LOSSES))
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (0: off)")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop when the validation loss has not improved for PATIENCE epochs")
+    p.add_argument("--min-delta", type=float, help="early stopping: the least improvement that "
+                                                   "counts")
     p.add_argument("--seed", type=int, help="seed for the split and the training")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--out", help="the run folder to create (default: a new folder under the "
@@ -252,6 +256,11 @@ def _cmd_train(args) -> int:
             setattr(project.training, name, value)
     if args.nesterov:
         project.training.nesterov = True
+    if args.early_stopping is not None:
+        project.training.early_stopping = True
+        project.training.patience = args.early_stopping
+    if args.min_delta is not None:
+        project.training.min_delta = args.min_delta
     if args.class_weights:
         project.training.class_weights = args.class_weights
     project.validate()

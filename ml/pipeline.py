@@ -197,13 +197,17 @@ class TrainingJob:
             "device": fit.device,
             "epochs_completed": fit.epochs_completed,
             "best_epoch": fit.best_epoch,
+            "early_stopped": fit.early_stopped,
             "status": status,
         }
         atomic_write_json(run_dir / "metrics.json", metrics, error=RunError)
         write_run_info(run_dir, {**run_info, "status": status,
                                  "epochs_completed": fit.epochs_completed,
                                  "best_epoch": fit.best_epoch})
-        say(f"Training {status} after {fit.epochs_completed} epoch(s) in {fit.seconds:.1f} s.")
+        early = (" (early stopping: the validation loss stopped improving)"
+                 if fit.early_stopped else "")
+        say(f"Training {status} after {fit.epochs_completed} epoch(s) in {fit.seconds:.1f} s"
+            f"{early}.")
         return RunResult(run_dir=run_dir, status=status, metrics=metrics, fit=fit,
                          evaluation=evaluation, net=net, prepared=prepared, model_name=spec.name)
 

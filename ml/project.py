@@ -237,6 +237,11 @@ class TrainingConfig:
     label_smoothing: float = 0.0
     #: Clip the gradient norm to this (0: off).
     grad_clip: float = 0.0
+    #: Stop when the validation loss has not improved by more than *min_delta* for
+    #: *patience* epochs (the best epoch's weights are restored with ``restore_best``).
+    early_stopping: bool = False
+    patience: int = 10
+    min_delta: float = 0.0
 
     def validate(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:
@@ -271,6 +276,9 @@ class TrainingConfig:
             raise TrainDeskError(f"Unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}.")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise TrainDeskError("Label smoothing must be at least 0 and below 1.")
+        if self.patience < 1 or not (self.min_delta >= 0.0 and math.isfinite(self.min_delta)):
+            raise TrainDeskError("Early stopping needs a patience of at least 1 epoch and a "
+                                 "minimum improvement of 0 or more.")
         if not (self.grad_clip >= 0.0 and math.isfinite(self.grad_clip)):
             raise TrainDeskError("Gradient clipping must be 0 (off) or a positive number.")
         if self.device not in DEVICES:

@@ -325,6 +325,21 @@ class ModelPage(QWidget):
         self.amp_check = QCheckBox("Mixed precision on the GPU (faster)")
         self.amp_check.setEnabled(cuda_available())
         self.best_check = QCheckBox("Keep the weights of the best validation epoch")
+        self.early_check = QCheckBox("Stop early when validation stops improving")
+        self.early_check.setObjectName("earlyStoppingCheck")
+        self.early_check.setToolTip("Ends training once the validation loss has not improved "
+                                    "for the patience below - it saves time and stops the "
+                                    "model from memorising the training data (overfitting).")
+        self.patience_es_spin = QSpinBox()
+        self.patience_es_spin.setRange(1, 1000)
+        self.patience_es_spin.setSuffix(" epochs")
+        self.patience_es_spin.setToolTip("Epochs without improvement before stopping.")
+        self.min_delta_spin = QDoubleSpinBox()
+        self.min_delta_spin.setDecimals(4)
+        self.min_delta_spin.setRange(0.0, 10.0)
+        self.min_delta_spin.setSingleStep(0.001)
+        self.min_delta_spin.setToolTip("A smaller improvement of the validation loss does not "
+                                       "count.")
         self.estimate_button = QPushButton("Estimate time and memory")
         self.estimate_button.setObjectName("estimateButton")
         self.estimate_button.setToolTip("Time a few real training steps on the chosen device.")
@@ -363,6 +378,11 @@ class ModelPage(QWidget):
         lf.addRow("Device:", self.device_combo)
         lf.addRow(self.amp_check)
         lf.addRow(self.best_check)
+        lf.addRow(self.early_check)
+        self.patience_es_label = QLabel("Patience:")
+        lf.addRow(self.patience_es_label, self.patience_es_spin)
+        self.min_delta_label = QLabel("Least improvement:")
+        lf.addRow(self.min_delta_label, self.min_delta_spin)
         lf.addRow(self.estimate_button)
         lf.addRow(self.estimate_label)
         layout = QVBoxLayout(self.training_tab)
@@ -380,9 +400,10 @@ class ModelPage(QWidget):
             combo.activated.connect(self._on_training_edited)
         for spin in (self.batch_spin, self.epochs_spin, self.seed_spin, self.warmup_spin,
                      self.step_spin, self.patience_spin, self.momentum_spin, self.gamma_spin,
-                     self.factor_spin, self.smoothing_spin, self.clip_spin):
+                     self.factor_spin, self.smoothing_spin, self.clip_spin,
+                     self.patience_es_spin, self.min_delta_spin):
             spin.valueChanged.connect(self._on_training_edited)
-        for check in (self.amp_check, self.best_check, self.nesterov_check):
+        for check in (self.amp_check, self.best_check, self.nesterov_check, self.early_check):
             check.toggled.connect(self._on_training_edited)
         self.estimate_button.clicked.connect(self.estimate)
         from workers.base import TaskRunner
@@ -521,7 +542,9 @@ class ModelPage(QWidget):
             grad_clip=round(self.clip_spin.value(), 4),
             batch_size=self.batch_spin.value(), epochs=self.epochs_spin.value(),
             seed=self.seed_spin.value(), device=self.device_combo.currentData() or "auto",
-            amp=self.amp_check.isChecked(), restore_best=self.best_check.isChecked())
+            amp=self.amp_check.isChecked(), restore_best=self.best_check.isChecked(),
+            early_stopping=self.early_check.isChecked(), patience=self.patience_es_spin.value(),
+            min_delta=round(self.min_delta_spin.value(), 6))
 
     # -- showing --------------------------------------------------------------------------------
     @Slot()
@@ -604,6 +627,12 @@ class ModelPage(QWidget):
         self.device_combo.setCurrentIndex(max(index, 0))
         self.amp_check.setChecked(training.amp and cuda_available())
         self.best_check.setChecked(training.restore_best)
+        self.early_check.setChecked(training.early_stopping)
+        self.patience_es_spin.setValue(training.patience)
+        self.min_delta_spin.setValue(training.min_delta)
+        for w in (self.patience_es_label, self.patience_es_spin, self.min_delta_label,
+                  self.min_delta_spin):
+            w.setVisible(training.early_stopping)
         sgd_like = training.optimizer in ("sgd", "rmsprop")
         for w in (self.momentum_label, self.momentum_spin):
             w.setVisible(sgd_like)

@@ -110,6 +110,35 @@ class BestWeights(Callback):
         logs["best_epoch"] = self.best_epoch
 
 
+class EarlyStopping(Callback):
+    """Stop training when *monitor* (lower is better) has not improved by more than
+    *min_delta* for *patience* epochs, as Keras' ``EarlyStopping``. The trainer reports the
+    run as finished (``early_stopped``), not as stopped by the user."""
+
+    def __init__(self, patience: int, min_delta: float = 0.0, monitor: str = "val_loss"):
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.monitor = monitor
+        self.best = float("inf")
+        self.wait = 0
+        self.stopped_epoch = 0
+
+    def on_fit_begin(self, logs: Logs) -> None:
+        self.best, self.wait, self.stopped_epoch = float("inf"), 0, 0
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        value = logs.get(self.monitor, logs.get("loss"))
+        if value is None:
+            return
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = int(logs["epoch"])
+            self.trainer.early_stop = True
+
+
 class FreezeLoaded(Callback):
     """Keep the parameters named *names* (loaded by transfer learning) fixed for the first
     *epochs* epochs, so a fresh last layer learns before the loaded body is adjusted.

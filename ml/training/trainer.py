@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import TrainingError
 from ..project import TrainingConfig
-from .callbacks import BestWeights, Callback, CallbackList
+from .callbacks import BestWeights, Callback, CallbackList, EarlyStopping
 from .device import amp_dtype, describe_device, release_device_memory, select_device
 from .schedules import Scheduler, make_scheduler
 
@@ -39,6 +39,8 @@ class FitResult:
     samples_per_second: float = 0.0
     device: str = "cpu"
     best_epoch: int = 0
+    #: Early stopping ended the run before its last epoch (a finished run, not a stopped one).
+    early_stopped: bool = False
 
 
 def as_model_input(xb: torch.Tensor) -> torch.Tensor:
@@ -175,6 +177,9 @@ class Trainer:
         self.config = config
         self.device = device or select_device(config.device)
         self.best = BestWeights() if config.restore_best else None
+        self.early_stop = False
+        if config.early_stopping:
+            callbacks = [*callbacks, EarlyStopping(config.patience, config.min_delta)]
         # BestWeights runs first at the end of fit, so later callbacks see the restored model.
         self.callbacks = CallbackList(([self.best] if self.best else []) + list(callbacks))
         self.callbacks.set_trainer(self)
@@ -253,6 +258,7 @@ class Trainer:
             If the loss becomes NaN or infinite (with advice on what to change).
         """
         self._check_inputs(x_train, y_train, "training")
+        self.early_stop = False
         has_val = x_val is not None and y_val is not None and len(x_val) > 0
         cfg = self.config
         gen = self._seed()
@@ -354,6 +360,9 @@ class Trainer:
                 self.callbacks.on_epoch_end(epoch, dict(logs))
                 if self.should_stop:
                     result.stopped = epoch + 1 < cfg.epochs
+                    break
+                if self.early_stop:
+                    result.early_stopped = epoch + 1 < cfg.epochs
                     break
         finally:
             result.seconds = time.perf_counter() - start

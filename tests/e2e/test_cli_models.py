@@ -80,3 +80,13 @@ def test_new_layer_types_export_and_check_themselves(tmp_path):
                         str(tmp_path / f"{model}.onnx"))
         assert proc.returncode == 0, proc.stderr
         assert "identical predictions" in proc.stdout
+
+
+def test_early_stopping_on_the_command_line(tmp_path):
+    run = tmp_path / "run"
+    proc = run_main("train", "--data", "sample:iris", "--epochs", "400", "--lr", "0.05",
+                    "--early-stopping", "2", "--quiet", "--out", str(run))
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["early_stopped"] and metrics["status"] == "finished"
+    assert metrics["epochs_completed"] < 400

@@ -299,3 +299,14 @@ def test_dragging_a_layer_moves_it(qtbot, window):
     assert len(state.project.model.layers) == len(before)
     page.editor.undo_action.trigger()
     assert [layer["type"] for layer in state.layers] == before
+
+
+def test_early_stopping_settings(qtbot, window):
+    load_sample(qtbot, window, "wine")
+    page, training = window.model_page, window.state.project.training
+    assert page.patience_es_spin.isHidden()
+    page.early_check.setChecked(True)
+    assert not page.patience_es_spin.isHidden()
+    page.patience_es_spin.setValue(4)
+    page.min_delta_spin.setValue(0.01)
+    assert (training.early_stopping, training.patience, training.min_delta) == (True, 4, 0.01)

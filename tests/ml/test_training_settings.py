@@ -150,3 +150,25 @@ def test_estimate_times_real_steps_and_leaves_the_model_alone():
     bag = nn.Sequential(nn.Embedding(50, 4), nn.Flatten(), nn.Linear(48, 2))
     assert estimate_run(bag, tokens, y[:8], "classification", cfg, n_batches=1)[
         "seconds_total"] > 0
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving_and_keeps_the_best():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    y = rng.integers(0, 2, 60)  # labels unrelated to x: validation loss soon rises
+    x_val = rng.normal(size=(40, 4)).astype(np.float32)
+    y_val = rng.integers(0, 2, 40)
+    cfg = TrainingConfig(epochs=200, batch_size=16, lr=0.05, device="cpu",
+                         early_stopping=True, patience=3, min_delta=0.0)
+    trainer = Trainer(_net(), "classification", cfg)
+    result = trainer.fit(x, y, x_val, y_val)
+    losses = [h["val_loss"] for h in result.history]
+    best = int(np.argmin(losses))
+    assert result.early_stopped and not result.stopped
+    assert result.epochs_completed == best + 1 + 3  # three epochs without improvement
+    assert result.best_epoch == best + 1
+    again = Trainer(_net(), "classification", TrainingConfig(
+        epochs=5, batch_size=16, device="cpu", early_stopping=True, patience=50))
+    assert not again.fit(x, y, x_val, y_val).early_stopped  # patience longer than the run
+    with pytest.raises(Exception, match="patience of at least 1"):
+        TrainingConfig(early_stopping=True, patience=0).validate()
