@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model and save a run folder")
     p.add_argument("project", nargs="?", help="a .tdproj project file")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a stopped, killed or finished run from its last checkpoint "
+                        "(with --epochs N: up to N epochs in all)")
     p.add_argument("--data", help="a table (CSV/TSV/TXT, Excel .xlsx, Parquet, JSON lines), an "
                    "image folder (one sub-folder per class, or train/ and test/ folders), a .zip "
                    "of one, MNIST-style IDX files, CIFAR-10 binary batches, or sample:NAME")
@@ -199,6 +202,11 @@ def _cmd_train(args) -> int:
     from .pipeline import TrainingJob, apply_suggestions
     from .project import DataConfig, Project
 
+    if args.resume:
+        if args.project or args.data:
+            raise TrainDeskError("--resume continues a run with its own settings; give no "
+                                 "project file or --data with it.")
+        return _resume(args)
     if args.project and args.data:
         raise TrainDeskError("Give either a project file or --data, not both.")
     if args.project:
@@ -276,6 +284,19 @@ def _cmd_train(args) -> int:
                       runs_dir=project.runs_dir(), callbacks=progress,
                       on_message=(lambda m: None) if args.quiet else _err)
 
+    result = _run_job(job, args.quiet)
+    if args.project:
+        # Record the run in the file as it is now: command-line overrides are this run's
+        # settings (kept in its config.json), not edits of the project.
+        saved = Project.load(args.project)
+        saved.runs.append(result.record())
+        saved.save(saved.path)
+    _print_result(result)
+    return EXIT_OK
+
+
+def _run_job(job, quiet: bool):
+    """Run *job* with Ctrl+C stopping it cleanly after the current batch."""
     def _on_sigint(signum, frame):  # first Ctrl+C: stop cleanly and keep the run
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _err("stopping after this batch (Ctrl+C again to abort) ...")
@@ -283,19 +304,25 @@ def _cmd_train(args) -> int:
 
     previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
-        result = job.run()
+        return job.run()
     finally:
         signal.signal(signal.SIGINT, previous)
-    if args.project:
-        # Record the run in the file as it is now: command-line overrides are this run's
-        # settings (kept in its config.json), not edits of the project.
-        saved = Project.load(args.project)
-        saved.runs.append(result.record())
-        saved.save(saved.path)
-    test = result.metrics["test"]
+
+
+def _print_result(result) -> None:
     print(f"run: {result.run_dir}")
     print(f"status: {result.status}")
-    print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in result.metrics["test"].items()))
+
+
+def _resume(args) -> int:
+    from .pipeline import TrainingJob
+
+    progress = [] if args.quiet else [ConsoleProgress()]
+    job = TrainingJob.resume(Path(args.resume).expanduser(), epochs=args.epochs,
+                             callbacks=progress,
+                             on_message=(lambda m: None) if args.quiet else _err)
+    _print_result(_run_job(job, args.quiet))
     return EXIT_OK
 
 

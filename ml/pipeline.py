@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,40 @@ class TrainingJob:
         self.on_message = on_message or (lambda msg: None)
         self.trainer: Trainer | None = None
         self._stop = threading.Event()
+        self._resume: Path | None = None
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, *, epochs: int | None = None,
+               dataset: Dataset | None = None, callbacks: Iterable[Callback] = (),
+               on_message: Callable[[str], None] | None = None) -> "TrainingJob":
+        """A job that continues the run in *run_dir* from its last checkpoint - after Stop, a
+        crash or a kill - up to *epochs* in all (default: the run's own; more extends it).
+
+        Raises
+        ------
+        RunError
+            For a folder that is not a run or has no checkpoint.
+        """
+        from .project import PROJECT_FORMAT, PROJECT_VERSION
+
+        run_dir = Path(run_dir)
+        try:
+            config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"{run_dir} is not a run folder (no config.json).") from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"The settings of run {run_dir.name} cannot be read ({exc}).") \
+                from None
+        doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "name": run_dir.name,
+               **{k: config.get(k) or {} for k in ("data", "model", "training")}}
+        project = Project.from_dict(doc)
+        if epochs is not None:
+            project.training.epochs = int(epochs)
+        job = cls(project, dataset=dataset, run_dir=run_dir, callbacks=callbacks,
+                  on_message=on_message)
+        job._resume = run_dir
+        job._resume_config = config
+        return job
 
     def request_stop(self) -> None:
         """Stop after the current batch (or before training starts). Safe from any thread."""
@@ -87,6 +122,39 @@ class TrainingJob:
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
+
+    def _load_checkpoint(self, prepared: PreparedData, fingerprint: dict) -> dict:
+        """The resumed run's last checkpoint, checked against the data as it is now."""
+        run_dir = self._resume
+        path = run_dir / "checkpoint.pt"
+        if not path.is_file():
+            raise RunError(f"Run {run_dir.name} has no checkpoint yet (it stopped before its "
+                           f"first epoch ended); start it again instead.")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any damage: a clear message
+            raise RunError(f"The checkpoint of run {run_dir.name} is damaged ({type(exc).__name__})"
+                           f"; it cannot be resumed.") from None
+        if not isinstance(checkpoint, dict) or "training" not in checkpoint:
+            raise RunError(f"Run {run_dir.name} was saved by an older TrainDesk without the "
+                           f"training state; it cannot be resumed.")
+        old = self._resume_config.get("data_fingerprint")
+        if old and old != fingerprint:
+            raise RunError(f"The data of run {run_dir.name} ({self.project.data.source}) has "
+                           f"changed since it was trained; resuming would mix two datasets.")
+        try:
+            with np.load(run_dir / "split.npz") as saved:
+                rows = {k: saved[k] for k in saved.files}
+        except (OSError, ValueError):
+            rows = None
+        if rows is not None and not _same_rows(rows, prepared.rows):
+            raise RunError(f"The data of run {run_dir.name} no longer splits the same way; it "
+                           f"cannot be resumed.")
+        done = int(checkpoint["epoch"])
+        if done >= self.project.training.epochs:
+            raise RunError(f"Run {run_dir.name} has already trained {done} epochs; give more "
+                           f"epochs (e.g. {done + 10}) to extend it.")
+        return checkpoint
 
     def run(self) -> RunResult:
         """Run the job; the run folder ends ``finished``, ``stopped`` or ``failed``.
@@ -125,7 +193,11 @@ class TrainingJob:
             say(f"Note: {warning}")
 
         fingerprint = data_fingerprint(project.data.source)  # before any folder is created
-        if self.run_dir is not None:
+        checkpoint = None
+        if self._resume is not None:
+            checkpoint = self._load_checkpoint(prepared, fingerprint)
+            run_dir = self._resume
+        elif self.run_dir is not None:
             run_dir = self.run_dir
             if (run_dir / "run.json").exists():
                 raise RunError(f"{run_dir} already holds a run. Choose an empty folder.")
@@ -135,6 +207,8 @@ class TrainingJob:
                 raise RunError(f"Could not create {run_dir}: {exc.strerror or exc}.") from None
         else:
             run_dir = new_run_dir(self.runs_dir, f"{dataset.name}-{spec.name}")
+        if transfer is not None and checkpoint is not None:
+            transfer = None  # the checkpoint's weights already hold what was transferred
         config = config_dict(project)
         config["data_fingerprint"] = fingerprint
         config["resolved"] = {"target": prepared.summary.target, "task": prepared.task,
@@ -146,9 +220,21 @@ class TrainingJob:
             run_info["transfer"] = {"source": transfer.source, "loaded": len(transfer.loaded),
                                     "new": transfer.new, "frozen_epochs":
                                     project.model.freeze_epochs}
-        write_run_start(run_dir, config=config, rows=prepared.rows, preprocessor=pre, spec=spec,
-                        info=run_info, x_test=prepared.x["test"])
-        say(f"Run folder: {run_dir}")
+        if checkpoint is None:
+            write_run_start(run_dir, config=config, rows=prepared.rows, preprocessor=pre,
+                            spec=spec, info=run_info, x_test=prepared.x["test"])
+            say(f"Run folder: {run_dir}")
+        else:
+            try:
+                earlier = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                earlier = {}
+            run_info = {**(earlier if isinstance(earlier, dict) else {}), **run_info,
+                        "id": run_dir.name, "status": "running"}
+            atomic_write_json(run_dir / "config.json", config, error=RunError)
+            write_run_info(run_dir, run_info)
+            say(f"Resuming {run_dir.name} after epoch {checkpoint['epoch']} of "
+                f"{project.training.epochs}.")
         augment = None
         if prepared.summary.kind == "image":
             from .data.augment import AugmentSettings, Augmenter
@@ -165,8 +251,9 @@ class TrainingJob:
             from .models.transfer import body_names
 
             extra.append(FreezeLoaded(body_names(net, transfer), project.model.freeze_epochs))
+        history = list(checkpoint["history"]) if checkpoint is not None else []
         trainer = Trainer(net, prepared.task, project.training,
-                          callbacks=[*extra, RunWriter(run_dir), *self.callbacks],
+                          callbacks=[*extra, RunWriter(run_dir, history), *self.callbacks],
                           target_scale=pre.target_std, device=device, augment=augment,
                           class_weights=weights)
         self.trainer = trainer
@@ -174,7 +261,7 @@ class TrainingJob:
             trainer.should_stop = True
         try:
             fit = trainer.fit(prepared.x["train"], prepared.y["train"], prepared.x["val"],
-                              prepared.y["val"])
+                              prepared.y["val"], resume=checkpoint)
             save_weights(run_dir, net)
             evaluation = evaluate_arrays(net, pre, prepared.x["test"], prepared.y["test"],
                                          "test split")
@@ -210,6 +297,11 @@ class TrainingJob:
             f"{early}.")
         return RunResult(run_dir=run_dir, status=status, metrics=metrics, fit=fit,
                          evaluation=evaluation, net=net, prepared=prepared, model_name=spec.name)
+
+
+def _same_rows(a: dict, b: dict) -> bool:
+    return set(a) == set(b) and all(np.array_equal(np.asarray(a[k]), np.asarray(b[k]))
+                                    for k in a)
 
 
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> list[float]:

@@ -9,7 +9,8 @@
       check_inputs.npy      a sample of encoded test inputs, to check exports later
       preprocessing.json    fitted encodings and statistics (see ml.data.preprocessing)
       model.json            the model spec (layers)
-      checkpoint.pt         last completed epoch: weights + optimizer (loads with weights_only)
+      checkpoint.pt         last completed epoch: weights and the whole training state
+                            (optimizer, schedule, random states, history; weights_only)
       history.jsonl         one JSON line per epoch
       model.safetensors     final weights
       metrics.json          test metrics, speed, device
@@ -99,20 +100,25 @@ def data_fingerprint(source: str) -> dict[str, Any]:
     return {"source": source, "sha256": digest.hexdigest()}
 
 
+#: Version of ``checkpoint.pt``'s layout (2: the whole training state, for resuming).
+CHECKPOINT_FORMAT = 2
+
+
 class RunWriter(Callback):
     """Write ``history.jsonl`` and ``checkpoint.pt`` after every epoch, atomically."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, lines: list[str] | None = None):
         self.run_dir = Path(run_dir)
-        self.lines: list[str] = []
+        self.lines: list[str] = list(lines or [])  # a resumed run's earlier epochs
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         # The checkpoint first (it carries the history too), then history.jsonl: if a write
         # fails, the history file never claims an epoch the checkpoint does not have.
         lines = self.lines + [json.dumps(logs, allow_nan=False)]
-        state = {"epoch": int(logs["epoch"]),
+        state = {"format": CHECKPOINT_FORMAT, "epoch": int(logs["epoch"]),
                  "model": self.trainer.model.state_dict(),
                  "optimizer": self.trainer.optimizer.state_dict(),
+                 "training": self.trainer.training_state(),
                  "history": list(lines)}
         with atomic_path(self.run_dir / "checkpoint.pt", error=RunError) as tmp:
             torch.save(state, tmp)

@@ -157,7 +157,7 @@ class FreezeLoaded(Callback):
                 param.requires_grad_(trainable)
 
     def on_fit_begin(self, logs: Logs) -> None:
-        if self.epochs > 0:
+        if self.epochs > int(logs.get("first_epoch", 0)):  # a resumed run may be past them
             self._set(False)
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:

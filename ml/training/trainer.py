@@ -189,6 +189,9 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Scheduler | None = None
         self.history: list[dict] = []
+        self._step = 0
+        self._generator: torch.Generator | None = None
+        self._scaler: torch.amp.GradScaler | None = None
         self.metric_name = "accuracy" if task == "classification" else "mae"
 
     # -- setup ----------------------------------------------------------------------------------
@@ -248,9 +251,66 @@ class Trainer:
             raise TrainingError(f"The {name} set has {len(x)} inputs but {len(y)} targets.")
 
     # -- the loop -------------------------------------------------------------------------------
+    def training_state(self) -> dict:
+        """Everything needed to continue this fit exactly where it is (after an epoch): the
+        optimizer, schedule, scaler, random states (python, numpy, torch, CUDA, the data
+        order), the step count, the history and the best-weights and early-stopping records.
+        Plain containers and tensors only: it loads with ``torch.load(weights_only=True)``."""
+        np_state = np.random.get_state()
+        best = self.best
+        early = next((c for c in self.callbacks.callbacks if isinstance(c, EarlyStopping)),
+                     None)
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self._scaler.state_dict() if self._scaler.is_enabled() else {},
+            "rng": {"python": _plain(random.getstate()),
+                    "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()),
+                              int(np_state[2]), int(np_state[3]), float(np_state[4])],
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                    "data_order": self._generator.get_state()},
+            "step": self._step,
+            "history": [dict(h) for h in self.history],
+            "best": ({"value": best.best_value, "epoch": best.best_epoch, "state": best.state}
+                     if best is not None else None),
+            "early_stopping": ({"best": early.best, "wait": early.wait} if early else None),
+        }
+
+    def _restore(self, state: dict) -> None:
+        """Undo :meth:`training_state`: continue the fit it was taken from."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state.get("scheduler") or {})
+        if state.get("scaler") and self._scaler.is_enabled():
+            self._scaler.load_state_dict(state["scaler"])
+        rng = state["rng"]
+        random.setstate(_tuples(rng["python"]))
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self._generator.set_state(rng["data_order"])
+        self._step = int(state["step"])
+        self.history = [dict(h) for h in state["history"]]
+        best = state.get("best")
+        if best is not None and self.best is not None:
+            self.best.best_value, self.best.best_epoch = best["value"], best["epoch"]
+            self.best.state = best["state"]
+        early = state.get("early_stopping")
+        for cb in self.callbacks.callbacks:
+            if isinstance(cb, EarlyStopping) and early is not None:
+                cb.best, cb.wait = early["best"], early["wait"]
+
     def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None = None,
-            y_val: np.ndarray | None = None) -> FitResult:
+            y_val: np.ndarray | None = None, *, resume: dict | None = None) -> FitResult:
         """Train for ``config.epochs`` epochs, or until :attr:`should_stop` is set.
+
+        Parameters
+        ----------
+        resume : dict, optional
+            A checkpoint (``{"epoch", "model", "training": training_state()}``): continue from
+            it. With the same data and settings the result equals an uninterrupted fit.
 
         Raises
         ------
@@ -261,7 +321,7 @@ class Trainer:
         self.early_stop = False
         has_val = x_val is not None and y_val is not None and len(x_val) > 0
         cfg = self.config
-        gen = self._seed()
+        gen = self._generator = self._seed()
         device = self.device
         conv = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
         channels_last = device.type == "cuda" and conv
@@ -271,7 +331,7 @@ class Trainer:
         self._loss_name()  # a loss that does not fit the task stops here, before any work
         self.optimizer = self._make_optimizer()
         dtype = amp_dtype(device, cfg.amp)
-        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        scaler = self._scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
         if dtype is None:  # entering a disabled autocast still costs time on every batch
             autocast = contextlib.nullcontext
         else:
@@ -285,16 +345,24 @@ class Trainer:
         clip = float(cfg.grad_clip)
         info = describe_device(device)
         result = FitResult(device=info.label)
+        first_epoch = 0
+        self._step = 0
+        self.history = []
+        if resume is not None:
+            self.model.load_state_dict(resume["model"])
+            self._restore(resume["training"])
+            first_epoch = int(resume["epoch"])
+            result.epochs_completed = first_epoch
         self.callbacks.on_fit_begin({
             "epochs": cfg.epochs, "steps_per_epoch": steps, "n_train": n,
             "n_val": len(x_val) if has_val else 0, "batch_size": bs, "device": info.label,
             "amp": str(dtype).replace("torch.", "") if dtype else "off",
-            "params": sum(p.numel() for p in self.model.parameters())})
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "first_epoch": first_epoch})
         start = time.perf_counter()
-        step = 0
         processed = 0
         try:
-            for epoch in range(cfg.epochs):
+            for epoch in range(first_epoch, cfg.epochs):
                 epoch_start = time.perf_counter()
                 self.callbacks.on_epoch_begin(epoch, {"epoch": epoch + 1})
                 self.model.train()
@@ -331,7 +399,8 @@ class Trainer:
                         loss_sum.add_(loss.detach(), alpha=m)
                         hits.add_(self._batch_metric(out.detach(), yb))
                     seen += m
-                    step += 1
+                    self._step += 1
+                    step = self._step
                     logs = {"epoch": epoch + 1, "batch": b + 1, "batches": steps, "step": step}
                     if step % self.log_every_n_steps == 0 or b == steps - 1:
                         total = float(loss_sum)  # the only device sync in the loop
@@ -443,3 +512,17 @@ def predict_raw(model: nn.Module, x: np.ndarray, device: torch.device | str = "c
     if not outs:
         return np.zeros((0, 1), np.float32)
     return torch.cat(outs).numpy()
+
+
+def _plain(value):
+    """Tuples to lists, recursively (``random.getstate()`` for a weights-only checkpoint)."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tuples(value):
+    """Undo :func:`_plain` for ``random.setstate``."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value

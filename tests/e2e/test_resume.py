@@ -1,0 +1,79 @@
+"""Resume: a run killed (SIGKILL) in the middle and resumed ends with the same weights and
+history as one that was never interrupted (CPU, fixed seed)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from safetensors.torch import load_file
+
+from tests.conftest import ROOT, run_main
+
+TIMING = {"seconds", "epoch_seconds"}
+
+
+def _history(run):
+    lines = (run / "history.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+
+
+def _train_args(out, epochs):
+    # Dropout, a cosine schedule with warm-up and class weights: every kind of state counts.
+    return ["train", "--data", "sample:digits", "--model", "mlp", "--hidden", "64,32",
+            "--dropout", "0.2", "--epochs", str(epochs), "--batch-size", "64", "--seed", "7",
+            "--schedule", "cosine", "--warmup-epochs", "1", "--quiet", "--out", str(out)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_a_killed_run_resumes_to_the_same_weights_and_history(tmp_path):
+    whole = tmp_path / "whole"
+    proc = run_main(*_train_args(whole, 8))
+    assert proc.returncode == 0, proc.stderr
+
+    killed = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *_train_args(killed, 8)],
+                             cwd=str(ROOT), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.monotonic() + 120
+    history = killed / "history.jsonl"
+    while time.monotonic() < deadline and child.poll() is None:
+        if history.is_file() and len(history.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.005)
+    assert child.poll() is None, "the run ended before it could be killed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not (killed / "model.safetensors").exists()
+    info = json.loads((killed / "run.json").read_text())
+    assert info["status"] == "running"  # what a crash leaves behind
+
+    proc = run_main("train", "--resume", str(killed), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "status: finished" in proc.stdout
+    assert _history(killed) == _history(whole)
+    a, b = load_file(str(whole / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+    # A finished run is extended by more epochs; asking for no more says what to do.
+    proc = run_main("train", "--resume", str(killed), "--quiet")
+    assert proc.returncode == 2 and "give more epochs" in proc.stderr
+    proc = run_main("train", "--resume", str(killed), "--epochs", "10", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert len(_history(killed)) == 10
+    assert json.loads((killed / "run.json").read_text())["status"] == "finished"
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path):
+    proc = run_main("train", "--resume", str(tmp_path), "--quiet")
+    assert proc.returncode == 2 and "not a run folder" in proc.stderr
+    run = tmp_path / "run"
+    assert run_main(*_train_args(run, 1)).returncode == 0
+    (run / "checkpoint.pt").write_bytes(b"damaged")
+    proc = run_main("train", "--resume", str(run), "--epochs", "3", "--quiet")
+    assert proc.returncode == 2 and "damaged" in proc.stderr
+    proc = run_main("train", "--resume", str(run), "--data", "sample:iris")
+    assert proc.returncode == 2 and "no project file or --data" in proc.stderr
