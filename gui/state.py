@@ -226,7 +226,9 @@ class ProjectState(QObject):
         self.training_changed.emit(running)
 
     def add_run(self, record: RunRecord, evaluation: Evaluation | None = None) -> None:
-        """Record a finished or stopped run and make it current."""
+        """Record a finished or stopped run (replacing its earlier entry when it was resumed)
+        and make it current."""
+        self.project.runs = [r for r in self.project.runs if r.path != record.path]
         self.project.runs.append(record)
         self.set_dirty(True)
         self.runs_changed.emit()

@@ -75,12 +75,18 @@ class TrainingWorker(Worker):
     progress_changed = Signal(dict)
     message_logged = Signal(str)
 
-    def __init__(self, project: Project, dataset: Dataset | None = None,
-                 runs_dir: Path | None = None):
+    def __init__(self, project: Project | None, dataset: Dataset | None = None,
+                 runs_dir: Path | None = None, *, resume: Path | None = None,
+                 epochs: int | None = None):
         super().__init__()
-        self.job = TrainingJob(project, dataset=dataset, runs_dir=runs_dir,
-                               callbacks=[_SignalBridge(self)],
-                               on_message=self.message_logged.emit)
+        if resume is not None:  # continue that run from its last checkpoint
+            self.job = TrainingJob.resume(resume, epochs=epochs, dataset=dataset,
+                                          callbacks=[_SignalBridge(self)],
+                                          on_message=self.message_logged.emit)
+        else:
+            self.job = TrainingJob(project, dataset=dataset, runs_dir=runs_dir,
+                                   callbacks=[_SignalBridge(self)],
+                                   on_message=self.message_logged.emit)
 
     def cancel(self) -> None:
         super().cancel()

@@ -49,7 +49,13 @@ class TrainPage(QWidget):
         self.stop_button = QPushButton("■  Stop")
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setEnabled(False)
-        for button in (self.start_button, self.stop_button):
+        self.resume_button = QPushButton("⏵  Resume")
+        self.resume_button.setObjectName("resumeButton")
+        self.resume_button.setToolTip("Continue the last stopped run from its last completed "
+                                      "epoch (a finished run: train it for more epochs)")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self.resume_training)
+        for button in (self.start_button, self.stop_button, self.resume_button):
             font = button.font()
             font.setPointSize(12)
             font.setBold(True)
@@ -76,6 +82,7 @@ class TrainPage(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.start_button)
         top.addWidget(self.stop_button)
+        top.addWidget(self.resume_button)
         top.addWidget(self.progress, 1)
         top.addWidget(self.time_label)
 
@@ -107,24 +114,58 @@ class TrainPage(QWidget):
         self._eta = float("nan")
         self._epoch_text = ""
         state.steps_changed.connect(self._update_buttons)
+        state.current_run_changed.connect(self._update_buttons)
+        state.model_changed.connect(self._update_buttons)
         self._update_buttons()
 
     # -- control --------------------------------------------------------------------------------
     def is_training(self) -> bool:
         return self.runner.is_running()
 
+    def resumable_run(self):
+        """The current run when it can be continued: stopped (or cut off) with a checkpoint,
+        or finished with fewer epochs than are now set."""
+        run = self.state.current_run
+        if run is None or not (run.path / "checkpoint.pt").is_file():
+            return None
+        if run.record.status == "finished":
+            try:
+                text = (run.path / "history.jsonl").read_text(encoding="utf-8")
+            except OSError:
+                return None
+            done = len(text.splitlines())
+            return run if done < self.state.project.training.epochs else None
+        return run
+
+    @Slot()
+    def resume_training(self) -> None:
+        """Continue the current run from its last checkpoint (up to the epochs set now)."""
+        run = self.resumable_run()
+        if self.is_training() or run is None:
+            return
+        state = self.state
+        dataset = state.dataset if state.dataset is not None and \
+            state.dataset.source == state.project.data.source else None
+        self._launch(TrainingWorker(None, dataset, resume=run.path,
+                                    epochs=state.project.training.epochs),
+                     state.spec.task if state.spec is not None else run.record.task)
+
     @Slot()
     def start_training(self) -> None:
         state = self.state
         if self.is_training() or state.spec is None or state.dataset is None:
             return
+        self._launch(TrainingWorker(state.project, state.dataset, state.project.runs_dir()),
+                     state.spec.task)
+
+    def _launch(self, worker: TrainingWorker, task: str) -> None:
+        state = self.state
         self.banner.clear_message()
         self.curves.reset()
-        self.curves.set_metric("accuracy" if state.spec.task == "classification" else "mae")
+        self.curves.set_metric("accuracy" if task == "classification" else "mae")
         self.log.clear()
         self.progress.setValue(0)
         self.progress.setFormat("Preparing …")
-        worker = TrainingWorker(state.project, state.dataset, state.project.runs_dir())
         worker.fit_started.connect(self._on_fit_started)
         worker.batches_logged.connect(self._on_batches_logged)
         worker.epoch_finished.connect(self._on_epoch_finished)
@@ -241,6 +282,7 @@ class TrainPage(QWidget):
         spec = self.state.spec
         self.start_button.setEnabled(not running and spec is not None)
         self.stop_button.setEnabled(running)
+        self.resume_button.setEnabled(not running and self.resumable_run() is not None)
         if not running and spec is not None and self.banner.kind in ("", "info"):
             training = self.state.project.training
             self.banner.show_message(

@@ -138,3 +138,28 @@ def test_a_project_whose_data_moved_still_opens(qtbot, window, user, tmp_path, m
     qtbot.waitUntil(lambda: not window.data_page.loader.is_running(), timeout=20_000)
     assert "not found" in user.errors[-1][1] and "Data page" in user.errors[-1][1]
     assert window.state.project.name == "moved" and window.state.dataset is None
+
+
+def test_resume_continues_a_stopped_run_to_the_end(qtbot, window, user):
+    load_sample(qtbot, window, "iris")
+    window.model_page.epochs_spin.setValue(300)
+    start(qtbot, window)
+    page = window.train_page
+    assert not page.resume_button.isEnabled()
+    qtbot.waitUntil(lambda: len(page.curves.curve_data("train_loss")[0]) >= 3, timeout=60_000)
+    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=30_000)
+    run = window.state.current_run
+    assert run.record.status == "stopped" and page.resume_button.isEnabled()
+    done = len((run.path / "history.jsonl").read_text().splitlines())
+    assert 3 <= done < 250
+    window.model_page.epochs_spin.setValue(250)  # and finish at 250 epochs in all
+    qtbot.mouseClick(page.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=60_000)
+    assert "Resuming" in page.log.toPlainText()
+    runs = [r for r in window.state.project.runs if r.path == str(run.path)]
+    assert len(runs) == 1 and runs[0].status == "finished"
+    assert len((run.path / "history.jsonl").read_text().splitlines()) == 250
+    assert not page.resume_button.isEnabled()  # finished at the epochs set
+    window.model_page.epochs_spin.setValue(260)
+    assert page.resume_button.isEnabled()  # ... and can be extended
