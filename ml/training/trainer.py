@@ -460,8 +460,9 @@ class Trainer:
         if not math.isfinite(value):
             raise TrainingError(
                 f"The loss became {'NaN' if math.isnan(value) else 'infinite'} in epoch {epoch}: "
-                f"training diverged. Lower the learning rate (try 10 times smaller), or check the "
-                f"data for extreme or broken values.")
+                f"training diverged (the steps grew too large). Lower the learning rate (try 10 "
+                f"times smaller), turn on gradient clipping (e.g. 1.0), or check the data for "
+                f"extreme or broken values. The epochs before it are saved in the run.")
         return value
 
     def _release(self) -> None:
