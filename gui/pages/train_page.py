@@ -49,7 +49,7 @@ class TrainPage(QWidget):
         self.stop_button = QPushButton("■  Stop")
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setEnabled(False)
-        self.resume_button = QPushButton("⏵  Resume")
+        self.resume_button = QPushButton("▷  Resume")
         self.resume_button.setObjectName("resumeButton")
         self.resume_button.setToolTip("Continue the last stopped run from its last completed "
                                       "epoch (a finished run: train it for more epochs)")
