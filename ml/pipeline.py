@@ -78,6 +78,7 @@ class TrainingJob:
         self.on_message = on_message or (lambda msg: None)
         self.trainer: Trainer | None = None
         self._stop = threading.Event()
+        self._pause = threading.Event()  # shared with the trainer once it exists
         self._resume: Path | None = None
 
     @classmethod
@@ -118,6 +119,14 @@ class TrainingJob:
         self._stop.set()
         if self.trainer is not None:
             self.trainer.should_stop = True
+
+    def set_paused(self, paused: bool) -> None:
+        """Hold training after the current batch (True) or go on (False). Safe from any
+        thread; a pause asked for before training starts holds it at the first batch."""
+        if paused:
+            self._pause.set()
+        else:
+            self._pause.clear()
 
     @property
     def stop_requested(self) -> bool:
@@ -256,6 +265,7 @@ class TrainingJob:
                           callbacks=[*extra, RunWriter(run_dir, history), *self.callbacks],
                           target_scale=pre.target_std, device=device, augment=augment,
                           class_weights=weights)
+        trainer.paused = self._pause
         self.trainer = trainer
         if self._stop.is_set():
             trainer.should_stop = True

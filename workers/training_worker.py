@@ -90,7 +90,12 @@ class TrainingWorker(Worker):
 
     def cancel(self) -> None:
         super().cancel()
+        self.job.set_paused(False)
         self.job.request_stop()
+
+    def set_paused(self, paused: bool) -> None:
+        """Hold or continue training (safe from the GUI thread)."""
+        self.job.set_paused(paused)
 
     def work(self) -> RunResult:
         return self.job.run()

@@ -6,7 +6,7 @@ import math
 import time
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
@@ -49,13 +49,21 @@ class TrainPage(QWidget):
         self.stop_button = QPushButton("■  Stop")
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setEnabled(False)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setObjectName("pauseButton")
+        self.pause_button.setCheckable(True)
+        self.pause_button.setEnabled(False)
+        self.pause_button.setToolTip("Hold training after the current batch; press again to "
+                                     "go on")
+        self.pause_button.toggled.connect(self._on_pause_toggled)
         self.resume_button = QPushButton("▷  Resume")
         self.resume_button.setObjectName("resumeButton")
         self.resume_button.setToolTip("Continue the last stopped run from its last completed "
                                       "epoch (a finished run: train it for more epochs)")
         self.resume_button.setEnabled(False)
         self.resume_button.clicked.connect(self.resume_training)
-        for button in (self.start_button, self.stop_button, self.resume_button):
+        for button in (self.start_button, self.stop_button, self.pause_button,
+                       self.resume_button):
             font = button.font()
             font.setPointSize(12)
             font.setBold(True)
@@ -82,6 +90,7 @@ class TrainPage(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.start_button)
         top.addWidget(self.stop_button)
+        top.addWidget(self.pause_button)
         top.addWidget(self.resume_button)
         top.addWidget(self.progress, 1)
         top.addWidget(self.time_label)
@@ -179,6 +188,19 @@ class TrainPage(QWidget):
         self.clock.start()
         state.set_training(True)
         self._update_buttons()
+
+    @Slot(bool)
+    def _on_pause_toggled(self, paused: bool) -> None:
+        worker = self._worker
+        if worker is None:
+            return
+        worker.set_paused(paused)
+        self.pause_button.setText("Continue" if paused else "Pause")
+        if paused:
+            self.progress.setFormat(f"{self._epoch_text or 'Training'} · paused")
+            self._on_message("Paused after the current batch; press Continue to go on.")
+        else:
+            self._on_message("Continuing.")
 
     @Slot()
     def stop_training(self) -> None:
@@ -282,6 +304,11 @@ class TrainPage(QWidget):
         spec = self.state.spec
         self.start_button.setEnabled(not running and spec is not None)
         self.stop_button.setEnabled(running)
+        self.pause_button.setEnabled(running)
+        if not running and self.pause_button.isChecked():
+            with QSignalBlocker(self.pause_button):
+                self.pause_button.setChecked(False)
+            self.pause_button.setText("Pause")
         self.resume_button.setEnabled(not running and self.resumable_run() is not None)
         if not running and spec is not None and self.banner.kind in ("", "info"):
             training = self.state.project.training

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import math
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -186,6 +187,8 @@ class Trainer:
         self.log_every_n_steps = max(1, int(log_every_n_steps))
         self.target_scale = float(target_scale)
         self.should_stop = False
+        #: Set (from any thread) to hold training after the current batch; clear to go on.
+        self.paused = threading.Event()
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Scheduler | None = None
         self.history: list[dict] = []
@@ -251,6 +254,13 @@ class Trainer:
             raise TrainingError(f"The {name} set has {len(x)} inputs but {len(y)} targets.")
 
     # -- the loop -------------------------------------------------------------------------------
+    def _wait_while_paused(self) -> float:
+        """Hold until :attr:`paused` is cleared or a stop is asked for; return the seconds."""
+        began = time.perf_counter()
+        while self.paused.is_set() and not self.should_stop:
+            time.sleep(0.02)
+        return time.perf_counter() - began
+
     def training_state(self) -> dict:
         """Everything needed to continue this fit exactly where it is (after an epoch): the
         optimizer, schedule, scaler, random states (python, numpy, torch, CUDA, the data
@@ -408,6 +418,8 @@ class Trainer:
                                                     epoch + 1)
                         last_sum, last_seen = total, seen
                     self.callbacks.on_batch_end(step, logs)
+                    if self.paused.is_set():
+                        start += self._wait_while_paused()  # paused time is no training time
                     if self.should_stop:
                         break
                 processed += seen

@@ -163,3 +163,33 @@ def test_resume_continues_a_stopped_run_to_the_end(qtbot, window, user):
     assert not page.resume_button.isEnabled()  # finished at the epochs set
     window.model_page.epochs_spin.setValue(260)
     assert page.resume_button.isEnabled()  # ... and can be extended
+
+
+def test_pause_holds_training_and_continue_goes_on(qtbot, window, user):
+    load_sample(qtbot, window, "digits")
+    window.model_page.epochs_spin.setValue(500)
+    start(qtbot, window)
+    page = window.train_page
+    assert page.pause_button.isEnabled()
+
+    def epochs():
+        return len(page.curves.curve_data("train_loss")[0])
+
+    qtbot.waitUntil(lambda: epochs() >= 1, timeout=60_000)
+    qtbot.mouseClick(page.pause_button, Qt.MouseButton.LeftButton)
+    assert page.pause_button.text() == "Continue" and "paused" in page.progress.format()
+    qtbot.wait(1500)  # an epoch in flight ends within a batch; then nothing moves
+    held = epochs()
+    batches = {name: len(page.curves.curve_data(name)[0]) for name in page.curves.buffers}
+    qtbot.wait(1500)
+    assert epochs() == held and page.is_training()
+    assert {name: len(page.curves.curve_data(name)[0])
+            for name in page.curves.buffers} == batches  # not one batch more
+    qtbot.mouseClick(page.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: epochs() > held, timeout=60_000)
+    # Stop works while paused, too.
+    qtbot.mouseClick(page.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=30_000)
+    assert window.state.project.runs[-1].status == "stopped"
+    assert not page.pause_button.isChecked() and not page.pause_button.isEnabled()
