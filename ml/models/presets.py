@@ -115,17 +115,9 @@ def cnn_layers(input_shape: Sequence[int], channels: Sequence[int], hidden: Sequ
     if len(input_shape) != 3:
         raise ModelSpecError("A CNN needs image data (channels x height x width); this data is a "
                              "table. Choose the MLP.")
-    _, h, w = input_shape
-    layers: list[dict] = []
-    for ch in channels:
-        layers.append({"type": "conv2d", "out_channels": int(ch), "kernel_size": 3,
-                       "padding": 1, "bias": not batch_norm})
-        if batch_norm:
-            layers.append({"type": "batchnorm"})
-        layers.append({"type": activation})
-        if min(h, w) >= 4:
-            layers.append({"type": "maxpool2d", "kernel_size": 2})
-            h, w = h // 2, w // 2
+    layers = _image_blocks(input_shape, channels, 1, activation, batch_norm)
+    pools = sum(1 for layer in layers if layer["type"] == "maxpool2d")
+    h, w = int(input_shape[1]) >> pools, int(input_shape[2]) >> pools
     if h * w > 16:  # keep the head small on big images
         layers.append({"type": "adaptive_avgpool2d", "output_size": 4})
     layers.append({"type": "flatten"})
