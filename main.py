@@ -2,7 +2,8 @@
 
     python main.py                 the desktop app
     python main.py FILE.tdproj     the desktop app, opening a project
-    python main.py COMMAND ...     headless: samples, models, train, evaluate, predict, export
+    python main.py COMMAND ...     headless: samples, models, train, search, evaluate, predict,
+                                   export
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import multiprocessing
 import os
 import sys
 
-HEADLESS_COMMANDS = {"samples", "models", "train", "evaluate", "predict", "export", "--version",
+HEADLESS_COMMANDS = {"samples", "models", "train", "search", "evaluate", "predict", "export",
+                     "--version",
                      "-h", "--help"}
 
 
@@ -47,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return cli_main(argv)
     if not _has_display():
         print("TrainDesk needs a display for its window and none was found; use the headless "
-              "commands instead: python main.py samples | models | train | evaluate | predict | "
-              "export (python main.py --help).")
+              "commands instead: python main.py samples | models | train | search | evaluate | "
+              "predict | export (python main.py --help).")
         return 0
     from gui.app import run_app
     return run_app(argv)

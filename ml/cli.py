@@ -34,20 +34,9 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="main.py", description="TrainDesk: train neural networks on your own "
-                     "data. Without a command, the desktop app starts.")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    sub.add_parser("samples", help="list the built-in sample datasets")
-    sub.add_parser("models", help="list the network presets and layer types")
-
-    p = sub.add_parser("train", help="train a model and save a run folder")
+def _add_project_args(p: argparse.ArgumentParser) -> None:
+    """The data, model and training options shared by ``train`` and ``search``."""
     p.add_argument("project", nargs="?", help="a .tdproj project file")
-    p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue a stopped, killed or finished run from its last checkpoint "
-                        "(with --epochs N: up to N epochs in all)")
     p.add_argument("--data", help="a table (CSV/TSV/TXT, Excel .xlsx, Parquet, JSON lines), an "
                    "image folder (one sub-folder per class, or train/ and test/ folders), a .zip "
                    "of one, MNIST-style IDX files, CIFAR-10 binary batches, or sample:NAME")
@@ -98,9 +87,43 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "counts")
     p.add_argument("--seed", type=int, help="seed for the split and the training")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--oom-retry", action="store_true",
+                   help="on a GPU out-of-memory error, retry with half the batch size")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="main.py", description="TrainDesk: train neural networks on your own "
+                     "data. Without a command, the desktop app starts.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    sub.add_parser("samples", help="list the built-in sample datasets")
+    sub.add_parser("models", help="list the network presets and layer types")
+
+    p = sub.add_parser("train", help="train a model and save a run folder")
+    _add_project_args(p)
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a stopped, killed or finished run from its last checkpoint "
+                        "(with --epochs N: up to N epochs in all)")
+    p.add_argument("--folds", type=int, metavar="K",
+                   help="cross-validation: K runs, each validating on another K-th of the "
+                        "non-test rows; prints each fold's metric and the mean +/- std")
     p.add_argument("--out", help="the run folder to create (default: a new folder under the "
                    "project's runs folder or ~/TrainDesk/runs)")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+
+    p = sub.add_parser("search", help="hyperparameter search (Optuna): trials are ordinary runs")
+    _add_project_args(p)
+    p.add_argument("--trials", type=int, default=20, help="how many trials (default 20)")
+    p.add_argument("--minutes", type=float, help="stop starting trials after this many minutes")
+    p.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
+    p.add_argument("--space", default="lr,batch_size,dropout,weight_decay",
+                   help="what to search, comma-separated, from: lr, batch_size, width, depth, "
+                        "dropout, weight_decay, optimizer (default: %(default)s)")
+    p.add_argument("--no-pruning", action="store_true",
+                   help="let every trial run all its epochs (default: stop hopeless ones)")
+    p.add_argument("--save-best", action="store_true",
+                   help="with a project file: write the best trial's settings into it")
 
     p = sub.add_parser("evaluate", help="metrics of a run on its test split or a labelled file")
     p.add_argument("run_dir")
@@ -131,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_BAD_INPUT
-    handler = {"samples": _cmd_samples, "models": _cmd_models, "train": _cmd_train,
+    handler = {"samples": _cmd_samples, "models": _cmd_models, "train": _cmd_train, "search": _cmd_search,
                "evaluate": _cmd_evaluate,
                "predict": _cmd_predict, "export": _cmd_export}[args.command]
     try:
@@ -197,16 +220,106 @@ def _read_model_spec(path: str) -> list[dict]:
 
 # -- train ----------------------------------------------------------------------------------------
 def _cmd_train(args) -> int:
-    from .data.dataset import load_dataset
-    from .data.samples import SAMPLE_PREFIX
-    from .pipeline import TrainingJob, apply_suggestions
-    from .project import DataConfig, Project
+    from .pipeline import TrainingJob
 
     if args.resume:
         if args.project or args.data:
             raise TrainDeskError("--resume continues a run with its own settings; give no "
                                  "project file or --data with it.")
         return _resume(args)
+    project, dataset = _project_from_args(args)
+    progress = [] if args.quiet else [ConsoleProgress()]
+    say = (lambda m: None) if args.quiet else _err
+    if args.folds is not None:
+        return _cross_validate(args, project, dataset, progress, say)
+    job = TrainingJob(project, dataset=dataset, run_dir=Path(args.out) if args.out else None,
+                      runs_dir=project.runs_dir(), callbacks=progress, on_message=say)
+
+    result = _run_job(job, args.quiet)
+    if args.project:
+        _record_runs(args.project, [result])
+    _print_result(result)
+    return EXIT_OK
+
+
+def _cmd_search(args) -> int:
+    from .search import Search, SearchSpace, apply_params
+
+    project, dataset = _project_from_args(args)
+    space = SearchSpace(params=[p for p in args.space.replace(" ", "").split(",") if p])
+    if args.save_best and not args.project:
+        raise TrainDeskError("--save-best writes into a project file; give one.")
+    say = (lambda m: None) if args.quiet else _err
+    search = Search(project, space, trials=args.trials, minutes=args.minutes,
+                    sampler=args.sampler, pruning=not args.no_pruning, dataset=dataset,
+                    runs_dir=project.runs_dir(), on_message=say)
+    result = _run_job(search, args.quiet)
+    if args.project:
+        _record_runs(args.project, result.runs)
+    print(f"search: {result.folder}")
+    for t in result.trials:
+        value = "-" if t.value is None or t.value != t.value else f"{t.value:.4f}"
+        params = "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in t.params.items())
+        print(f"trial {t.number:>3}  {t.state:<8}  val_{result.metric} {value}  {params}")
+    best = result.best
+    if best is None:
+        raise TrainDeskError("No trial finished, so there is no best setting. Give more trials "
+                             "or minutes, or check the messages above.")
+    print(f"best: trial {best.number}  val_{result.metric} {best.value:.4f}  run "
+          f"{result.folder / best.run}")
+    if args.save_best:
+        from .project import Project
+
+        saved = Project.load(args.project)
+        apply_params(saved, best.params)
+        saved.save(saved.path)
+        print(f"saved the best settings into {args.project}")
+    return EXIT_OK
+
+
+def _record_runs(project_file: str, results) -> None:
+    """Add runs to the project file as it is now: command-line overrides are these runs'
+    settings (kept in their config.json), not edits of the project."""
+    from .project import Project
+
+    saved = Project.load(project_file)
+    saved.runs.extend(r.record() for r in results)
+    saved.save(saved.path)
+
+
+def _cross_validate(args, project, dataset, progress, say) -> int:
+    from .crossval import CrossValidation
+
+    if args.out:
+        raise TrainDeskError("--out names one run folder; cross-validation makes a folder per "
+                             "fold under the runs folder. Leave --out out.")
+    cv = CrossValidation(project, args.folds, dataset=dataset, runs_dir=project.runs_dir(),
+                         callbacks=progress, on_message=say)
+    result = _run_job(cv, args.quiet)
+    if args.project:
+        _record_runs(args.project, result.runs)
+    summary = result.summary()
+    print(f"cross-validation: {result.folder}")
+    print(f"folds: {summary['completed']} of {summary['k']}"
+          + (" (stopped)" if result.stopped else ""))
+    metric = summary["metric"]
+    for fold in summary["folds"]:
+        print(f"fold {fold['fold']}: val_{metric} {fold['val']:.4f}  test_{metric} "
+              f"{fold['test']:.4f}  ({fold['run']})")
+    for part in ("val", "test"):
+        print(f"{part}_{metric}: mean {summary[part]['mean']:.4f}  std "
+              f"{summary[part]['std']:.4f}")
+    return EXIT_OK
+
+
+def _project_from_args(args):
+    """The project and dataset that ``train`` or ``search`` arguments describe."""
+    from .data.dataset import load_dataset
+    from .data.samples import SAMPLE_PREFIX
+    from .pipeline import apply_suggestions
+    from .project import DataConfig, Project
+
     if args.project and args.data:
         raise TrainDeskError("Give either a project file or --data, not both.")
     if args.project:
@@ -271,6 +384,8 @@ def _cmd_train(args) -> int:
         project.training.min_delta = args.min_delta
     if args.class_weights:
         project.training.class_weights = args.class_weights
+    if args.oom_retry:
+        project.training.oom_retry = True
     project.validate()
     if not args.quiet:
         from .data.health import check_health
@@ -278,21 +393,7 @@ def _cmd_train(args) -> int:
         for finding in check_health(dataset, project.data):
             if finding.severity == "warning":
                 _err(f"Data check: {finding.message}")
-
-    progress = [] if args.quiet else [ConsoleProgress()]
-    job = TrainingJob(project, dataset=dataset, run_dir=Path(args.out) if args.out else None,
-                      runs_dir=project.runs_dir(), callbacks=progress,
-                      on_message=(lambda m: None) if args.quiet else _err)
-
-    result = _run_job(job, args.quiet)
-    if args.project:
-        # Record the run in the file as it is now: command-line overrides are this run's
-        # settings (kept in its config.json), not edits of the project.
-        saved = Project.load(args.project)
-        saved.runs.append(result.record())
-        saved.save(saved.path)
-    _print_result(result)
-    return EXIT_OK
+    return project, dataset
 
 
 def _run_job(job, quiet: bool):

@@ -35,3 +35,25 @@ class RunError(TrainDeskError):
 
 class ExportError(TrainDeskError):
     """An export could not be written or did not reproduce the model."""
+
+
+class OutOfMemory(TrainingError):
+    """The device ran out of memory during training.
+
+    Attributes
+    ----------
+    batch_size : int
+        The batch size that did not fit.
+    epoch : int
+        The 1-based epoch it happened in.
+    """
+
+    def __init__(self, message: str, batch_size: int, epoch: int):
+        super().__init__(message)
+        self.batch_size = int(batch_size)
+        self.epoch = int(epoch)
+
+    @property
+    def smaller_batch(self) -> int:
+        """The batch size to try next (half, at least 1)."""
+        return max(1, self.batch_size // 2)

@@ -13,11 +13,12 @@ import numpy as np
 import torch
 
 from .data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
-from .errors import TrainDeskError
+from .errors import OutOfMemory, TrainDeskError
 from .evaluation.evaluate import Evaluation, evaluate_arrays
 from .fileio import atomic_write_json
 from .models.presets import build_spec
 from .models.spec import TrainDeskNet, build_model
+from .models.transfer import body_names
 from .project import Project, RunRecord
 from .runs import (RunError, RunWriter, config_dict, data_fingerprint, new_run_dir, now_iso,
                    save_weights, write_run_info, write_run_start)
@@ -38,12 +39,23 @@ class RunResult:
     net: TrainDeskNet = field(repr=False)
     prepared: PreparedData = field(repr=False)
     model_name: str = ""
+    group: str = ""
+    label: str = ""
 
     def record(self) -> RunRecord:
         """The entry for the project's list of runs."""
         return RunRecord(id=self.run_dir.name, path=str(self.run_dir), created=now_iso(),
                          status=self.status, task=self.evaluation.task, model=self.model_name,
-                         metrics=dict(self.metrics.get("test", {})))
+                         metrics=dict(self.metrics.get("test", {})), group=self.group,
+                         label=self.label, epochs=self.fit.epochs_completed,
+                         seconds=round(self.fit.seconds, 2))
+
+    def best_val_metric(self) -> float:
+        """The validation metric (accuracy or MAE) of the epoch whose weights were kept."""
+        key = "val_" + ("accuracy" if self.evaluation.task == "classification" else "mae")
+        kept = [h for h in self.fit.history if h.get("epoch") == self.fit.best_epoch]
+        entry = kept[-1] if kept else (self.fit.history[-1] if self.fit.history else {})
+        return float(entry.get(key, float("nan")))
 
 
 class TrainingJob:
@@ -68,8 +80,10 @@ class TrainingJob:
     def __init__(self, project: Project, *, dataset: Dataset | None = None,
                  runs_dir: Path | None = None, run_dir: Path | None = None,
                  callbacks: Iterable[Callback] = (),
-                 on_message: Callable[[str], None] | None = None):
+                 on_message: Callable[[str], None] | None = None,
+                 group: str = "", label: str = ""):
         project.validate()
+        self.group, self.label = group, label
         self.project = copy.deepcopy(project)
         self.dataset = dataset
         self.runs_dir = Path(runs_dir) if runs_dir else project.runs_dir()
@@ -80,13 +94,18 @@ class TrainingJob:
         self._stop = threading.Event()
         self._pause = threading.Event()  # shared with the trainer once it exists
         self._resume: Path | None = None
+        #: The out-of-memory error of the last attempt, if any (the GUI offers a retry).
+        self.out_of_memory: OutOfMemory | None = None
+        #: Automatic retries after out-of-memory: ``{"epoch", "from", "to"}`` each.
+        self.oom_retries: list[dict] = []
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, epochs: int | None = None,
-               dataset: Dataset | None = None, callbacks: Iterable[Callback] = (),
+               batch_size: int | None = None, dataset: Dataset | None = None, callbacks: Iterable[Callback] = (),
                on_message: Callable[[str], None] | None = None) -> "TrainingJob":
         """A job that continues the run in *run_dir* from its last checkpoint - after Stop, a
-        crash or a kill - up to *epochs* in all (default: the run's own; more extends it).
+        crash or a kill - up to *epochs* in all (default: the run's own; more extends it),
+        optionally with another *batch_size* (e.g. smaller after running out of memory).
 
         Raises
         ------
@@ -108,10 +127,17 @@ class TrainingJob:
         project = Project.from_dict(doc)
         if epochs is not None:
             project.training.epochs = int(epochs)
+        if batch_size is not None:  # e.g. smaller after running out of memory
+            project.training.batch_size = int(batch_size)
         job = cls(project, dataset=dataset, run_dir=run_dir, callbacks=callbacks,
                   on_message=on_message)
         job._resume = run_dir
         job._resume_config = config
+        try:  # a fold or a trial stays one after resuming
+            info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            job.group, job.label = str(info.get("group", "")), str(info.get("label", ""))
+        except (OSError, ValueError, AttributeError):
+            pass
         return job
 
     def request_stop(self) -> None:
@@ -127,6 +153,24 @@ class TrainingJob:
             self._pause.set()
         else:
             self._pause.clear()
+
+    def _initial_net(self, spec, pre):
+        """The network before training: seeded initial weights, plus any transferred ones."""
+        torch.manual_seed(self.project.training.seed)  # the initial weights belong to the seed
+        net = build_model(spec, pre.feature_mean, pre.feature_std)
+        transfer = None
+        if self.project.model.init_from:
+            from .models.transfer import start_from
+
+            transfer = start_from(net, self.project.model.init_from)
+        return net, transfer
+
+    @staticmethod
+    def _last_checkpoint(run_dir: Path) -> dict | None:
+        path = run_dir / "checkpoint.pt"
+        if not path.is_file():
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True)
 
     @property
     def stop_requested(self) -> bool:
@@ -185,13 +229,8 @@ class TrainingJob:
         # Everything that can be refused is checked before the first progress line.
         spec = build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task)
         loss_for(prepared.task, project.training.loss)
-        torch.manual_seed(project.training.seed)  # the initial weights belong to the seed too
-        net = build_model(spec, pre.feature_mean, pre.feature_std)
-        transfer = None
-        if project.model.init_from:
-            from .models.transfer import start_from
-
-            transfer = start_from(net, project.model.init_from)
+        net, transfer = self._initial_net(spec, pre)
+        if transfer is not None:
             say(f"Transfer learning: {transfer.describe()}")
         device = select_device(project.training.device)
         info = describe_device(device)
@@ -225,6 +264,8 @@ class TrainingJob:
         run_info = {"id": run_dir.name, "created": now_iso(), "status": "running",
                     "task": prepared.task, "model": spec.name, "device": info.label,
                     "dataset": dataset.name}
+        if self.group:
+            run_info.update(group=self.group, label=self.label)
         if transfer is not None:
             run_info["transfer"] = {"source": transfer.source, "loaded": len(transfer.loaded),
                                     "new": transfer.new, "frozen_epochs":
@@ -257,21 +298,48 @@ class TrainingJob:
             weights = balanced_class_weights(prepared.y["train"], pre.n_outputs)
         extra = []
         if transfer is not None and project.model.freeze_epochs > 0:
-            from .models.transfer import body_names
-
             extra.append(FreezeLoaded(body_names(net, transfer), project.model.freeze_epochs))
-        history = list(checkpoint["history"]) if checkpoint is not None else []
-        trainer = Trainer(net, prepared.task, project.training,
-                          callbacks=[*extra, RunWriter(run_dir, history), *self.callbacks],
-                          target_scale=pre.target_std, device=device, augment=augment,
-                          class_weights=weights)
-        trainer.paused = self._pause
-        self.trainer = trainer
-        if self._stop.is_set():
-            trainer.should_stop = True
         try:
-            fit = trainer.fit(prepared.x["train"], prepared.y["train"], prepared.x["val"],
-                              prepared.y["val"], resume=checkpoint)
+            while True:
+                history = list(checkpoint["history"]) if checkpoint is not None else []
+                trainer = Trainer(net, prepared.task, project.training,
+                                  callbacks=[*extra, RunWriter(run_dir, history),
+                                             *self.callbacks],
+                                  target_scale=pre.target_std, device=device, augment=augment,
+                                  class_weights=weights)
+                trainer.paused = self._pause
+                self.trainer = trainer
+                if self._stop.is_set():
+                    trainer.should_stop = True
+                try:
+                    fit = trainer.fit(prepared.x["train"], prepared.y["train"],
+                                      prepared.x["val"], prepared.y["val"], resume=checkpoint)
+                    break
+                except OutOfMemory as oom:
+                    self.out_of_memory = oom
+                    if (not project.training.oom_retry or oom.batch_size <= 1
+                            or self._stop.is_set()):
+                        raise
+                # Retry with half the batch from the last checkpoint (or from the start).
+                oom = self.out_of_memory
+                smaller = oom.smaller_batch
+                self.oom_retries.append({"epoch": oom.epoch, "from": oom.batch_size,
+                                         "to": smaller})
+                project.training.batch_size = smaller
+                config["training"]["batch_size"] = smaller
+                atomic_write_json(run_dir / "config.json", config, error=RunError)
+                run_info["oom_retries"] = list(self.oom_retries)
+                write_run_info(run_dir, run_info)
+                checkpoint = self._last_checkpoint(run_dir)
+                if checkpoint is None:  # nothing saved yet: the same fresh start as before
+                    net, _ = self._initial_net(spec, pre)
+                    if extra:
+                        extra = [FreezeLoaded(body_names(net, transfer),
+                                              project.model.freeze_epochs)]
+                where = (f"from epoch {checkpoint['epoch'] + 1}" if checkpoint is not None
+                         else "from the start")
+                say(f"Out of memory with batches of {oom.batch_size}: retrying {where} with "
+                    f"batches of {smaller}.")
             save_weights(run_dir, net)
             evaluation = evaluate_arrays(net, pre, prepared.x["test"], prepared.y["test"],
                                          "test split")
@@ -296,6 +364,8 @@ class TrainingJob:
             "best_epoch": fit.best_epoch,
             "early_stopped": fit.early_stopped,
             "status": status,
+            "batch_size": project.training.batch_size,
+            "oom_retries": list(self.oom_retries),
         }
         atomic_write_json(run_dir / "metrics.json", metrics, error=RunError)
         write_run_info(run_dir, {**run_info, "status": status,
@@ -306,7 +376,8 @@ class TrainingJob:
         say(f"Training {status} after {fit.epochs_completed} epoch(s) in {fit.seconds:.1f} s"
             f"{early}.")
         return RunResult(run_dir=run_dir, status=status, metrics=metrics, fit=fit,
-                         evaluation=evaluation, net=net, prepared=prepared, model_name=spec.name)
+                         evaluation=evaluation, net=net, prepared=prepared, model_name=spec.name,
+                         group=self.group, label=self.label)
 
 
 def _same_rows(a: dict, b: dict) -> bool:

@@ -72,9 +72,16 @@ class SplitConfig:
     test_fraction: float = 0.15
     seed: int = 0
     stratify: bool = True
+    #: Cross-validation: with *folds* >= 2 the validation set is fold *fold* (0-based) of the
+    #: non-test rows (see :func:`ml.data.split.fold_parts`); 0 means one fixed split.
+    folds: int = 0
+    fold: int = 0
 
     def validate(self) -> None:
         _check_seed(self.seed)
+        if self.folds and not (2 <= self.folds <= 50 and 0 <= self.fold < self.folds):
+            raise TrainDeskError(f"Cross-validation needs 2 to 50 folds and a fold number "
+                                 f"among them (got fold {self.fold + 1} of {self.folds}).")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
@@ -242,6 +249,9 @@ class TrainingConfig:
     early_stopping: bool = False
     patience: int = 10
     min_delta: float = 0.0
+    #: On a GPU out-of-memory error, retry at once with half the batch size (from the last
+    #: checkpoint) instead of stopping to ask.
+    oom_retry: bool = False
 
     def validate(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:
@@ -303,6 +313,12 @@ class RunRecord:
     task: str = ""
     model: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    #: Runs made together (a cross-validation or a search) share a group name.
+    group: str = ""
+    #: What the run is within its group, e.g. "fold 2 of 5" or "trial 7".
+    label: str = ""
+    epochs: int = 0
+    seconds: float = 0.0
 
 
 @dataclass

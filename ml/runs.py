@@ -11,6 +11,7 @@
       model.json            the model spec (layers)
       checkpoint.pt         last completed epoch: weights and the whole training state
                             (optimizer, schedule, random states, history; weights_only)
+      best.safetensors      weights of the epoch with the lowest validation loss so far
       history.jsonl         one JSON line per epoch
       model.safetensors     final weights
       metrics.json          test metrics, speed, device
@@ -125,6 +126,10 @@ class RunWriter(Callback):
         atomic_write_text(self.run_dir / "history.jsonl", "\n".join(lines) + "\n",
                           error=RunError)
         self.lines = lines
+        best = self.trainer.best
+        if best is not None and best.best_epoch == int(logs["epoch"]) and best.state:
+            # The best epoch so far, kept apart from the last: loadable with no code run.
+            save_weights(self.run_dir, best.state, "best.safetensors")
 
 
 @dataclass
@@ -217,12 +222,14 @@ def write_run_info(run_dir: Path, info: dict) -> None:
     atomic_write_json(run_dir / "run.json", doc, error=RunError)
 
 
-def save_weights(run_dir: Path, net: TrainDeskNet) -> None:
-    """Write the final weights as safetensors."""
+def save_weights(run_dir: Path, net: TrainDeskNet | dict,
+                 name: str = "model.safetensors") -> None:
+    """Write weights (a network or a state dict) as safetensors: the final ones by default."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    with atomic_path(run_dir / "model.safetensors", error=RunError) as tmp:
+    weights = net.state_dict() if hasattr(net, "state_dict") else net
+    state = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+    with atomic_path(run_dir / name, error=RunError) as tmp:
         save_file(state, str(tmp), metadata={"format": "traindesk-weights"})
 
 

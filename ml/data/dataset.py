@@ -24,7 +24,7 @@ from ..errors import DataError
 from ..project import DataConfig
 from .preprocessing import Preprocessor, _natural_key, class_codes
 from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
-from .split import split_indices
+from .split import fold_parts, split_indices
 from .tabular import (ColumnInfo, ReadOptions, TableInfo, describe_column, describe_columns,
                       detect_task, read_table, to_numeric)
 
@@ -584,6 +584,7 @@ def split_rows(dataset: Dataset, config: DataConfig, summary: DataSummary
         strat = codes[positions]
     parts = split_indices(len(positions), config.split.val_fraction, config.split.test_fraction,
                           config.split.seed, strat)
+    parts = fold_parts(parts, config.split.folds, config.split.fold, config.split.seed, strat)
     return {k: positions[v] for k, v in parts.items()}
 
 
@@ -692,6 +693,7 @@ def _prepare_images(dataset: Dataset, config: DataConfig, summary: DataSummary,
     split = (frame["split"].astype(str).to_numpy() if dataset.given_splits
              else np.full(len(frame), "", dtype=object))
     parts = _given_or_random_split(split[positions], strat, config)
+    parts = fold_parts(parts, config.split.folds, config.split.fold, config.split.seed, strat)
     rows = {k: positions[v] for k, v in parts.items()}
     image = {"height": h, "width": w, "mode": summary.image_mode, "channels": c}
     if dataset.arrays is None:

@@ -71,3 +71,40 @@ def split_sizes(group_sizes: list[int], val_fraction: float, test_fraction: floa
         sizes["val"] += n_val
         sizes["train"] += n - n_test - n_val
     return sizes
+
+
+def fold_parts(parts: dict[str, np.ndarray], folds: int, fold: int, seed: int,
+               labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Cross-validation: rotate the validation set through *folds* parts of the non-test rows.
+
+    The test rows stay as they are (held out from every fold). The training and validation
+    rows of *parts* are pooled and dealt into *folds* folds - per class when *labels* (indexed
+    like ``range(n_rows)``) are given, so every fold keeps the class shares; fold *fold*
+    (0-based) validates and the others train. The same seed always deals the same folds.
+
+    Raises
+    ------
+    DataError
+        If there are fewer pooled rows than folds.
+    """
+    if folds < 2:
+        return parts
+    if not 0 <= fold < folds:
+        raise DataError(f"Fold {fold + 1} does not exist with {folds} folds.")
+    pool = np.sort(np.concatenate([parts["train"], parts["val"]]))
+    if len(pool) < folds:
+        raise DataError(f"There are too few rows ({len(pool)}) for {folds}-fold "
+                        f"cross-validation. Use fewer folds.")
+    rng = np.random.default_rng([seed, 1])  # independent of the test split's stream
+    assignment = np.empty(len(pool), np.int64)
+    groups = [np.arange(len(pool))] if labels is None else [
+        np.flatnonzero(labels[pool] == c) for c in np.unique(labels[pool])]
+    offset = 0
+    for members in groups:
+        members = rng.permutation(members)
+        # Deal round-robin, continuing where the last class ended: folds differ by one row.
+        assignment[members] = (np.arange(len(members)) + offset) % folds
+        offset += len(members)
+    val = pool[assignment == fold]
+    train = pool[assignment != fold]
+    return {"train": train, "val": val, "test": parts["test"]}

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import TrainingError
+from ..errors import OutOfMemory, TrainingError
 from ..project import TrainingConfig
 from .callbacks import BestWeights, Callback, CallbackList, EarlyStopping
 from .device import amp_dtype, describe_device, release_device_memory, select_device
@@ -445,6 +445,19 @@ class Trainer:
                 if self.early_stop:
                     result.early_stopped = epoch + 1 < cfg.epochs
                     break
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            # Drop every reference into the failed step before the memory is given back.
+            exc.__traceback__ = None
+            xb = yb = out = loss = None  # noqa: F841 - frees the step's tensors
+            self.optimizer.zero_grad(set_to_none=True)
+            epoch_now = len(self.history) + 1
+            raise OutOfMemory(
+                f"The {info.label} ran out of memory in epoch {epoch_now} with batches of "
+                f"{bs}. Try a batch size of {max(1, bs // 2)} (or a smaller model or image "
+                f"size); the epochs before it are saved, so Resume continues from there.",
+                batch_size=bs, epoch=epoch_now) from None
         finally:
             result.seconds = time.perf_counter() - start
             del train
@@ -525,6 +538,13 @@ def predict_raw(model: nn.Module, x: np.ndarray, device: torch.device | str = "c
     if not outs:
         return np.zeros((0, 1), np.float32)
     return torch.cat(outs).numpy()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a device out-of-memory error (CUDA's own type, or MPS's RuntimeError)."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def _plain(value):
