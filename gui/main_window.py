@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.state.data_config_changed.connect(self._update_status)
         self.state.training_changed.connect(self._on_training_changed)
         self.train_page.run_finished.connect(self._on_run_finished)
+        self.train_page.edit_requested.connect(lambda: self.go_to(1))
         self.step_list.setCurrentRow(0)
         self._update_steps()
         self._update_title()

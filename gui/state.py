@@ -225,14 +225,41 @@ class ProjectState(QObject):
         self.training = running
         self.training_changed.emit(running)
 
-    def add_run(self, record: RunRecord, evaluation: Evaluation | None = None) -> None:
+    def add_run(self, record: RunRecord, evaluation: Evaluation | None = None, *,
+                make_current: bool = True) -> None:
         """Record a finished or stopped run (replacing its earlier entry when it was resumed)
-        and make it current."""
+        and, unless told otherwise, make it current."""
         self.project.runs = [r for r in self.project.runs if r.path != record.path]
         self.project.runs.append(record)
         self.set_dirty(True)
         self.runs_changed.emit()
-        self.set_current_run(record, evaluation)
+        if make_current:
+            self.set_current_run(record, evaluation)
+
+    def remove_runs(self, records: list[RunRecord]) -> None:
+        """Drop runs from the project's list (their folders are the caller's business)."""
+        paths = {r.path for r in records}
+        self.project.runs = [r for r in self.project.runs if r.path not in paths]
+        self.set_dirty(True)
+        self.runs_changed.emit()
+        if self.current_run is not None and self.current_run.record.path in paths:
+            usable = [r for r in self.project.runs
+                      if (Path(r.path) / "model.safetensors").is_file()]
+            self.set_current_run(usable[-1] if usable else None)
+
+    def use_settings(self, settings: Project) -> None:
+        """Take the model and training settings of *settings* (a run's, to clone and edit it),
+        and its data settings too when it read the same data (without any fold)."""
+        self._model_touched = True  # these settings, not ones suggested for the data
+        if settings.data.source == self.project.data.source:
+            data = copy.deepcopy(settings.data)
+            data.split.folds = data.split.fold = 0
+            self.project.data = data
+            self._refresh_summary()
+            self.data_config_changed.emit()
+        self.project.model = copy.deepcopy(settings.model)
+        self.project.training = copy.deepcopy(settings.training)
+        self._changed_model()
 
     def set_current_run(self, record: RunRecord | None, evaluation: Evaluation | None = None
                         ) -> None:

@@ -21,7 +21,7 @@ from .models.spec import TrainDeskNet, build_model
 from .models.transfer import body_names
 from .project import Project, RunRecord
 from .runs import (RunError, RunWriter, config_dict, data_fingerprint, new_run_dir, now_iso,
-                   save_weights, write_run_info, write_run_start)
+                   project_from_config, save_weights, write_run_info, write_run_start)
 from .training.callbacks import Callback, FreezeLoaded
 from .training.device import describe_device, select_device
 from .training.trainer import FitResult, Trainer, loss_for
@@ -112,8 +112,6 @@ class TrainingJob:
         RunError
             For a folder that is not a run or has no checkpoint.
         """
-        from .project import PROJECT_FORMAT, PROJECT_VERSION
-
         run_dir = Path(run_dir)
         try:
             config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
@@ -122,9 +120,7 @@ class TrainingJob:
         except (OSError, ValueError) as exc:
             raise RunError(f"The settings of run {run_dir.name} cannot be read ({exc}).") \
                 from None
-        doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "name": run_dir.name,
-               **{k: config.get(k) or {} for k in ("data", "model", "training")}}
-        project = Project.from_dict(doc)
+        project = project_from_config(config, run_dir.name)
         if epochs is not None:
             project.training.epochs = int(epochs)
         if batch_size is not None:  # e.g. smaller after running out of memory
@@ -255,6 +251,7 @@ class TrainingJob:
                 raise RunError(f"Could not create {run_dir}: {exc.strerror or exc}.") from None
         else:
             run_dir = new_run_dir(self.runs_dir, f"{dataset.name}-{spec.name}")
+        self.run_dir = run_dir
         if transfer is not None and checkpoint is not None:
             transfer = None  # the checkpoint's weights already hold what was transferred
         config = config_dict(project)

@@ -260,16 +260,7 @@ def load_run(path: str | Path) -> Run:
         pre = Preprocessor.from_dict(_read_json(path / "preprocessing.json", path))
     except (ModelSpecError, DataError) as exc:
         raise RunError(f"The run in {path} is damaged: {exc}") from None
-    history = []
-    hist_file = path / "history.jsonl"
-    if hist_file.is_file():
-        text = hist_file.read_bytes().decode("utf-8", errors="replace")
-        for line in text.splitlines():
-            if line.strip():
-                try:
-                    history.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break  # a torn line can only be the last; earlier epochs stay usable
+    history = read_history(path)
     metrics_file = path / "metrics.json"
     metrics = _read_json(metrics_file, path) if metrics_file.is_file() else {}
     return Run(path=path, info=info, config=config, spec=spec, preprocessor=pre,
@@ -294,3 +285,87 @@ def config_dict(project_like) -> dict:
     return {"data": dataclasses.asdict(project_like.data),
             "model": dataclasses.asdict(project_like.model),
             "training": dataclasses.asdict(project_like.training)}
+
+
+def project_from_config(config: dict, name: str = "run"):
+    """A :class:`~ml.project.Project` with a run's data, model and training settings (from its
+    ``config.json``), to re-run, resume or clone it.
+
+    Raises
+    ------
+    ProjectError
+        If the settings are damaged.
+    """
+    from .project import PROJECT_FORMAT, PROJECT_VERSION, Project
+
+    doc = {"format": PROJECT_FORMAT, "version": PROJECT_VERSION, "name": name,
+           **{k: config.get(k) or {} for k in ("data", "model", "training")}}
+    return Project.from_dict(doc)
+
+
+#: Settings that describe the run rather than choose it: left out of a comparison.
+_NOT_SETTINGS = ("data_fingerprint", "resolved")
+
+
+def config_diff(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
+    """The settings two runs' ``config.json`` differ in: ``(dotted key, a's value, b's)``,
+    sorted by key; a key one of them lacks shows ``None`` there."""
+    def flat(doc: dict, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in doc.items():
+            if not prefix and key in _NOT_SETTINGS:
+                continue
+            name = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                out.update(flat(value, name + "."))
+            else:
+                out[name] = value
+        return out
+
+    fa, fb = flat(a), flat(b)
+    return [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb))
+            if fa.get(k) != fb.get(k)]
+
+
+def delete_run(path: str | Path) -> None:
+    """Delete a run folder: first moved aside in one atomic rename (into ``.trash`` beside it),
+    so the run is either whole or gone, then removed.
+
+    Raises
+    ------
+    RunError
+        If the folder cannot be moved (in use, read-only); the run is then left as it was.
+    """
+    import os
+    import shutil
+
+    path = Path(path)
+    if not path.exists():
+        return
+    trash = path.parent / ".trash"
+    target = trash / f"{path.name}-{_dt.datetime.now().strftime('%Y%m%d%H%M%S%f')}"
+    try:
+        trash.mkdir(exist_ok=True)
+        os.replace(path, target)
+    except OSError as exc:
+        raise RunError(f"Could not delete run {path.name}: {exc.strerror or exc}. Close any "
+                       f"program using its files and try again.") from None
+    shutil.rmtree(target, ignore_errors=True)  # what remains in .trash is harmless
+
+
+def read_history(path: str | Path) -> list[dict]:
+    """A run's ``history.jsonl`` (epochs so far); empty if there is none. A torn last line
+    (a crash mid-write) is skipped."""
+    file = Path(path) / "history.jsonl"
+    try:
+        text = file.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    history = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                history.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return history

@@ -15,7 +15,8 @@ from ml.training.device import cuda_available, describe_device, mps_available
 
 from .. import dialogs
 from ..state import ProjectState
-from ..widgets.common import MessageBanner, MetricCard, heading
+from ..widgets.common import (MessageBanner, MetricCard, format_bytes, format_count,
+                              format_duration, heading)
 from ..widgets.layer_editor import LayerEditor, ModelEdit
 from ..widgets.network_diagram import NetworkDiagram
 
@@ -325,6 +326,10 @@ class ModelPage(QWidget):
         self.amp_check = QCheckBox("Mixed precision on the GPU (faster)")
         self.amp_check.setEnabled(cuda_available())
         self.best_check = QCheckBox("Keep the weights of the best validation epoch")
+        self.oom_check = QCheckBox("Out of GPU memory: retry with a smaller batch automatically")
+        self.oom_check.setObjectName("oomRetryCheck")
+        self.oom_check.setToolTip("Halves the batch size and goes on from the last completed "
+                                  "epoch, without asking. Off: training stops and offers it.")
         self.early_check = QCheckBox("Stop early when validation stops improving")
         self.early_check.setObjectName("earlyStoppingCheck")
         self.early_check.setToolTip("Ends training once the validation loss has not improved "
@@ -378,6 +383,7 @@ class ModelPage(QWidget):
         lf.addRow("Device:", self.device_combo)
         lf.addRow(self.amp_check)
         lf.addRow(self.best_check)
+        lf.addRow(self.oom_check)
         lf.addRow(self.early_check)
         self.patience_es_label = QLabel("Patience:")
         lf.addRow(self.patience_es_label, self.patience_es_spin)
@@ -403,7 +409,8 @@ class ModelPage(QWidget):
                      self.factor_spin, self.smoothing_spin, self.clip_spin,
                      self.patience_es_spin, self.min_delta_spin):
             spin.valueChanged.connect(self._on_training_edited)
-        for check in (self.amp_check, self.best_check, self.nesterov_check, self.early_check):
+        for check in (self.amp_check, self.best_check, self.nesterov_check, self.early_check,
+                      self.oom_check):
             check.toggled.connect(self._on_training_edited)
         self.estimate_button.clicked.connect(self.estimate)
         from workers.base import TaskRunner
@@ -544,7 +551,8 @@ class ModelPage(QWidget):
             seed=self.seed_spin.value(), device=self.device_combo.currentData() or "auto",
             amp=self.amp_check.isChecked(), restore_best=self.best_check.isChecked(),
             early_stopping=self.early_check.isChecked(), patience=self.patience_es_spin.value(),
-            min_delta=round(self.min_delta_spin.value(), 6))
+            min_delta=round(self.min_delta_spin.value(), 6),
+            oom_retry=self.oom_check.isChecked())
 
     # -- showing --------------------------------------------------------------------------------
     @Slot()
@@ -627,6 +635,7 @@ class ModelPage(QWidget):
         self.device_combo.setCurrentIndex(max(index, 0))
         self.amp_check.setChecked(training.amp and cuda_available())
         self.best_check.setChecked(training.restore_best)
+        self.oom_check.setChecked(training.oom_retry)
         self.early_check.setChecked(training.early_stopping)
         self.patience_es_spin.setValue(training.patience)
         self.min_delta_spin.setValue(training.min_delta)
@@ -697,8 +706,8 @@ class ModelPage(QWidget):
                                  f"{state.n_outputs} output{'s' if state.n_outputs != 1 else ''};"
                                  f" <b>{name}</b>")
         self.params_card.set_value(f"{summary.total_params:,}")
-        self.size_card.set_value(_format_bytes(summary.total_params * 4), "model size (float32)")
-        self.macs_card.set_value(_format_count(summary.total_flops))
+        self.size_card.set_value(format_bytes(summary.total_params * 4), "model size (float32)")
+        self.macs_card.set_value(format_count(summary.total_flops))
         self.macs_card.setToolTip(f"{summary.total_flops:,} floating-point operations "
                                   f"({summary.total_macs:,} multiply-adds) to predict one "
                                   f"sample.")
@@ -707,7 +716,7 @@ class ModelPage(QWidget):
 
             memory = estimate_training_memory(summary, state.project.training.batch_size,
                                               state.project.training.optimizer)
-            self.memory_card.set_value(_format_bytes(memory))
+            self.memory_card.set_value(format_bytes(memory))
             self.memory_card.setToolTip(
                 f"Estimated for batch size {state.project.training.batch_size}: weights, "
                 f"gradients, optimizer state and the activations kept for learning.")
@@ -764,11 +773,11 @@ class ModelPage(QWidget):
         epoch = result["seconds_per_epoch"]
         total = result["seconds_total"]
         memory = result.get("peak_memory_bytes")
-        mem = (f"; peak GPU memory {_format_bytes(memory)}" if memory else
+        mem = (f"; peak GPU memory {format_bytes(memory)}" if memory else
                "; memory: see the estimate above")
         self.estimate_label.setText(f"On {result.get('device', 'this device')}: about "
-                                    f"<b>{_format_duration(epoch)}</b> per epoch, "
-                                    f"<b>{_format_duration(total)}</b> for "
+                                    f"<b>{format_duration(epoch)}</b> per epoch, "
+                                    f"<b>{format_duration(total)}</b> for "
                                     f"{self.state.project.training.epochs} epochs{mem}.")
 
     @Slot(str)
@@ -840,29 +849,3 @@ class ModelPage(QWidget):
         self.transfer_report.setStyleSheet("color:#b3261e;")
         self.transfer_report.setText(message)
 
-
-def _format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _format_scaled(n: float, units: tuple[str, ...], sep: str = "") -> str:
-    """``1234567`` -> ``"1.2M"``: thousands steps, one decimal after the first unit."""
-    for unit in units:
-        if n < 1000 or unit == units[-1]:
-            return f"{n:.0f}{sep}{unit}" if unit == units[0] else f"{n:.1f}{sep}{unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
-
-
-def _format_bytes(n: float) -> str:
-    return _format_scaled(n, ("B", "KB", "MB", "GB"), " ")
-
-
-def _format_count(n: float) -> str:
-    return _format_scaled(n, ("", "K", "M", "G"))

@@ -1,4 +1,5 @@
-"""Step 3 - Train: start and stop, live curves, progress with ETA, and a log."""
+"""Step 3 - Train: start, pause, stop and resume; live curves, throughput, resource meters and a
+log; the run history; cross-validation and hyperparameter search in the background."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QFont
+from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QMenu, QMessageBox,
+                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTabWidget,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ml.pipeline import RunResult
+from ml.training.monitor import SystemMonitor
 from workers.base import TaskRunner
 from workers.training_worker import TrainingWorker
 
 from .. import dialogs
 from ..state import ProjectState
-from ..widgets.common import MessageBanner
+from ..widgets.common import MessageBanner, format_bytes
 from ..widgets.plots import LiveCurvesWidget
+from ..widgets.runs_panel import RunsPanel
+from ..widgets.search_panel import SearchDialog, SearchResultsPanel
 
 
 def format_seconds(seconds: float) -> str:
@@ -33,7 +38,8 @@ def format_seconds(seconds: float) -> str:
 class TrainPage(QWidget):
     """Run the training worker and show what happens, live."""
 
-    run_finished = Signal(object)  # RunResult
+    run_finished = Signal(object)  # RunResult (each fold and trial too)
+    edit_requested = Signal()  # a run's settings were cloned: show the Model page
 
     def __init__(self, state: ProjectState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -42,7 +48,9 @@ class TrainPage(QWidget):
         self.runner.finished.connect(self._on_run_finished)
         self.runner.errored.connect(self._on_run_errored)
         self._worker: TrainingWorker | None = None
+        self._kind = "run"  # run | crossval | search
         self._started = 0.0
+        self._device = "cpu"
 
         self.start_button = QPushButton("▶  Start training")
         self.start_button.setObjectName("startButton")
@@ -62,8 +70,28 @@ class TrainPage(QWidget):
                                       "epoch (a finished run: train it for more epochs)")
         self.resume_button.setEnabled(False)
         self.resume_button.clicked.connect(self.resume_training)
+        self.more_button = QToolButton()
+        self.more_button.setObjectName("moreButton")
+        self.more_button.setText("More ▾")
+        self.more_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.more_button)
+        self.crossval_action = QAction("Cross-validate (k folds)…", self)
+        self.crossval_action.setToolTip("Train k runs, each validating on another part of the "
+                                        "data, and report the mean and spread")
+        self.crossval_action.triggered.connect(self.ask_cross_validation)
+        self.search_action = QAction("Search for better settings…", self)
+        self.search_action.triggered.connect(self.ask_search)
+        menu.addAction(self.crossval_action)
+        menu.addAction(self.search_action)
+        self.more_button.setMenu(menu)
+        self.presenter_button = QPushButton("Presenter mode")
+        self.presenter_button.setObjectName("presenterButton")
+        self.presenter_button.setCheckable(True)
+        self.presenter_button.setToolTip("Large fonts, thick lines and plain captions, for a "
+                                         "projector")
+        self.presenter_button.toggled.connect(self.set_presenter)
         for button in (self.start_button, self.stop_button, self.pause_button,
-                       self.resume_button):
+                       self.resume_button, self.more_button):
             font = button.font()
             font.setPointSize(12)
             font.setBold(True)
@@ -85,15 +113,22 @@ class TrainPage(QWidget):
         self.time_label.setMinimumWidth(260)
         self.device_label = QLabel("")
         self.device_label.setStyleSheet("color: #555;")
+        self.device_label.setWordWrap(True)
+        self.meters_label = QLabel("")
+        self.meters_label.setObjectName("metersLabel")
+        self.meters_label.setTextFormat(Qt.TextFormat.RichText)
         self.banner = MessageBanner()
         self.banner.setObjectName("trainBanner")
         top = QHBoxLayout()
-        top.addWidget(self.start_button)
-        top.addWidget(self.stop_button)
-        top.addWidget(self.pause_button)
-        top.addWidget(self.resume_button)
+        for w in (self.start_button, self.stop_button, self.pause_button, self.resume_button,
+                  self.more_button):
+            top.addWidget(w)
         top.addWidget(self.progress, 1)
         top.addWidget(self.time_label)
+        info = QHBoxLayout()
+        info.addWidget(self.device_label, 1)
+        info.addWidget(self.meters_label)
+        info.addWidget(self.presenter_button)
 
         self.curves = LiveCurvesWidget()
         self.curves.setObjectName("liveCurves")
@@ -104,24 +139,41 @@ class TrainPage(QWidget):
         mono = QFont("monospace")
         mono.setStyleHint(QFont.StyleHint.Monospace)
         self.log.setFont(mono)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.curves)
-        splitter.addWidget(self.log)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.curves)
+        self.splitter.addWidget(self.log)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 1)
+        self.runs_panel = RunsPanel(state)
+        self.runs_panel.rerun_requested.connect(self.rerun)
+        self.runs_panel.clone_requested.connect(lambda _: self.edit_requested.emit())
+        self.search_panel = SearchResultsPanel()
+        self.search_panel.use_best.connect(self.use_search_result)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("trainTabs")
+        self.tabs.addTab(self.splitter, "Live")
+        self.tabs.addTab(self.runs_panel, "Runs")
+        self.tabs.addTab(self.search_panel, "Search")
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.device_label)
+        layout.addLayout(info)
         layout.addWidget(self.banner)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
 
-        # Elapsed time keeps ticking between progress signals.
+        # Elapsed time keeps ticking between progress signals; the meters read once a second.
         self.clock = QTimer(self)
         self.clock.setInterval(500)
         self.clock.timeout.connect(self._tick)
+        self.monitor = SystemMonitor()
+        self.meter_timer = QTimer(self)
+        self.meter_timer.setInterval(1000)
+        self.meter_timer.timeout.connect(self.update_meters)
         self._eta = float("nan")
+        self._throughput = 0.0
         self._epoch_text = ""
+        self._stage = ""
+        self._offer: QMessageBox | None = None
         state.steps_changed.connect(self._update_buttons)
         state.current_run_changed.connect(self._update_buttons)
         state.model_changed.connect(self._update_buttons)
@@ -146,6 +198,11 @@ class TrainPage(QWidget):
             return run if done < self.state.project.training.epochs else None
         return run
 
+    def _dataset_for(self, source: str):
+        state = self.state
+        return state.dataset if state.dataset is not None and \
+            state.dataset.source == source else None
+
     @Slot()
     def resume_training(self) -> None:
         """Continue the current run from its last checkpoint (up to the epochs set now)."""
@@ -153,10 +210,8 @@ class TrainPage(QWidget):
         if self.is_training() or run is None:
             return
         state = self.state
-        dataset = state.dataset if state.dataset is not None and \
-            state.dataset.source == state.project.data.source else None
-        self._launch(TrainingWorker(None, dataset, resume=run.path,
-                                    epochs=state.project.training.epochs),
+        self._launch(TrainingWorker(None, self._dataset_for(state.project.data.source),
+                                    resume=run.path, epochs=state.project.training.epochs),
                      state.spec.task if state.spec is not None else run.record.task)
 
     @Slot()
@@ -167,8 +222,73 @@ class TrainPage(QWidget):
         self._launch(TrainingWorker(state.project, state.dataset, state.project.runs_dir()),
                      state.spec.task)
 
-    def _launch(self, worker: TrainingWorker, task: str) -> None:
+    @Slot(object)
+    def rerun(self, settings) -> None:
+        """Train again with a run's settings (the project's own settings are not changed)."""
+        if self.is_training():
+            return
+        settings.path = self.state.project.path  # runs go beside the project, as usual
+        task = settings.data.task or (self.state.spec.task if self.state.spec else "")
+        self._launch(TrainingWorker(settings, self._dataset_for(settings.data.source),
+                                    self.state.project.runs_dir()), task)
+        self.tabs.setCurrentIndex(0)
+
+    @Slot()
+    def ask_cross_validation(self) -> None:
+        if self.is_training() or self.state.spec is None or self.state.dataset is None:
+            return
+        k, ok = QInputDialog.getInt(
+            self, "Cross-validate", "Folds (k runs, each validating on another k-th of the "
+            "rows that are not test rows):", 5, 2, 50)
+        if ok:
+            self.start_cross_validation(k)
+
+    def start_cross_validation(self, k: int) -> None:
         state = self.state
+        if self.is_training() or state.spec is None or state.dataset is None:
+            return
+        worker = TrainingWorker.cross_validation(state.project, k, state.dataset,
+                                                 state.project.runs_dir())
+        self._launch(worker, state.spec.task, kind="crossval")
+
+    @Slot()
+    def ask_search(self) -> None:
+        if self.is_training() or self.state.spec is None or self.state.dataset is None:
+            return
+        dialog = SearchDialog(self.state.project, self)
+        if dialog.exec():
+            self.start_search(**dialog.settings())
+
+    def start_search(self, space, trials=None, minutes=None, sampler="tpe",
+                     pruning=True) -> None:
+        state = self.state
+        if self.is_training() or state.spec is None or state.dataset is None:
+            return
+        worker = TrainingWorker.search(state.project, space, trials=trials, minutes=minutes,
+                                       sampler=sampler, pruning=pruning, dataset=state.dataset,
+                                       runs_dir=state.project.runs_dir())
+        self.search_panel.start()
+        self._launch(worker, state.spec.task, kind="search")
+
+    @Slot(dict)
+    def use_search_result(self, params: dict) -> None:
+        """Put the best trial's values into the project's settings."""
+        from ml.search import apply_params
+
+        if self.is_training():
+            return
+        project = self.state.project
+        apply_params(project, params)
+        self.state.update_training()  # refresh the model, the pages and the dirty flag
+        shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in params.items())
+        self.banner.show_message(f"The project now uses the best trial's settings: {shown}. "
+                                 f"Start training to train with them.", "ok")
+
+    def _launch(self, worker: TrainingWorker, task: str, kind: str = "run") -> None:
+        state = self.state
+        self._close_offer()
+        self._kind = kind
         self.banner.clear_message()
         self.curves.reset()
         self.curves.set_metric("accuracy" if task == "classification" else "mae")
@@ -180,14 +300,24 @@ class TrainPage(QWidget):
         worker.epoch_finished.connect(self._on_epoch_finished)
         worker.progress_changed.connect(self._on_progress)
         worker.message_logged.connect(self._on_message)
+        worker.stage_started.connect(self._on_stage)
+        worker.run_recorded.connect(self._on_run_recorded)
+        worker.trial_finished.connect(self.search_panel.add_trial)
         self._worker = worker
         self._started = time.monotonic()
         self._eta = float("nan")
+        self._throughput = 0.0
         self._epoch_text = ""
+        self._stage = ""
         self.runner.start(worker)
         self.clock.start()
+        self.meter_timer.start()
         state.set_training(True)
         self._update_buttons()
+        if kind == "search":
+            self.tabs.setCurrentWidget(self.search_panel)
+        else:
+            self.tabs.setCurrentIndex(0)
 
     @Slot(bool)
     def _on_pause_toggled(self, paused: bool) -> None:
@@ -222,14 +352,44 @@ class TrainPage(QWidget):
         """Cancel anything still running and wait for the thread (the window is closing)."""
         return self.runner.shutdown(timeout_ms)
 
+    @Slot(bool)
+    def set_presenter(self, on: bool) -> None:
+        """Presenter mode: big curves and captions, the log hidden, larger progress text."""
+        if self.presenter_button.isChecked() != on:
+            with QSignalBlocker(self.presenter_button):
+                self.presenter_button.setChecked(on)
+        self.curves.set_presenter(on)
+        self.log.setVisible(not on)
+        for widget in (self.progress, self.time_label, self.meters_label, self.banner):
+            font = widget.font()
+            font.setPointSize(15 if on else 10)
+            widget.setFont(font)
+        self.progress.setMinimumHeight(40 if on else 26)
+        if on:
+            self.tabs.setCurrentIndex(0)
+
     # -- worker signals -------------------------------------------------------------------------
     @Slot(dict)
     def _on_fit_started(self, info: dict) -> None:
+        self._device = info.get("device_type", "cpu")
         self.device_label.setText(
             f"Training on {info['device']} · {info['n_train']:,} samples · batch "
             f"{info['batch_size']} · {info['params']:,} parameters · mixed precision "
             f"{info['amp']}")
-        self.progress.setFormat("Epoch 1 …")
+        self.progress.setFormat((f"{self._stage} · " if self._stage else "") + "Epoch 1 …")
+        if self._kind != "run":
+            self.curves.reset()  # each fold or trial draws its own curves
+
+    @Slot(str)
+    def _on_stage(self, text: str) -> None:
+        self._stage = text
+        self._on_message(f"— {text} —")
+
+    @Slot(object)
+    def _on_run_recorded(self, result: RunResult) -> None:
+        """A fold or trial finished: list it now, so a stopped queue keeps what it did."""
+        self.state.add_run(result.record(), result.evaluation, make_current=False)
+        self.run_finished.emit(result)
 
     @Slot(object)
     def _on_batches_logged(self, points: np.ndarray) -> None:
@@ -241,15 +401,21 @@ class TrainPage(QWidget):
         keys = ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae")
         parts = [f"{k} {logs[k]:.4f}" for k in keys if k in logs]
         self._on_message(f"epoch {logs['epoch']:>3}  " + "  ".join(parts) +
+                         f"  lr {logs.get('lr', float('nan')):.3g}"
                          f"  ({logs['epoch_seconds']:.2f} s)")
+        note = self.curves.overfitting
+        if note is not None and note["epochs"] == 2:  # say it once, when it first shows
+            self._on_message(note["message"])
 
     @Slot(dict)
     def _on_progress(self, info: dict) -> None:
         self.progress.setValue(int(1000 * info["fraction"]))
         self._epoch_text = f"Epoch {info['epoch']}/{info['epochs']}"
-        self.progress.setFormat(f"{self._epoch_text} · batch {info['batch']}/{info['batches']}"
-                                f" · {100 * info['fraction']:.0f}%")
+        stage = f"{self._stage} · " if self._stage else ""
+        self.progress.setFormat(f"{stage}{self._epoch_text} · batch {info['batch']}/"
+                                f"{info['batches']} · {100 * info['fraction']:.0f}%")
         self._eta = info["eta"]
+        self._throughput = info.get("samples_per_second", 0.0)
         self._tick()
 
     @Slot(str)
@@ -262,9 +428,33 @@ class TrainPage(QWidget):
         self.time_label.setText(f"Elapsed {format_seconds(elapsed)} · ETA "
                                 f"{format_seconds(self._eta)}")
 
+    @Slot()
+    def update_meters(self) -> None:
+        """Throughput, CPU and memory - and the GPU's use and memory when training on one."""
+        reading = self.monitor.sample(self._device)
+        parts = []
+        if self.is_training() and self._throughput > 0:
+            parts.append(f"<b>{self._throughput:,.0f}</b> samples/s")
+        if "cpu_percent" in reading:
+            parts.append(f"CPU {reading['cpu_percent']:.0f}%")
+            parts.append(f"RAM {format_bytes(reading['ram_bytes'])}")
+        if "gpu_bytes" in reading:
+            util = reading.get("gpu_percent")
+            parts.append("GPU " + (f"{util:.0f}% · " if util is not None else "")
+                         + f"{format_bytes(reading['gpu_bytes'])} of "
+                         + format_bytes(reading["gpu_total"]))
+        self.meters_label.setText(" · ".join(parts))
+
     @Slot(object)
-    def _on_run_finished(self, result: RunResult) -> None:
+    def _on_run_finished(self, result) -> None:
+        kind = self._kind
         self._end()
+        if kind == "crossval":
+            self._crossval_finished(result)
+            return
+        if kind == "search":
+            self._search_finished(result)
+            return
         self.progress.setValue(1000 if result.status == "finished" else self.progress.value())
         task = result.evaluation.task
         test = result.metrics["test"]
@@ -274,25 +464,108 @@ class TrainPage(QWidget):
         best = result.fit.best_epoch
         best_text = f" Weights from the best validation epoch ({best})." if (
             self.state.project.training.restore_best and best) else ""
+        retries = result.metrics.get("oom_retries") or []
+        oom_text = (f" It ran out of memory and went on with batches of "
+                    f"{retries[-1]['to']}." if retries else "")
         verb = "finished" if result.status == "finished" else "stopped"
         self.progress.setFormat(f"Training {verb} after {result.fit.epochs_completed} epochs")
-        self.banner.show_message(f"Training {verb}: {headline}.{best_text} Go on to Evaluate.",
-                                 "ok")
+        self.banner.show_message(f"Training {verb}: {headline}.{best_text}{oom_text} Go on to "
+                                 f"Evaluate.", "ok")
         self._on_message(f"Saved to {result.run_dir}")
         self.state.add_run(result.record(), result.evaluation)
         self.run_finished.emit(result)
 
+    def _crossval_finished(self, result) -> None:
+        summary = result.summary()
+        self.progress.setValue(1000 if not result.stopped else self.progress.value())
+        self.progress.setFormat(f"Cross-validation: {summary['completed']} of {result.k} folds")
+        self.banner.show_message(f"Cross-validation{' (stopped)' if result.stopped else ''}: "
+                                 f"{result.describe()}. Each fold is in the Runs tab.", "ok")
+        self._on_message(f"Saved to {result.folder}")
+        if result.runs:
+            last = result.runs[-1]
+            self.state.set_current_run(last.record(), last.evaluation)
+        self.runs_panel.select_paths([str(r.run_dir) for r in result.runs])
+
+    def _search_finished(self, result) -> None:
+        self.search_panel.finish(result.stopped)
+        best = result.best
+        self.progress.setValue(1000 if not result.stopped else self.progress.value())
+        self.progress.setFormat(f"Search: {len(result.trials)} trial(s)")
+        if best is None:
+            self.banner.show_message("The search ended without a finished trial. Give it more "
+                                     "trials or time, or look at the log for why trials "
+                                     "failed.", "warning")
+        else:
+            shown = (f"{100 * best.value:.1f}%" if result.metric == "accuracy"
+                     else f"{best.value:.4g}")
+            self.banner.show_message(f"Search{' (stopped)' if result.stopped else ''}: best "
+                                     f"trial {best.number} with validation {result.metric} "
+                                     f"{shown}. Press “Use the best settings” to keep them.",
+                                     "ok")
+            run = next((r for r in result.runs if r.run_dir.name == best.run), None)
+            if run is not None:
+                self.state.set_current_run(run.record(), run.evaluation)
+        self._on_message(f"Saved to {result.folder}")
+
     @Slot(str)
     def _on_run_errored(self, message: str) -> None:
+        job = getattr(self._worker, "job", None)
+        oom = getattr(job, "out_of_memory", None)
         self._end()
         self.progress.setFormat("Training failed")
         self.banner.show_message(message, "error")
         self._on_message(f"Error: {message}")
+        if oom is not None and oom.batch_size > 1 and self._kind == "run":
+            self.offer_smaller_batch(oom.smaller_batch, message, getattr(job, "run_dir", None))
+            return
         dialogs.show_error(self, "Training failed", message)
+
+    def offer_smaller_batch(self, batch_size: int, message: str, run_dir=None) -> QMessageBox:
+        """Out of memory: offer to go on with *batch_size* - from the failed run's last
+        checkpoint when it has one, else from the start."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Out of memory", message,
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("oomBox")
+        retry = box.addButton(f"Retry with batch size {batch_size}",
+                              QMessageBox.ButtonRole.AcceptRole)
+        box.setInformativeText("Tip: “Retry with a smaller batch automatically” on the Model "
+                               "page's Training tab does this without asking.")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        retry.clicked.connect(lambda: self.retry_with_batch(batch_size, run_dir))
+        box.open()
+        self._offer = box
+        return box
+
+    def _close_offer(self) -> None:
+        if self._offer is not None:
+            try:
+                self._offer.close()
+            except RuntimeError:  # already deleted
+                pass
+            self._offer = None
+
+    def retry_with_batch(self, batch_size: int, run_dir=None) -> None:
+        """Set the batch size and go on: resume the failed run *run_dir* when it saved an
+        epoch, else start again."""
+        self._offer = None
+        if self.is_training():
+            return
+        self.state.update_training(batch_size=batch_size)
+        if run_dir is not None and (run_dir / "checkpoint.pt").is_file():
+            state = self.state
+            self._launch(TrainingWorker(None, self._dataset_for(state.project.data.source),
+                                        resume=run_dir, epochs=state.project.training.epochs,
+                                        batch_size=batch_size),
+                         state.spec.task if state.spec is not None else "classification")
+        else:
+            self.start_training()
 
     def _end(self) -> None:
         self.clock.stop()
+        self.meter_timer.stop()
         self._tick()
+        self.update_meters()
         self._worker = None
         self.state.set_training(False)
         self._update_buttons()
@@ -302,14 +575,18 @@ class TrainPage(QWidget):
     def _update_buttons(self) -> None:
         running = self.is_training()
         spec = self.state.spec
+        ready = not running and spec is not None and self.state.dataset is not None
         self.start_button.setEnabled(not running and spec is not None)
         self.stop_button.setEnabled(running)
         self.pause_button.setEnabled(running)
+        self.crossval_action.setEnabled(ready)
+        self.search_action.setEnabled(ready)
         if not running and self.pause_button.isChecked():
             with QSignalBlocker(self.pause_button):
                 self.pause_button.setChecked(False)
             self.pause_button.setText("Pause")
         self.resume_button.setEnabled(not running and self.resumable_run() is not None)
+        self.runs_panel._on_selection()
         if not running and spec is not None and self.banner.kind in ("", "info"):
             training = self.state.project.training
             self.banner.show_message(

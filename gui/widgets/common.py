@@ -72,3 +72,30 @@ class MetricCard(QFrame):
         self.value_label.setText(text)
         if caption is not None:
             self.caption_label.setText(caption)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def format_scaled(n: float, units: tuple[str, ...], sep: str = "") -> str:
+    """``1234567`` -> ``"1.2M"``: thousands steps, one decimal after the first unit."""
+    for unit in units:
+        if n < 1000 or unit == units[-1]:
+            return f"{n:.0f}{sep}{unit}" if unit == units[0] else f"{n:.1f}{sep}{unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def format_bytes(n: float) -> str:
+    return format_scaled(n, ("B", "KB", "MB", "GB"), " ")
+
+
+def format_count(n: float) -> str:
+    return format_scaled(n, ("", "K", "M", "G"))

@@ -13,25 +13,31 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
+                               QWidget)
+
+from ml.training.diagnose import overfitting
 
 BLUE = (31, 119, 180)
 ORANGE = (230, 120, 20)
 GREY = (150, 150, 150)
+GREEN = (44, 160, 44)
 #: Redraw interval of live plots: 50 ms = 20 Hz at most.
 REDRAW_MS = 50
 
 
-def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str) -> None:
-    """Large, readable axes and title (the curves are shown on projectors)."""
-    plot.setTitle(title, size="14pt")
+def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str,
+               scale: float = 1.0) -> None:
+    """Large, readable axes and title (the curves are shown on projectors); *scale* enlarges
+    every font (presenter mode)."""
+    plot.setTitle(title, size=f"{14 * scale:.0f}pt")
     font = QFont()
-    font.setPointSize(11)
+    font.setPointSize(round(11 * scale))
     for name, label in (("bottom", x_label), ("left", y_label)):
         axis = plot.getAxis(name)
         axis.setTickFont(font)
         axis.enableAutoSIPrefix(False)  # "accuracy (x0.001)" helps nobody
-        axis.setLabel(label, **{"font-size": "12pt"})
+        axis.setLabel(label, **{"font-size": f"{12 * scale:.0f}pt"})
     plot.showGrid(x=True, y=True, alpha=0.25)
 
 
@@ -65,26 +71,51 @@ class CurveBuffer:
 
 
 class LiveCurvesWidget(QWidget):
-    """Loss and metric curves that grow while a model trains.
+    """Loss, metric and learning-rate curves that grow while a model trains.
 
-    Left: per-batch training loss (raw, faint, and exponentially smoothed) with the per-epoch
-    training and validation loss. Right: the task metric per epoch for training and validation.
+    Top left: per-batch training loss (raw, faint, and exponentially smoothed) with the
+    per-epoch training and validation loss. Top right: the task metric per epoch. Below: the
+    learning rate of every logged step. A dotted line marks the best epoch; when the validation
+    loss rises while the training loss falls, a shaded band and a note in plain words say the
+    model has started to memorise the training data.
+
+    ``set_presenter(True)`` switches to large fonts, thick lines and plain captions for a
+    projector.
     """
 
     SMOOTHING = 0.9
+    WIDE = {"batch_smooth": 2, "train_loss": 3, "val_loss": 3, "train_metric": 3,
+            "val_metric": 3, "lr": 2}
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(4)
+        self.note = QLabel()
+        self.note.setObjectName("overfittingNote")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("background:#fff4d6; color:#5c4300; border:1px solid #e0b440;"
+                                "border-radius:4px; padding:6px;")
+        self.note.hide()
+        outer.addWidget(self.note)
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        outer.addLayout(grid, 1)
         self.loss_plot = pg.PlotWidget()
         self.metric_plot = pg.PlotWidget()
+        self.lr_plot = pg.PlotWidget()
         for widget in (self.loss_plot, self.metric_plot):
-            widget.setMinimumHeight(260)
-            layout.addWidget(widget)
-        lp, mp = self.loss_plot.getPlotItem(), self.metric_plot.getPlotItem()
-        style_plot(lp, "Loss", "epoch", "loss")
-        lp.addLegend(offset=(-10, 10), labelTextSize="11pt")
+            widget.setMinimumHeight(220)
+        self.lr_plot.setMinimumHeight(120)
+        self.lr_plot.setMaximumHeight(170)
+        grid.addWidget(self.loss_plot, 0, 0)
+        grid.addWidget(self.metric_plot, 0, 1)
+        grid.addWidget(self.lr_plot, 1, 0, 1, 2)
+        grid.setRowStretch(0, 1)
+        lp, mp, rp = (w.getPlotItem() for w in (self.loss_plot, self.metric_plot,
+                                                  self.lr_plot))
+        self.loss_legend = lp.addLegend(offset=(-10, 10), labelTextSize="11pt")
         self.batch_raw = lp.plot(pen=pg.mkPen(GREY + (90,), width=1))
         self.batch_smooth = lp.plot(pen=pg.mkPen(BLUE + (150,), width=2),
                                     name="training (per batch, smoothed)")
@@ -92,7 +123,8 @@ class LiveCurvesWidget(QWidget):
                                   symbolBrush=BLUE, name="training (epoch)")
         self.val_loss = lp.plot(pen=pg.mkPen(ORANGE, width=3), symbol="s", symbolSize=7,
                                 symbolBrush=ORANGE, name="validation")
-        for curve in (self.batch_raw, self.batch_smooth):
+        self.lr = rp.plot(pen=pg.mkPen(GREEN, width=2))
+        for curve in (self.batch_raw, self.batch_smooth, self.lr):
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
         self.metric_legend = mp.addLegend(offset=(-10, -10), labelTextSize="11pt")
@@ -111,14 +143,23 @@ class LiveCurvesWidget(QWidget):
             line.hide()
             plot.addItem(line, ignoreBounds=True)
             self.best_lines.append(line)
+        self.overfit_band = pg.LinearRegionItem(movable=False,
+                                                brush=pg.mkBrush(230, 160, 20, 40),
+                                                pen=pg.mkPen(None))
+        self.overfit_band.hide()
+        lp.addItem(self.overfit_band, ignoreBounds=True)
         self.best_epoch = 0
         self._best_val = math.inf
+        self.overfitting: dict | None = None
+        self.history: list[dict] = []
         self.buffers = {name: CurveBuffer() for name in
                         ("batch_raw", "batch_smooth", "train_loss", "val_loss", "train_metric",
-                         "val_metric")}
+                         "val_metric", "lr")}
         self._ema = math.nan
         self._ema_steps = 0
+        self._lr_top = 0.0
         self._dirty = False
+        self.presenter = False
         self.metric_key = "accuracy"
         self.set_metric("accuracy")
         self.timer = QTimer(self)
@@ -126,35 +167,95 @@ class LiveCurvesWidget(QWidget):
         self.timer.timeout.connect(self._redraw)
         self.timer.start()
 
+    # -- appearance -----------------------------------------------------------------------------
+    def _titles(self) -> dict[str, tuple[str, str, str]]:
+        """(title, x label, y label) per plot, in working or presenter wording."""
+        accuracy = self.metric_key == "accuracy"
+        if self.presenter:
+            return {
+                "loss": ("Mistakes (lower is better)", "rounds through the data", "error"),
+                "metric": (("Correct answers (higher is better)", "rounds through the data",
+                            "correct (%)") if accuracy else
+                           ("Size of mistakes (lower is better)", "rounds through the data",
+                            "average error")),
+                "lr": ("Step size while learning", "rounds through the data", "step size")}
+        return {"loss": ("Loss", "epoch", "loss"),
+                "metric": (("Accuracy", "epoch", "accuracy (%)") if accuracy else
+                           ("Mean absolute error", "epoch", "MAE (target units)")),
+                "lr": ("Learning rate", "epoch", "learning rate")}
+
+    def _apply_style(self) -> None:
+        big = self.presenter
+        titles = self._titles()
+        for key, widget in (("loss", self.loss_plot), ("metric", self.metric_plot),
+                            ("lr", self.lr_plot)):
+            style_plot(widget.getPlotItem(), *titles[key], scale=1.5 if big else 1.0)
+        self.lr_plot.setVisible(not big)  # one idea per plot for an audience
+        names = ({"batch_smooth": "practice data (live)", "train_loss":
+                  "practice data", "val_loss": "new data it has not seen",
+                  "train_metric": "practice data", "val_metric": "new data it has not seen"}
+                 if big else
+                 {"batch_smooth": "training (per batch, smoothed)", "train_loss":
+                  "training (epoch)", "val_loss": "validation", "train_metric": "training",
+                  "val_metric": "validation"})
+        for legend in (self.loss_legend, self.metric_legend):
+            for sample, label in legend.items:
+                curve = sample.item
+                for name, text in names.items():
+                    if curve is getattr(self, name):
+                        label.setText(text, size="15pt" if big else "11pt")
+        factor = 2.5 if big else 1.0
+        for name, width in self.WIDE.items():
+            curve = getattr(self, name)
+            pen = pg.mkPen(curve.opts["pen"])
+            pen.setWidthF(width * factor)
+            curve.setPen(pen)
+            if curve.opts.get("symbol"):
+                curve.setSymbolSize(13 if big else 7)
+        self.batch_raw.setVisible(not big)  # the noisy raw batches only confuse an audience
+        font = self.note.font()
+        font.setPointSize(16 if big else 10)
+        self.note.setFont(font)
+        # Keep the legend out of the curves' way: accuracy rises (legend bottom right),
+        # an error falls (legend top right).
+        if self.metric_key == "accuracy":
+            self.metric_legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
+        else:
+            self.metric_legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-10, 10))
+
     def set_metric(self, key: str) -> None:
         """``accuracy`` (classification) or ``mae`` (regression, in the target's units)."""
         self.metric_key = key
-        # Keep the legend out of the curves' way: accuracy rises (legend bottom right),
-        # an error falls (legend top right).
-        if key == "accuracy":
-            style_plot(self.metric_plot.getPlotItem(), "Accuracy", "epoch", "accuracy (%)")
-            self.metric_legend.anchor(itemPos=(1, 1), parentPos=(1, 1), offset=(-10, -10))
-        else:
-            style_plot(self.metric_plot.getPlotItem(), "Mean absolute error", "epoch",
-                       "MAE (target units)")
-            self.metric_legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-10, 10))
+        self._apply_style()
 
+    def set_presenter(self, on: bool) -> None:
+        """Large fonts, thick lines and plain-words captions (for a projector), or back."""
+        self.presenter = bool(on)
+        self._apply_style()
+        self._show_overfitting()
+
+    # -- data -----------------------------------------------------------------------------------
     def reset(self) -> None:
         for buf in self.buffers.values():
             buf.clear()
         self._ema, self._ema_steps = math.nan, 0
+        self._lr_top = 0.0
         self.best_epoch, self._best_val = 0, math.inf
+        self.history = []
+        self.overfitting = None
+        self._show_overfitting()
         for line in self.best_lines:
             line.hide()
         self._dirty = True
         self._redraw()
 
     def add_batches(self, points: np.ndarray) -> None:
-        """Append per-batch ``(epoch position, loss)`` points."""
-        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        """Append per-batch ``(epoch position, loss[, learning rate])`` points."""
+        points = np.asarray(points, dtype=np.float64)
+        points = points.reshape(-1, points.shape[-1] if points.ndim == 2 else 2)
         if not len(points):
             return
-        smooth = np.empty_like(points)
+        smooth = np.empty((len(points), 2))
         smooth[:, 0] = points[:, 0]
         for i, loss in enumerate(points[:, 1]):
             # Exponential moving average with TensorBoard's start-up bias correction.
@@ -162,8 +263,11 @@ class LiveCurvesWidget(QWidget):
             prev = 0.0 if math.isnan(self._ema) else self._ema
             self._ema = self.SMOOTHING * prev + (1 - self.SMOOTHING) * loss
             smooth[i, 1] = self._ema / (1 - self.SMOOTHING ** self._ema_steps)
-        self.buffers["batch_raw"].extend(points)
+        self.buffers["batch_raw"].extend(points[:, :2])
         self.buffers["batch_smooth"].extend(smooth)
+        if points.shape[1] > 2:
+            lr = points[:, [0, 2]]
+            self.buffers["lr"].extend(lr[np.isfinite(lr[:, 1])])
         self._dirty = True
 
     def add_epoch(self, logs: dict) -> None:
@@ -181,7 +285,28 @@ class LiveCurvesWidget(QWidget):
             for line in self.best_lines:
                 line.setValue(x)
                 line.show()
+        self.history.append(dict(logs))
+        self.overfitting = overfitting(self.history)
+        self._show_overfitting()
         self._dirty = True
+
+    def _show_overfitting(self) -> None:
+        found = self.overfitting
+        if found is None:
+            self.note.hide()
+            self.overfit_band.hide()
+            return
+        last = self.history[-1]["epoch"]
+        self.overfit_band.setRegion((found["best_epoch"], last))
+        self.overfit_band.show()
+        if self.presenter:
+            text = ("⚠ The model has started to memorise its practice data instead of "
+                    "learning the pattern (overfitting): it keeps getting better on data it "
+                    "has seen and worse on new data.")
+        else:
+            text = "⚠ " + found["message"]
+        self.note.setText(text)
+        self.note.show()
 
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The data a curve shows (for tests and export)."""
@@ -198,6 +323,12 @@ class LiveCurvesWidget(QWidget):
         self._dirty = False
         for name, buf in self.buffers.items():
             getattr(self, name).setData(buf.x, buf.y)
+        lr = self.buffers["lr"]
+        if lr.n:  # from 0, so a constant rate reads as its value, not as a flat line at "0"
+            top = float(np.nanmax(lr.y))
+            if top > 0 and top != self._lr_top:
+                self._lr_top = top
+                self.lr_plot.getPlotItem().setYRange(0, top * 1.15, padding=0)
 
 
 class BarChartWidget(pg.PlotWidget):

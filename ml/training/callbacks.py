@@ -18,7 +18,8 @@ class Callback:
     ``batch``, ``batches`` and ``step``; it carries ``loss`` (the mean over the batches since the
     last read-out) only on the steps where the trainer read the running loss from the device -
     every ``log_every_n_steps`` batches and at the end of each epoch - so that a GPU is not
-    synchronised on every batch.
+    synchronised on every batch. Those steps also carry ``lr`` (the learning rate of the step)
+    and ``samples`` (samples trained so far in the epoch).
     """
 
     trainer: Any = None

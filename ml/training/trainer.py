@@ -366,6 +366,7 @@ class Trainer:
         self.callbacks.on_fit_begin({
             "epochs": cfg.epochs, "steps_per_epoch": steps, "n_train": n,
             "n_val": len(x_val) if has_val else 0, "batch_size": bs, "device": info.label,
+            "device_type": device.type,
             "amp": str(dtype).replace("torch.", "") if dtype else "off",
             "params": sum(p.numel() for p in self.model.parameters()),
             "first_epoch": first_epoch})
@@ -417,6 +418,8 @@ class Trainer:
                         logs["loss"] = self._finite((total - last_sum) / (seen - last_seen),
                                                     epoch + 1)
                         last_sum, last_seen = total, seen
+                        logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+                        logs["samples"] = seen
                     self.callbacks.on_batch_end(step, logs)
                     if self.paused.is_set():
                         start += self._wait_while_paused()  # paused time is no training time

@@ -31,7 +31,7 @@ def test_training_worker_reports_and_finishes(qtbot, tmp_path):
     assert isinstance(result, RunResult) and result.status == "finished"
     assert started and started[0]["epochs"] == 3
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
-    assert batches and all(isinstance(b, np.ndarray) and b.shape[1] == 2 for b in batches)
+    assert batches and all(isinstance(b, np.ndarray) and b.shape[1] == 3 for b in batches)
     assert progress[-1]["fraction"] == pytest.approx(1.0)
     assert not runner.is_running()
     # Signals carry plain values only.

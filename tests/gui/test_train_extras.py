@@ -1,0 +1,229 @@
+"""The Train page beyond one run: curves' extras, presenter mode, meters, out-of-memory offer,
+the run history, cross-validation and search from the GUI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from ml.search import SearchSpace
+from ml.training.trainer import Trainer
+from tests.gui.conftest import load_sample
+
+
+def _train(qtbot, window, **training):
+    window.state.update_training(**training)
+    window.go_to(2)
+    page = window.train_page
+    page.start_training()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=120_000)
+    return page
+
+
+def test_curves_show_the_learning_rate_and_flag_overfitting(qtbot):
+    from gui.widgets.plots import LiveCurvesWidget
+
+    curves = LiveCurvesWidget()
+    qtbot.addWidget(curves)
+    curves.add_batches(np.array([[0.5, 1.0, 0.01], [1.0, 0.8, 0.02]]))
+    assert curves.curve_data("lr")[1].tolist() == [0.01, 0.02]
+    train = [1.0, 0.6, 0.4, 0.3, 0.2, 0.1]
+    val = [1.0, 0.7, 0.5, 0.55, 0.62, 0.7]
+    for epoch, (t, v) in enumerate(zip(train, val), start=1):
+        curves.add_epoch({"epoch": epoch, "loss": t, "val_loss": v, "accuracy": 0.5,
+                          "val_accuracy": 0.5})
+        if epoch == 4:  # one epoch of rise is not yet a trend
+            assert curves.overfitting is None and curves.note.isHidden()
+    assert curves.overfitting["best_epoch"] == 3
+    assert not curves.note.isHidden() and "memorise" in curves.note.text()
+    assert curves.overfit_band.isVisible() and curves.overfit_band.getRegion() == (3, 6)
+    curves.set_presenter(True)
+    assert "practice data" in curves.note.text() and curves.lr_plot.isHidden()
+    assert curves.val_loss.opts["pen"].widthF() > 5
+    curves.set_presenter(False)
+    assert curves.val_loss.opts["pen"].widthF() == 3
+    curves.reset()
+    assert curves.overfitting is None and curves.note.isHidden()
+
+
+def test_a_run_shows_throughput_meters_and_presenter_mode(qtbot, window, user):
+    load_sample(qtbot, window, "digits")
+    page = _train(qtbot, window, epochs=3)
+    assert len(page.curves.curve_data("lr")[0]) > 0
+    page.update_meters()
+    assert "CPU" in page.meters_label.text() and "RAM" in page.meters_label.text()
+    qtbot.mouseClick(page.presenter_button, Qt.MouseButton.LeftButton)
+    assert page.curves.presenter and page.log.isHidden()
+    assert "Mistakes" in page.curves.loss_plot.getPlotItem().titleLabel.text
+    qtbot.mouseClick(page.presenter_button, Qt.MouseButton.LeftButton)
+    assert not page.curves.presenter and not page.log.isHidden()
+
+
+def test_throughput_is_reported_while_training(qtbot, window, user):
+    load_sample(qtbot, window, "digits")
+    window.state.update_training(epochs=200)
+    window.go_to(2)
+    page = window.train_page
+    progress = []
+    page.start_training()
+    page._worker.progress_changed.connect(progress.append)
+    qtbot.waitUntil(lambda: any(p["samples_per_second"] > 0 for p in progress),
+                    timeout=60_000)
+    page.update_meters()
+    assert "samples/s" in page.meters_label.text()
+    page.stop_training()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=30_000)
+
+
+@pytest.fixture
+def small_gpu(monkeypatch):
+    """Batches above 16 do not fit: CUDA's out-of-memory error, from epoch 2 on."""
+    real = Trainer._batch_metric
+
+    def metric(self, out, y):
+        if self.config.batch_size > 16 and len(self.history) >= 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return real(self, out, y)
+
+    monkeypatch.setattr(Trainer, "_batch_metric", metric)
+
+
+def test_out_of_memory_offers_a_smaller_batch_and_resumes(qtbot, window, user, small_gpu):
+    load_sample(qtbot, window, "iris")
+    page = _train(qtbot, window, epochs=4, batch_size=32)
+    box = page._offer
+    assert isinstance(box, QMessageBox) and "batches of 32" in box.text()
+    assert not user.errors  # the offer replaces the plain error box
+    retry = next(b for b in box.buttons() if "16" in b.text())
+    retry.click()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=60_000)
+    assert window.state.project.training.batch_size == 16
+    run = window.state.current_run
+    history = [json.loads(x) for x in (run.path / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]  # epoch 1 kept, 2-4 at batch 16
+    assert run.record.status == "finished"
+
+
+def test_out_of_memory_retries_by_itself_with_the_setting(qtbot, window, user, small_gpu):
+    load_sample(qtbot, window, "iris")
+    window.model_page.oom_check.setChecked(True)
+    assert window.state.project.training.oom_retry
+    page = _train(qtbot, window, epochs=3, batch_size=64)
+    assert page._offer is None and not user.errors
+    assert "went on with batches of 16" in page.banner.text()
+    assert "retrying from epoch 2 with batches of 32" in page.log.toPlainText()
+
+
+def test_runs_table_sorts_overlays_compares_clones_and_deletes(qtbot, window, user):
+    load_sample(qtbot, window, "iris")
+    _train(qtbot, window, epochs=2, lr=0.001)
+    page = _train(qtbot, window, epochs=5, lr=0.01)
+    panel = page.runs_panel
+    page.tabs.setCurrentWidget(panel)
+    assert panel.table.rowCount() == 2
+    panel.table.sortItems(6, Qt.SortOrder.DescendingOrder)  # by epochs
+    assert panel.table.item(0, 6).text() == "5"
+    panel.table.sortItems(6, Qt.SortOrder.AscendingOrder)
+    assert panel.table.item(0, 6).text() == "2"
+    runs = window.state.project.runs
+    panel.select_paths([r.path for r in runs])
+    assert len(panel.overlaid) == 2
+    assert len(panel.loss_plot.getPlotItem().listDataItems()) == 2
+    dialog = panel.compare_selected()
+    table = dialog.findChild(type(panel.table), "diffTable")
+    keys = {table.item(r, 0).text() for r in range(table.rowCount())}
+    assert keys == {"training.epochs", "training.lr"}
+    dialog.close()
+
+    panel.select_paths([runs[0].path])
+    qtbot.mouseClick(panel.clone_button, Qt.MouseButton.LeftButton)
+    assert window.state.project.training.epochs == 2
+    assert window.state.project.training.lr == 0.001
+    assert window.pages.currentIndex() == 1  # the Model page, to edit them
+
+    window.go_to(2)
+    first = Path(runs[0].path)
+    user.yes_no = False
+    panel.select_paths([str(first)])
+    qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert first.is_dir() and len(window.state.project.runs) == 2  # not confirmed: kept
+    user.yes_no = True
+    qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert not first.exists() and len(window.state.project.runs) == 1
+    assert panel.table.rowCount() == 1
+    assert not any(p.name.startswith(first.name) for p in (first.parent / ".trash").iterdir())
+
+
+def test_rerun_trains_again_with_the_runs_own_settings(qtbot, window, user):
+    load_sample(qtbot, window, "iris")
+    page = _train(qtbot, window, epochs=2, lr=0.002)
+    window.state.update_training(epochs=7, lr=0.05)  # the project moved on
+    panel = page.runs_panel
+    panel.select_paths([window.state.project.runs[0].path])
+    qtbot.mouseClick(panel.rerun_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=60_000)
+    assert len(window.state.project.runs) == 2
+    config = json.loads((window.state.current_run.path / "config.json").read_text())
+    assert config["training"]["epochs"] == 2 and config["training"]["lr"] == 0.002
+    assert window.state.project.training.epochs == 7  # the project's settings untouched
+
+
+def test_cross_validation_from_the_gui_lists_every_fold(qtbot, window, user):
+    load_sample(qtbot, window, "iris")
+    window.state.update_training(epochs=2)
+    window.go_to(2)
+    page = window.train_page
+    page.start_cross_validation(3)
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=120_000)
+    runs = window.state.project.runs
+    assert [r.label for r in runs] == ["fold 1 of 3", "fold 2 of 3", "fold 3 of 3"]
+    assert len({r.group for r in runs}) == 1
+    assert "over 3 of 3 folds" in page.banner.text() and "±" in page.banner.text()
+    assert "Fold 3 of 3" in page.log.toPlainText()
+    assert len(page.runs_panel.selected_records()) == 3
+
+
+def test_search_from_the_gui_and_use_the_best(qtbot, window, user):
+    load_sample(qtbot, window, "iris")
+    window.state.update_training(epochs=2)
+    window.go_to(2)
+    page = window.train_page
+    page.start_search(SearchSpace(params=["lr", "dropout"]), trials=3, sampler="random",
+                      pruning=False)
+    assert page.tabs.currentWidget() is page.search_panel
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=120_000)
+    panel = page.search_panel
+    assert panel.table.rowCount() == 3 and len(window.state.project.runs) == 3
+    best = panel.best_trial()
+    assert best is not None and "best" in panel.table.item(
+        panel.trials.index(best), 1).text()
+    qtbot.mouseClick(panel.best_button, Qt.MouseButton.LeftButton)
+    assert window.state.project.training.lr == pytest.approx(best["params"]["lr"])
+    assert window.state.project.model.dropout == pytest.approx(best["params"]["dropout"])
+    assert window.model_page.dropout_spin.value() == pytest.approx(
+        best["params"]["dropout"], abs=0.01)
+
+
+def test_the_search_dialog_refuses_an_empty_choice(qtbot, window, user):
+    from gui.widgets.search_panel import SearchDialog
+
+    load_sample(qtbot, window, "iris")
+    dialog = SearchDialog(window.state.project, window)
+    qtbot.addWidget(dialog)
+    for box in dialog.choices["batch_size"].values():
+        box.setChecked(False)
+    dialog._accept()
+    assert "at least one batch size" in dialog.error.text() and not dialog.result()
+    for check in dialog.checks.values():
+        check.setChecked(False)
+    dialog._accept()
+    assert "Tick at least one" in dialog.error.text()
+    dialog.checks["lr"].setChecked(True)
+    dialog.trials.setValue(4)
+    settings = dialog.settings()
+    assert settings["space"].params == ["lr"] and settings["trials"] == 4
+    assert settings["minutes"] is None
