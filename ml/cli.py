@@ -220,8 +220,25 @@ def _read_model_spec(path: str) -> list[dict]:
 
 # -- train ----------------------------------------------------------------------------------------
 def _cmd_train(args) -> int:
-    from .pipeline import TrainingJob
+    from .training import distributed
 
+    # Under torchrun: join the other processes first (rank 0 alone prints and writes).
+    group = distributed.setup(args.device or "auto")
+    try:
+        if group is not None and args.folds is not None:
+            raise TrainDeskError("Cross-validation runs one process at a time; start it "
+                                 "without torchrun.")
+        return _train(args)
+    finally:
+        distributed.teardown()
+
+
+def _train(args) -> int:
+    from .pipeline import TrainingJob
+    from .training.distributed import is_main
+
+    if not is_main():
+        args.quiet = True  # one voice: rank 0's
     if args.resume:
         if args.project or args.data:
             raise TrainDeskError("--resume continues a run with its own settings; give no "
@@ -236,7 +253,7 @@ def _cmd_train(args) -> int:
                       runs_dir=project.runs_dir(), callbacks=progress, on_message=say)
 
     result = _run_job(job, args.quiet)
-    if args.project:
+    if args.project and is_main():
         _record_runs(args.project, [result])
     _print_result(result)
     return EXIT_OK
@@ -411,6 +428,10 @@ def _run_job(job, quiet: bool):
 
 
 def _print_result(result) -> None:
+    from .training.distributed import is_main
+
+    if not is_main():
+        return
     print(f"run: {result.run_dir}")
     print(f"status: {result.status}")
     print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in result.metrics["test"].items()))

@@ -22,6 +22,7 @@ from .models.transfer import body_names
 from .project import Project, RunRecord
 from .runs import (RunError, RunWriter, config_dict, data_fingerprint, new_run_dir, now_iso,
                    project_from_config, save_weights, write_run_info, write_run_start)
+from .training import distributed
 from .training.callbacks import Callback, FreezeLoaded
 from .training.device import describe_device, select_device
 from .training.trainer import FitResult, Trainer, loss_for
@@ -161,6 +162,19 @@ class TrainingJob:
             transfer = start_from(net, self.project.model.init_from)
         return net, transfer
 
+    def _new_folder(self, dataset_name: str, model_name: str) -> Path:
+        """The run folder: the one asked for (which must not hold a run) or a new one."""
+        if self.run_dir is None:
+            return new_run_dir(self.runs_dir, f"{dataset_name}-{model_name}")
+        run_dir = self.run_dir
+        if (run_dir / "run.json").exists():
+            raise RunError(f"{run_dir} already holds a run. Choose an empty folder.")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"Could not create {run_dir}: {exc.strerror or exc}.") from None
+        return run_dir
+
     @staticmethod
     def _last_checkpoint(run_dir: Path) -> dict | None:
         path = run_dir / "checkpoint.pt"
@@ -214,7 +228,9 @@ class TrainingJob:
             For bad data or settings (the message says what to change).
         """
         project = self.project
-        say = self.on_message
+        group = distributed.current()
+        main = distributed.is_main()  # under torchrun only rank 0 writes files and talks
+        say = self.on_message if main else (lambda message: None)
         dataset = self.dataset
         if dataset is None:
             say(f"Loading {project.data.source} ...")
@@ -228,7 +244,7 @@ class TrainingJob:
         net, transfer = self._initial_net(spec, pre)
         if transfer is not None:
             say(f"Transfer learning: {transfer.describe()}")
-        device = select_device(project.training.device)
+        device = distributed.device() if group else select_device(project.training.device)
         info = describe_device(device)
         say(f"Data: {prepared.summary.n_rows} rows -> {len(prepared.y['train'])} train, "
             f"{len(prepared.y['val'])} validation, {len(prepared.y['test'])} test; task "
@@ -241,16 +257,18 @@ class TrainingJob:
         if self._resume is not None:
             checkpoint = self._load_checkpoint(prepared, fingerprint)
             run_dir = self._resume
-        elif self.run_dir is not None:
-            run_dir = self.run_dir
-            if (run_dir / "run.json").exists():
-                raise RunError(f"{run_dir} already holds a run. Choose an empty folder.")
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise RunError(f"Could not create {run_dir}: {exc.strerror or exc}.") from None
         else:
-            run_dir = new_run_dir(self.runs_dir, f"{dataset.name}-{spec.name}")
+            # Rank 0 makes the folder and tells the others (its error too, so none waits).
+            made: tuple[str, str] = ("", "")
+            if main:
+                try:
+                    made = (str(self._new_folder(dataset.name, spec.name)), "")
+                except RunError as exc:
+                    made = ("", str(exc))
+            made = distributed.broadcast(made)
+            if made[1]:
+                raise RunError(made[1])
+            run_dir = Path(made[0])
         self.run_dir = run_dir
         if transfer is not None and checkpoint is not None:
             transfer = None  # the checkpoint's weights already hold what was transferred
@@ -267,11 +285,15 @@ class TrainingJob:
             run_info["transfer"] = {"source": transfer.source, "loaded": len(transfer.loaded),
                                     "new": transfer.new, "frozen_epochs":
                                     project.model.freeze_epochs}
-        if checkpoint is None:
+        if group is not None:
+            run_info["processes"] = group.world
+            say(f"Training in {group.world} processes ({group.backend}); each takes "
+                f"1/{group.world} of every batch of {project.training.batch_size}.")
+        if main and checkpoint is None:
             write_run_start(run_dir, config=config, rows=prepared.rows, preprocessor=pre,
                             spec=spec, info=run_info, x_test=prepared.x["test"])
             say(f"Run folder: {run_dir}")
-        else:
+        elif main:
             try:
                 earlier = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -299,9 +321,9 @@ class TrainingJob:
         try:
             while True:
                 history = list(checkpoint["history"]) if checkpoint is not None else []
+                writers = [RunWriter(run_dir, history), *self.callbacks] if main else []
                 trainer = Trainer(net, prepared.task, project.training,
-                                  callbacks=[*extra, RunWriter(run_dir, history),
-                                             *self.callbacks],
+                                  callbacks=[*extra, *writers],
                                   target_scale=pre.target_std, device=device, augment=augment,
                                   class_weights=weights)
                 trainer.paused = self._pause
@@ -324,9 +346,10 @@ class TrainingJob:
                                          "to": smaller})
                 project.training.batch_size = smaller
                 config["training"]["batch_size"] = smaller
-                atomic_write_json(run_dir / "config.json", config, error=RunError)
                 run_info["oom_retries"] = list(self.oom_retries)
-                write_run_info(run_dir, run_info)
+                if main:
+                    atomic_write_json(run_dir / "config.json", config, error=RunError)
+                    write_run_info(run_dir, run_info)
                 checkpoint = self._last_checkpoint(run_dir)
                 if checkpoint is None:  # nothing saved yet: the same fresh start as before
                     net, _ = self._initial_net(spec, pre)
@@ -337,13 +360,15 @@ class TrainingJob:
                          else "from the start")
                 say(f"Out of memory with batches of {oom.batch_size}: retrying {where} with "
                     f"batches of {smaller}.")
-            save_weights(run_dir, net)
+            if main:
+                save_weights(run_dir, net)
             evaluation = evaluate_arrays(net, pre, prepared.x["test"], prepared.y["test"],
                                          "test split")
         except BaseException as exc:
             reason = str(exc) if isinstance(exc, TrainDeskError) else f"{type(exc).__name__}: {exc}"
             try:
-                write_run_info(run_dir, {**run_info, "status": "failed", "error": reason})
+                if main:
+                    write_run_info(run_dir, {**run_info, "status": "failed", "error": reason})
             except TrainDeskError:
                 pass  # the original error matters more than this one
             raise
@@ -364,6 +389,10 @@ class TrainingJob:
             "batch_size": project.training.batch_size,
             "oom_retries": list(self.oom_retries),
         }
+        if not main:
+            return RunResult(run_dir=run_dir, status=status, metrics=metrics, fit=fit,
+                             evaluation=evaluation, net=net, prepared=prepared,
+                             model_name=spec.name, group=self.group, label=self.label)
         atomic_write_json(run_dir / "metrics.json", metrics, error=RunError)
         write_run_info(run_dir, {**run_info, "status": status,
                                  "epochs_completed": fit.epochs_completed,

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import OutOfMemory, TrainingError
 from ..project import TrainingConfig
+from . import distributed
 from .callbacks import BestWeights, Callback, CallbackList, EarlyStopping
 from .device import amp_dtype, describe_device, release_device_memory, select_device
 from .schedules import Scheduler, make_scheduler
@@ -346,6 +347,15 @@ class Trainer:
             autocast = contextlib.nullcontext
         else:
             autocast = functools.partial(torch.autocast, device.type, dtype=dtype)
+        # Under torchrun: DistributedDataParallel, each rank taking its share of every batch.
+        group = distributed.current()
+        world, rank = (group.world, group.rank) if group else (1, 0)
+        train_model = self.model
+        if group is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            train_model = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
         train = TensorBatches(x_train, y_train, device, channels_last)
         # Class weights shape the training loss only; validation loss stays comparable.
         weight = None if self.class_weights is None else self.class_weights.to(device)
@@ -378,63 +388,83 @@ class Trainer:
                 self.callbacks.on_epoch_begin(epoch, {"epoch": epoch + 1})
                 self.model.train()
                 perm = train.index(torch.randperm(n, generator=gen))
-                loss_sum = torch.zeros((), device=device)
-                hits = torch.zeros((), device=device)
+                # Running sums on the device: loss x samples, hits (or absolute errors), samples.
+                sums = torch.zeros(4, device=device, dtype=torch.float32 if device.type == "mps"
+                                   else torch.float64)  # counts stay exact past 2**24
                 seen = 0
                 last_sum, last_seen = 0.0, 0
                 for b in range(steps):
                     idx = perm[b * bs:(b + 1) * bs]
+                    m_global = len(idx)
+                    if world > 1:
+                        if m_global < world:
+                            continue  # a last sliver smaller than the group: skipped by all
+                        idx = torch.tensor_split(idx, world)[rank]
                     xb, yb = train.batch(idx)
                     xb = as_model_input(xb)
                     if self.augment is not None:
                         xb = self.augment(xb)
                     self.scheduler.before_step(epoch, b)
                     with autocast():
-                        out = self.model(xb)
+                        out = train_model(xb)
                         loss = self._loss(out, yb, weight, training=True)
+                    # DDP averages gradients over ranks; weighting each rank's mean by its share
+                    # makes that the mean over the global batch, as in one process.
+                    step_loss = loss * (len(idx) * world / m_global) if world > 1 else loss
                     self.optimizer.zero_grad(set_to_none=True)
                     if scaler.is_enabled():
-                        scaler.scale(loss).backward()
+                        scaler.scale(step_loss).backward()
                         if clip > 0:
                             scaler.unscale_(self.optimizer)  # clip the true gradients
                             nn.utils.clip_grad_norm_(self.model.parameters(), clip)
                         scaler.step(self.optimizer)
                         scaler.update()
                     else:
-                        loss.backward()
+                        step_loss.backward()
                         if clip > 0:
                             nn.utils.clip_grad_norm_(self.model.parameters(), clip)
                         self.optimizer.step()
                     m = len(idx)
                     with torch.no_grad():
-                        loss_sum.add_(loss.detach(), alpha=m)
-                        hits.add_(self._batch_metric(out.detach(), yb))
-                    seen += m
+                        sums[0].add_(loss.detach(), alpha=m)
+                        sums[1].add_(self._batch_metric(out.detach(), yb))
+                        sums[2].add_(m)
                     self._step += 1
                     step = self._step
                     logs = {"epoch": epoch + 1, "batch": b + 1, "batches": steps, "step": step}
                     if step % self.log_every_n_steps == 0 or b == steps - 1:
-                        total = float(loss_sum)  # the only device sync in the loop
+                        if world > 1:  # every rank reads out at the same steps: stop together
+                            sums[3].fill_(1.0 if self.should_stop else 0.0)
+                            now = distributed.all_reduce_sum(sums.clone()).tolist()
+                            self.should_stop = now[3] > 0
+                        else:
+                            now = sums.tolist()  # the only device sync in the loop
+                        total, seen = now[0], int(now[2])
                         logs["loss"] = self._finite((total - last_sum) / (seen - last_seen),
                                                     epoch + 1)
                         last_sum, last_seen = total, seen
                         logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
                         logs["samples"] = seen
                     self.callbacks.on_batch_end(step, logs)
-                    if self.paused.is_set():
+                    if self.paused.is_set() and world == 1:
                         start += self._wait_while_paused()  # paused time is no training time
-                    if self.should_stop:
+                    if self.should_stop and (world == 1 or "loss" in logs):
                         break
+                totals = distributed.all_reduce_sum(sums.clone()) if world > 1 else sums
+                loss_total, hit_total, seen = totals[:3].tolist()
+                seen = int(seen)
                 processed += seen
-                if self.should_stop and seen < n:
+                if self.should_stop and seen < n - (n % bs if n % bs < world else 0):
                     result.stopped = True
                     break
-                logs = {"epoch": epoch + 1, "loss": self._finite(float(loss_sum) / seen, epoch + 1),
-                        self.metric_name: self._metric_value(float(hits), seen)}
+                logs = {"epoch": epoch + 1, "loss": self._finite(loss_total / seen, epoch + 1),
+                        self.metric_name: self._metric_value(hit_total, seen)}
                 if has_val:
                     val = self.evaluate_arrays(x_val, y_val)
                     logs["val_loss"] = self._finite(val["loss"], epoch + 1)
                     logs["val_" + self.metric_name] = val[self.metric_name]
+                if world > 1:  # rank 0's reading decides for all (BatchNorm statistics differ)
+                    logs = distributed.broadcast(logs)
                 logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
                 self.scheduler.end_epoch(logs.get("val_loss", logs["loss"]))
                 logs["epoch_seconds"] = time.perf_counter() - epoch_start
