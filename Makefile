@@ -21,7 +21,7 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) bench/bench_training.py
+	$(PY) bench/bench_train.py
 
 bench-import: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_import.py

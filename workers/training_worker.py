@@ -16,7 +16,7 @@ from ml.training.callbacks import Callback
 from .base import Worker
 
 #: Batch-level signals leave the worker at most this often (seconds): ~20 per second.
-EMIT_INTERVAL = 0.05
+EMIT_INTERVAL = 0.2
 
 
 class _SignalBridge(Callback):

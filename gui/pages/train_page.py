@@ -171,6 +171,7 @@ class TrainPage(QWidget):
         self.meter_timer.timeout.connect(self.update_meters)
         self._eta = float("nan")
         self._throughput = 0.0
+        self._shown_progress = 0.0
         self._epoch_text = ""
         self._stage = ""
         self._offer: QMessageBox | None = None
@@ -379,6 +380,7 @@ class TrainPage(QWidget):
         self.progress.setFormat((f"{self._stage} · " if self._stage else "") + "Epoch 1 …")
         if self._kind != "run":
             self.curves.reset()  # each fold or trial draws its own curves
+        self.curves.set_planned_epochs(info["epochs"])
 
     @Slot(str)
     def _on_stage(self, text: str) -> None:
@@ -409,6 +411,10 @@ class TrainPage(QWidget):
 
     @Slot(dict)
     def _on_progress(self, info: dict) -> None:
+        now = time.monotonic()
+        if now - self._shown_progress < 0.2 and info["batch"] < info["batches"]:
+            return  # 5 updates a second read as smooth; repaints take CPU from training
+        self._shown_progress = now
         self.progress.setValue(int(1000 * info["fraction"]))
         self._epoch_text = f"Epoch {info['epoch']}/{info['epochs']}"
         stage = f"{self._stage} · " if self._stage else ""

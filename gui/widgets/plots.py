@@ -13,8 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QSizePolicy,
+                               QVBoxLayout, QWidget)
 
 from ml.training.diagnose import overfitting
 
@@ -22,8 +22,9 @@ BLUE = (31, 119, 180)
 ORANGE = (230, 120, 20)
 GREY = (150, 150, 150)
 GREEN = (44, 160, 44)
-#: Redraw interval of live plots: 50 ms = 20 Hz at most.
-REDRAW_MS = 50
+#: Redraw interval of live plots: 250 ms = 4 Hz. The GUI thread shares the GIL and the cores
+#: with training; measured on 2 cores, faster redraws cost training speed (bench_train.py).
+REDRAW_MS = 250
 
 
 def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str,
@@ -148,6 +149,12 @@ class LiveCurvesWidget(QWidget):
                                                 pen=pg.mkPen(None))
         self.overfit_band.hide()
         lp.addItem(self.overfit_band, ignoreBounds=True)
+        # Axes (and the grid they draw) are the costliest part of a repaint: keep each as a
+        # cached pixmap, redrawn only when its range changes - curve updates then only blit.
+        for widget in (self.loss_plot, self.metric_plot, self.lr_plot):
+            for name in ("left", "bottom"):
+                widget.getPlotItem().getAxis(name).setCacheMode(
+                    QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.best_epoch = 0
         self._best_val = math.inf
         self.overfitting: dict | None = None
@@ -158,7 +165,10 @@ class LiveCurvesWidget(QWidget):
         self._ema = math.nan
         self._ema_steps = 0
         self._lr_top = 0.0
-        self._dirty = False
+        self._follow_loss = True
+        self.loss_plot.getPlotItem().getViewBox().sigRangeChangedManually.connect(
+            self._on_loss_zoomed)
+        self._dirty: set[str] = set()
         self.presenter = False
         self.metric_key = "accuracy"
         self.set_metric("accuracy")
@@ -246,8 +256,41 @@ class LiveCurvesWidget(QWidget):
         self._show_overfitting()
         for line in self.best_lines:
             line.hide()
-        self._dirty = True
+        for widget in (self.loss_plot, self.metric_plot, self.lr_plot):
+            widget.getPlotItem().enableAutoRange(x=True)
+        self.loss_plot.getPlotItem().enableAutoRange(y=False)
+        self._follow_loss = True
+        self._dirty = set(self.buffers)
         self._redraw()
+
+    def _fit_loss_range(self) -> None:
+        """Keep every loss point in view, changing the y range only when points leave it or
+        fill less than half of it: the axis (and its cached picture) stays put between."""
+        names = ["batch_smooth", "train_loss", "val_loss"] + (
+            [] if self.presenter else ["batch_raw"])
+        values = [self.buffers[n].y for n in names if self.buffers[n].n]
+        if not values:
+            return
+        data = np.concatenate(values)
+        data = data[np.isfinite(data)]
+        if not len(data):
+            return
+        lo, hi = float(data.min()), float(data.max())
+        low, high = self.loss_plot.getPlotItem().getViewBox().viewRange()[1]
+        if lo >= low and hi <= high and (hi - lo) >= 0.5 * (high - low):
+            return
+        pad = 0.08 * ((hi - lo) or abs(hi) or 1.0)
+        self.loss_plot.getPlotItem().setYRange(max(0.0, lo - pad) if lo >= 0 else lo - pad,
+                                               hi + pad, padding=0)
+
+    def _on_loss_zoomed(self, *_) -> None:
+        self._follow_loss = False  # the user zoomed or panned: leave the range to them
+
+    def set_planned_epochs(self, epochs: int) -> None:
+        """Fix the x axes to the whole run: the curves grow into a frame that stays put (and
+        the axes are not laid out again on every redraw)."""
+        for widget in (self.loss_plot, self.metric_plot, self.lr_plot):
+            widget.getPlotItem().setXRange(0, max(1, int(epochs)) + 0.5, padding=0.02)
 
     def add_batches(self, points: np.ndarray) -> None:
         """Append per-batch ``(epoch position, loss[, learning rate])`` points."""
@@ -265,10 +308,23 @@ class LiveCurvesWidget(QWidget):
             smooth[i, 1] = self._ema / (1 - self.SMOOTHING ** self._ema_steps)
         self.buffers["batch_raw"].extend(points[:, :2])
         self.buffers["batch_smooth"].extend(smooth)
+        self._dirty |= {"batch_raw", "batch_smooth"}
         if points.shape[1] > 2:
-            lr = points[:, [0, 2]]
-            self.buffers["lr"].extend(lr[np.isfinite(lr[:, 1])])
-        self._dirty = True
+            self._add_lr(points[:, [0, 2]])
+
+    def _add_lr(self, lr: np.ndarray) -> None:
+        """Learning-rate points; a rate that stays the same adds one point per epoch (the
+        line still reaches the present without redrawing the plot on every batch)."""
+        buf = self.buffers["lr"]
+        last = (buf.x[-1], buf.y[-1]) if buf.n else (-1.0, np.nan)
+        keep = []
+        for x, value in lr[np.isfinite(lr[:, 1])]:
+            if value != last[1] or int(x) != int(last[0]):
+                keep.append((x, value))
+                last = (x, value)
+        if keep:
+            buf.extend(np.array(keep))
+            self._dirty.add("lr")
 
     def add_epoch(self, logs: dict) -> None:
         """Append one epoch's ``loss``, ``val_loss`` and metric values."""
@@ -288,7 +344,7 @@ class LiveCurvesWidget(QWidget):
         self.history.append(dict(logs))
         self.overfitting = overfitting(self.history)
         self._show_overfitting()
-        self._dirty = True
+        self._dirty |= {"train_loss", "val_loss", "train_metric", "val_metric"}
 
     def _show_overfitting(self) -> None:
         found = self.overfitting
@@ -320,11 +376,15 @@ class LiveCurvesWidget(QWidget):
     def _redraw(self) -> None:
         if not self._dirty:
             return
-        self._dirty = False
-        for name, buf in self.buffers.items():
+        dirty, self._dirty = self._dirty, set()
+        for name in dirty:  # only the curves that changed: the other plots are not repainted
+            buf = self.buffers[name]
             getattr(self, name).setData(buf.x, buf.y)
+        if self._follow_loss and dirty & {"batch_raw", "batch_smooth", "train_loss",
+                                          "val_loss"}:
+            self._fit_loss_range()
         lr = self.buffers["lr"]
-        if lr.n:  # from 0, so a constant rate reads as its value, not as a flat line at "0"
+        if "lr" in dirty and lr.n:  # from 0, so a constant rate reads as its value, not as a flat line at "0"
             top = float(np.nanmax(lr.y))
             if top > 0 and top != self._lr_top:
                 self._lr_top = top

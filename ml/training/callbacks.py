@@ -53,6 +53,13 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             cb.set_trainer(trainer)
 
+    def wants(self, hook: str) -> bool:
+        """Whether any callback implements *hook* (the trainer skips building the logs of a
+        hook nobody listens to)."""
+        base = getattr(Callback, hook)
+        return any(getattr(type(cb), hook, base) is not base or hook in vars(cb)
+                   for cb in self.callbacks)
+
     def on_fit_begin(self, logs: Logs) -> None:
         for cb in self.callbacks:
             cb.on_fit_begin(logs)
