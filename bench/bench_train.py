@@ -50,6 +50,19 @@ def synthetic(n: int, d: int, k: int, seed: int = 0):
     return x, y
 
 
+def _validate(model, xv, yv) -> None:
+    """The validation pass both reference loops make after every epoch."""
+    model.eval()
+    with torch.no_grad():
+        assert np.isfinite(nn.functional.cross_entropy(model(xv), yv).item())
+
+
+def _seconds_since(start: float, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
 def plain_loop(model: nn.Module, x, y, xv, yv, epochs: int, batch: int, lr: float,
                device: torch.device) -> float:
     """The reference: what an engineer writes by hand. Returns seconds."""
@@ -72,13 +85,8 @@ def plain_loop(model: nn.Module, x, y, xv, yv, epochs: int, batch: int, lr: floa
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        model.eval()
-        with torch.no_grad():
-            val = nn.functional.cross_entropy(model(xvt), yvt).item()
-    assert np.isfinite(val)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+        _validate(model, xvt, yvt)
+    return _seconds_since(start, device)
 
 
 def trainer_fit(model, x, y, xv, yv, epochs, batch, lr, device) -> float:
@@ -141,13 +149,8 @@ def dataloader_loop(model, x, y, xv, yv, epochs, batch, lr, device) -> float:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        model.eval()
-        with torch.no_grad():
-            val = nn.functional.cross_entropy(model(xvt), yvt).item()
-    assert np.isfinite(val)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+        _validate(model, xvt, yvt)
+    return _seconds_since(start, device)
 
 
 def in_fresh_thread(fn):

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
-from .data.dataset import Dataset, load_dataset
+from .data.dataset import Dataset
 from .errors import TrainDeskError
 from .fileio import atomic_write_json
-from .pipeline import RunResult, TrainingJob
+from .pipeline import JobQueue, RunResult, TrainingJob
 from .project import Project
 from .runs import RunError, new_run_dir, now_iso
 from .training.callbacks import Callback
@@ -77,7 +76,7 @@ def _mean_std(values: list[float]) -> dict:
     return {"mean": float(arr.mean()), "std": std}
 
 
-class CrossValidation:
+class CrossValidation(JobQueue):
     """Run *k* folds one after another (a background queue in the GUI).
 
     Parameters
@@ -99,6 +98,7 @@ class CrossValidation:
                  on_message: Callable[[str], None] | None = None,
                  on_fold: Callable[[int, int], None] | None = None,
                  on_fold_end: Callable[[RunResult], None] | None = None):
+        super().__init__()
         if not 2 <= int(k) <= 50:
             raise TrainDeskError(f"Cross-validation needs 2 to 50 folds (got {k}).")
         self.project = copy.deepcopy(project)
@@ -111,21 +111,7 @@ class CrossValidation:
         self.on_message = on_message or (lambda m: None)
         self.on_fold = on_fold or (lambda i, k: None)
         self.on_fold_end = on_fold_end or (lambda r: None)
-        self.job: TrainingJob | None = None
-        self._stop = threading.Event()
-        self._paused = False
         self.folder: Path | None = None
-
-    def request_stop(self) -> None:
-        """Stop the fold in progress after its current batch and start no more."""
-        self._stop.set()
-        if self.job is not None:
-            self.job.request_stop()
-
-    def set_paused(self, paused: bool) -> None:
-        self._paused = paused
-        if self.job is not None:
-            self.job.set_paused(paused)
 
     def run(self) -> CrossValResult:
         """Train the folds; write ``crossval.json`` after each one.
@@ -136,9 +122,7 @@ class CrossValidation:
             For bad data or settings (raised by the first fold, before anything is trained).
         """
         say = self.on_message
-        if self.dataset is None:
-            say(f"Loading {self.project.data.source} ...")
-            self.dataset = load_dataset(self.project.data.source, self.project.data.read_options)
+        self.dataset = self._load(self.project, self.dataset, say)
         self.folder = folder = new_run_dir(self.runs_dir, f"{self.dataset.name}-cv{self.k}")
         group = folder.name
         result = None
@@ -149,13 +133,10 @@ class CrossValidation:
             project.data.split.fold = i
             self.on_fold(i, self.k)
             say(f"Fold {i + 1} of {self.k}: validating on the {_ordinal(i + 1)} fold.")
-            job = self.job = TrainingJob(project, dataset=self.dataset,
-                                         run_dir=folder / f"fold-{i + 1}",
-                                         callbacks=self.callbacks, on_message=say,
-                                         group=group, label=f"fold {i + 1} of {self.k}")
-            job.set_paused(self._paused)
-            if self._stop.is_set():
-                job.request_stop()
+            job = self._enqueue(TrainingJob(project, dataset=self.dataset,
+                                            run_dir=folder / f"fold-{i + 1}",
+                                            callbacks=self.callbacks, on_message=say,
+                                            group=group, label=f"fold {i + 1} of {self.k}"))
             run = job.run()
             if result is None:
                 result = CrossValResult(folder=folder, k=self.k, task=run.evaluation.task)

@@ -406,6 +406,43 @@ class TrainingJob:
                          group=self.group, label=self.label)
 
 
+class JobQueue:
+    """Base of runs made one after another (cross-validation folds, search trials): Stop and
+    Pause reach the run in progress, and a stopped queue starts no more runs."""
+
+    def __init__(self):
+        self.job: TrainingJob | None = None
+        self._stop = threading.Event()
+        self._paused = False
+
+    def request_stop(self) -> None:
+        """Stop the run in progress after its current batch and start no more. Safe from any
+        thread."""
+        self._stop.set()
+        if self.job is not None:
+            self.job.request_stop()
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        if self.job is not None:
+            self.job.set_paused(paused)
+
+    def _enqueue(self, job: TrainingJob) -> TrainingJob:
+        """Make *job* the current one, paused or stopped as the queue is."""
+        self.job = job
+        job.set_paused(self._paused)
+        if self._stop.is_set():
+            job.request_stop()
+        return job
+
+    def _load(self, project: Project, dataset: Dataset | None,
+              say: Callable[[str], None]) -> Dataset:
+        if dataset is not None:
+            return dataset
+        say(f"Loading {project.data.source} ...")
+        return load_dataset(project.data.source, project.data.read_options)
+
+
 def _same_rows(a: dict, b: dict) -> bool:
     return set(a) == set(b) and all(np.array_equal(np.asarray(a[k]), np.asarray(b[k]))
                                     for k in a)

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .data.dataset import Dataset, load_dataset
+from .data.dataset import Dataset
 from .errors import TrainDeskError, TrainingError
 from .fileio import atomic_write_json
-from .pipeline import RunResult, TrainingJob
+from .pipeline import JobQueue, RunResult, TrainingJob
 from .project import OPTIMIZERS, Project
 from .runs import RunError, new_run_dir, now_iso
 from .training.callbacks import Callback
@@ -171,7 +170,7 @@ class _Pruning(Callback):
             self.trainer.should_stop = True
 
 
-class Search:
+class Search(JobQueue):
     """Run a study in the calling thread (the GUI's background queue runs it in a worker).
 
     Parameters
@@ -198,6 +197,7 @@ class Search:
                  on_message: Callable[[str], None] | None = None,
                  on_trial_begin: Callable[[int], None] | None = None,
                  on_trial_end: Callable[[Trial, SearchResult], None] | None = None):
+        super().__init__()
         project.validate()
         space.validate(project)
         if sampler not in SAMPLERS:
@@ -220,20 +220,6 @@ class Search:
         self.on_message = on_message or (lambda m: None)
         self.on_trial_begin = on_trial_begin or (lambda n: None)
         self.on_trial_end = on_trial_end or (lambda t, r: None)
-        self.job: TrainingJob | None = None
-        self._stop = threading.Event()
-        self._paused = False
-
-    def request_stop(self) -> None:
-        """Stop the trial in progress after its current batch and start no more."""
-        self._stop.set()
-        if self.job is not None:
-            self.job.request_stop()
-
-    def set_paused(self, paused: bool) -> None:
-        self._paused = paused
-        if self.job is not None:
-            self.job.set_paused(paused)
 
     def run(self) -> SearchResult:
         """Run the study and return every trial; the best is ``result.best``.
@@ -247,9 +233,7 @@ class Search:
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials report themselves
         say = self.on_message
-        if self.dataset is None:
-            say(f"Loading {self.project.data.source} ...")
-            self.dataset = load_dataset(self.project.data.source, self.project.data.read_options)
+        self.dataset = self._load(self.project, self.dataset, say)
         from .data.dataset import resolve
 
         task = resolve(self.dataset, self.project.data).task  # bad settings stop here
@@ -276,14 +260,11 @@ class Search:
             self.on_trial_begin(number)
             entry = Trial(number=number, params=values, state="failed")
             try:
-                job = self.job = TrainingJob(project, dataset=self.dataset,
-                                             run_dir=folder / f"trial-{number:03d}",
-                                             callbacks=[pruning, *self.callbacks],
-                                             on_message=lambda m: None, group=folder.name,
-                                             label=f"trial {number}")
-                job.set_paused(self._paused)
-                if self._stop.is_set():
-                    job.request_stop()
+                job = self._enqueue(TrainingJob(project, dataset=self.dataset,
+                                                run_dir=folder / f"trial-{number:03d}",
+                                                callbacks=[pruning, *self.callbacks],
+                                                on_message=lambda m: None, group=folder.name,
+                                                label=f"trial {number}"))
                 run = job.run()
             except TrainingError as exc:  # e.g. a learning rate so high the loss diverged
                 entry.error = str(exc)

@@ -227,3 +227,33 @@ def test_the_search_dialog_refuses_an_empty_choice(qtbot, window, user):
     settings = dialog.settings()
     assert settings["space"].params == ["lr"] and settings["trials"] == 4
     assert settings["minutes"] is None
+
+
+def test_run_history_survives_saving_and_reopening_the_project(qtbot, window, user, tmp_path):
+    load_sample(qtbot, window, "iris")
+    path = tmp_path / "iris.tdproj"
+    user.save_paths.append(str(path))
+    window.save_as_action.trigger()  # saved first: runs then go beside the project
+    page = _train(qtbot, window, epochs=2)
+    page.start_cross_validation(2)
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=60_000)
+    window.save_action.trigger()
+    before = [(r.id, r.label, r.group, r.status, r.epochs, r.metrics)
+              for r in window.state.project.runs]
+    rows = window.train_page.runs_panel.table.rowCount()
+    assert len(before) == 3 and rows == 3
+
+    window.new_project()
+    assert window.train_page.runs_panel.table.rowCount() == 0
+    user.open_paths.append(str(path))
+    window.open_action.trigger()
+    qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=20_000)
+    after = [(r.id, r.label, r.group, r.status, r.epochs, r.metrics)
+             for r in window.state.project.runs]
+    assert after == before
+    panel = window.train_page.runs_panel
+    assert panel.table.rowCount() == 3
+    assert all(Path(r.path).parent.parent == tmp_path / "iris_runs" or
+               Path(r.path).parent == tmp_path / "iris_runs" for r in window.state.project.runs)
+    panel.select_paths([r.path for r in window.state.project.runs])
+    assert len(panel.overlaid) == 3  # the curves come back from the run folders
