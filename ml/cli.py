@@ -49,6 +49,9 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
                    "detected)")
     p.add_argument("--image-size", type=int, help="images: side length to resize to (pixels)")
     p.add_argument("--image-mode", choices=["rgb", "gray"], help="images: colour or grayscale")
+    p.add_argument("--image-loading", choices=["auto", "memory", "stream"],
+                   help="images: hold them decoded in memory, or decode each batch in worker "
+                        "processes while training (auto: stream sets too big to hold)")
     p.add_argument("--augment", help="images: augmentations for training, e.g. "
                    "hflip,rotation=15,crop=0.8,brightness=0.2")
     p.add_argument("--max-vocab", type=int, help="text: the vocabulary size")
@@ -85,6 +88,9 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
                    help="stop when the validation loss has not improved for PATIENCE epochs")
     p.add_argument("--min-delta", type=float, help="early stopping: the least improvement that "
                                                    "counts")
+    p.add_argument("--monitor", choices=["val_loss", "val_metric"],
+                   help="what picks the best epoch and drives early stopping: the validation "
+                        "loss (default) or metric (accuracy, or MAE for numbers)")
     p.add_argument("--seed", type=int, help="seed for the split and the training")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--oom-retry", action="store_true",
@@ -399,6 +405,8 @@ def _project_from_args(args):
         project.training.patience = args.early_stopping
     if args.min_delta is not None:
         project.training.min_delta = args.min_delta
+    if args.monitor:
+        project.training.monitor = args.monitor
     if args.class_weights:
         project.training.class_weights = args.class_weights
     if args.oom_retry:
@@ -460,6 +468,8 @@ def _apply_data_args(data, args) -> None:
         data.image_size = args.image_size
     if args.image_mode:
         data.image_mode = "L" if args.image_mode == "gray" else "RGB"
+    if args.image_loading:
+        data.image_loading = args.image_loading
     if args.augment:
         data.augment = _parse_augment(args.augment)
     text = dict(data.text)

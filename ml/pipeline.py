@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
+from .data.streaming import ImageFiles
 from .errors import OutOfMemory, TrainDeskError
 from .evaluation.evaluate import Evaluation, evaluate_arrays
 from .fileio import atomic_write_json
@@ -251,6 +252,13 @@ class TrainingJob:
             f"{prepared.task}.")
         for warning in prepared.summary.warnings:
             say(f"Note: {warning}")
+        if isinstance(prepared.x["train"], ImageFiles):
+            from .training.loading import default_workers
+
+            size = prepared.x["train"].nbytes + prepared.x["val"].nbytes
+            say(f"Images are decoded while training ({size / 2**30:.1f} GiB decoded would not "
+                f"be held in memory): {default_workers()} worker process(es) decode the next "
+                f"batches.")
 
         fingerprint = data_fingerprint(project.data.source)  # before any folder is created
         checkpoint = None

@@ -42,6 +42,10 @@ ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
 LOSSES = ("auto", "cross_entropy", "bce", "mse", "huber")
+IMAGE_LOADING = ("auto", "memory", "stream")
+#: What picks the best epoch and drives early stopping: the validation loss, or the validation
+#: metric (accuracy for classes, MAE for numbers).
+MONITORS = ("val_loss", "val_metric")
 RNN_CELLS = ("lstm", "gru")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -118,6 +122,9 @@ class DataConfig:
     #: Images: side length in pixels (0 = suggested from the data) and colour mode.
     image_size: int = 0
     image_mode: str = "auto"
+    #: Images: ``memory`` decodes them all before training; ``stream`` decodes each batch in
+    #: worker processes while the previous one trains; ``auto`` streams sets too big to hold.
+    image_loading: str = "auto"
     #: Image augmentation (:class:`ml.data.augment.AugmentSettings` fields).
     augment: dict[str, Any] = field(default_factory=dict)
     #: Text tokenisation (:class:`ml.data.text.TextSettings` fields).
@@ -144,6 +151,9 @@ class DataConfig:
         if self.image_mode not in IMAGE_MODES:
             raise TrainDeskError(f"Unknown image colour mode {self.image_mode!r}; use RGB or L "
                                  f"(grayscale).")
+        if self.image_loading not in IMAGE_LOADING:
+            raise TrainDeskError(f"Unknown image loading {self.image_loading!r}; use auto, "
+                                 f"memory or stream.")
         if self.image_size and not 4 <= self.image_size <= 1024:
             raise TrainDeskError(f"The image size must be from 4 to 1024 pixels (got "
                                  f"{self.image_size}).")
@@ -249,6 +259,8 @@ class TrainingConfig:
     early_stopping: bool = False
     patience: int = 10
     min_delta: float = 0.0
+    #: Which validation number picks the best epoch and stops early (see :data:`MONITORS`).
+    monitor: str = "val_loss"
     #: On a GPU out-of-memory error, retry at once with half the batch size (from the last
     #: checkpoint) instead of stopping to ask.
     oom_retry: bool = False
@@ -282,6 +294,9 @@ class TrainingConfig:
         if self.plateau_patience < 0 or not 0.0 < self.plateau_factor < 1.0:
             raise TrainDeskError("Reduce-on-plateau needs a patience of 0 or more epochs and a "
                                  "factor above 0 and below 1.")
+        if self.monitor not in MONITORS:
+            raise TrainDeskError(f"Unknown monitor {self.monitor!r}; use val_loss or "
+                                 f"val_metric.")
         if self.loss not in LOSSES:
             raise TrainDeskError(f"Unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}.")
         if not 0.0 <= self.label_smoothing < 1.0:

@@ -16,6 +16,7 @@ from ml.data.augment import AugmentSettings
 from ml.data.dataset import Dataset, _convert_arrays, image_settings
 from ml.data.images import load_image
 from ml.data.preprocessing import _natural_key
+from ml.data.streaming import should_stream
 from ml.errors import TrainDeskError
 
 from ..state import ProjectState
@@ -247,6 +248,17 @@ class ImagePanel(QWidget):
         self.mode_combo.setToolTip("Grayscale has a third of the values of colour: faster, but "
                                    "the model cannot tell colours apart.")
         self.mode_combo.currentIndexChanged.connect(self._on_mode_edited)
+        self.loading_combo = QComboBox()
+        self.loading_combo.setObjectName("imageLoadingCombo")
+        for label, value in (("Automatic", "auto"), ("Hold in memory (fastest)", "memory"),
+                             ("Decode while training", "stream")):
+            self.loading_combo.addItem(label, value)
+        self.loading_combo.setToolTip(
+            "Held in memory, every image is decoded once before training. Decoded while "
+            "training, worker processes decode each batch as the previous one trains: for "
+            "sets too big for the memory. Automatic does that for sets needing more than a "
+            "quarter of it.")
+        self.loading_combo.currentIndexChanged.connect(self._on_loading_edited)
         self.input_label = QLabel("")
         self.input_label.setObjectName("imageInputLabel")
         self.input_label.setWordWrap(True)
@@ -256,6 +268,7 @@ class ImagePanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("Size (a side):", self.size_spin)
         form.addRow("Colour:", self.mode_combo)
+        form.addRow("Loading:", self.loading_combo)
         form.addRow(self.input_label)
         return box
 
@@ -354,6 +367,13 @@ class ImagePanel(QWidget):
             self.size_spin.setValue(int(data.image_size))
             self.mode_combo.setItemText(0, f"Auto ({'grayscale' if auto_mode == 'L' else 'RGB'})")
             self.mode_combo.setCurrentIndex(max(self.mode_combo.findData(data.image_mode), 0))
+            self.loading_combo.setCurrentIndex(
+                max(self.loading_combo.findData(data.image_loading), 0))
+            streamed = should_stream(len(dataset.frame), (1 if mode == "L" else 3, height,
+                                                          width), "auto")
+            self.loading_combo.setItemText(
+                0, f"Automatic ({'decode while training' if streamed else 'in memory'})")
+            self.loading_combo.setEnabled(dataset.arrays is None)  # arrays are in memory
             self.hflip_check.setChecked(bool(settings.hflip))
             self.vflip_check.setChecked(bool(settings.vflip))
             self.rotation_spin.setValue(round(settings.rotation))
@@ -437,6 +457,13 @@ class ImagePanel(QWidget):
         value = self.mode_combo.itemData(index)
         if value != self.state.project.data.image_mode:
             self.state.update_data(image_mode=value)
+
+    def _on_loading_edited(self, index: int) -> None:
+        if self._updating or self._dataset is None or index < 0:
+            return
+        value = self.loading_combo.itemData(index)
+        if value != self.state.project.data.image_loading:
+            self.state.update_data(image_loading=value)
 
     def augment_settings(self) -> AugmentSettings:
         """The augmentation the widgets show."""

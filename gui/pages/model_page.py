@@ -326,6 +326,12 @@ class ModelPage(QWidget):
         self.amp_check = QCheckBox("Mixed precision on the GPU (faster)")
         self.amp_check.setEnabled(cuda_available())
         self.best_check = QCheckBox("Keep the weights of the best validation epoch")
+        self.monitor_combo = QComboBox()
+        self.monitor_combo.setObjectName("monitorCombo")
+        self.monitor_combo.addItem("lowest validation loss", "val_loss")
+        self.monitor_combo.addItem("best validation accuracy (MAE for numbers)", "val_metric")
+        self.monitor_combo.setToolTip("What picks the best epoch and what early stopping "
+                                      "watches.")
         self.oom_check = QCheckBox("Out of GPU memory: retry with a smaller batch automatically")
         self.oom_check.setObjectName("oomRetryCheck")
         self.oom_check.setToolTip("Halves the batch size and goes on from the last completed "
@@ -383,6 +389,7 @@ class ModelPage(QWidget):
         lf.addRow("Device:", self.device_combo)
         lf.addRow(self.amp_check)
         lf.addRow(self.best_check)
+        lf.addRow("Best epoch by:", self.monitor_combo)
         lf.addRow(self.oom_check)
         lf.addRow(self.early_check)
         self.patience_es_label = QLabel("Patience:")
@@ -397,7 +404,7 @@ class ModelPage(QWidget):
         layout.addStretch(1)
 
         for combo in (self.optimizer_combo, self.device_combo, self.schedule_combo,
-                      self.loss_combo):
+                      self.loss_combo, self.monitor_combo):
             combo.currentIndexChanged.connect(self._on_training_edited)
         for combo in (self.lr_combo, self.weight_decay_combo):
             # Apply a typed number when typing is done (or a listed one when it is picked);
@@ -552,7 +559,8 @@ class ModelPage(QWidget):
             amp=self.amp_check.isChecked(), restore_best=self.best_check.isChecked(),
             early_stopping=self.early_check.isChecked(), patience=self.patience_es_spin.value(),
             min_delta=round(self.min_delta_spin.value(), 6),
-            oom_retry=self.oom_check.isChecked())
+            oom_retry=self.oom_check.isChecked(),
+            monitor=self.monitor_combo.currentData() or "val_loss")
 
     # -- showing --------------------------------------------------------------------------------
     @Slot()
@@ -636,6 +644,7 @@ class ModelPage(QWidget):
         self.amp_check.setChecked(training.amp and cuda_available())
         self.best_check.setChecked(training.restore_best)
         self.oom_check.setChecked(training.oom_retry)
+        self.monitor_combo.setCurrentIndex(max(0, self.monitor_combo.findData(training.monitor)))
         self.early_check.setChecked(training.early_stopping)
         self.patience_es_spin.setValue(training.patience)
         self.min_delta_spin.setValue(training.min_delta)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QMenu, QMessag
 
 from ml.pipeline import RunResult
 from ml.training.monitor import SystemMonitor
+from ml.training.trainer import monitored
 from workers.base import TaskRunner
 from workers.training_worker import TrainingWorker
 
@@ -293,6 +294,7 @@ class TrainPage(QWidget):
         self.banner.clear_message()
         self.curves.reset()
         self.curves.set_metric("accuracy" if task == "classification" else "mae")
+        self.curves.set_monitor(*monitored(state.project.training.monitor, task))
         self.log.clear()
         self.progress.setValue(0)
         self.progress.setFormat("Preparing …")

@@ -157,6 +157,7 @@ class LiveCurvesWidget(QWidget):
                     QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.best_epoch = 0
         self._best_val = math.inf
+        self.monitor, self.monitor_sign = "val_loss", 1.0
         self.overfitting: dict | None = None
         self.history: list[dict] = []
         self.buffers = {name: CurveBuffer() for name in
@@ -237,6 +238,11 @@ class LiveCurvesWidget(QWidget):
         """``accuracy`` (classification) or ``mae`` (regression, in the target's units)."""
         self.metric_key = key
         self._apply_style()
+
+    def set_monitor(self, key: str, mode: str = "min") -> None:
+        """The log value whose best epoch is marked (``val_loss``, or ``val_accuracy`` with
+        ``mode="max"``...): the same that picks the kept weights."""
+        self.monitor, self.monitor_sign = key, (-1.0 if mode == "max" else 1.0)
 
     def set_presenter(self, on: bool) -> None:
         """Large fonts, thick lines and plain-words captions (for a projector), or back."""
@@ -335,8 +341,9 @@ class LiveCurvesWidget(QWidget):
                                  ("val_" + self.metric_key, "val_metric", scale)):
             if key in logs:
                 self.buffers[buf].extend([(x, factor * logs[key])])
-        if logs.get("val_loss", math.inf) < self._best_val:
-            self._best_val = logs["val_loss"]
+        value = logs.get(self.monitor)
+        if value is not None and self.monitor_sign * value < self._best_val:
+            self._best_val = self.monitor_sign * value
             self.best_epoch = int(logs["epoch"])
             for line in self.best_lines:
                 line.setValue(x)

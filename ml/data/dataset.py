@@ -25,6 +25,7 @@ from ..project import DataConfig
 from .preprocessing import Preprocessor, _natural_key, class_codes
 from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
 from .split import fold_parts, split_indices
+from .streaming import ImageFiles, should_stream
 from .tabular import (ColumnInfo, ReadOptions, TableInfo, describe_column, describe_columns,
                       detect_task, read_table, to_numeric)
 
@@ -679,9 +680,16 @@ def _prepare_images(dataset: Dataset, config: DataConfig, summary: DataSummary,
                     progress: Progress | None, should_stop: Callable[[], bool] | None
                     ) -> PreparedData:
     c, h, w = summary.image_shape
-    images, ok = decoded_images(dataset, h, w, summary.image_mode, progress=progress,
-                                should_stop=should_stop)
     frame = dataset.frame
+    streamed = dataset.arrays is None and should_stream(len(frame), (c, h, w),
+                                                        config.image_loading)
+    if streamed:
+        # Checked at import; decoded batch by batch while training (DataLoader workers).
+        images = ImageFiles(frame["path"].astype(str).tolist(), (h, w), summary.image_mode)
+        ok = np.ones(len(frame), bool)
+    else:
+        images, ok = decoded_images(dataset, h, w, summary.image_mode, progress=progress,
+                                    should_stop=should_stop)
     positions = np.flatnonzero(ok)
     if len(positions) < 2:
         raise DataError("None of the images could be decoded. Check the files (see the list of "
@@ -698,9 +706,16 @@ def _prepare_images(dataset: Dataset, config: DataConfig, summary: DataSummary,
     image = {"height": h, "width": w, "mode": summary.image_mode, "channels": c}
     if dataset.arrays is None:
         image["path_column"] = "path"
-    pre = Preprocessor.fit_images(frame["label"], images[rows["train"]], target="label",
+    if streamed:
+        # Channel statistics from up to 2,000 training images, not a pass over all of them.
+        sample = np.random.default_rng(config.split.seed).permutation(rows["train"])[:2000]
+        stats_from = images[np.sort(sample)]
+        xs = {k: images.take(v) for k, v in rows.items()}
+    else:
+        stats_from = images[rows["train"]]
+        xs = {k: images[v] for k, v in rows.items()}
+    pre = Preprocessor.fit_images(frame["label"], stats_from, target="label",
                                   image=image, class_names=class_names)
-    xs = {k: images[v] for k, v in rows.items()}
     ys = {k: labels[v] for k, v in rows.items()}
     return PreparedData(summary=summary, preprocessor=pre, x=xs, y=ys, rows=rows)
 

@@ -92,22 +92,24 @@ class LambdaCallback(Callback):
 
 
 class BestWeights(Callback):
-    """Keep a CPU copy of the weights from the epoch with the lowest validation loss.
+    """Keep a CPU copy of the weights from the epoch with the best *monitor* value (lowest,
+    or highest with ``mode="max"``; ``best_value`` is kept as lower-is-better).
 
     At the end of training the model gets those weights back (unless training was stopped before
     any validation ran). ``best_epoch`` tells which epoch it was.
     """
 
-    def __init__(self, monitor: str = "val_loss"):
+    def __init__(self, monitor: str = "val_loss", mode: str = "min"):
         self.monitor = monitor
+        self.sign = -1.0 if mode == "max" else 1.0
         self.best_value = float("inf")
         self.best_epoch = 0
         self.state: dict | None = None
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         value = logs.get(self.monitor)
-        if value is not None and value < self.best_value:
-            self.best_value = value
+        if value is not None and self.sign * value < self.best_value:
+            self.best_value = self.sign * value
             self.best_epoch = int(logs["epoch"])
             self.state = {k: v.detach().to("cpu", copy=True)
                           for k, v in self.trainer.model.state_dict().items()}
@@ -119,14 +121,16 @@ class BestWeights(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop training when *monitor* (lower is better) has not improved by more than
-    *min_delta* for *patience* epochs, as Keras' ``EarlyStopping``. The trainer reports the
-    run as finished (``early_stopped``), not as stopped by the user."""
+    """Stop training when *monitor* (lower is better; higher with ``mode="max"``) has not
+    improved by more than *min_delta* for *patience* epochs, as Keras' ``EarlyStopping``. The
+    trainer reports the run as finished (``early_stopped``), not as stopped by the user."""
 
-    def __init__(self, patience: int, min_delta: float = 0.0, monitor: str = "val_loss"):
+    def __init__(self, patience: int, min_delta: float = 0.0, monitor: str = "val_loss",
+                 mode: str = "min"):
         self.patience = int(patience)
         self.min_delta = float(min_delta)
         self.monitor = monitor
+        self.sign = -1.0 if mode == "max" else 1.0
         self.best = float("inf")
         self.wait = 0
         self.stopped_epoch = 0
@@ -135,9 +139,14 @@ class EarlyStopping(Callback):
         self.best, self.wait, self.stopped_epoch = float("inf"), 0, 0
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        value = logs.get(self.monitor, logs.get("loss"))
+        value = logs.get(self.monitor)
+        if value is None:  # no validation set: the training loss
+            value, sign = logs.get("loss"), 1.0
+        else:
+            sign = self.sign
         if value is None:
             return
+        value = sign * value
         if value < self.best - self.min_delta:
             self.best, self.wait = value, 0
             return

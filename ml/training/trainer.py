@@ -3,8 +3,10 @@
 Shaped after Keras 3's torch trainer and Lightning's fit loop: callbacks see Python floats only,
 ``should_stop`` is checked after every batch, and device memory is handed back when a run ends
 (model and optimizer state moved to the CPU, caches emptied). Data that fits on the device is put
-there once and batched by index - no per-sample DataLoader overhead - and metrics are accumulated
-on the device and read out every ``log_every_n_steps`` steps, not every batch.
+there once and batched by index - no per-sample DataLoader overhead; image sets too big to hold
+are decoded batch by batch in DataLoader worker processes (:mod:`ml.training.loading`) - and
+metrics are accumulated on the device and read out every ``log_every_n_steps`` steps, not every
+batch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.streaming import ImageFiles
 from ..errors import OutOfMemory, TrainingError
 from ..project import TrainingConfig
 from . import distributed
@@ -94,6 +97,11 @@ class TensorBatches:
         """Move a permutation to where the data lives."""
         return perm.to(self.device) if self.on_device else perm
 
+    def batches(self, plan: list[torch.Tensor]):
+        """Yield ``(x, y)`` for each index tensor of *plan*, in order."""
+        for idx in plan:
+            yield self.batch(idx)
+
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.on_device:
             return self.x[idx], self.y[idx]
@@ -123,6 +131,13 @@ class TensorBatches:
         if self.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         return xb, yb
+
+
+def monitored(monitor: str, task: str) -> tuple[str, str]:
+    """The log key and direction (``min``/``max``) of a :data:`~ml.project.MONITORS` choice."""
+    if monitor == "val_metric":
+        return ("val_accuracy", "max") if task == "classification" else ("val_mae", "min")
+    return "val_loss", "min"
 
 
 def loss_for(task: str, loss: str) -> str:
@@ -178,10 +193,13 @@ class Trainer:
         self.task = task
         self.config = config
         self.device = device or select_device(config.device)
-        self.best = BestWeights() if config.restore_best else None
+        self.metric_name = "accuracy" if task == "classification" else "mae"
+        self.monitor, mode = monitored(config.monitor, task)
+        self.best = BestWeights(self.monitor, mode) if config.restore_best else None
         self.early_stop = False
         if config.early_stopping:
-            callbacks = [*callbacks, EarlyStopping(config.patience, config.min_delta)]
+            callbacks = [*callbacks, EarlyStopping(config.patience, config.min_delta,
+                                                   self.monitor, mode)]
         # BestWeights runs first at the end of fit, so later callbacks see the restored model.
         self.callbacks = CallbackList(([self.best] if self.best else []) + list(callbacks))
         self.callbacks.set_trainer(self)
@@ -197,7 +215,6 @@ class Trainer:
         self._generator: torch.Generator | None = None
         self._scaler: torch.amp.GradScaler | None = None
         self._loss_kind = ""  # the resolved loss, set when a fit starts
-        self.metric_name = "accuracy" if task == "classification" else "mae"
 
     # -- setup ----------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -362,7 +379,12 @@ class Trainer:
 
             train_model = DistributedDataParallel(
                 self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        train = TensorBatches(x_train, y_train, device, channels_last)
+        if isinstance(x_train, ImageFiles):  # too big to hold: decoded by worker processes
+            from .loading import LoaderBatches
+
+            train = LoaderBatches(x_train, y_train, device, channels_last)
+        else:
+            train = TensorBatches(x_train, y_train, device, channels_last)
         # Class weights shape the training loss only; validation loss stays comparable.
         weight = None if self.class_weights is None else self.class_weights.to(device)
         n, bs = train.n, min(int(cfg.batch_size), train.n)
@@ -410,6 +432,7 @@ class Trainer:
                 hit_acc = torch.zeros((), device=device, dtype=acc_dtype)
                 seen = 0  # samples of this rank
                 last_sum, last_seen = 0.0, 0
+                plan = []  # (batch number, this rank's rows, rows of the whole batch)
                 for b in range(steps):
                     idx = perm[b * bs:(b + 1) * bs]
                     m_global = len(idx)
@@ -417,8 +440,11 @@ class Trainer:
                         if m_global < world:
                             continue  # a last sliver smaller than the group: skipped by all
                         idx = torch.tensor_split(idx, world)[rank]
+                    plan.append((b, idx, m_global))
+                last_b = plan[-1][0] if plan else -1
+                fed = train.batches([rows for _, rows, _ in plan])
+                for (b, idx, m_global), (xb, yb) in zip(plan, fed):
                     m = len(idx)
-                    xb, yb = train.batch(idx)
                     xb = as_model_input(xb)
                     if augment is not None:
                         xb = augment(xb)
@@ -453,7 +479,7 @@ class Trainer:
                     seen += m
                     self._step += 1
                     step = self._step
-                    readout = step % every == 0 or b == steps - 1
+                    readout = step % every == 0 or b == last_b
                     logs = ({"epoch": epoch + 1, "batch": b + 1, "batches": steps, "step": step}
                             if readout or batch_hooks else None)
                     if readout:
@@ -527,6 +553,8 @@ class Trainer:
                 batch_size=bs, epoch=epoch_now) from None
         finally:
             result.seconds = time.perf_counter() - start
+            if hasattr(train, "close"):
+                train.close()
             del train
             self._release()
         result.samples_per_second = processed / result.seconds if result.seconds > 0 else 0.0

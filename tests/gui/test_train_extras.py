@@ -257,3 +257,17 @@ def test_run_history_survives_saving_and_reopening_the_project(qtbot, window, us
                Path(r.path).parent == tmp_path / "iris_runs" for r in window.state.project.runs)
     panel.select_paths([r.path for r in window.state.project.runs])
     assert len(panel.overlaid) == 3  # the curves come back from the run folders
+
+
+def test_the_best_epoch_can_follow_validation_accuracy(qtbot, window, user):
+    load_sample(qtbot, window, "iris")
+    combo = window.model_page.monitor_combo
+    combo.setCurrentIndex(combo.findData("val_metric"))
+    assert window.state.project.training.monitor == "val_metric"
+    page = _train(qtbot, window, epochs=6, lr=0.01)
+    history = page.curves.history
+    accs = [h["val_accuracy"] for h in history]
+    assert page.curves.best_epoch == accs.index(max(accs)) + 1
+    run = window.state.current_run
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert metrics["best_epoch"] == page.curves.best_epoch

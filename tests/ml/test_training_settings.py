@@ -172,3 +172,27 @@ def test_early_stopping_ends_a_run_that_stopped_improving_and_keeps_the_best():
     assert not again.fit(x, y, x_val, y_val).early_stopped  # patience longer than the run
     with pytest.raises(Exception, match="patience of at least 1"):
         TrainingConfig(early_stopping=True, patience=0).validate()
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_the_best_epoch_and_early_stopping_can_follow_the_validation_metric(task):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(80, 4)).astype(np.float32)
+    x_val = rng.normal(size=(40, 4)).astype(np.float32)
+    if task == "classification":
+        y, y_val = rng.integers(0, 2, 80), rng.integers(0, 2, 40)
+        key, pick = "val_accuracy", max
+    else:
+        y, y_val = rng.normal(size=80).astype(np.float32), rng.normal(size=40).astype(np.float32)
+        key, pick = "val_mae", min
+    cfg = TrainingConfig(epochs=60, batch_size=16, lr=0.05, device="cpu", early_stopping=True,
+                         patience=4, monitor="val_metric")
+    net = _net() if task == "classification" else nn.Sequential(nn.Linear(4, 16), nn.ReLU(),
+                                                                  nn.Linear(16, 1))
+    result = Trainer(net, task, cfg).fit(x, y, x_val, y_val)
+    values = [h[key] for h in result.history]
+    best = values.index(pick(values)) + 1  # the first epoch with the best value
+    assert result.best_epoch == best
+    assert result.early_stopped and result.epochs_completed == best + 4
+    with pytest.raises(Exception, match="Unknown monitor"):
+        TrainingConfig(monitor="val_f1").validate()

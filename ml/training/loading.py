@@ -1,0 +1,107 @@
+"""Feeding the trainer from files: a DataLoader with worker processes, for streamed image sets.
+
+The workers start with ``spawn`` - safe inside the frozen bundle (``main.py`` calls
+``freeze_support()``) and the same on every OS - and stay up for the whole fit; each decodes
+and resizes whole batches (:func:`ml.data.streaming.decode_into`) ahead of the training step,
+into pinned memory when the device is a GPU so the copy overlaps the step.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..data.streaming import ImageFiles, decode_into
+
+
+class ImageFileDataset(torch.utils.data.Dataset):
+    """Images and labels for a ``DataLoader``: picklable (paths and settings only), so spawned
+    worker processes can decode batches by themselves."""
+
+    def __init__(self, files: ImageFiles, labels: np.ndarray):
+        self.paths = list(files.paths)
+        self.size, self.mode = files.size, files.mode
+        self.channels = files.shape[1]
+        self.labels = np.asarray(labels)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitems__(self, rows: list[int]):
+        out = np.empty((len(rows), self.channels, *self.size), np.uint8)
+        decode_into([self.paths[i] for i in rows], out, self.size, self.mode)
+        return torch.from_numpy(out), torch.from_numpy(self.labels[np.asarray(rows)])
+
+    def __getitem__(self, row: int):
+        x, y = self.__getitems__([row])
+        return x[0], y[0]
+
+
+def _whole_batch(batch):
+    """``collate_fn`` for :meth:`ImageFileDataset.__getitems__`: it already made the batch."""
+    return batch
+
+
+class _EpochBatches:
+    """The batch sampler: this epoch's index lists, replaced before each epoch (persistent
+    workers keep running; the main process hands them the indices)."""
+
+    def __init__(self):
+        self.batches: list[list[int]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class LoaderBatches:
+    """The trainer's view of an :class:`ImageFiles` training set (see ``TensorBatches``):
+    :meth:`batches` yields the batches of an epoch, decoded ahead by worker processes."""
+
+    on_device = False
+
+    def __init__(self, files: ImageFiles, labels: np.ndarray, device: torch.device,
+                 channels_last: bool = False, workers: int | None = None):
+        self.n = len(files)
+        self.device = device
+        self.channels_last = channels_last
+        self.sampler = _EpochBatches()
+        workers = default_workers() if workers is None else int(workers)
+        self.loader = torch.utils.data.DataLoader(
+            ImageFileDataset(files, labels), batch_sampler=self.sampler,
+            collate_fn=_whole_batch, num_workers=workers,
+            pin_memory=device.type == "cuda",
+            multiprocessing_context="spawn" if workers else None,
+            persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+            # Its own generator: seeding the workers must not draw from the global torch RNG,
+            # or dropout would differ from the same run held in memory (and from a resume).
+            generator=torch.Generator().manual_seed(0))
+
+    def index(self, perm: torch.Tensor) -> torch.Tensor:
+        return perm
+
+    def batches(self, plan: list[torch.Tensor]):
+        """Yield ``(x, y)`` on the device for each index tensor of *plan*, in order."""
+        self.sampler.batches = [idx.tolist() for idx in plan]
+        for xb, yb in self.loader:
+            xb = xb.to(self.device, non_blocking=True)
+            yb = yb.to(self.device, non_blocking=True)
+            if self.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yield xb, yb
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        self.loader = None
+
+
+def default_workers() -> int:
+    """Decoding processes: all cores but one (the training thread needs one), at most 8."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))

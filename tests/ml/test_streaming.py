@@ -1,0 +1,92 @@
+"""Image sets decoded while training (DataLoader worker processes) instead of held in memory."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ml.data.dataset import load_dataset, prepare
+from ml.data.streaming import ImageFiles, should_stream
+from ml.pipeline import TrainingJob
+from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.training import loading
+from tests.ml.test_import_pipeline import make_image_folder
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    make_image_folder(root, n=20, size=20)
+    return root
+
+
+def _project(folder, loading_choice):
+    return Project(data=DataConfig(source=str(folder), image_size=16,
+                                   image_loading=loading_choice),
+                   model=ModelConfig(preset="cnn", conv_channels=[8], hidden=[16]),
+                   training=TrainingConfig(epochs=3, batch_size=8, seed=4))
+
+
+def test_auto_streams_only_what_would_not_fit():
+    assert not should_stream(60_000, (1, 28, 28))  # MNIST: 47 MB
+    assert should_stream(10_000_000, (3, 256, 256))  # 2 TB
+    assert should_stream(10, (1, 8, 8), "stream") and not should_stream(10**9, (3, 9, 9),
+                                                                        "memory")
+
+
+def test_streamed_images_decode_like_the_held_ones(shapes):
+    dataset = load_dataset(str(shapes))
+    held = prepare(dataset, _project(shapes, "memory").data)
+    streamed = prepare(load_dataset(str(shapes)), _project(shapes, "stream").data)
+    x = streamed.x["train"]
+    assert isinstance(x, ImageFiles) and x.shape == held.x["train"].shape
+    assert np.array_equal(x[:], held.x["train"])
+    assert np.array_equal(x[np.array([3, 1])], held.x["train"][[3, 1]])
+    assert np.array_equal(x[5], held.x["train"][5])
+    assert streamed.preprocessor.to_dict() == held.preprocessor.to_dict()
+
+
+def test_a_streamed_run_trains_the_same_model_through_worker_processes(shapes, tmp_path,
+                                                                        monkeypatch):
+    made = []
+    real = loading.LoaderBatches.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        made.append(self.loader.num_workers)
+
+    monkeypatch.setattr(loading.LoaderBatches, "__init__", spy)
+    held = TrainingJob(_project(shapes, "memory"), run_dir=tmp_path / "held").run()
+    assert made == []
+    streamed = TrainingJob(_project(shapes, "stream"), run_dir=tmp_path / "streamed").run()
+    assert made and made[0] >= 1  # worker processes decoded the batches
+    assert streamed.status == "finished"
+    a = load_file(str(tmp_path / "held" / "model.safetensors"))
+    b = load_file(str(tmp_path / "streamed" / "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert streamed.metrics["test"] == pytest.approx(held.metrics["test"])
+    history = [json.loads(x) for x in (tmp_path / "streamed" / "history.jsonl").read_text()
+               .splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_a_file_that_breaks_after_import_becomes_a_blank_image(shapes, tmp_path):
+    files = ImageFiles([str(p) for p in sorted(shapes.rglob("*.png"))[:3]], (8, 8), "L")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    files = ImageFiles([*files.paths, str(broken)], (8, 8), "L")
+    out = files[:]
+    assert out.shape == (4, 1, 8, 8) and out[3].max() == 0 and out[:3].max() > 0
+
+
+def test_streaming_from_the_command_line(shapes, tmp_path):
+    from tests.conftest import run_main
+
+    proc = run_main("train", "--data", str(shapes), "--image-size", "16", "--image-loading",
+                    "stream", "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    assert "decoded while training" in proc.stderr and "status: finished" in proc.stdout
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"][
+        "image_loading"] == "stream"
