@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.state.training_changed.connect(self._on_training_changed)
         self.train_page.run_finished.connect(self._on_run_finished)
         self.train_page.edit_requested.connect(lambda: self.go_to(1))
+        self.train_page.run_listed.connect(self._save_runs)
         self.step_list.setCurrentRow(0)
         self._update_steps()
         self._update_title()
@@ -214,6 +215,10 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_run_finished(self, result) -> None:
         self.run_status.setText(f"  Last run: {result.status}  ")
+        self._save_runs()
+
+    @Slot()
+    def _save_runs(self) -> None:
         if self.state.project.path is not None:
             self._write(self.state.project.path)  # a saved project records its runs at once
 

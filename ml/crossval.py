@@ -91,14 +91,17 @@ class CrossValidation(JobQueue):
         ``on_fold(i, k)`` before fold *i* (0-based) starts.
     on_fold_end : callable, optional
         ``on_fold_end(result)`` with each fold's :class:`~ml.pipeline.RunResult`.
+    on_started : callable, optional
+        ``on_started(record)`` as each run's folder is made (see :class:`TrainingJob`).
     """
 
     def __init__(self, project: Project, k: int, *, dataset: Dataset | None = None,
                  runs_dir: Path | None = None, callbacks: Iterable[Callback] = (),
                  on_message: Callable[[str], None] | None = None,
                  on_fold: Callable[[int, int], None] | None = None,
-                 on_fold_end: Callable[[RunResult], None] | None = None):
-        super().__init__()
+                 on_fold_end: Callable[[RunResult], None] | None = None,
+                 on_started: Callable | None = None):
+        super().__init__(on_started)
         if not 2 <= int(k) <= 50:
             raise TrainDeskError(f"Cross-validation needs 2 to 50 folds (got {k}).")
         self.project = copy.deepcopy(project)

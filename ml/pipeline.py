@@ -77,14 +77,22 @@ class TrainingJob:
         Passed to the :class:`Trainer`.
     on_message : callable, optional
         Receives progress messages (one line each) for a log.
+    group, label : str
+        For runs made together: the cross-validation's or search's folder, and e.g. "fold 2
+        of 5" (kept in ``run.json`` and the project's list).
+    on_started : callable, optional
+        ``on_started(record)`` with a :class:`~ml.project.RunRecord` (status ``running``) once
+        the run folder holds the run's description, before the first epoch.
     """
 
     def __init__(self, project: Project, *, dataset: Dataset | None = None,
                  runs_dir: Path | None = None, run_dir: Path | None = None,
                  callbacks: Iterable[Callback] = (),
                  on_message: Callable[[str], None] | None = None,
-                 group: str = "", label: str = ""):
+                 group: str = "", label: str = "",
+                 on_started: Callable[[RunRecord], None] | None = None):
         project.validate()
+        self.on_started = on_started or (lambda record: None)
         self.group, self.label = group, label
         self.project = copy.deepcopy(project)
         self.dataset = dataset
@@ -103,8 +111,10 @@ class TrainingJob:
 
     @classmethod
     def resume(cls, run_dir: str | Path, *, epochs: int | None = None,
-               batch_size: int | None = None, dataset: Dataset | None = None, callbacks: Iterable[Callback] = (),
-               on_message: Callable[[str], None] | None = None) -> "TrainingJob":
+               batch_size: int | None = None, dataset: Dataset | None = None,
+               callbacks: Iterable[Callback] = (),
+               on_message: Callable[[str], None] | None = None,
+               on_started: Callable[[RunRecord], None] | None = None) -> "TrainingJob":
         """A job that continues the run in *run_dir* from its last checkpoint - after Stop, a
         crash or a kill - up to *epochs* in all (default: the run's own; more extends it),
         optionally with another *batch_size* (e.g. smaller after running out of memory).
@@ -128,7 +138,7 @@ class TrainingJob:
         if batch_size is not None:  # e.g. smaller after running out of memory
             project.training.batch_size = int(batch_size)
         job = cls(project, dataset=dataset, run_dir=run_dir, callbacks=callbacks,
-                  on_message=on_message)
+                  on_message=on_message, on_started=on_started)
         job._resume = run_dir
         job._resume_config = config
         try:  # a fold or a trial stays one after resuming
@@ -312,6 +322,12 @@ class TrainingJob:
             write_run_info(run_dir, run_info)
             say(f"Resuming {run_dir.name} after epoch {checkpoint['epoch']} of "
                 f"{project.training.epochs}.")
+        if main:
+            # Listed as running from now on: after a crash the project still knows the run.
+            self.on_started(RunRecord(id=run_dir.name, path=str(run_dir),
+                                      created=run_info.get("created", now_iso()),
+                                      status="running", task=prepared.task, model=spec.name,
+                                      group=self.group, label=self.label))
         augment = None
         if prepared.summary.kind == "image":
             from .data.augment import AugmentSettings, Augmenter
@@ -418,10 +434,11 @@ class JobQueue:
     """Base of runs made one after another (cross-validation folds, search trials): Stop and
     Pause reach the run in progress, and a stopped queue starts no more runs."""
 
-    def __init__(self):
+    def __init__(self, on_started: Callable[[RunRecord], None] | None = None):
         self.job: TrainingJob | None = None
         self._stop = threading.Event()
         self._paused = False
+        self.on_started = on_started
 
     def request_stop(self) -> None:
         """Stop the run in progress after its current batch and start no more. Safe from any
@@ -438,6 +455,8 @@ class JobQueue:
     def _enqueue(self, job: TrainingJob) -> TrainingJob:
         """Make *job* the current one, paused or stopped as the queue is."""
         self.job = job
+        if self.on_started is not None:
+            job.on_started = self.on_started
         job.set_paused(self._paused)
         if self._stop.is_set():
             job.request_stop()

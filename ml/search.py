@@ -188,6 +188,8 @@ class Search(JobQueue):
     on_trial_end : callable, optional
         ``on_trial_end(trial, result)`` after each trial, with the :class:`Trial` and the
         :class:`SearchResult` so far.
+    on_started : callable, optional
+        ``on_started(record)`` as each run's folder is made (see :class:`TrainingJob`).
     """
 
     def __init__(self, project: Project, space: SearchSpace, *, trials: int | None = 20,
@@ -196,8 +198,9 @@ class Search(JobQueue):
                  callbacks: Iterable[Callback] = (),
                  on_message: Callable[[str], None] | None = None,
                  on_trial_begin: Callable[[int], None] | None = None,
-                 on_trial_end: Callable[[Trial, SearchResult], None] | None = None):
-        super().__init__()
+                 on_trial_end: Callable[[Trial, SearchResult], None] | None = None,
+                 on_started: Callable | None = None):
+        super().__init__(on_started)
         project.validate()
         space.validate(project)
         if sampler not in SAMPLERS:

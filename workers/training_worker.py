@@ -102,6 +102,7 @@ class TrainingWorker(Worker):
     stage_started = Signal(str)  # "Fold 2 of 5", "Trial 3 of 20"
     run_recorded = Signal(object)  # RunResult of a fold or trial
     trial_finished = Signal(object)  # dict: the trial and the best so far
+    run_started = Signal(object)  # RunRecord (status "running") once the run folder exists
 
     def __init__(self, project: Project | None, dataset: Dataset | None = None,
                  runs_dir: Path | None = None, *, resume: Path | None = None,
@@ -110,11 +111,13 @@ class TrainingWorker(Worker):
         if resume is not None:  # continue that run from its last checkpoint
             self.job = TrainingJob.resume(resume, epochs=epochs, batch_size=batch_size,
                                           dataset=dataset, callbacks=[_SignalBridge(self)],
-                                          on_message=self.message_logged.emit)
+                                          on_message=self.message_logged.emit,
+                                          on_started=self.run_started.emit)
         elif project is not None:
             self.job = TrainingJob(project, dataset=dataset, runs_dir=runs_dir,
                                    callbacks=[_SignalBridge(self)],
-                                   on_message=self.message_logged.emit)
+                                   on_message=self.message_logged.emit,
+                                   on_started=self.run_started.emit)
 
     @classmethod
     def cross_validation(cls, project: Project, k: int, dataset: Dataset | None = None,
@@ -127,7 +130,7 @@ class TrainingWorker(Worker):
             project, k, dataset=dataset, runs_dir=runs_dir, callbacks=[_SignalBridge(worker)],
             on_message=worker.message_logged.emit,
             on_fold=lambda i, n: worker.stage_started.emit(f"Fold {i + 1} of {n}"),
-            on_fold_end=worker.run_recorded.emit)
+            on_fold_end=worker.run_recorded.emit, on_started=worker.run_started.emit)
         return worker
 
     @classmethod
@@ -156,7 +159,7 @@ class TrainingWorker(Worker):
                             on_message=worker.message_logged.emit,
                             on_trial_begin=lambda n: worker.stage_started.emit(
                                 f"Trial {n}{total}"),
-                            on_trial_end=trial_end)
+                            on_trial_end=trial_end, on_started=worker.run_started.emit)
         return worker
 
     def cancel(self) -> None:

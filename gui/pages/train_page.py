@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
@@ -40,6 +41,7 @@ class TrainPage(QWidget):
     """Run the training worker and show what happens, live."""
 
     run_finished = Signal(object)  # RunResult (each fold and trial too)
+    run_listed = Signal()  # a run started and is in the project's list (status "running")
     edit_requested = Signal()  # a run's settings were cloned: show the Model page
 
     def __init__(self, state: ProjectState, parent: QWidget | None = None):
@@ -147,6 +149,7 @@ class TrainPage(QWidget):
         self.splitter.setStretchFactor(1, 1)
         self.runs_panel = RunsPanel(state)
         self.runs_panel.rerun_requested.connect(self.rerun)
+        self.runs_panel.resume_requested.connect(self.resume_run)
         self.runs_panel.clone_requested.connect(lambda _: self.edit_requested.emit())
         self.search_panel = SearchResultsPanel()
         self.search_panel.use_best.connect(self.use_search_result)
@@ -215,6 +218,15 @@ class TrainPage(QWidget):
         self._launch(TrainingWorker(None, self._dataset_for(state.project.data.source),
                                     resume=run.path, epochs=state.project.training.epochs),
                      state.spec.task if state.spec is not None else run.record.task)
+
+    @Slot(object)
+    def resume_run(self, record) -> None:
+        """Continue a run of the Runs tab (stopped, failed or interrupted) to its own epochs."""
+        if self.is_training():
+            return
+        self._launch(TrainingWorker(None, self._dataset_for(self.state.project.data.source),
+                                    resume=Path(record.path)), record.task or "classification")
+        self.tabs.setCurrentIndex(0)
 
     @Slot()
     def start_training(self) -> None:
@@ -305,6 +317,7 @@ class TrainPage(QWidget):
         worker.message_logged.connect(self._on_message)
         worker.stage_started.connect(self._on_stage)
         worker.run_recorded.connect(self._on_run_recorded)
+        worker.run_started.connect(self._on_run_started)
         worker.trial_finished.connect(self.search_panel.add_trial)
         self._worker = worker
         self._started = time.monotonic()
@@ -388,6 +401,14 @@ class TrainPage(QWidget):
     def _on_stage(self, text: str) -> None:
         self._stage = text
         self._on_message(f"— {text} —")
+
+    @Slot(object)
+    def _on_run_started(self, record) -> None:
+        """List the run as running at once: if the app is killed, the project (saved by the
+        window) still knows it, and Resume in the Runs tab continues it."""
+        self.runs_panel.active_path = record.path
+        self.state.add_run(record, make_current=False)
+        self.run_listed.emit()
 
     @Slot(object)
     def _on_run_recorded(self, result: RunResult) -> None:
@@ -520,6 +541,7 @@ class TrainPage(QWidget):
     def _on_run_errored(self, message: str) -> None:
         job = getattr(self._worker, "job", None)
         oom = getattr(job, "out_of_memory", None)
+        self._mark_failed(getattr(getattr(job, "job", job), "run_dir", None))
         self._end()
         self.progress.setFormat("Training failed")
         self.banner.show_message(message, "error")
@@ -528,6 +550,16 @@ class TrainPage(QWidget):
             self.offer_smaller_batch(oom.smaller_batch, message, getattr(job, "run_dir", None))
             return
         dialogs.show_error(self, "Training failed", message)
+
+    def _mark_failed(self, run_dir) -> None:
+        """The failed run's entry says so (it was listed as running when it started)."""
+        for record in self.state.project.runs:
+            if run_dir is not None and record.path == str(run_dir) and \
+                    record.status == "running":
+                record.status = "failed"
+                self.state.add_run(record, make_current=False)
+                self.run_listed.emit()
+                break
 
     def offer_smaller_batch(self, batch_size: int, message: str, run_dir=None) -> QMessageBox:
         """Out of memory: offer to go on with *batch_size* - from the failed run's last
@@ -570,6 +602,7 @@ class TrainPage(QWidget):
             self.start_training()
 
     def _end(self) -> None:
+        self.runs_panel.active_path = ""
         self.clock.stop()
         self.meter_timer.stop()
         self._tick()

@@ -73,6 +73,7 @@ class RunsPanel(QWidget):
 
     rerun_requested = Signal(object)
     clone_requested = Signal(object)
+    resume_requested = Signal(object)  # RunRecord
 
     COLUMNS = ("Run", "Group", "Status", "Model", "Test", "Best validation", "Epochs", "Time",
                "Created")
@@ -97,6 +98,11 @@ class RunsPanel(QWidget):
         self.compare_button = QPushButton("Compare settings")
         self.compare_button.setToolTip("Select two runs: the settings they differ in")
         self.compare_button.clicked.connect(self.compare_selected)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setObjectName("resumeRunButton")
+        self.resume_button.setToolTip("Continue a stopped, failed or interrupted run from its "
+                                      "last completed epoch")
+        self.resume_button.clicked.connect(self._resume)
         self.rerun_button = QPushButton("Re-run")
         self.rerun_button.setToolTip("Train again with exactly this run's settings")
         self.rerun_button.clicked.connect(self._rerun)
@@ -114,8 +120,8 @@ class RunsPanel(QWidget):
         self.hint = QLabel("Select runs to overlay their curves; two to compare settings.")
         self.hint.setStyleSheet("color:#555;")
         buttons.addWidget(self.hint, 1)
-        for b in (self.open_button, self.compare_button, self.rerun_button, self.clone_button,
-                  self.delete_button):
+        for b in (self.open_button, self.resume_button, self.compare_button, self.rerun_button,
+                  self.clone_button, self.delete_button):
             buttons.addWidget(b)
 
         self.loss_plot = pg.PlotWidget()
@@ -142,6 +148,7 @@ class RunsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
         self.overlaid: list[str] = []  # run ids on the plots, in order
+        self.active_path = ""  # the run training now (its "running" is true)
         state.runs_changed.connect(self.refresh)
         state.project_replaced.connect(self.refresh)
         self.refresh()
@@ -169,7 +176,7 @@ class RunsPanel(QWidget):
             cells = [
                 _SortItem(record.label or record.id, record.id),
                 _SortItem(record.group, record.group),
-                _SortItem(record.status, record.status),
+                _SortItem(self.status_of(record), self.status_of(record)),
                 _SortItem(record.model, record.model),
                 _SortItem(_metric_text(test, classification), test),
                 _SortItem(_metric_text(best, classification), best),
@@ -189,6 +196,16 @@ class RunsPanel(QWidget):
             if table.item(r, 0).data(Qt.ItemDataRole.UserRole) in chosen:
                 table.selectRow(r)
         self._on_selection()
+
+    def status_of(self, record: RunRecord) -> str:
+        """A run listed as running that is not training now was cut off (a crash or a kill)."""
+        if record.status == "running" and record.path != self.active_path:
+            return "interrupted"
+        return record.status
+
+    def resumable(self, record: RunRecord) -> bool:
+        return (self.status_of(record) in ("stopped", "failed", "interrupted")
+                and (Path(record.path) / "checkpoint.pt").is_file())
 
     def selected_records(self) -> list[RunRecord]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -217,7 +234,8 @@ class RunsPanel(QWidget):
         one = len(records) == 1
         busy = self.state.training
         self.open_button.setEnabled(one and (Path(records[0].path) / "model.safetensors")
-                                    .is_file() if one else False)
+                                    .is_file())
+        self.resume_button.setEnabled(one and not busy and self.resumable(records[0]))
         self.compare_button.setEnabled(len(records) == 2)
         self.rerun_button.setEnabled(one and not busy)
         self.clone_button.setEnabled(one and not busy)
@@ -268,6 +286,12 @@ class RunsPanel(QWidget):
         record = self._one()
         if record is not None and (Path(record.path) / "model.safetensors").is_file():
             self.state.set_current_run(record)
+
+    @Slot()
+    def _resume(self) -> None:
+        record = self._one()
+        if record is not None and not self.state.training and self.resumable(record):
+            self.resume_requested.emit(record)
 
     @Slot()
     def _rerun(self) -> None:

@@ -271,3 +271,63 @@ def test_the_best_epoch_can_follow_validation_accuracy(qtbot, window, user):
     run = window.state.current_run
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["best_epoch"] == page.curves.best_epoch
+
+
+def test_a_started_run_is_in_the_saved_project_at_once(qtbot, window, user, tmp_path):
+    load_sample(qtbot, window, "digits")
+    path = tmp_path / "digits.tdproj"
+    user.save_paths.append(str(path))
+    window.save_as_action.trigger()
+    window.state.update_training(epochs=300)
+    window.go_to(2)
+    page = window.train_page
+    page.start_training()
+    qtbot.waitUntil(lambda: len(window.state.project.runs) == 1, timeout=60_000)
+    on_disk = json.loads(path.read_text())["runs"]
+    assert [r["status"] for r in on_disk] == ["running"]  # a kill now would not lose it
+    assert page.runs_panel.table.item(0, 2).text() == "running"
+    page.stop_training()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=60_000)
+    assert [r["status"] for r in json.loads(path.read_text())["runs"]] == ["stopped"]
+
+
+def test_an_interrupted_run_resumes_from_the_runs_tab(qtbot, window, user, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from ml.project import DataConfig, Project, RunRecord
+    from tests.conftest import ROOT
+
+    path = tmp_path / "iris.tdproj"
+    run_dir = tmp_path / "iris_runs" / "killed"
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "train", "--data", "sample:iris", "--epochs",
+         "150", "--batch-size", "16", "--seed", "1", "--quiet", "--out", str(run_dir)],
+        cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    qtbot.waitUntil(lambda: (run_dir / "history.jsonl").is_file() and len(
+        (run_dir / "history.jsonl").read_text().splitlines()) >= 2, timeout=60_000)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    # What the app had written when the run started, before the process died.
+    project = Project(name="iris", data=DataConfig(source="sample:iris", target="species"))
+    project.runs.append(RunRecord(id="killed", path=str(run_dir), created="2026-11-24T10:00",
+                                  status="running", task="classification", model="mlp"))
+    project.save(path)
+    user.open_paths.append(str(path))
+    window.open_action.trigger()
+    qtbot.waitUntil(lambda: window.state.dataset is not None, timeout=20_000)
+    window.go_to(2)
+    panel = window.train_page.runs_panel
+    assert panel.table.item(0, 2).text() == "interrupted"
+    panel.select_paths([str(run_dir)])
+    assert panel.resume_button.isEnabled()
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    page = window.train_page
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=120_000)
+    history = (run_dir / "history.jsonl").read_text().splitlines()
+    assert len(history) == 150
+    record = window.state.project.runs[0]
+    assert record.status == "finished" and len(window.state.project.runs) == 1
+    assert not panel.resumable(record)
