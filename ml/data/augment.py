@@ -222,11 +222,25 @@ class Augmenter:
         else:
             self.generator.manual_seed(int(seed))
 
+    def __getstate__(self) -> dict:
+        # Sent to a loader's worker process, which always gets a seed per batch: the settings
+        # travel, the running stream does not (a generator would go through shared memory).
+        return {"settings": self.settings, "state": self.generator.get_state().numpy()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.settings = state["settings"]
+        self.generator = torch.Generator(device="cpu")
+        self.generator.set_state(torch.from_numpy(state["state"]))
+
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, seed: int | None = None) -> torch.Tensor:
         """Augment a float batch ``(N, C, H, W)`` in [0, 1]; same shape, dtype and device.
 
-        With every augmentation off this returns *x* itself.
+        With *seed* the draws come from that seed alone, not from the augmenter's running
+        stream: the trainer seeds each batch by its step, so a batch is augmented the same
+        wherever it is augmented (a loader's worker process or the training thread) and a
+        resumed run goes on exactly as an uninterrupted one. With every augmentation off this
+        returns *x* itself.
         """
         s = self.settings
         if not s.enabled:
@@ -236,7 +250,9 @@ class Augmenter:
         n, _, h, w = x.shape
         # Parameters are drawn and computed on the CPU whatever the device, then moved: a seed
         # gives bit-identical parameters everywhere (and float64 draws work on any device).
-        u = torch.rand((n, _N_DRAWS), generator=self.generator, dtype=torch.float64)
+        generator = (self.generator if seed is None
+                     else torch.Generator(device="cpu").manual_seed(int(seed)))
+        u = torch.rand((n, _N_DRAWS), generator=generator, dtype=torch.float64)
         hflip = u[:, _HFLIP] < 0.5 if s.hflip else None
         vflip = u[:, _VFLIP] < 0.5 if s.vflip else None
         dtype = x.dtype

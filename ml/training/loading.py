@@ -20,19 +20,25 @@ class ImageFileDataset(torch.utils.data.Dataset):
     """Images and labels for a ``DataLoader``: picklable (paths and settings only), so spawned
     worker processes can decode batches by themselves."""
 
-    def __init__(self, files: ImageFiles, labels: np.ndarray):
+    def __init__(self, files: ImageFiles, labels: np.ndarray, augment=None):
         self.paths = list(files.paths)
         self.size, self.mode = files.size, files.mode
         self.channels = files.shape[1]
         self.labels = np.asarray(labels)
+        self.augment = augment  # an Augmenter (picklable): applied here, in the worker
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitems__(self, rows: list[int]):
+    def __getitems__(self, batch):
+        """*batch* is ``(augmentation seed, rows)`` from the sampler (or plain rows)."""
+        seed, rows = batch if isinstance(batch, tuple) else (None, batch)
         out = np.empty((len(rows), self.channels, *self.size), np.uint8)
         decode_into([self.paths[i] for i in rows], out, self.size, self.mode)
-        return torch.from_numpy(out), torch.from_numpy(self.labels[np.asarray(rows)])
+        x = torch.from_numpy(out)
+        if self.augment is not None:
+            x = self.augment(x.float().div_(255.0), seed=seed)
+        return x, torch.from_numpy(self.labels[np.asarray(rows)])
 
     def __getitem__(self, row: int):
         x, y = self.__getitems__([row])
@@ -49,7 +55,7 @@ class _EpochBatches:
     workers keep running; the main process hands them the indices)."""
 
     def __init__(self):
-        self.batches: list[list[int]] = []
+        self.batches: list[tuple[int, list[int]]] = []  # (augmentation seed, rows)
 
     def __iter__(self):
         return iter(self.batches)
@@ -65,14 +71,18 @@ class LoaderBatches:
     on_device = False
 
     def __init__(self, files: ImageFiles, labels: np.ndarray, device: torch.device,
-                 channels_last: bool = False, workers: int | None = None):
+                 channels_last: bool = False, workers: int | None = None, augment=None,
+                 seed: int = 0):
         self.n = len(files)
         self.device = device
         self.channels_last = channels_last
+        #: The workers augment (each batch seeded by its step, as the trainer would).
+        self.augments = augment is not None
+        self.seed = int(seed)
         self.sampler = _EpochBatches()
         workers = default_workers() if workers is None else int(workers)
         self.loader = torch.utils.data.DataLoader(
-            ImageFileDataset(files, labels), batch_sampler=self.sampler,
+            ImageFileDataset(files, labels, augment), batch_sampler=self.sampler,
             collate_fn=_whole_batch, num_workers=workers,
             pin_memory=device.type == "cuda",
             multiprocessing_context="spawn" if workers else None,
@@ -84,9 +94,13 @@ class LoaderBatches:
     def index(self, perm: torch.Tensor) -> torch.Tensor:
         return perm
 
-    def batches(self, plan: list[torch.Tensor]):
-        """Yield ``(x, y)`` on the device for each index tensor of *plan*, in order."""
-        self.sampler.batches = [idx.tolist() for idx in plan]
+    def batches(self, plan: list[torch.Tensor], first_step: int = 0):
+        """Yield ``(x, y)`` on the device for each index tensor of *plan*, in order; the
+        batches are the run's steps *first_step*, *first_step* + 1, ..."""
+        from .trainer import augment_seed
+
+        self.sampler.batches = [(augment_seed(self.seed, first_step + i), idx.tolist())
+                                for i, idx in enumerate(plan)]
         for xb, yb in self.loader:
             xb = xb.to(self.device, non_blocking=True)
             yb = yb.to(self.device, non_blocking=True)

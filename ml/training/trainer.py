@@ -69,6 +69,8 @@ class TensorBatches:
 
     #: Share of free GPU memory the data may occupy before it is kept on the host instead.
     DEVICE_SHARE = 0.3
+    #: Batches come out as they are stored: the trainer augments them.
+    augments = False
 
     def __init__(self, x: np.ndarray, y: np.ndarray, device: torch.device,
                  channels_last: bool = False):
@@ -131,6 +133,11 @@ class TensorBatches:
         if self.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         return xb, yb
+
+
+def augment_seed(seed: int, step: int) -> int:
+    """The augmentation seed of the batch trained at *step* (0-based) of a run seeded *seed*."""
+    return (int(seed) * 1_000_003 + int(step)) % (2**63 - 1)
 
 
 def monitored(monitor: str, task: str) -> tuple[str, str]:
@@ -382,7 +389,10 @@ class Trainer:
         if isinstance(x_train, ImageFiles):  # too big to hold: decoded by worker processes
             from .loading import LoaderBatches
 
-            train = LoaderBatches(x_train, y_train, device, channels_last)
+            # On a CPU the workers augment too, beside the decoding; a GPU augments faster.
+            in_workers = self.augment if device.type == "cpu" else None
+            train = LoaderBatches(x_train, y_train, device, channels_last, augment=in_workers,
+                                  seed=int(cfg.seed))
         else:
             train = TensorBatches(x_train, y_train, device, channels_last)
         # Class weights shape the training loss only; validation loss stays comparable.
@@ -442,12 +452,14 @@ class Trainer:
                         idx = torch.tensor_split(idx, world)[rank]
                     plan.append((b, idx, m_global))
                 last_b = plan[-1][0] if plan else -1
-                fed = train.batches([rows for _, rows, _ in plan])
+                fed = (train.batches([rows for _, rows, _ in plan], first_step=self._step)
+                       if train.augments else train.batches([rows for _, rows, _ in plan]))
                 for (b, idx, m_global), (xb, yb) in zip(plan, fed):
                     m = len(idx)
                     xb = as_model_input(xb)
-                    if augment is not None:
-                        xb = augment(xb)
+                    if augment is not None and not train.augments:
+                        # Seeded by the step: the same draws wherever and whenever it runs.
+                        xb = augment(xb, seed=augment_seed(cfg.seed, self._step))
                     if per_step_lr or b == 0:
                         self.scheduler.before_step(epoch, b)
                     if dtype is None:

@@ -67,3 +67,13 @@ def test_a_run_that_cannot_be_moved_is_left_whole_when_rename_fails(tmp_path, mo
     with pytest.raises(RunError, match="Permission denied"):
         delete_run(run)
     assert (run / "model.safetensors").is_file()
+
+
+@pytest.mark.requires_cuda
+def test_monitor_reads_the_gpu():
+    import torch
+
+    torch.ones(1, device="cuda")  # a CUDA context, as training has
+    reading = SystemMonitor().sample("cuda")
+    assert 0 < reading["gpu_bytes"] <= reading["gpu_total"]
+    assert reading["gpu_percent"] is None or 0 <= reading["gpu_percent"] <= 100

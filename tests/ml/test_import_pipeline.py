@@ -139,9 +139,9 @@ def test_augmentation_is_applied_to_training_batches_only(tmp_path, monkeypatch)
     calls = []
     original = augment_module.Augmenter.__call__
 
-    def spy(self, x):
+    def spy(self, x, seed=None):
         calls.append(tuple(x.shape))
-        return original(self, x)
+        return original(self, x, seed=seed)
 
     monkeypatch.setattr(augment_module.Augmenter, "__call__", spy)
     TrainingJob(project, dataset=dataset, runs_dir=tmp_path).run()

@@ -90,3 +90,49 @@ def test_streaming_from_the_command_line(shapes, tmp_path):
     assert "decoded while training" in proc.stderr and "status: finished" in proc.stdout
     assert json.loads((tmp_path / "run" / "config.json").read_text())["data"][
         "image_loading"] == "stream"
+
+
+def test_streamed_and_held_augmented_runs_match_and_workers_augment_on_a_cpu(shapes, tmp_path):
+    runs = {}
+    for choice in ("memory", "stream"):
+        project = _project(shapes, choice)
+        project.data.augment = {"hflip": True, "rotation": 10.0, "brightness": 0.2}
+        runs[choice] = TrainingJob(project, run_dir=tmp_path / choice).run()
+    a = load_file(str(tmp_path / "memory" / "model.safetensors"))
+    b = load_file(str(tmp_path / "stream" / "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_an_augmented_run_resumes_to_the_same_weights(shapes, tmp_path):
+    from ml.training.callbacks import Callback
+
+    project = _project(shapes, "memory")
+    project.data.augment = {"hflip": True, "crop_scale": 0.8, "contrast": 0.3}
+    project.training.epochs = 4
+    TrainingJob(project, run_dir=tmp_path / "whole").run()
+
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, epoch, logs):
+            if logs["epoch"] == 2:
+                self.trainer.should_stop = True
+
+    TrainingJob(project, run_dir=tmp_path / "cut", callbacks=[StopAfterTwo()]).run()
+    TrainingJob.resume(tmp_path / "cut").run()
+    a = load_file(str(tmp_path / "whole" / "model.safetensors"))
+    b = load_file(str(tmp_path / "cut" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.requires_cuda
+def test_streamed_batches_arrive_on_the_gpu_from_pinned_memory(shapes):
+    from ml.training.loading import LoaderBatches
+
+    files = prepare(load_dataset(str(shapes)), _project(shapes, "stream").data).x["train"]
+    batches = LoaderBatches(files, np.zeros(len(files), np.int64), torch.device("cuda"),
+                            workers=1)
+    try:
+        assert batches.loader.pin_memory
+        xb, yb = next(batches.batches([torch.arange(4)]))
+        assert xb.is_cuda and yb.is_cuda and xb.shape[0] == 4
+    finally:
+        batches.close()
