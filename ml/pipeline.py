@@ -386,8 +386,10 @@ class TrainingJob:
                     f"batches of {smaller}.")
             if main:
                 save_weights(run_dir, net)
+            examples = (None if prepared.summary.kind == "image" else
+                        dataset.frame.iloc[prepared.rows["test"]].reset_index(drop=True))
             evaluation = evaluate_arrays(net, pre, prepared.x["test"], prepared.y["test"],
-                                         "test split")
+                                         "test split", examples)
         except BaseException as exc:
             reason = str(exc) if isinstance(exc, TrainDeskError) else f"{type(exc).__name__}: {exc}"
             try:

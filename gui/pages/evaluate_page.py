@@ -20,6 +20,26 @@ from ..widgets.plots import ConfusionMatrixWidget, ScatterPlotWidget
 from ..widgets.table_models import RecordsModel
 
 
+#: Metrics beyond the cards, in reading order: (key, label, as a percentage).
+MORE_METRICS = (("balanced_accuracy", "balanced accuracy", True),
+                ("f1_weighted", "weighted F1", False), ("top2_accuracy", "top-2 accuracy", True),
+                ("top3_accuracy", "top-3 accuracy", True), ("roc_auc", "ROC AUC", False),
+                ("average_precision", "average precision", False),
+                ("log_loss", "log loss", False), ("mape", "mean absolute % error", True))
+
+
+def describe_more(metrics: dict) -> str:
+    """One line of the metrics the cards do not show."""
+    parts = []
+    for key, label, pct in MORE_METRICS:
+        value = metrics.get(key)
+        if value is None or value != value:  # absent or NaN
+            continue
+        parts.append(f"{label} <b>{100 * value:.1f}%</b>" if pct else
+                     f"{label} <b>{value:.3f}</b>")
+    return " · ".join(parts)
+
+
 def _evaluate(run_path: str, data: str | None) -> tuple[str, Evaluation]:
     return run_path, evaluate_run(load_run(run_path), data)
 
@@ -65,6 +85,16 @@ class EvaluatePage(QWidget):
         self.class_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.matrix = ConfusionMatrixWidget()
         self.matrix.setObjectName("confusionMatrix")
+        self.matrix.setToolTip("Click a cell to see its examples, the model's most confident "
+                               "first")
+        self.matrix.cell_clicked.connect(self.show_cell)
+        self.mistakes_button = QPushButton("Most confident mistakes…")
+        self.mistakes_button.setObjectName("mistakesButton")
+        self.mistakes_button.clicked.connect(self.show_mistakes)
+        self.more_metrics = QLabel("")
+        self.more_metrics.setObjectName("moreMetrics")
+        self.more_metrics.setWordWrap(True)
+        self.more_metrics.setStyleSheet("color:#333;")
         classification = QWidget()
         cl = QHBoxLayout(classification)
         cl.setContentsMargins(0, 0, 0, 0)
@@ -73,7 +103,10 @@ class EvaluatePage(QWidget):
         left.addWidget(self.class_view)
         cl.addLayout(left, 2)
         right = QVBoxLayout()
-        right.addWidget(heading("Confusion matrix", 12))
+        title = QHBoxLayout()
+        title.addWidget(heading("Confusion matrix (click a cell for its examples)", 12), 1)
+        title.addWidget(self.mistakes_button)
+        right.addLayout(title)
         right.addWidget(self.matrix, 1)
         cl.addLayout(right, 3)
 
@@ -87,6 +120,7 @@ class EvaluatePage(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.source_label)
         layout.addLayout(cards)
+        layout.addWidget(self.more_metrics)
         layout.addWidget(self.banner)
         layout.addWidget(self.views, 1)
 
@@ -167,6 +201,40 @@ class EvaluatePage(QWidget):
         self.banner.show_message(message, "error")
         dialogs.show_error(self, "Could not evaluate", message)
 
+    # -- examples -------------------------------------------------------------------------------
+    @Slot(int, int)
+    def show_cell(self, true_class: int, predicted: int):
+        """The examples of one confusion-matrix cell, the model's most confident first."""
+        from ml.evaluation.metrics import cell_examples
+
+        from ..widgets.examples import ExamplesDialog
+
+        ev = self.evaluation
+        if ev is None or ev.task != "classification":
+            return None
+        rows = cell_examples(ev.y_true, ev.proba, true_class, predicted)
+        names = ev.class_names
+        what = (f"{names[true_class]} recognised" if true_class == predicted else
+                f"{names[true_class]} taken for {names[predicted]}")
+        dialog = ExamplesDialog(ev, rows, f"{what}: {len(rows)} example(s)", self)
+        dialog.open()
+        return dialog
+
+    @Slot()
+    def show_mistakes(self):
+        """The wrong predictions the model was surest of."""
+        from ml.evaluation.metrics import most_confident_mistakes
+
+        from ..widgets.examples import ExamplesDialog
+
+        ev = self.evaluation
+        if ev is None or ev.task != "classification":
+            return None
+        rows = most_confident_mistakes(ev.y_true, ev.proba, limit=200)
+        dialog = ExamplesDialog(ev, rows, f"The most confident mistakes ({len(rows)})", self)
+        dialog.open()
+        return dialog
+
     # -- showing --------------------------------------------------------------------------------
     def show_evaluation(self, evaluation: Evaluation | None) -> None:
         self.evaluation = evaluation
@@ -177,6 +245,7 @@ class EvaluatePage(QWidget):
             self.source_label.setText("Train a model to see how well it does.")
             self.class_model.set_rows([])
             self.matrix.set_matrix([[]], [])
+            self.more_metrics.setText("")
             return
         run_name = Path(self.state.current_run.record.path).name if self.state.current_run else ""
         self.source_label.setText(f"<b>{run_name}</b> on the <b>{evaluation.source}</b> "
@@ -196,7 +265,10 @@ class EvaluatePage(QWidget):
                                            for i in range(len(evaluation.class_names))
                                            if r.support[i] and r.f1[i] < 0.8}
             self.matrix.set_matrix(evaluation.confusion, evaluation.class_names)
+            self.more_metrics.setText(describe_more(m))
+            self.mistakes_button.setEnabled(evaluation.examples is not None)
         else:
+            self.more_metrics.setText(describe_more(m))
             self.views.setCurrentIndex(1)
             self.cards[0].set_value(f"{m['mae']:.4g}", "mean absolute error")
             self.cards[1].set_value(f"{m['rmse']:.4g}", "root mean squared error")

@@ -15,8 +15,8 @@ from ..errors import DataError, RunError
 from ..models.spec import TrainDeskNet
 from ..runs import Run, data_fingerprint
 from ..training.trainer import predict_raw
-from .metrics import (ClassReport, classification_metrics, confusion_matrix, per_class_report,
-                      regression_metrics)
+from .metrics import (ClassReport, confusion_matrix, full_classification_metrics,
+                      per_class_report, regression_metrics)
 
 
 @dataclass
@@ -36,6 +36,9 @@ class Evaluation:
     metrics: dict[str, float]
     confusion: np.ndarray | None = None
     report: ClassReport | None = None
+    #: What each evaluated row was, to show examples: the table rows (a DataFrame, text
+    #: columns included) or the images (``uint8`` ``(N, C, H, W)``); None when unknown.
+    examples: object = None
 
     @property
     def n(self) -> int:
@@ -54,19 +57,22 @@ def outputs_to_predictions(raw: np.ndarray, pre: Preprocessor
 
 
 def evaluate_arrays(net: TrainDeskNet, pre: Preprocessor, x: np.ndarray, y: np.ndarray,
-                    source: str = "test") -> Evaluation:
-    """Evaluate *net* on encoded inputs *x* and encoded targets *y*."""
+                    source: str = "test", examples=None) -> Evaluation:
+    """Evaluate *net* on encoded inputs *x* and encoded targets *y*; *examples* are the rows
+    as the user knows them (see :attr:`Evaluation.examples`; images default to *x*)."""
     raw = predict_raw(net, x)
     pred, proba = outputs_to_predictions(raw, pre)
+    if examples is None and pre.kind == "image":
+        examples = x
     if pre.task == "classification":
         k = len(pre.class_names)
         cm = confusion_matrix(y, pred, k)
         return Evaluation("classification", source, np.asarray(y), pred, proba,
-                          list(pre.class_names), classification_metrics(y, pred, k), cm,
-                          per_class_report(cm))
+                          list(pre.class_names), full_classification_metrics(y, pred, proba, k),
+                          cm, per_class_report(cm), examples)
     y_true = pre.inverse_target(y)
     return Evaluation("regression", source, y_true, pred, None, [],
-                      regression_metrics(y_true, pred))
+                      regression_metrics(y_true, pred), examples=examples)
 
 
 def evaluate_run(run: Run, data: str | Path | None = None) -> Evaluation:
@@ -91,13 +97,15 @@ def evaluate_run(run: Run, data: str | Path | None = None) -> Evaluation:
                             f"be used to evaluate. Use 'predict' for unlabelled data.")
         frame = frame[frame[pre.target].notna()]
         return evaluate_arrays(net, pre, pre.transform_features(frame),
-                               pre.transform_target(frame), Path(data).name)
-    x, y = load_split(run, "test")
-    return evaluate_arrays(net, pre, x, y, "test split")
+                               pre.transform_target(frame), Path(data).name,
+                               examples=frame.reset_index(drop=True))
+    x, y, examples = load_split(run, "test", with_examples=True)
+    return evaluate_arrays(net, pre, x, y, "test split", examples)
 
 
-def load_split(run: Run, name: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """Re-read a run's data and return the encoded inputs and targets of one split.
+def load_split(run: Run, name: str = "test", with_examples: bool = False):
+    """Re-read a run's data and return the encoded inputs and targets of one split (and, with
+    *with_examples*, the split's rows as :attr:`Evaluation.examples` holds them).
 
     Raises
     ------
@@ -121,9 +129,11 @@ def load_split(run: Run, name: str = "test") -> tuple[np.ndarray, np.ndarray]:
     rows = run.split_rows()[name]
     pre = run.preprocessor
     if dataset.kind == "image":
-        return _encode_images(dataset, pre, rows)
+        x, y = _encode_images(dataset, pre, rows)
+        return (x, y, x) if with_examples else (x, y)
     part = dataset.frame.iloc[rows]
-    return pre.transform_features(part), pre.transform_target(part)
+    x, y = pre.transform_features(part), pre.transform_target(part)
+    return (x, y, part.reset_index(drop=True)) if with_examples else (x, y)
 
 
 def _encode_images(dataset, pre: Preprocessor, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

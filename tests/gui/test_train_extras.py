@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QDialog, QMessageBox
 
 from ml.search import SearchSpace
 from ml.training.trainer import Trainer
@@ -331,3 +331,50 @@ def test_an_interrupted_run_resumes_from_the_runs_tab(qtbot, window, user, tmp_p
     record = window.state.project.runs[0]
     assert record.status == "finished" and len(window.state.project.runs) == 1
     assert not panel.resumable(record)
+
+
+def test_clicking_a_confusion_cell_shows_its_images_most_confident_first(qtbot, window, user):
+    load_sample(qtbot, window, "digits")
+    _train(qtbot, window, epochs=3)
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    ev = page.evaluation
+    assert "balanced accuracy" in page.more_metrics.text()
+    assert "ROC AUC" in page.more_metrics.text()
+    # A click in the middle of the cell (3, 3): the 3s recognised as 3s.
+    area, cell = page.matrix._geometry()
+    qtbot.mouseClick(page.matrix, Qt.MouseButton.LeftButton,
+                     pos=area.topLeft().toPoint() + QPoint(int(3.5 * cell), int(3.5 * cell)))
+    dialog = page.findChild(QDialog, "examplesDialog")
+    assert dialog is not None
+    gallery = dialog.view
+    expected = int(ev.confusion[3, 3])
+    assert gallery.count() == expected > 0
+    sure = [ev.proba[gallery.item(i).data(Qt.ItemDataRole.UserRole), 3]
+            for i in range(gallery.count())]
+    assert sure == sorted(sure, reverse=True)
+    assert all(ev.y_true[gallery.item(i).data(Qt.ItemDataRole.UserRole)] == 3
+               for i in range(gallery.count()))
+    dialog.close()
+    mistakes = page.show_mistakes()
+    wrong = int((ev.y_pred != ev.y_true).sum())
+    assert len(mistakes.rows) == min(200, wrong)
+    assert all(ev.y_pred[r] != ev.y_true[r] for r in mistakes.rows)
+    sure = [ev.proba[r, ev.y_pred[r]] for r in mistakes.rows]
+    assert sure == sorted(sure, reverse=True)
+    mistakes.close()
+
+
+def test_table_examples_show_the_rows_themselves(qtbot, window, user):
+    load_sample(qtbot, window, "iris")
+    _train(qtbot, window, epochs=3)
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    dialog = page.show_cell(0, 0)
+    table = dialog.view
+    assert table.rowCount() == int(page.evaluation.confusion[0, 0])
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    assert headers[:3] == ["Is", "Model said", "Sure"] and "species" in headers
+    dialog.close()

@@ -45,3 +45,19 @@ def test_a_big_frame_is_offered_to_the_view_in_batches_as_it_scrolls(qtbot):
     assert model.data(model.index(n - 1, 1)) == f"r{n - 1}"
     model.set_frame(frame.head(5))  # a new, small frame starts over
     assert model.rowCount() == 5 and not model.canFetchMore()
+
+
+def test_example_thumbnails_scale_float_images_and_keep_their_pixels(qtbot):
+    import numpy as np
+
+    from gui.widgets.examples import image_pixmap
+
+    digit = np.zeros((1, 8, 8), np.float32)
+    digit[0, 2:6, 3] = 16.0  # the digits sample's 0..16 intensities
+    image = image_pixmap(digit, 64).toImage()
+    assert image.width() == 64
+    assert image.pixelColor(3 * 8 + 4, 3 * 8 + 4).value() == 255  # a stroke pixel: white
+    assert image.pixelColor(4, 4).value() == 0
+    rgb = np.zeros((3, 4, 4), np.uint8)
+    rgb[0] = 200
+    assert image_pixmap(rgb, 4).toImage().pixelColor(1, 1).red() == 200
