@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QSignalBlocker, Qt, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QStackedWidget, QTableView, QVBoxLayout, QWidget)
+                               QSlider, QStackedWidget, QTableView, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from ml.evaluation.evaluate import Evaluation, evaluate_run
 from ml.runs import load_run
@@ -16,6 +17,7 @@ from workers.base import FunctionWorker, TaskRunner
 from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner, MetricCard, heading
+from ..widgets.eval_plots import CurvesPanel, ResidualsPanel
 from ..widgets.plots import ConfusionMatrixWidget, ScatterPlotWidget
 from ..widgets.table_models import RecordsModel
 
@@ -107,14 +109,47 @@ class EvaluatePage(QWidget):
         title.addWidget(heading("Confusion matrix (click a cell for its examples)", 12), 1)
         title.addWidget(self.mistakes_button)
         right.addLayout(title)
+        # Two classes: where the second class starts, as a slider; the matrix, the table and
+        # the cards follow it live.
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setObjectName("thresholdSlider")
+        self.threshold_slider.setRange(1, 99)
+        self.threshold_slider.setValue(50)
+        self.threshold_slider.valueChanged.connect(lambda v: self.set_threshold(v / 100))
+        self.threshold_label = QLabel("")
+        self.threshold_row = QWidget()
+        tr = QHBoxLayout(self.threshold_row)
+        tr.setContentsMargins(0, 0, 0, 0)
+        tr.addWidget(self.threshold_label)
+        tr.addWidget(self.threshold_slider, 1)
+        right.addWidget(self.threshold_row)
         right.addWidget(self.matrix, 1)
         cl.addLayout(right, 3)
+        self.curves = CurvesPanel()
+        self.curves.setObjectName("curvesPanel")
+        self.class_tabs = QTabWidget()
+        self.class_tabs.addTab(classification, "Classes and confusion")
+        self.class_tabs.addTab(self.curves, "ROC, precision-recall, reliability")
 
         self.scatter = ScatterPlotWidget()
         self.scatter.setObjectName("scatterPlot")
+        self.residuals = ResidualsPanel()
+        self.residuals.setObjectName("residualsPanel")
+        self.errors_button = QPushButton("Largest errors…")
+        self.errors_button.setObjectName("largestErrorsButton")
+        self.errors_button.clicked.connect(self.show_largest_errors)
+        regression = QWidget()
+        rl = QVBoxLayout(regression)
+        rl.setContentsMargins(0, 0, 0, 0)
+        self.reg_tabs = QTabWidget()
+        self.reg_tabs.addTab(self.scatter, "Predicted vs actual")
+        self.reg_tabs.addTab(self.residuals, "Residuals")
+        self.reg_tabs.setCornerWidget(self.errors_button)
+        rl.addWidget(self.reg_tabs)
         self.views = QStackedWidget()
-        self.views.addWidget(classification)
-        self.views.addWidget(self.scatter)
+        self.views.addWidget(self.class_tabs)
+        self.views.addWidget(regression)
+        self._pred = None  # the predictions shown (moved by the threshold)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -201,6 +236,43 @@ class EvaluatePage(QWidget):
         self.banner.show_message(message, "error")
         dialogs.show_error(self, "Could not evaluate", message)
 
+    def _show_classes(self, pred, m: dict, cm, r) -> None:
+        """Cards, per-class table, matrix and the metrics line for predictions *pred*."""
+        ev = self.evaluation
+        self._pred = pred
+        self.cards[0].set_value(f"{100 * m['accuracy']:.1f}%", "accuracy")
+        self.cards[1].set_value(f"{m['f1_macro']:.3f}", "macro F1")
+        self.cards[2].set_value(f"{m['precision_macro']:.3f} / {m['recall_macro']:.3f}",
+                                "macro precision / recall")
+        self.class_model.set_rows([
+            [name, float(r.precision[i]), float(r.recall[i]), float(r.f1[i]),
+             int(r.support[i])] for i, name in enumerate(ev.class_names)])
+        self.class_model.row_colors = {i: QColor(253, 236, 234)
+                                       for i in range(len(ev.class_names))
+                                       if r.support[i] and r.f1[i] < 0.8}
+        self.matrix.set_matrix(cm, ev.class_names)
+        self.more_metrics.setText(describe_more(m))
+
+    def _label_threshold(self, threshold: float) -> None:
+        ev = self.evaluation
+        self.threshold_label.setText(f"Say <b>{ev.class_names[1]}</b> from a probability of "
+                                     f"<b>{threshold:.2f}</b>:")
+
+    def set_threshold(self, threshold: float) -> None:
+        """Two classes: predict the second one from *threshold* on; the matrix, per-class
+        table and metrics follow at once."""
+        from ml.evaluation.metrics import (confusion_matrix, full_classification_metrics,
+                                           per_class_report, with_threshold)
+
+        ev = self.evaluation
+        if ev is None or ev.task != "classification" or len(ev.class_names) != 2:
+            return
+        pred = with_threshold(ev.proba, threshold)
+        cm = confusion_matrix(ev.y_true, pred, 2)
+        self._label_threshold(threshold)
+        self._show_classes(pred, full_classification_metrics(ev.y_true, pred, ev.proba, 2), cm,
+                           per_class_report(cm))
+
     # -- examples -------------------------------------------------------------------------------
     @Slot(int, int)
     def show_cell(self, true_class: int, predicted: int):
@@ -212,7 +284,7 @@ class EvaluatePage(QWidget):
         ev = self.evaluation
         if ev is None or ev.task != "classification":
             return None
-        rows = cell_examples(ev.y_true, ev.proba, true_class, predicted)
+        rows = cell_examples(ev.y_true, ev.proba, true_class, predicted, pred=self._pred)
         names = ev.class_names
         what = (f"{names[true_class]} recognised" if true_class == predicted else
                 f"{names[true_class]} taken for {names[predicted]}")
@@ -235,6 +307,22 @@ class EvaluatePage(QWidget):
         dialog.open()
         return dialog
 
+    @Slot()
+    def show_largest_errors(self):
+        """Regression: the rows the model missed by most."""
+        from ml.evaluation.metrics import largest_errors
+
+        from ..widgets.examples import ExamplesDialog
+
+        ev = self.evaluation
+        if ev is None or ev.task != "regression":
+            return None
+        rows = largest_errors(ev.y_true, ev.y_pred, limit=200)
+        dialog = ExamplesDialog(ev, rows, f"The largest errors ({len(rows)})", self,
+                                order="largest error first")
+        dialog.open()
+        return dialog
+
     # -- showing --------------------------------------------------------------------------------
     def show_evaluation(self, evaluation: Evaluation | None) -> None:
         self.evaluation = evaluation
@@ -253,22 +341,19 @@ class EvaluatePage(QWidget):
         m = evaluation.metrics
         if evaluation.task == "classification":
             self.views.setCurrentIndex(0)
-            self.cards[0].set_value(f"{100 * m['accuracy']:.1f}%", "accuracy")
-            self.cards[1].set_value(f"{m['f1_macro']:.3f}", "macro F1")
-            self.cards[2].set_value(f"{m['precision_macro']:.3f} / {m['recall_macro']:.3f}",
-                                    "macro precision / recall")
-            r = evaluation.report
-            self.class_model.set_rows([
-                [name, float(r.precision[i]), float(r.recall[i]), float(r.f1[i]),
-                 int(r.support[i])] for i, name in enumerate(evaluation.class_names)])
-            self.class_model.row_colors = {i: QColor(253, 236, 234)
-                                           for i in range(len(evaluation.class_names))
-                                           if r.support[i] and r.f1[i] < 0.8}
-            self.matrix.set_matrix(evaluation.confusion, evaluation.class_names)
-            self.more_metrics.setText(describe_more(m))
+            binary = len(evaluation.class_names) == 2
+            self.threshold_row.setVisible(binary)
+            if binary:
+                with QSignalBlocker(self.threshold_slider):
+                    self.threshold_slider.setValue(50)
+                self._label_threshold(0.5)
+            self._show_classes(evaluation.y_pred, m, evaluation.confusion, evaluation.report)
             self.mistakes_button.setEnabled(evaluation.examples is not None)
+            self.curves.set_evaluation(evaluation)
         else:
             self.more_metrics.setText(describe_more(m))
+            self.residuals.set_evaluation(evaluation)
+            self.errors_button.setEnabled(evaluation.examples is not None)
             self.views.setCurrentIndex(1)
             self.cards[0].set_value(f"{m['mae']:.4g}", "mean absolute error")
             self.cards[1].set_value(f"{m['rmse']:.4g}", "root mean squared error")

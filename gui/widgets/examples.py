@@ -37,7 +37,8 @@ def image_pixmap(chw: np.ndarray, side: int = THUMB) -> QPixmap:
 class ExamplesDialog(QDialog):
     """Examples *rows* of an evaluation, most confident first (the caller orders them)."""
 
-    def __init__(self, evaluation, rows: np.ndarray, title: str, parent: QWidget | None = None):
+    def __init__(self, evaluation, rows: np.ndarray, title: str, parent: QWidget | None = None,
+                 order: str = "the model's most confident first"):
         super().__init__(parent)
         self.setObjectName("examplesDialog")
         self.setWindowTitle(title)
@@ -48,8 +49,7 @@ class ExamplesDialog(QDialog):
         proba = evaluation.proba
         layout = QVBoxLayout(self)
         more = f" (the first {LIMIT} shown)" if len(self.rows) > LIMIT else ""
-        self.summary = QLabel(f"<b>{len(self.rows)}</b> example(s){more}, the model's most "
-                              f"confident first.")
+        self.summary = QLabel(f"<b>{len(self.rows)}</b> example(s){more}, {order}.")
         layout.addWidget(self.summary)
         examples = evaluation.examples
         self.view: QWidget

@@ -250,11 +250,12 @@ def most_confident_mistakes(y_true: np.ndarray, proba: np.ndarray, limit: int = 
     return wrong[np.argsort(-confidence, kind="stable")][:limit]
 
 
-def cell_examples(y_true: np.ndarray, proba: np.ndarray, true_class: int, predicted: int
-                  ) -> np.ndarray:
-    """Rows of one confusion-matrix cell, the model's most confident first."""
+def cell_examples(y_true: np.ndarray, proba: np.ndarray, true_class: int, predicted: int,
+                  pred: np.ndarray | None = None) -> np.ndarray:
+    """Rows of one confusion-matrix cell, the model's most confident first (*pred*: the
+    predictions when they are not the most probable class, e.g. after a threshold)."""
     proba = np.asarray(proba, np.float64)
-    pred = proba.argmax(axis=1)
+    pred = proba.argmax(axis=1) if pred is None else np.asarray(pred)
     rows = np.flatnonzero((np.asarray(y_true, np.int64) == true_class) & (pred == predicted))
     return rows[np.argsort(-proba[rows, predicted], kind="stable")]
 

@@ -378,3 +378,53 @@ def test_table_examples_show_the_rows_themselves(qtbot, window, user):
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert headers[:3] == ["Is", "Model said", "Sure"] and "species" in headers
     dialog.close()
+
+
+def _evaluated(qtbot, window, sample, **training):
+    load_sample(qtbot, window, sample)
+    _train(qtbot, window, **training)
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    return page
+
+
+def test_binary_threshold_moves_the_matrix_and_metrics_live(qtbot, window, user):
+    from sklearn.metrics import accuracy_score
+
+    page = _evaluated(qtbot, window, "breast_cancer", epochs=3)
+    ev = page.evaluation
+    assert page.threshold_row.isVisibleTo(page)
+    page.threshold_slider.setValue(90)
+    pred = (ev.proba[:, 1] >= 0.9).astype(int)
+    assert page.matrix.matrix.sum() == ev.n
+    assert page.matrix.matrix[:, 1].sum() == pred.sum()
+    assert page.cards[0].value_label.text() == f"{100 * accuracy_score(ev.y_true, pred):.1f}%"
+    assert "0.90" in page.threshold_label.text()
+    dialog = page.show_cell(0, 0)  # the cell follows the threshold too
+    assert len(dialog.rows) == int(page.matrix.matrix[0, 0])
+    dialog.close()
+    page.class_tabs.setCurrentIndex(1)
+    assert len(page.curves.areas["roc"]) == 1
+    assert page.curves.areas["roc"][0] == pytest.approx(ev.metrics["roc_auc"])
+    assert "ROC AUC" in page.curves.caption.text()
+
+
+def test_regression_shows_residuals_and_the_largest_errors(qtbot, window, user):
+    page = _evaluated(qtbot, window, "diabetes", epochs=3)
+    ev = page.evaluation
+    assert "mean absolute % error" in page.more_metrics.text()
+    residuals = page.residuals.residuals
+    assert np.allclose(residuals, ev.y_pred - ev.y_true)
+    dialog = page.show_largest_errors()
+    errors = np.abs(ev.y_pred - ev.y_true)[dialog.rows]
+    assert list(errors) == sorted(errors, reverse=True)
+    assert dialog.view.rowCount() == len(dialog.rows)
+    dialog.close()
+
+
+def test_several_classes_get_a_curve_each(qtbot, window, user):
+    page = _evaluated(qtbot, window, "wine", epochs=3)
+    assert not page.threshold_row.isVisibleTo(page)
+    assert len(page.curves.areas["roc"]) == 3
+    assert np.mean(page.curves.areas["roc"]) == pytest.approx(page.evaluation.metrics["roc_auc"])
