@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="metrics of a run on its test split or a labelled file")
     p.add_argument("run_dir")
     p.add_argument("--data", help="a labelled CSV file to evaluate on instead of the test split")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="the run's split to evaluate on (default: test)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     p = sub.add_parser("predict", help="predict for every row of a CSV file")
@@ -541,10 +543,12 @@ def _cmd_evaluate(args) -> int:
     from .runs import load_run
 
     run = load_run(args.run_dir)
-    evaluation = evaluate_run(run, args.data)
+    evaluation = evaluate_run(run, args.data, split=args.split)
     if args.json:
+        # JSON has no NaN (e.g. ROC AUC with one class present): null instead.
+        metrics = {k: (None if v != v else v) for k, v in evaluation.metrics.items()}
         doc = {"task": evaluation.task, "source": evaluation.source, "n": evaluation.n,
-               "metrics": evaluation.metrics}
+               "metrics": metrics}
         if evaluation.report is not None:
             doc["per_class"] = {
                 name: {"precision": float(evaluation.report.precision[i]),

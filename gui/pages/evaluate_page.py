@@ -42,8 +42,9 @@ def describe_more(metrics: dict) -> str:
     return " · ".join(parts)
 
 
-def _evaluate(run_path: str, data: str | None) -> tuple[str, Evaluation]:
-    return run_path, evaluate_run(load_run(run_path), data)
+def _evaluate(run_path: str, data: str | None, split: str = "test"
+              ) -> tuple[str, Evaluation]:
+    return run_path, evaluate_run(load_run(run_path), data, split)
 
 
 class EvaluatePage(QWidget):
@@ -63,13 +64,19 @@ class EvaluatePage(QWidget):
         self.run_combo.activated.connect(self._on_run_chosen)
         self.file_button = QPushButton("Evaluate on another labelled file…")
         self.file_button.clicked.connect(self._on_file_clicked)
-        self.test_button = QPushButton("Back to the test split")
-        self.test_button.clicked.connect(self.evaluate_current)
+        self.split_combo = QComboBox()
+        self.split_combo.setObjectName("splitCombo")
+        self.split_combo.addItem("Test split", "test")
+        self.split_combo.addItem("Validation split", "val")
+        self.split_combo.setToolTip("Which of the run's own rows to evaluate on (the test rows "
+                                    "were never used to pick the model)")
+        self.split_combo.activated.connect(lambda _: self.evaluate_current())
         self.source_label = QLabel("")
         top = QHBoxLayout()
         top.addWidget(QLabel("Run:"))
         top.addWidget(self.run_combo, 1)
-        top.addWidget(self.test_button)
+        top.addWidget(QLabel("On:"))
+        top.addWidget(self.split_combo)
         top.addWidget(self.file_button)
 
         self.cards = [MetricCard("") for _ in range(3)]
@@ -203,10 +210,11 @@ class EvaluatePage(QWidget):
         current = self.state.current_run
         if current is None:
             return
-        if current.evaluation is not None:
+        split = self.split_combo.currentData() or "test"
+        if current.evaluation is not None and split == "test":
             self.show_evaluation(current.evaluation)
             return
-        self._start(str(current.path), None)
+        self._start(str(current.path), None, split)
 
     @Slot()
     def _on_file_clicked(self) -> None:
@@ -217,9 +225,9 @@ class EvaluatePage(QWidget):
         if path:
             self._start(str(self.state.current_run.path), path)
 
-    def _start(self, run_path: str, data: str | None) -> None:
+    def _start(self, run_path: str, data: str | None, split: str = "test") -> None:
         self.banner.show_message("Evaluating …", "info")
-        self.runner.start(FunctionWorker(_evaluate, run_path, data))
+        self.runner.start(FunctionWorker(_evaluate, run_path, data, split))
 
     @Slot(object)
     def _on_evaluated(self, result: tuple[str, Evaluation]) -> None:

@@ -75,8 +75,9 @@ def evaluate_arrays(net: TrainDeskNet, pre: Preprocessor, x: np.ndarray, y: np.n
                       regression_metrics(y_true, pred), examples=examples)
 
 
-def evaluate_run(run: Run, data: str | Path | None = None) -> Evaluation:
-    """Evaluate a run on its test split, or on every row of a new labelled file *data*.
+def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") -> Evaluation:
+    """Evaluate a run on its test (or validation: *split* ``"val"``) split, or on every row of
+    a new labelled file *data*.
 
     Raises
     ------
@@ -99,8 +100,11 @@ def evaluate_run(run: Run, data: str | Path | None = None) -> Evaluation:
         return evaluate_arrays(net, pre, pre.transform_features(frame),
                                pre.transform_target(frame), Path(data).name,
                                examples=frame.reset_index(drop=True))
-    x, y, examples = load_split(run, "test", with_examples=True)
-    return evaluate_arrays(net, pre, x, y, "test split", examples)
+    if split not in ("test", "val"):
+        raise DataError(f"Unknown split {split!r}; use test or val.")
+    x, y, examples = load_split(run, split, with_examples=True)
+    return evaluate_arrays(net, pre, x, y,
+                           "test split" if split == "test" else "validation split", examples)
 
 
 def load_split(run: Run, name: str = "test", with_examples: bool = False):

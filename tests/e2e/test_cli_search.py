@@ -42,3 +42,14 @@ def test_search_records_trials_in_the_project_and_saves_the_best(tmp_path):
 def test_search_with_an_unknown_setting_is_one_line():
     proc = run_main("search", "--data", "sample:iris", "--space", "lr,colour")
     assert proc.returncode == 2 and "Unknown search setting 'colour'" in proc.stderr
+
+
+def test_evaluate_on_the_validation_split_as_json(tmp_path):
+    out = tmp_path / "run"
+    assert run_main("train", "--data", "sample:wine", "--epochs", "2", "--quiet", "--out",
+                    str(out)).returncode == 0
+    proc = run_main("evaluate", str(out), "--split", "val", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["source"] == "validation split"
+    assert {"balanced_accuracy", "roc_auc", "log_loss"} <= set(doc["metrics"])

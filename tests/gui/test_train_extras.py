@@ -428,3 +428,19 @@ def test_several_classes_get_a_curve_each(qtbot, window, user):
     assert not page.threshold_row.isVisibleTo(page)
     assert len(page.curves.areas["roc"]) == 3
     assert np.mean(page.curves.areas["roc"]) == pytest.approx(page.evaluation.metrics["roc_auc"])
+
+
+def test_evaluating_on_the_validation_split(qtbot, window, user):
+    page = _evaluated(qtbot, window, "wine", epochs=2)
+    assert page.evaluation.source == "test split"
+    combo = page.split_combo
+    combo.setCurrentIndex(combo.findData("val"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: page.evaluation.source == "validation split", timeout=30_000)
+    run_dir = window.state.current_run.path
+    with np.load(run_dir / "split.npz") as split:
+        assert page.evaluation.n == len(split["val"])
+    assert "validation split" in page.source_label.text()
+    combo.setCurrentIndex(combo.findData("test"))
+    combo.activated.emit(combo.currentIndex())
+    qtbot.waitUntil(lambda: page.evaluation.source == "test split", timeout=30_000)
