@@ -266,9 +266,11 @@ class TrainingJob:
             from .training.loading import default_workers
 
             size = prepared.x["train"].nbytes + prepared.x["val"].nbytes
+            workers = default_workers()
+            how = (f"{workers} worker process(es) decode the next batches" if workers
+                   else "each batch is decoded as it is needed")
             say(f"Images are decoded while training ({size / 2**30:.1f} GiB decoded would not "
-                f"be held in memory): {default_workers()} worker process(es) decode the next "
-                f"batches.")
+                f"be held in memory): {how}.")
 
         fingerprint = data_fingerprint(project.data.source)  # before any folder is created
         checkpoint = None

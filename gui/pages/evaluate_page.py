@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from PySide6.QtCore import QSignalBlocker, Qt, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
@@ -18,7 +20,7 @@ from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner, MetricCard, heading
 from ..widgets.eval_plots import CurvesPanel, ResidualsPanel
-from ..widgets.plots import ConfusionMatrixWidget, ScatterPlotWidget
+from ..widgets.plots import BarChartWidget, ConfusionMatrixWidget, ScatterPlotWidget
 from ..widgets.table_models import RecordsModel
 
 
@@ -40,6 +42,78 @@ def describe_more(metrics: dict) -> str:
         parts.append(f"{label} <b>{100 * value:.1f}%</b>" if pct else
                      f"{label} <b>{value:.3f}</b>")
     return " · ".join(parts)
+
+
+class ImportancePanel(QWidget):
+    """Permutation feature importance of the evaluated rows, computed in the background."""
+
+    INTRO = ("Shuffles one column at a time and measures how much the score drops: the "
+             "columns the model relies on most come first.")
+
+    def __init__(self, page: "EvaluatePage"):
+        super().__init__()
+        self.page = page
+        self.runner = TaskRunner(self)
+        self.runner.finished.connect(self._on_done)
+        self.runner.errored.connect(self._on_error)
+        self.button = QPushButton("Measure feature importance")
+        self.button.setObjectName("importanceButton")
+        self.button.clicked.connect(self.compute)
+        self.note = QLabel(self.INTRO)
+        self.note.setWordWrap(True)
+        self.chart = BarChartWidget()
+        self.chart.setObjectName("importanceChart")
+        row = QHBoxLayout()
+        row.addWidget(self.button)
+        row.addWidget(self.note, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.chart, 1)
+        self.result = None
+
+    def reset(self) -> None:
+        self.runner.cancel()
+        self.result = None
+        self.chart.set_bars([], [], "Feature importance")
+        self.note.setText(self.INTRO)
+        self.button.setEnabled(True)
+
+    @Slot()
+    def compute(self) -> None:
+        current, ev = self.page.state.current_run, self.page.evaluation
+        if current is None or ev is None or not isinstance(ev.examples, pd.DataFrame):
+            return
+        self.button.setEnabled(False)
+        self.note.setText("Measuring …")
+        self.runner.start(FunctionWorker(_importance, str(current.path), ev.examples))
+
+    @Slot(object)
+    def _on_done(self, result) -> None:
+        self.result = result
+        self.button.setEnabled(True)
+        score = "accuracy" if result.score == "accuracy" else "R²"
+        shown = min(len(result.features), 25)
+        scale = 100.0 if result.score == "accuracy" else 1.0
+        self.chart.set_bars(result.features[:shown], list(scale * result.mean[:shown]),
+                            f"Drop in {score} when the column is shuffled"
+                            + (" (points)" if scale == 100 else ""))
+        top = result.features[0]
+        self.note.setText(f"The model relies most on <b>{top}</b>: shuffling it lowers the "
+                          f"{score} by {scale * result.mean[0]:.3g}"
+                          f"{' points' if scale == 100 else ''} (from "
+                          f"{scale * result.baseline:.3g}). Bars near 0: columns it ignores.")
+
+    @Slot(str)
+    def _on_error(self, message: str) -> None:
+        self.button.setEnabled(True)
+        self.note.setText(message)
+
+
+def _importance(run_path: str, rows: pd.DataFrame):
+    from ml.evaluation.explain import permutation_importance
+
+    run = load_run(run_path)
+    return permutation_importance(run.load_model(), run.preprocessor, rows)
 
 
 def _evaluate(run_path: str, data: str | None, split: str = "test"
@@ -137,6 +211,7 @@ class EvaluatePage(QWidget):
         self.class_tabs = QTabWidget()
         self.class_tabs.addTab(classification, "Classes and confusion")
         self.class_tabs.addTab(self.curves, "ROC, precision-recall, reliability")
+        self.importance = ImportancePanel(self)
 
         self.scatter = ScatterPlotWidget()
         self.scatter.setObjectName("scatterPlot")
@@ -151,6 +226,7 @@ class EvaluatePage(QWidget):
         self.reg_tabs = QTabWidget()
         self.reg_tabs.addTab(self.scatter, "Predicted vs actual")
         self.reg_tabs.addTab(self.residuals, "Residuals")
+        self.reg_importance = ImportancePanel(self)
         self.reg_tabs.setCornerWidget(self.errors_button)
         rl.addWidget(self.reg_tabs)
         self.views = QStackedWidget()
@@ -243,6 +319,18 @@ class EvaluatePage(QWidget):
     def _on_errored(self, message: str) -> None:
         self.banner.show_message(message, "error")
         dialogs.show_error(self, "Could not evaluate", message)
+
+    @staticmethod
+    def _offer_importance(tabs: QTabWidget, panel: "ImportancePanel", evaluation) -> None:
+        """A "Feature importance" tab for table rows (images and texts have none)."""
+        rows = evaluation.examples
+        table = isinstance(rows, pd.DataFrame)
+        index = tabs.indexOf(panel)
+        if table and index < 0:
+            tabs.addTab(panel, "Feature importance")
+        elif not table and index >= 0:
+            tabs.removeTab(index)
+        panel.reset()
 
     def _show_classes(self, pred, m: dict, cm, r) -> None:
         """Cards, per-class table, matrix and the metrics line for predictions *pred*."""
@@ -358,10 +446,12 @@ class EvaluatePage(QWidget):
             self._show_classes(evaluation.y_pred, m, evaluation.confusion, evaluation.report)
             self.mistakes_button.setEnabled(evaluation.examples is not None)
             self.curves.set_evaluation(evaluation)
+            self._offer_importance(self.class_tabs, self.importance, evaluation)
         else:
             self.more_metrics.setText(describe_more(m))
             self.residuals.set_evaluation(evaluation)
             self.errors_button.setEnabled(evaluation.examples is not None)
+            self._offer_importance(self.reg_tabs, self.reg_importance, evaluation)
             self.views.setCurrentIndex(1)
             self.cards[0].set_value(f"{m['mae']:.4g}", "mean absolute error")
             self.cards[1].set_value(f"{m['rmse']:.4g}", "root mean squared error")

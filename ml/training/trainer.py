@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
+import torch._dynamo  # noqa: F401 - see below
 from torch import nn
 
 from ..data.streaming import ImageFiles
@@ -31,6 +32,12 @@ from . import distributed
 from .callbacks import BestWeights, Callback, CallbackList, EarlyStopping
 from .device import amp_dtype, describe_device, release_device_memory, select_device
 from .schedules import Scheduler, make_scheduler
+
+
+# Every torch optimizer imports torch._dynamo (and sympy) on its first construction. Done
+# lazily, on a training QThread while Qt's thread pool was busy (thumbnails), that import hung
+# the run for good (seen in the GUI tests, 2026-11-24). Importing it here, with this module,
+# keeps that heavy import off worker threads.
 
 
 @dataclass

@@ -444,3 +444,16 @@ def test_evaluating_on_the_validation_split(qtbot, window, user):
     combo.setCurrentIndex(combo.findData("test"))
     combo.activated.emit(combo.currentIndex())
     qtbot.waitUntil(lambda: page.evaluation.source == "test split", timeout=30_000)
+
+
+def test_feature_importance_from_the_evaluate_page(qtbot, window, user):
+    page = _evaluated(qtbot, window, "iris", epochs=20, lr=0.01)
+    panel = page.importance
+    assert page.class_tabs.indexOf(panel) >= 0
+    page.class_tabs.setCurrentWidget(panel)
+    qtbot.mouseClick(panel.button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=60_000)
+    assert set(panel.chart.labels) == {"sepal_length", "sepal_width", "petal_length",
+                                       "petal_width"} or len(panel.chart.labels) == 4
+    assert panel.chart.labels[0] == panel.result.features[0]
+    assert "relies most on" in panel.note.text()

@@ -58,7 +58,7 @@ def test_regression_shows_errors_in_units_and_a_scatter(qtbot, window, user):
     window.go_to(3)
     page = window.evaluate_page
     qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
-    assert page.views.currentWidget() is page.scatter
+    assert page.views.currentIndex() == 1 and page.reg_tabs.currentWidget() is page.scatter
     assert page.cards[0].caption_label.text() == "mean absolute error"
     x, y = page.scatter.points.getData()
     assert len(x) == page.evaluation.n and x.min() > 20
