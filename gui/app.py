@@ -70,7 +70,7 @@ def run_app(argv: list[str]) -> int:
 
     from .main_window import MainWindow
 
-    window = MainWindow()
+    window = MainWindow()  # also moves garbage collection to this thread (workers/gc_guard.py)
     window.show()
     keep_gui_responsive()
     if argv and argv[0].endswith(".tdproj"):

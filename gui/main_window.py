@@ -13,6 +13,7 @@ from ml import __version__
 from ml.errors import TrainDeskError
 from ml.project import PROJECT_SUFFIX, Project
 from ml.training.device import describe_device
+from workers import gc_guard
 
 from . import dialogs
 from .pages import DataPage, EvaluatePage, ExportPage, ModelPage, TrainPage
@@ -26,6 +27,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, state: ProjectState | None = None):
         super().__init__()
+        gc_guard.install()  # widgets must never be collected on a worker thread
         self.state = state or ProjectState(parent=self)
         self.resize(1360, 860)
         self.setMinimumSize(QSize(1024, 680))
@@ -308,5 +310,6 @@ class MainWindow(QMainWindow):
         for page in (self.train_page, self.data_page):
             page.shutdown()
         self.evaluate_page.runner.shutdown()
+        self.evaluate_page.tryit.shutdown()
         self.export_page.runner.shutdown()
         event.accept()

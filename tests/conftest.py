@@ -14,6 +14,24 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.watchdog import Watchdog  # noqa: E402
+
+
+_WATCHDOG = Watchdog()
+
+
+def pytest_configure(config):
+    _WATCHDOG.configure()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _WATCHDOG.enter(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        _WATCHDOG.leave()
+
 
 def pytest_collection_modifyitems(config, items):
     import torch
@@ -76,14 +94,25 @@ def run_main(*args: str, env: dict | None = None, timeout: int = 300):
 
 @pytest.fixture(autouse=True)
 def _no_threads_left_behind(request):
-    """Every worker thread a test started has ended by the end of the test."""
+    """Every worker thread a test started has ended by the end of the test.
+
+    Qt tests also collect garbage on the GUI thread only, as the app does (workers/gc_guard.py).
+    """
+    if "qtbot" in request.fixturenames:
+        from workers import gc_guard
+
+        gc_guard.install(request.getfixturevalue("qapp"))
     yield
     if "qtbot" not in request.fixturenames:
         return
     from PySide6.QtTest import QTest
 
+    from workers import gc_guard
     from workers.base import thread_reaper
 
     reaper = thread_reaper()
-    assert reaper.wait_all(60_000), "a worker thread did not end"
-    QTest.qWait(10)  # let queued thread-finished slots run
+    try:
+        assert reaper.wait_all(60_000), "a worker thread did not end"
+        QTest.qWait(10)  # let queued thread-finished slots run
+    finally:
+        gc_guard.uninstall()

@@ -435,6 +435,7 @@ class TrainPage(QWidget):
     @Slot(dict)
     def _on_progress(self, info: dict) -> None:
         now = time.monotonic()
+        self._throughput = info.get("samples_per_second", 0.0)  # the meters read it anytime
         if now - self._shown_progress < 0.2 and info["batch"] < info["batches"]:
             return  # 5 updates a second read as smooth; repaints take CPU from training
         self._shown_progress = now
@@ -444,7 +445,6 @@ class TrainPage(QWidget):
         self.progress.setFormat(f"{stage}{self._epoch_text} · batch {info['batch']}/"
                                 f"{info['batches']} · {100 * info['fraction']:.0f}%")
         self._eta = info["eta"]
-        self._throughput = info.get("samples_per_second", 0.0)
         self._tick()
 
     @Slot(str)

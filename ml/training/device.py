@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -82,6 +83,17 @@ def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+#: The full garbage collection :func:`release_device_memory` runs. A GUI replaces it with one
+#: that runs on its own thread, where destroying collected widgets is safe.
+_collect_garbage: Callable[[], object] = gc.collect
+
+
+def set_garbage_collector(collect: Callable[[], object]) -> None:
+    """Use *collect* (a no-argument full collection) instead of :func:`gc.collect`."""
+    global _collect_garbage
+    _collect_garbage = collect
+
+
 def release_device_memory(device: torch.device) -> None:
     """Return cached device memory to the driver after a run.
 
@@ -90,7 +102,7 @@ def release_device_memory(device: torch.device) -> None:
     """
     if device.type == "cpu":
         return
-    gc.collect()  # tensors in reference cycles must go before the cache can be emptied
+    _collect_garbage()  # tensors in reference cycles must go before the cache can be emptied
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps" and hasattr(torch, "mps"):

@@ -81,6 +81,7 @@ class LoaderBatches:
         self.seed = int(seed)
         self.sampler = _EpochBatches()
         workers = default_workers() if workers is None else int(workers)
+        self.workers = workers
         self.loader = torch.utils.data.DataLoader(
             ImageFileDataset(files, labels, augment), batch_sampler=self.sampler,
             collate_fn=_whole_batch, num_workers=workers,
@@ -116,14 +117,15 @@ class LoaderBatches:
         self.loader = None
 
 
-#: Decode in worker processes. Off for now: after a spawned DataLoader had run inside the Qt
-#: app's process (its iterator made on a QThread), later Qt-threaded work hung at random
-#: (seen in the GUI test suite, 2026-11-24; not yet understood). Until that is found, batches
-#: are decoded in the training thread by the loader itself (still a batch at a time, never
-#: the whole set in memory). ``TRAINDESK_LOADER_WORKERS=N`` turns N processes on.
-WORKER_PROCESSES = int(os.environ.get("TRAINDESK_LOADER_WORKERS", "0") or 0)
+#: How many processes decode streamed batches ahead of the training loop: all cores but one, at
+#: most four (decoding a batch of JPEGs is far cheaper than a training step on a GPU).
+#: ``TRAINDESK_LOADER_WORKERS=N`` sets N; 0 decodes in the training thread.
+WORKER_PROCESSES = os.environ.get("TRAINDESK_LOADER_WORKERS", "")
 
 
 def default_workers() -> int:
-    """Decoding processes (see :data:`WORKER_PROCESSES`): at most all cores but one."""
-    return max(0, min(WORKER_PROCESSES, (os.cpu_count() or 2) - 1))
+    """Decoding processes (see :data:`WORKER_PROCESSES`)."""
+    spare = max(0, (os.cpu_count() or 2) - 1)
+    if str(WORKER_PROCESSES).strip():
+        return max(0, min(int(WORKER_PROCESSES), spare))
+    return min(4, spare)

@@ -325,3 +325,26 @@ def test_image_loading_choice_writes_the_project(qtbot, fruit_state, make_panel)
     assert fruit_state.project.data.image_loading == "stream"
     combo.setCurrentIndex(combo.findData("memory"))
     assert fruit_state.project.data.image_loading == "memory"
+
+
+def test_streamed_training_from_the_gui_uses_worker_processes(qtbot, fruit_state, make_panel,
+                                                              tmp_path, monkeypatch):
+    from gui.pages.train_page import TrainPage
+    from ml.training import loading
+
+    panel = make_panel(fruit_state)
+    panel.loading_combo.setCurrentIndex(panel.loading_combo.findData("stream"))
+    monkeypatch.setattr(loading, "WORKER_PROCESSES", "1")
+    made = []
+    real = loading.LoaderBatches.__init__
+    monkeypatch.setattr(loading.LoaderBatches, "__init__",
+                        lambda self, *a, **k: (real(self, *a, **k), made.append(self))[0])
+    fruit_state.update_training(epochs=2, batch_size=4)
+    fruit_state.project.path = tmp_path / "fruit.tdproj"
+    page = TrainPage(fruit_state)
+    qtbot.addWidget(page)
+    page.start_training()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=120_000)
+    assert made and made[0].workers == 1
+    assert fruit_state.project.runs[-1].status == "finished"
+    assert "1 worker process(es) decode the next batches" in page.log.toPlainText()

@@ -32,6 +32,9 @@ def test_stop_keeps_a_usable_run_and_the_window_stays_responsive(qtbot, window, 
     start(qtbot, window)
     page = window.train_page
     qtbot.waitUntil(lambda: len(page.curves.curve_data("train_loss")[0]) >= 2, timeout=60_000)
+    # Let the training run for a second of heartbeats before stopping it.
+    qtbot.waitUntil(lambda: len(gaps) > 50, timeout=60_000)
+    assert page.is_training()
     assert not window.data_page.isEnabled()  # data and model are frozen while training
     window.go_to(0)
     window.go_to(2)
@@ -39,7 +42,7 @@ def test_stop_keeps_a_usable_run_and_the_window_stays_responsive(qtbot, window, 
     qtbot.waitUntil(lambda: not page.is_training(), timeout=30_000)
     timer.stop()
     # The GUI thread kept running its event loop during training.
-    assert len(gaps) > 20 and max(gaps[5:]) < 1.5
+    assert max(gaps[5:]) < 1.5
     assert "Training stopped" in page.banner.text()
     assert window.state.project.runs[-1].status == "stopped"
     assert window.state.step_enabled(3) and window.data_page.isEnabled()
