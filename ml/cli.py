@@ -138,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the run's split to evaluate on (default: test)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    p = sub.add_parser("predict", help="predict for every row of a CSV file")
+    p = sub.add_parser("predict", help="predict for every row of a CSV file, or for images")
     p.add_argument("run_dir")
-    p.add_argument("input", help="a CSV file with the feature columns")
+    p.add_argument("input", help="a CSV/Excel file with the feature columns, an image file or a "
+                                 "folder of images (image models)")
     p.add_argument("--out", help="the CSV file to write (default: standard output)")
 
     p = sub.add_parser("export", help="export a run's model and check it")
@@ -574,15 +575,12 @@ def _cmd_evaluate(args) -> int:
 
 # -- predict --------------------------------------------------------------------------------------
 def _cmd_predict(args) -> int:
-    from .data.tabular import read_table
     from .errors import DataError
-    from .evaluation.evaluate import predict_frame
+    from .evaluation.tryit import Predictor, predict_path
     from .fileio import atomic_write_text
     from .runs import load_run
 
-    run = load_run(args.run_dir)
-    frame = read_table(args.input, min_columns=1)
-    out = predict_frame(run.load_model(), run.preprocessor, frame)
+    out = predict_path(Predictor(load_run(args.run_dir)), args.input)
     text = out.to_csv(index=False)
     if args.out:
         atomic_write_text(args.out, text, error=DataError)

@@ -22,6 +22,7 @@ from ..widgets.common import MessageBanner, MetricCard, heading
 from ..widgets.eval_plots import CurvesPanel, ResidualsPanel
 from ..widgets.plots import BarChartWidget, ConfusionMatrixWidget, ScatterPlotWidget
 from ..widgets.table_models import RecordsModel
+from ..widgets.tryit_panel import TryItPanel
 
 
 #: Metrics beyond the cards, in reading order: (key, label, as a percentage).
@@ -234,13 +235,24 @@ class EvaluatePage(QWidget):
         self.views.addWidget(regression)
         self._pred = None  # the predictions shown (moved by the threshold)
 
+        metrics_tab = QWidget()
+        ml = QVBoxLayout(metrics_tab)
+        ml.addWidget(self.source_label)
+        ml.addLayout(cards)
+        ml.addWidget(self.more_metrics)
+        ml.addWidget(self.views, 1)
+        self.tryit = TryItPanel()
+        self.tryit.setObjectName("tryItPanel")
+        self.page_tabs = QTabWidget()
+        self.page_tabs.setObjectName("evaluateTabs")
+        self.page_tabs.addTab(metrics_tab, "Metrics")
+        self.page_tabs.addTab(self.tryit, "Try it")
+        self.page_tabs.currentChanged.connect(lambda _: self._sync_tryit())
+
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.source_label)
-        layout.addLayout(cards)
-        layout.addWidget(self.more_metrics)
         layout.addWidget(self.banner)
-        layout.addWidget(self.views, 1)
+        layout.addWidget(self.page_tabs, 1)
 
         state.runs_changed.connect(self._fill_runs)
         state.current_run_changed.connect(self._on_current_run_changed)
@@ -385,6 +397,7 @@ class EvaluatePage(QWidget):
         what = (f"{names[true_class]} recognised" if true_class == predicted else
                 f"{names[true_class]} taken for {names[predicted]}")
         dialog = ExamplesDialog(ev, rows, f"{what}: {len(rows)} example(s)", self)
+        dialog.explain_requested.connect(self.explain_example)
         dialog.open()
         return dialog
 
@@ -400,6 +413,7 @@ class EvaluatePage(QWidget):
             return None
         rows = most_confident_mistakes(ev.y_true, ev.proba, limit=200)
         dialog = ExamplesDialog(ev, rows, f"The most confident mistakes ({len(rows)})", self)
+        dialog.explain_requested.connect(self.explain_example)
         dialog.open()
         return dialog
 
@@ -416,13 +430,35 @@ class EvaluatePage(QWidget):
         rows = largest_errors(ev.y_true, ev.y_pred, limit=200)
         dialog = ExamplesDialog(ev, rows, f"The largest errors ({len(rows)})", self,
                                 order="largest error first")
+        dialog.explain_requested.connect(self.explain_example)
         dialog.open()
         return dialog
 
     # -- showing --------------------------------------------------------------------------------
+    @Slot(int)
+    def explain_example(self, row: int) -> None:
+        """Open evaluated example *row* in the Try it tab (see ExamplesDialog)."""
+        if self.evaluation is not None:
+            self.show_try_it().explain_example(self.evaluation, row)
+
+    def show_try_it(self) -> TryItPanel:
+        """Switch to the Try it tab (its model loads in the background)."""
+        self.page_tabs.setCurrentWidget(self.tryit)
+        return self.tryit
+
+    def _sync_tryit(self) -> None:
+        """The Try it tab follows the current run; its model is loaded when the tab shows."""
+        if self.page_tabs.currentWidget() is not self.tryit:
+            return
+        current = self.state.current_run
+        examples = self.evaluation.examples if self.evaluation is not None else None
+        self.tryit.set_run(str(current.path) if current is not None and current.record.status
+                           != "running" else None, examples)
+
     def show_evaluation(self, evaluation: Evaluation | None) -> None:
         self.evaluation = evaluation
         self.banner.clear_message()
+        self._sync_tryit()
         if evaluation is None:
             for card in self.cards:
                 card.set_value("-", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QLabel,
                                QListView, QListWidget, QListWidgetItem, QTableWidget,
@@ -34,8 +34,28 @@ def image_pixmap(chw: np.ndarray, side: int = THUMB) -> QPixmap:
         side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
 
 
+def overlay_pixmap(chw: np.ndarray, heat: np.ndarray, side: int = THUMB) -> QPixmap:
+    """*chw* (as :func:`image_pixmap` takes it) in gray, with *heat* (``(H, W)`` in [0, 1]) laid
+    over it from transparent to red to yellow: where the model looks."""
+    chw = np.asarray(chw)
+    if chw.dtype != np.uint8:
+        top = float(chw.max()) if chw.size else 0.0
+        scale = 255.0 / top if top > 1.0 else 255.0
+        chw = np.clip(chw.astype(np.float64) * scale, 0, 255).astype(np.uint8)
+    gray = chw.astype(np.float64).mean(axis=0)
+    h = np.clip(np.asarray(heat, np.float64), 0.0, 1.0)
+    colour = np.stack([np.full_like(h, 255.0), 255.0 * np.clip(2 * h - 1, 0, 1),
+                       np.zeros_like(h)], axis=-1)  # red, turning yellow where hottest
+    alpha = (0.65 * h)[..., None]
+    rgb = (gray[..., None] * 0.85 * (1 - alpha) + colour * alpha).astype(np.uint8)
+    return image_pixmap(np.ascontiguousarray(rgb.transpose(2, 0, 1)), side)
+
+
 class ExamplesDialog(QDialog):
     """Examples *rows* of an evaluation, most confident first (the caller orders them)."""
+
+    #: The user wants one example (an evaluation row) explained in the Try it tab.
+    explain_requested = Signal(int)
 
     def __init__(self, evaluation, rows: np.ndarray, title: str, parent: QWidget | None = None,
                  order: str = "the model's most confident first"):
@@ -63,9 +83,39 @@ class ExamplesDialog(QDialog):
         layout.addWidget(self.view, 1)
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         box.rejected.connect(self.reject)
+        self.explain_button = box.addButton("Explain in Try it",
+                                            QDialogButtonBox.ButtonRole.ActionRole)
+        self.explain_button.setObjectName("explainButton")
+        self.explain_button.setToolTip("Open the selected example in the Try it tab: its "
+                                       "prediction and what it was based on (double-click "
+                                       "does the same)")
+        self.explain_button.clicked.connect(self._explain_selected)
+        self.explain_button.setEnabled(isinstance(self.view, (QListWidget, QTableWidget)))
+        if isinstance(self.view, QListWidget):
+            self.view.itemDoubleClicked.connect(lambda _: self._explain_selected())
+        elif isinstance(self.view, QTableWidget):
+            self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+            self.view.cellDoubleClicked.connect(lambda *_: self._explain_selected())
         layout.addWidget(box)
         self.resize(900, 620)
         self._names, self._proba = names, proba
+
+    def selected_row(self) -> int | None:
+        """The evaluation row of the selected example (the first, when none is selected)."""
+        if isinstance(self.view, QListWidget):
+            item = self.view.currentItem() or self.view.item(0)
+            return None if item is None else int(item.data(Qt.ItemDataRole.UserRole))
+        if isinstance(self.view, QTableWidget):
+            r = max(self.view.currentRow(), 0)
+            shown = self.rows[:LIMIT]
+            return int(shown[r]) if r < len(shown) else None
+        return None
+
+    @Slot()
+    def _explain_selected(self) -> None:
+        row = self.selected_row()
+        if row is not None:
+            self.explain_requested.emit(row)
 
     @staticmethod
     def _said(evaluation, row: int) -> tuple[str, str, float]:

@@ -346,6 +346,24 @@ def load_image(path: str | os.PathLike, size: tuple[int, int], mode: str = "RGB"
             raise DataError(f"{Path(path).name} cannot be used: {exc}.") from None
 
 
+def image_array(img: Image.Image, size: tuple[int, int], mode: str = "RGB") -> np.ndarray:
+    """What :func:`load_image` makes of a file, for an image already in memory (a drawing, the
+    clipboard): ``uint8`` ``(height, width, channels)``, decoded exactly the same way.
+
+    Raises
+    ------
+    DataError
+        If the image cannot be converted.
+    """
+    height, width = _check_size(size)
+    _channels(mode)
+    with _quiet_pillow():
+        try:
+            return _decode_opened(img.copy(), (width, height), mode)
+        except _Unusable as exc:
+            raise DataError(f"This image cannot be used: {exc}.") from None
+
+
 def decode_images(paths: Sequence[str | os.PathLike], size: tuple[int, int], mode: str = "RGB",
                   *, max_pixels: int = DEFAULT_MAX_PIXELS, workers: int | None = None,
                   progress: Progress | None = None, should_stop: ShouldStop | None = None

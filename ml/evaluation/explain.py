@@ -1,4 +1,5 @@
-"""Why the model says what it says: permutation feature importance for tables.
+"""Why the model says what it says: permutation feature importance for tables, saliency maps
+for images, and token importance for texts.
 
 Shuffling one column of the evaluation rows breaks its link to the target while keeping its
 values; how much the score drops is how much the model relies on that column (Breiman, 2001;
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
 
 from ..data.preprocessing import Preprocessor
 from ..errors import DataError
@@ -74,3 +77,112 @@ def permutation_importance(net: TrainDeskNet, pre: Preprocessor, frame: pd.DataF
     order = np.argsort(-mean, kind="stable")
     return Importance([names[i] for i in order], mean[order], std[order], baseline,
                       "accuracy" if pre.task == "classification" else "r2")
+
+
+# -- images -----------------------------------------------------------------------------------
+@dataclass
+class Saliency:
+    """Where in an image the model looked for its answer."""
+
+    #: ``Grad-CAM`` (conv nets: the last convolutional feature map, weighted by the gradient of
+    #: the answer) or ``gradient x input`` (other networks).
+    method: str
+    #: ``(H, W)`` float32 in [0, 1] at the input's size: 1 is where the answer comes from most.
+    heatmap: np.ndarray
+    #: The class explained (classification), or None for regression.
+    target: int | None
+
+
+def saliency(net: TrainDeskNet, x: np.ndarray, target: int | None = None) -> Saliency:
+    """Explain the answer for one image *x*, the model's input ``(1, C, H, W)``.
+
+    Grad-CAM (Selvaraju et al., 2017) for networks with convolutions: the last 4-D activation,
+    channel-weighted by the mean gradient of the score of *target* (default: the predicted class;
+    regression: the output), rectified and resized bilinearly to the image. Otherwise the
+    gradient times the input, summed over channels in absolute value.
+    """
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if xt.ndim != 4 or xt.shape[0] != 1:
+        raise DataError("Saliency explains one image at a time: pass (1, C, H, W).")
+    net.eval()
+    captured: list[torch.Tensor] = []
+
+    def keep(_module, _inputs, output):
+        if isinstance(output, torch.Tensor) and output.ndim == 4 and output.shape[-1] > 1:
+            output.retain_grad()
+            captured.append(output)
+
+    hooks = [m.register_forward_hook(keep) for m in net.body.children()]
+    try:
+        with torch.enable_grad():
+            xt.requires_grad_(True)
+            out = net(xt)
+            if out.shape[-1] > 1:
+                target = int(out[0].argmax()) if target is None else int(target)
+                score = out[0, target]
+            else:
+                target, score = None, out[0].sum()
+            score.backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+        net.zero_grad(set_to_none=True)  # the weights' gradients were a by-product
+    h, w = x.shape[-2:]
+    if captured and captured[-1].grad is not None:
+        act, grad = captured[-1].detach(), captured[-1].grad.detach()
+        weights = grad.mean(dim=(2, 3), keepdim=True)
+        cam = F.relu((weights * act).sum(dim=1, keepdim=True))
+        cam = F.interpolate(cam, size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        method = "Grad-CAM"
+    else:
+        cam = (xt.grad.detach() * xt.detach()).abs().sum(dim=1)[0]
+        method = "gradient x input"
+    heat = cam.numpy().astype(np.float32)
+    top = float(heat.max())
+    heat = heat / top if top > 0 else np.zeros_like(heat)
+    return Saliency(method, heat, target)
+
+
+# -- texts ------------------------------------------------------------------------------------
+@dataclass
+class TokenImportance:
+    """How much each word of a text pushes the answer (occlusion)."""
+
+    tokens: list[str]
+    #: Per token: the answer's log-odds (classification: ``log p / (1 - p)``, which still moves
+    #: when a confident model's probability is 0.9999) or value (regression, in the target's
+    #: units) minus what it becomes when the word is replaced by the unknown word. Positive: the
+    #: word supports the answer.
+    scores: np.ndarray
+    #: The class explained, or None for regression.
+    target: int | None
+
+
+def token_importance(net: TrainDeskNet, pre: Preprocessor, text: str,
+                     target: int | None = None) -> TokenImportance:
+    """Occlude each word of *text* in turn (it becomes the unknown word) and measure the change
+    of the answer. Words past the model's maximum length are not read, so they get 0."""
+    from ..data.text import UNK_ID
+
+    if pre.kind != "text":
+        raise DataError("Token importance needs a text model.")
+    tokenizer = pre._tokenizer()
+    tokens = tokenizer.tokenize(text)
+    ids = tokenizer.encode([text])
+    n = min(len(tokens), ids.shape[1])
+    batch = np.repeat(ids, n + 1, axis=0)
+    for i in range(n):
+        batch[i + 1, i] = UNK_ID
+    raw = predict_raw(net, batch)
+    if pre.task == "classification":
+        z = raw.astype(np.float64)
+        target = int(z[0].argmax()) if target is None else int(target)
+        others = np.delete(z, target, axis=1)
+        top = others.max(axis=1)
+        values = z[:, target] - (top + np.log(np.exp(others - top[:, None]).sum(axis=1)))
+    else:
+        target = None
+        values = pre.inverse_target(raw.reshape(-1))
+    scores = np.zeros(len(tokens), np.float64)
+    scores[:n] = values[0] - values[1:]
+    return TokenImportance(tokens, scores, target)

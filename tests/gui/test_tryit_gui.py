@@ -1,0 +1,134 @@
+"""The Try it tab: draw, fill a form or type, and the answer equals ``main.py predict``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from ml.evaluation.tryit import Predictor
+from ml.runs import load_run
+from tests.conftest import run_main
+from tests.gui.conftest import load_sample
+from tests.gui.test_data_page import open_csv
+from tests.gui.test_train_extras import _train
+from tests.ml.test_import_pipeline import make_text_csv
+
+
+def _try_it(qtbot, window):
+    window.go_to(3)
+    panel = window.evaluate_page.show_try_it()
+    qtbot.waitUntil(lambda: panel.predictor is not None, timeout=30_000)
+    return panel
+
+
+def _stroke(qtbot, canvas, points):
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(*points[0]))
+    for x, y in points[1:]:
+        qtbot.mouseMove(canvas, QPoint(x, y))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(*points[-1]))
+
+
+def test_a_drawn_digit_is_predicted_like_the_same_image_file(qtbot, window, user, tmp_path):
+    load_sample(qtbot, window, "digits")
+    _train(qtbot, window, epochs=3)
+    panel = _try_it(qtbot, window)
+    assert panel.inputs.currentIndex() == 1 and panel.style_.light_ink
+    canvas = panel.canvas
+    _stroke(qtbot, canvas, [(140, 40), (140, 120), (140, 200), (141, 240)])  # a "1"
+    qtbot.waitUntil(lambda: panel.prediction is not None, timeout=20_000)
+    assert not canvas.is_empty()
+    framed = panel.framed_drawing()
+    png = tmp_path / "drawn.png"
+    framed.save(png)
+    predictor = panel.predictor
+    # The canvas gives the model exactly the tensor the same image as a file gives.
+    np.testing.assert_array_equal(predictor.image_input(framed), predictor.image_input(png))
+    proc = run_main("predict", str(window.state.current_run.path), str(png))
+    assert proc.returncode == 0, proc.stderr
+    header, row = proc.stdout.splitlines()[:2]
+    cli = dict(zip(header.split(","), row.split(",")))
+    shown = panel.prediction
+    assert cli["prediction"] == shown.label
+    for name, p in shown.probabilities:
+        assert float(cli[f"probability_{name}"]) == pytest.approx(p, abs=1e-6)
+    assert len(panel.bars.bars) == 10 and panel.bars.winner == shown.label
+    assert shown.label in panel.answer.text()
+    assert panel.model_view.pixmap() is not None and not panel.model_view.pixmap().isNull()
+    # Where the model looked: Grad-CAM (the digits model is convolutional), at the model's size.
+    assert panel.method_label.text() == "Grad-CAM"
+    heat = panel.explanation.heatmap
+    assert heat.shape == (8, 8) and heat.max() == pytest.approx(1.0) and heat.min() >= 0
+    panel.explain_check.setChecked(False)
+    assert panel.method_label.text() == ""
+    qtbot.mouseClick(panel.clear_button, Qt.MouseButton.LeftButton)
+    assert canvas.is_empty() and panel.prediction is None
+
+
+def test_the_form_predicts_as_values_change_and_files_are_predicted(qtbot, window, user,
+                                                                     tmp_path):
+    load_sample(qtbot, window, "iris")
+    _train(qtbot, window, epochs=3)
+    panel = _try_it(qtbot, window)
+    assert panel.inputs.currentIndex() == 2
+    assert set(panel.form_widgets) == {"sepal_length", "sepal_width", "petal_length",
+                                       "petal_width"}
+    qtbot.waitUntil(lambda: panel.prediction is not None, timeout=20_000)
+    panel.form_widgets["petal_length"].setValue(6.5)
+    panel.form_widgets["petal_width"].setValue(2.4)
+    expected = Predictor(load_run(window.state.current_run.path)).predict_row(panel.form_values())
+    qtbot.waitUntil(lambda: panel.prediction.label == expected.label
+                    and abs(panel.prediction.value - expected.value) < 1e-6, timeout=20_000)
+    panel.fill_random_row()
+    rows = tmp_path / "new_flowers.csv"
+    pd.DataFrame({"sepal_length": [5.1, 6.7], "sepal_width": [3.5, 3.0],
+                  "petal_length": [1.4, 5.2], "petal_width": [0.2, 2.3]}).to_csv(rows, index=False)
+    out = tmp_path / "predicted.csv"
+    user.open_paths.append(str(rows))
+    user.save_paths.append(str(out))
+    qtbot.mouseClick(panel.batch_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Wrote 2 predictions" in panel.banner.text(), timeout=20_000)
+    written = pd.read_csv(out)
+    assert len(written) == 2 and "prediction" in written and "probability_setosa" in written
+    assert written["prediction"][0] == "setosa"
+    assert panel.batch_button.isEnabled()
+
+
+def test_text_is_predicted_at_every_keystroke(qtbot, window, user, tmp_path):
+    open_csv(qtbot, window, user, make_text_csv(tmp_path / "reviews.csv"))
+    window.data_page.target_combo.setCurrentText("sentiment")
+    _train(qtbot, window, epochs=3)
+    panel = _try_it(qtbot, window)
+    assert panel.inputs.currentIndex() == 3
+    answers = []
+    panel.predicted.connect(lambda p: answers.append(p.label))
+    qtbot.keyClicks(panel.text_edit, "great")
+    qtbot.waitUntil(lambda: len(answers) >= 1, timeout=20_000)
+    expected = Predictor(load_run(window.state.current_run.path)).predict_text("great")
+    qtbot.waitUntil(lambda: panel.prediction.value == pytest.approx(expected.value, abs=1e-6),
+                    timeout=20_000)
+    assert panel.prediction.label == expected.label
+    assert "great" in panel.token_view.text() and "background-color" in panel.token_view.text()
+    assert panel.explanation.tokens == ["great"]
+
+
+def test_a_mistake_opens_in_try_it_with_its_saliency(qtbot, window, user):
+    load_sample(qtbot, window, "digits")
+    _train(qtbot, window, epochs=1)
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    dialog = page.show_mistakes()
+    qtbot.addWidget(dialog)
+    row = dialog.selected_row()
+    assert row is not None
+    qtbot.mouseClick(dialog.explain_button, Qt.MouseButton.LeftButton)
+    panel = page.tryit
+    assert page.page_tabs.currentWidget() is panel
+    qtbot.waitUntil(lambda: panel.prediction is not None and panel.explanation is not None,
+                    timeout=30_000)
+    ev = page.evaluation
+    assert panel.prediction.label == ev.class_names[int(ev.y_pred[row])]
+    assert panel.prediction.value == pytest.approx(float(ev.proba[row].max()), abs=1e-5)
+    assert panel.explanation.heatmap.shape == (8, 8)
