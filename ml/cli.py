@@ -1,4 +1,5 @@
-"""The headless commands: ``python main.py samples | train | evaluate | predict | export``.
+"""The headless commands: ``python main.py samples | train | search | evaluate | compare |
+predict | export``.
 
 Progress goes to stderr, results to stdout. Bad input ends with one readable line on stderr and
 exit status 2; an internal error with one line and status 1 (``TRAINDESK_DEBUG=1`` adds the
@@ -138,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the run's split to evaluate on (default: test)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
+    p = sub.add_parser("compare", help="compare runs on the same rows, or average them into "
+                                       "an ensemble")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="the runs' shared split to compare on (default: test)")
+    p.add_argument("--data", help="a labelled CSV file (or image folder) to compare on instead")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also evaluate the runs' average (probabilities, or predictions)")
+    p.add_argument("--export", choices=["onnx", "pt2", "safetensors"],
+                   help="with --ensemble: export the ensemble as one model (needs --out)")
+    p.add_argument("--out", help="the ensemble's model file (with --export)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
     p = sub.add_parser("predict", help="predict for every row of a CSV file, or for images")
     p.add_argument("run_dir")
     p.add_argument("input", help="a CSV/Excel file with the feature columns, an image file or a "
@@ -164,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     handler = {"samples": _cmd_samples, "models": _cmd_models, "train": _cmd_train, "search": _cmd_search,
-               "evaluate": _cmd_evaluate,
+               "evaluate": _cmd_evaluate, "compare": _cmd_compare,
                "predict": _cmd_predict, "export": _cmd_export}[args.command]
     try:
         return handler(args)
@@ -570,6 +584,39 @@ def _cmd_evaluate(args) -> int:
             r = evaluation.report
             print(f"  {name:<{width}}  {r.precision[i]:9.3f}  {r.recall[i]:6.3f}  {r.f1[i]:5.3f}  "
                   f"{r.support[i]:7d}")
+    return EXIT_OK
+
+
+# -- compare --------------------------------------------------------------------------------------
+def _cmd_compare(args) -> int:
+    from .ensemble import Ensemble, compare_runs
+    from .errors import DataError
+    from .runs import load_run
+
+    if args.export and not (args.ensemble and args.out):
+        raise DataError("--export needs --ensemble and --out FILE.")
+    runs = [load_run(path) for path in args.run_dirs]
+    comparison = compare_runs(runs, args.split, args.data, ensemble=args.ensemble)
+    if args.json:
+        print(json.dumps({"source": comparison.evaluations[0].source, "models": [
+            {"name": name, "ensemble": i == comparison.ensemble,
+             "metrics": {k: (None if v != v else v) for k, v in ev.metrics.items()}}
+            for i, (name, ev) in enumerate(zip(comparison.names, comparison.evaluations))]},
+            indent=2))
+    else:
+        keys = list(comparison.evaluations[0].metrics)
+        width = max(len(n) for n in comparison.names)
+        print(f"On the {comparison.evaluations[0].source} ({comparison.evaluations[0].n} rows):")
+        print(f"{'':<{width}}  " + "  ".join(f"{k[:12]:>12}" for k in keys))
+        for name, ev in zip(comparison.names, comparison.evaluations):
+            print(f"{name:<{width}}  " + "  ".join(f"{ev.metrics.get(k, float('nan')):>12.4f}"
+                                                  for k in keys))
+    if args.export:
+        from .export import export_ensemble, inputs_for_check
+
+        x, checked_on = inputs_for_check(runs[0])
+        report = export_ensemble(Ensemble(runs), args.export, args.out, x, checked_on)
+        _err(report.summary)
     return EXIT_OK
 
 

@@ -153,6 +153,12 @@ class EvaluatePage(QWidget):
         top.addWidget(QLabel("On:"))
         top.addWidget(self.split_combo)
         top.addWidget(self.file_button)
+        self.compare_button = QPushButton("Compare runs…")
+        self.compare_button.setObjectName("compareRunsButton")
+        self.compare_button.setToolTip("Runs side by side on the same rows, and their average "
+                                       "as an ensemble you can export")
+        self.compare_button.clicked.connect(self.open_compare)
+        top.addWidget(self.compare_button)
 
         self.cards = [MetricCard("") for _ in range(3)]
         cards = QHBoxLayout()
@@ -435,6 +441,16 @@ class EvaluatePage(QWidget):
         return dialog
 
     # -- showing --------------------------------------------------------------------------------
+    @Slot()
+    def open_compare(self):
+        """The Compare runs dialog (the current run ticked)."""
+        from ..widgets.compare_dialog import CompareDialog
+
+        dialog = CompareDialog(self.state, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
     @Slot(int)
     def explain_example(self, row: int) -> None:
         """Open evaluated example *row* in the Try it tab (see ExamplesDialog)."""

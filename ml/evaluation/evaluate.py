@@ -64,6 +64,14 @@ def evaluate_arrays(net: TrainDeskNet, pre: Preprocessor, x: np.ndarray, y: np.n
     pred, proba = outputs_to_predictions(raw, pre)
     if examples is None and pre.kind == "image":
         examples = x
+    return evaluation_from_predictions(pre, y, pred, proba, source, examples)
+
+
+def evaluation_from_predictions(pre: Preprocessor, y: np.ndarray, pred: np.ndarray,
+                                proba: np.ndarray | None, source: str = "test",
+                                examples=None) -> Evaluation:
+    """Metrics for predictions *pred* (class indices, or values in the target's units) and
+    probabilities *proba* against encoded targets *y*."""
     if pre.task == "classification":
         k = len(pre.class_names)
         cm = confusion_matrix(y, pred, k)
@@ -73,6 +81,27 @@ def evaluate_arrays(net: TrainDeskNet, pre: Preprocessor, x: np.ndarray, y: np.n
     y_true = pre.inverse_target(y)
     return Evaluation("regression", source, y_true, pred, None, [],
                       regression_metrics(y_true, pred), examples=examples)
+
+
+def labelled_inputs(pre: Preprocessor, data: str | Path):
+    """Encoded inputs, encoded targets and example rows of a new labelled file (or, for image
+    models, a labelled image folder).
+
+    Raises
+    ------
+    DataError
+        If *data* cannot be read or lacks the model's columns or the target.
+    """
+    if pre.kind == "image":
+        x, y = _labelled_images(pre, data)
+        return x, y, x
+    frame = read_table(data)
+    if pre.target not in frame.columns:
+        raise DataError(f"{Path(data).name} has no target column {pre.target!r}, so it cannot "
+                        f"be used to evaluate. Use 'predict' for unlabelled data.")
+    frame = frame[frame[pre.target].notna()]
+    return (pre.transform_features(frame), pre.transform_target(frame),
+            frame.reset_index(drop=True))
 
 
 def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") -> Evaluation:
@@ -88,18 +117,9 @@ def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") 
     """
     net = run.load_model()
     pre = run.preprocessor
-    if data is not None and pre.kind == "image":
-        x, y = _labelled_images(pre, data)
-        return evaluate_arrays(net, pre, x, y, Path(data).name)
     if data is not None:
-        frame = read_table(data)
-        if pre.target not in frame.columns:
-            raise DataError(f"{Path(data).name} has no target column {pre.target!r}, so it cannot "
-                            f"be used to evaluate. Use 'predict' for unlabelled data.")
-        frame = frame[frame[pre.target].notna()]
-        return evaluate_arrays(net, pre, pre.transform_features(frame),
-                               pre.transform_target(frame), Path(data).name,
-                               examples=frame.reset_index(drop=True))
+        x, y, examples = labelled_inputs(pre, data)
+        return evaluate_arrays(net, pre, x, y, Path(data).name, examples=examples)
     if split not in ("test", "val"):
         raise DataError(f"Unknown split {split!r}; use test or val.")
     x, y, examples = load_split(run, split, with_examples=True)

@@ -122,6 +122,33 @@ def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
     ExportError
         If writing fails or the export does not reproduce the model's predictions.
     """
+    out = export_path(fmt, out)
+    return _export(inference_model(run, net), run.preprocessor.task,
+                   export_description(run, fmt, out.name), fmt, out, x_check, checked_on)
+
+
+def export_ensemble(ensemble, fmt: str, out: str | Path, x_check: np.ndarray,
+                    checked_on: str = "test samples") -> ExportReport:
+    """Write an :class:`ml.ensemble.Ensemble` as one model (the averaging inside it) and verify
+    it on *x_check*, like :func:`export_run`."""
+    out = export_path(fmt, out)
+    first = ensemble.runs[0]
+    description = export_description(first, fmt, out.name)
+    del description["model_spec"]
+    description["run"] = ensemble.name
+    description["ensemble"] = {
+        "combine": ("mean of the members' probabilities" if ensemble.task == "classification"
+                    else "mean of the members' predictions"),
+        "members": [{"run": run.path.name, "model_spec": run.spec.to_dict(),
+                     "target_scaling": {"mean": run.preprocessor.target_mean,
+                                        "std": run.preprocessor.target_std}}
+                    for run in ensemble.runs]}
+    return _export(ensemble.inference_model(), ensemble.task, description, fmt, out, x_check,
+                   checked_on)
+
+
+def export_path(fmt: str, out: str | Path) -> Path:
+    """*out* with the format's suffix; :class:`ExportError` for an unknown format or a folder."""
     if fmt not in FORMATS:
         raise ExportError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
     out = Path(out)
@@ -129,14 +156,17 @@ def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
         out = out.with_name(out.name + FORMATS[fmt][1])
     if out.is_dir():
         raise ExportError(f"{out} is a folder; give a file name for the export.")
+    return out
+
+
+def _export(model: torch.nn.Module, task: str, description: dict, fmt: str, out: Path,
+            x_check: np.ndarray, checked_on: str) -> ExportReport:
     if len(x_check) == 0:
         raise ExportError("There are no test samples to check the export with.")
     if x_check.dtype == np.uint8:  # image bytes: the exported model takes [0, 1] floats
         x_check = x_check.astype(np.float32) / np.float32(255.0)
-    model = inference_model(run, net)
     with torch.no_grad():
         reference = model(torch.from_numpy(x_check)).numpy()
-    description = export_description(run, fmt, out.name)
     writer, loader = _WRITERS[fmt]
     sidecar = out.with_name(out.stem + ".preprocessing.json")
     with atomic_path(out, error=ExportError) as tmp:
@@ -151,7 +181,7 @@ def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
         except Exception as exc:  # noqa: BLE001
             raise ExportError(f"The written {FORMATS[fmt][0]} file could not be run: "
                               f"{exc}") from exc
-        report = _compare(fmt, out, sidecar, run.preprocessor.task, reference, produced)
+        report = _compare(fmt, out, sidecar, task, reference, produced)
     atomic_write_json(sidecar, description, error=ExportError)
     return dataclasses.replace(report, checked_on=checked_on)
 
@@ -234,11 +264,16 @@ def _run_pt2(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 # -- safetensors --------------------------------------------------------------------------------
-def _write_safetensors(model: InferenceModel, x: np.ndarray, path: Path,
+def _write_safetensors(model: torch.nn.Module, x: np.ndarray, path: Path,
                        description: dict) -> None:
     from safetensors.torch import save_file
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    if "ensemble" in description:  # member i's weights are "member<i>.<name>"
+        state = {f"member{i}.{k}": v.detach().cpu().contiguous()
+                 for i, member in enumerate(model.members)
+                 for k, v in member.net.state_dict().items()}
+    else:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
     save_file(state, str(path), metadata={"format": EXPORT_FORMAT,
                                           "traindesk": json.dumps(description)})
 
@@ -249,8 +284,22 @@ def _run_safetensors(path: Path, x: np.ndarray) -> np.ndarray:
 
     with safe_open(str(path), framework="pt") as fh:
         description = json.loads(fh.metadata()["traindesk"])
+    weights = load_file(str(path))
+    if "ensemble" in description:
+        outputs = []
+        for i, member in enumerate(description["ensemble"]["members"]):
+            net = build_model(ModelSpec.from_dict(member["model_spec"]))
+            prefix = f"member{i}."
+            net.load_state_dict({k[len(prefix):]: v for k, v in weights.items()
+                                 if k.startswith(prefix)})
+            scaling = member["target_scaling"]
+            model = InferenceModel(net, description["task"], scaling["mean"],
+                                   scaling["std"]).eval()
+            with torch.no_grad():
+                outputs.append(model(torch.from_numpy(x)).numpy())
+        return np.mean(outputs, axis=0)
     net = build_model(ModelSpec.from_dict(description["model_spec"]))
-    net.load_state_dict(load_file(str(path)))
+    net.load_state_dict(weights)
     scaling = description["preprocessing"]["target_scaling"]
     model = InferenceModel(net, description["task"], scaling["mean"], scaling["std"]).eval()
     with torch.no_grad():

@@ -132,3 +132,31 @@ def test_a_mistake_opens_in_try_it_with_its_saliency(qtbot, window, user):
     assert panel.prediction.label == ev.class_names[int(ev.y_pred[row])]
     assert panel.prediction.value == pytest.approx(float(ev.proba[row].max()), abs=1e-5)
     assert panel.explanation.heatmap.shape == (8, 8)
+
+
+def test_two_runs_and_their_ensemble_side_by_side_then_exported(qtbot, window, user, tmp_path):
+    load_sample(qtbot, window, "iris")
+    _train(qtbot, window, epochs=3)
+    window.state.update_training(epochs=4, lr=0.02)
+    _train(qtbot, window, epochs=4)
+    window.go_to(3)
+    dialog = window.evaluate_page.open_compare()
+    qtbot.addWidget(dialog)
+    assert dialog.run_list.count() == 2 and len(dialog.checked_paths()) == 1
+    assert not dialog.compare_button.isEnabled()
+    dialog.check_paths([r.path for r in window.state.project.runs])
+    dialog.ensemble_check.setChecked(True)
+    qtbot.mouseClick(dialog.compare_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.comparison is not None, timeout=30_000)
+    assert dialog.table.columnCount() == 3 and "ensemble" in dialog.table.horizontalHeaderItem(
+        2).text()
+    rows = [dialog.table.verticalHeaderItem(r).text() for r in range(dialog.table.rowCount())]
+    assert "Accuracy" in rows and "Log loss" in rows
+    assert dialog.left_matrix.isVisibleTo(dialog) and not dialog.left_scatter.isVisibleTo(dialog)
+    assert dialog.export_button.isEnabled()
+    out = tmp_path / "ens.onnx"
+    user.save_paths.append(str(out))
+    qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: out.is_file() and "identical predictions" in dialog.banner.text(),
+                    timeout=60_000)
+    dialog.close()
