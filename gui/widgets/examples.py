@@ -16,15 +16,21 @@ LIMIT = 300
 THUMB = 96
 
 
+def _as_bytes(chw: np.ndarray) -> np.ndarray:
+    """``uint8`` pixels: floats are scaled from 0 to their maximum (e.g. the digits sample's
+    0..16 intensities), or from [0, 1]."""
+    chw = np.asarray(chw)
+    if chw.dtype == np.uint8:
+        return chw
+    top = float(chw.max()) if chw.size else 0.0
+    scale = 255.0 / top if top > 1.0 else 255.0
+    return np.clip(chw.astype(np.float64) * scale, 0, 255).astype(np.uint8)
+
+
 def image_pixmap(chw: np.ndarray, side: int = THUMB) -> QPixmap:
     """A ``(C, H, W)`` image (``uint8``, or floats scaled from 0 to their maximum) as a pixmap
     *side* pixels wide (nearest pixels: small images such as 8x8 digits stay crisp)."""
-    chw = np.asarray(chw)
-    if chw.dtype != np.uint8:  # e.g. the digits sample's 0..16 intensities: to 0..255
-        top = float(chw.max()) if chw.size else 0.0
-        scale = 255.0 / top if top > 1.0 else 255.0
-        chw = np.clip(chw.astype(np.float64) * scale, 0, 255).astype(np.uint8)
-    hwc = np.ascontiguousarray(chw.transpose(1, 2, 0))
+    hwc = np.ascontiguousarray(_as_bytes(chw).transpose(1, 2, 0))
     h, w, c = hwc.shape
     if c == 1:
         image = QImage(hwc.data, w, h, w, QImage.Format.Format_Grayscale8)
@@ -37,12 +43,7 @@ def image_pixmap(chw: np.ndarray, side: int = THUMB) -> QPixmap:
 def overlay_pixmap(chw: np.ndarray, heat: np.ndarray, side: int = THUMB) -> QPixmap:
     """*chw* (as :func:`image_pixmap` takes it) in gray, with *heat* (``(H, W)`` in [0, 1]) laid
     over it from transparent to red to yellow: where the model looks."""
-    chw = np.asarray(chw)
-    if chw.dtype != np.uint8:
-        top = float(chw.max()) if chw.size else 0.0
-        scale = 255.0 / top if top > 1.0 else 255.0
-        chw = np.clip(chw.astype(np.float64) * scale, 0, 255).astype(np.uint8)
-    gray = chw.astype(np.float64).mean(axis=0)
+    gray = _as_bytes(chw).astype(np.float64).mean(axis=0)
     h = np.clip(np.asarray(heat, np.float64), 0.0, 1.0)
     colour = np.stack([np.full_like(h, 255.0), 255.0 * np.clip(2 * h - 1, 0, 1),
                        np.zeros_like(h)], axis=-1)  # red, turning yellow where hottest

@@ -14,7 +14,7 @@ import pandas as pd
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (QColor, QFont, QGuiApplication, QImage, QMouseEvent, QPainter,
-                           QPaintEvent, QPen, QPixmap)
+                           QPaintEvent, QPen)
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
                                QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)

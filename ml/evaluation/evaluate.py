@@ -192,10 +192,16 @@ def predict_frame(net: TrainDeskNet, pre: Preprocessor, frame: pd.DataFrame) -> 
     """Return *frame* with a ``prediction`` column (and ``probability_<class>`` columns)."""
     pred, proba = outputs_to_predictions(predict_raw(net, pre.transform_features(frame)), pre)
     out = frame.copy()
+    add_prediction_columns(out, pre, pred, proba)
+    return out
+
+
+def add_prediction_columns(out: pd.DataFrame, pre: Preprocessor, pred: np.ndarray,
+                           proba: np.ndarray | None) -> None:
+    """Add ``prediction`` (class names or values) and ``probability_<class>`` columns."""
     if pre.task == "classification":
         out["prediction"] = [pre.class_names[i] for i in pred]
         for j, name in enumerate(pre.class_names):
             out[f"probability_{name}"] = proba[:, j]
     else:
         out["prediction"] = pred
-    return out

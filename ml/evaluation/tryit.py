@@ -20,7 +20,7 @@ from ..data.preprocessing import Preprocessor
 from ..errors import DataError
 from ..runs import Run
 from ..training.trainer import predict_raw
-from .evaluate import outputs_to_predictions, predict_frame
+from .evaluate import add_prediction_columns, outputs_to_predictions, predict_frame
 
 
 @dataclass
@@ -222,7 +222,7 @@ class Predictor:
             with self._lock:
                 raw = predict_raw(self.net, x)
             pred, proba = outputs_to_predictions(raw, self.pre)
-            _add_prediction_columns(out, self.pre, pred, proba)
+            add_prediction_columns(out, self.pre, pred, proba)
         if errors:
             bad = pd.DataFrame({"file": [p for p, _ in errors], "error": [e for _, e in errors]})
             out = pd.concat([out, bad], ignore_index=True)
@@ -244,16 +244,6 @@ class Predictor:
             return Prediction("classification", label, float(proba[0, int(pred[0])]), probs)
         value = float(pred[0])
         return Prediction("regression", f"{value:.4g}", value)
-
-
-def _add_prediction_columns(out: pd.DataFrame, pre: Preprocessor, pred: np.ndarray,
-                            proba: np.ndarray | None) -> None:
-    if pre.task == "classification":
-        out["prediction"] = [pre.class_names[i] for i in pred]
-        for j, name in enumerate(pre.class_names):
-            out[f"probability_{name}"] = proba[:, j]
-    else:
-        out["prediction"] = pred
 
 
 def image_files(folder: str | Path) -> list[Path]:

@@ -73,8 +73,13 @@ def test_throughput_is_reported_while_training(qtbot, window, user):
     page._worker.progress_changed.connect(progress.append)
     qtbot.waitUntil(lambda: any(p["samples_per_second"] > 0 for p in progress),
                     timeout=60_000)
-    page.update_meters()
-    assert "samples/s" in page.meters_label.text()
+
+    def shown() -> bool:
+        page.update_meters()
+        return "samples/s" in page.meters_label.text()
+
+    qtbot.waitUntil(shown, timeout=30_000)
+    assert page.is_training()
     page.stop_training()
     qtbot.waitUntil(lambda: not page.is_training(), timeout=30_000)
 

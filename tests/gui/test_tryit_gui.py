@@ -65,6 +65,28 @@ def test_a_drawn_digit_is_predicted_like_the_same_image_file(qtbot, window, user
     qtbot.mouseClick(panel.clear_button, Qt.MouseButton.LeftButton)
     assert canvas.is_empty() and panel.prediction is None
 
+    # The same image dropped as a file, and pasted from the clipboard, gets the same answer.
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(png))])
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    panel.dropEvent(drop)
+    qtbot.waitUntil(lambda: panel.prediction is not None, timeout=20_000)
+    assert [p for _, p in panel.prediction.probabilities] == pytest.approx(
+        [p for _, p in shown.probabilities], abs=1e-6)
+    panel._show(None)
+    QGuiApplication.clipboard().setImage(QImage(str(png)))
+    qtbot.mouseClick(panel.paste_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.prediction is not None, timeout=20_000)
+    assert [p for _, p in panel.prediction.probabilities] == pytest.approx(
+        [p for _, p in shown.probabilities], abs=1e-6)
+    QGuiApplication.clipboard().clear()
+    qtbot.mouseClick(panel.paste_button, Qt.MouseButton.LeftButton)
+    assert "clipboard holds no image" in panel.banner.text()
+
 
 def test_the_form_predicts_as_values_change_and_files_are_predicted(qtbot, window, user,
                                                                      tmp_path):

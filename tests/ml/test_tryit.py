@@ -11,7 +11,7 @@ from ml.errors import DataError
 from ml.evaluation.evaluate import predict_frame
 from ml.evaluation.tryit import CanvasStyle, Predictor, frame_drawing, predict_path
 from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.project import DataConfig, Project, TrainingConfig
 from ml.runs import load_run
 
 
