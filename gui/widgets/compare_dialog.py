@@ -7,6 +7,7 @@ predicted-vs-actual plots - next to each other. An ensemble can be exported like
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -31,6 +32,13 @@ ROWS = (("accuracy", "Accuracy", True), ("balanced_accuracy", "Balanced accuracy
         ("top2_accuracy", "Top-2 accuracy", True), ("roc_auc", "ROC AUC", True),
         ("log_loss", "Log loss", False), ("mae", "MAE", False), ("rmse", "RMSE", False),
         ("r2", "R²", True), ("mape", "MAPE", False))
+
+
+def short_name(name: str) -> str:
+    """A run folder's name as a column header: ``20261124-094608-digits-cnn`` -> ``09:46:08 ·
+    cnn``; other names are kept."""
+    match = re.match(r"^\d{8}-(\d{2})(\d{2})(\d{2})-.*-([^-]+)$", name)
+    return f"{match[1]}:{match[2]}:{match[3]} · {match[4]}" if match else name
 
 
 def _compare(paths: list[str], split: str, ensemble: bool) -> Comparison:
@@ -185,7 +193,9 @@ class CompareDialog(QDialog):
         self.table.clear()
         self.table.setRowCount(len(rows))
         self.table.setColumnCount(len(comparison.names))
-        self.table.setHorizontalHeaderLabels(comparison.names)
+        self.table.setHorizontalHeaderLabels([short_name(n) for n in comparison.names])
+        for c, name in enumerate(comparison.names):
+            self.table.horizontalHeaderItem(c).setToolTip(name)
         self.table.setVerticalHeaderLabels([label for _, label, _ in rows])
         bold = QFont(self.font())
         bold.setBold(True)

@@ -211,6 +211,7 @@ class TryItPanel(QWidget):
         self.prediction: Prediction | None = None
         self._input = None  # the last image input, as the model saw it
         self._pending = None  # an example to explain once the model has loaded
+        self._note = ""  # what the shown answer is about, in words
         self.explanation = None  # its Saliency (images) or TokenImportance (texts)
         self.style_: CanvasStyle | None = None
         self._examples = None
@@ -242,9 +243,13 @@ class TryItPanel(QWidget):
         self.image_hint.setWordWrap(True)
         self.model_view = QLabel()
         self.model_view.setObjectName("modelInputView")
-        self.model_view.setFixedSize(140, 140)
-        self.model_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.model_view.setStyleSheet("border: 1px solid #bbb; background: #fafafa;")
+        self.heat_view = QLabel()
+        self.heat_view.setObjectName("saliencyView")
+        self.heat_view.setToolTip("Red to yellow: where the answer comes from")
+        for view in (self.model_view, self.heat_view):
+            view.setFixedSize(170, 170)
+            view.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            view.setStyleSheet("border: 1px solid #bbb; background: #fafafa;")
         self.model_view.setToolTip("What the model sees: the input at the model's size")
         image_page = QWidget()
         il = QHBoxLayout(image_page)
@@ -269,6 +274,7 @@ class TryItPanel(QWidget):
         seen.addWidget(QLabel("The model sees:"))
         seen.addWidget(self.model_view)
         seen.addWidget(self.explain_check)
+        seen.addWidget(self.heat_view)
         seen.addWidget(self.method_label)
         seen.addStretch(1)
         il.addLayout(seen)
@@ -297,13 +303,15 @@ class TryItPanel(QWidget):
         self.token_view.setWordWrap(True)
         self.token_view.setTextFormat(Qt.TextFormat.RichText)
         self.token_view.setStyleSheet("font-size: 15px; padding: 4px;")
-        self.token_caption = QLabel("Each word shaded by how much it pushes the answer: green "
-                                    "for it, red against it (each word hidden in turn).")
+        self.token_view.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.token_caption = QLabel("Type, and each word is shaded by how much it pushes the "
+                                    "answer.")
         self.token_caption.setWordWrap(True)
         self.token_caption.setStyleSheet("color:#555;")
         text_page = QWidget()
         xl = QVBoxLayout(text_page)
-        xl.addWidget(self.text_edit, 1)
+        self.text_edit.setMaximumHeight(180)
+        xl.addWidget(self.text_edit)
         xl.addWidget(self.token_caption)
         xl.addWidget(self.token_view, 1)
 
@@ -321,6 +329,9 @@ class TryItPanel(QWidget):
         font.setBold(True)
         self.answer.setFont(font)
         self.answer.setWordWrap(True)
+        self.input_note = QLabel("")
+        self.input_note.setObjectName("tryInputNote")
+        self.input_note.setStyleSheet("color:#555; font-size: 13px;")
         self.bars = ProbabilityBars()
         self.batch_button = QPushButton("Predict a whole file…")
         self.batch_button.setObjectName("batchPredictButton")
@@ -331,6 +342,7 @@ class TryItPanel(QWidget):
         self.banner.setObjectName("tryBanner")
         right = QVBoxLayout()
         right.addWidget(self.answer)
+        right.addWidget(self.input_note)
         right.addWidget(self.bars, 1)
         right.addWidget(self.batch_button, 0, Qt.AlignmentFlag.AlignRight)
 
@@ -454,7 +466,7 @@ class TryItPanel(QWidget):
     @Slot()
     def predict_form(self) -> None:
         if self.predictor is not None and self.form_widgets:
-            self._request("table", self.form_values())
+            self._request("table", self.form_values(), "The values in the form")
 
     @Slot()
     def fill_random_row(self) -> None:
@@ -494,11 +506,11 @@ class TryItPanel(QWidget):
         if self.canvas.is_empty():
             self._show(None)
             return
-        self._request("image", self.framed_drawing())
+        self._request("image", self.framed_drawing(), "Your drawing")
 
     def predict_image_file(self, path: str) -> None:
         if self.predictor is not None:
-            self._request("image", path)
+            self._request("image", path, Path(path).name)
 
     @Slot()
     def _on_open_image(self) -> None:
@@ -515,7 +527,7 @@ class TryItPanel(QWidget):
                                      "from an image viewer or a screenshot) and paste again.",
                                      "warning")
             return
-        self._request("image", qimage_to_pil(image))
+        self._request("image", qimage_to_pil(image), "The pasted image")
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if self._dropped_file(event.mimeData()) or event.mimeData().hasImage():
@@ -526,7 +538,8 @@ class TryItPanel(QWidget):
         if path:
             self.predict_image_file(path)
         elif event.mimeData().hasImage():
-            self._request("image", qimage_to_pil(QImage(event.mimeData().imageData())))
+            self._request("image", qimage_to_pil(QImage(event.mimeData().imageData())),
+                          "The dropped image")
         event.acceptProposedAction()
 
     def _dropped_file(self, mime) -> str:
@@ -544,7 +557,8 @@ class TryItPanel(QWidget):
             self._text_timer.start()
 
     # -- predicting -----------------------------------------------------------------------------
-    def _request(self, kind: str, payload) -> None:
+    def _request(self, kind: str, payload, note: str = "") -> None:
+        self._note = note
         if self.banner.kind == "error":  # a new input replaces the last input's error
             self.banner.clear_message()
         self.runner.start(FunctionWorker(_predict, self.predictor, kind, payload))
@@ -561,6 +575,11 @@ class TryItPanel(QWidget):
         if self.predictor is not None and self.predictor.kind == "text":
             self.token_view.setText(token_html(explained.tokens, explained.scores)
                                     if explained is not None else "")
+            towards = (f"the answer <b>{prediction.label}</b>"
+                       if prediction.task == "classification" else "the predicted value up")
+            self.token_caption.setText(f"Each word shaded by how much it pushes {towards}: "
+                                       f"green for it, red against it (each word hidden in "
+                                       f"turn).")
         self._show(prediction)
 
     def _show_input(self) -> None:
@@ -571,11 +590,14 @@ class TryItPanel(QWidget):
         if shown is None:
             return
         side = self.model_view.width() - 4
-        if self.explain_check.isChecked() and explained is not None:
-            self.model_view.setPixmap(overlay_pixmap(shown, explained.heatmap, side))
+        self.model_view.setPixmap(image_pixmap(shown, side))
+        explain = self.explain_check.isChecked() and explained is not None
+        self.heat_view.setVisible(explain)
+        if explain:
+            self.heat_view.setPixmap(overlay_pixmap(shown, explained.heatmap, side))
             self.method_label.setText(explained.method)
         else:
-            self.model_view.setPixmap(image_pixmap(shown, side))
+            self.heat_view.clear()
             self.method_label.setText("")
 
     def explain_example(self, evaluation, row: int) -> None:
@@ -588,7 +610,10 @@ class TryItPanel(QWidget):
         examples = evaluation.examples
         if isinstance(examples, np.ndarray) or (examples is not None and not isinstance(
                 examples, pd.DataFrame)):
-            self._request("array", np.asarray(examples[row]))
+            truth = (evaluation.class_names[int(evaluation.y_true[row])]
+                     if evaluation.task == "classification" else f"{evaluation.y_true[row]:.4g}")
+            self._request("array", np.asarray(examples[row]),
+                          f"Example {int(row) + 1} of the {evaluation.source} (it is {truth})")
         elif isinstance(examples, pd.DataFrame):
             record = examples.iloc[int(row)]
             if self.predictor.kind == "text":
@@ -604,10 +629,13 @@ class TryItPanel(QWidget):
             self.answer.setText("")
             self.bars.set_probabilities([], "")
             self.model_view.clear()
+            self.heat_view.clear()
             self.method_label.setText("")
             self.token_view.setText("")
+            self.input_note.setText("")
             self._input = self.explanation = None
             return
+        self.input_note.setText(self._note)
         if prediction.task == "classification":
             self.answer.setText(f"{prediction.label}  ·  {100 * prediction.value:.1f}%")
             self.bars.set_probabilities(prediction.ranked(), prediction.label)
