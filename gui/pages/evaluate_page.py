@@ -195,6 +195,15 @@ class EvaluatePage(QWidget):
         right = QVBoxLayout()
         title = QHBoxLayout()
         title.addWidget(heading("Confusion matrix (click a cell for its examples)", 12), 1)
+        self.normalize_combo = QComboBox()
+        self.normalize_combo.setObjectName("matrixNumbers")
+        self.normalize_combo.addItem("Counts", False)
+        self.normalize_combo.addItem("% of each true class", True)
+        self.normalize_combo.setToolTip("What the cells say; the colours always show the share "
+                                        "of each true class")
+        self.normalize_combo.currentIndexChanged.connect(
+            lambda _: self.matrix.set_normalized(self.normalize_combo.currentData()))
+        title.addWidget(self.normalize_combo)
         title.addWidget(self.mistakes_button)
         right.addLayout(title)
         # Two classes: where the second class starts, as a slider; the matrix, the table and

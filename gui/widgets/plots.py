@@ -469,8 +469,8 @@ class ConfusionMatrixWidget(QWidget):
     """A heatmap of the confusion matrix with counts in the cells.
 
     Colour shows the share of each true class (row-normalised), so small classes are as visible
-    as big ones; the numbers are the raw counts. Clicking a cell emits ``cell_clicked(true,
-    predicted)``.
+    as big ones; the numbers are the raw counts, or with :meth:`set_normalized` that share in
+    percent. Clicking a cell emits ``cell_clicked(true, predicted)``.
     """
 
     cell_clicked = Signal(int, int)
@@ -479,6 +479,7 @@ class ConfusionMatrixWidget(QWidget):
         super().__init__(parent)
         self.matrix = np.zeros((0, 0), dtype=np.int64)
         self.labels: list[str] = []
+        self.normalized = False
         self.setMinimumSize(360, 320)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -489,6 +490,18 @@ class ConfusionMatrixWidget(QWidget):
         self.matrix = np.asarray(matrix, dtype=np.int64)
         self.labels = [str(lab) for lab in labels]
         self.update()
+
+    def set_normalized(self, normalized: bool) -> None:
+        """Write each cell as the percentage of its true class instead of the count."""
+        self.normalized = bool(normalized)
+        self.update()
+
+    def cell_text(self, i: int, j: int) -> str:
+        """What cell (*i*, *j*) says: its count, or its share of row *i* in percent."""
+        if not self.normalized:
+            return str(self.matrix[i, j])
+        total = int(self.matrix[i].sum())
+        return "-" if total == 0 else f"{100 * self.matrix[i, j] / total:.0f}%"
 
     TITLE_BAND = 28  # room for the "True class" / "Predicted class" titles
 
@@ -541,7 +554,7 @@ class ConfusionMatrixWidget(QWidget):
                 painter.drawRect(rect)
                 if cell >= 18:
                     painter.setPen(QColor(255, 255, 255) if s > 0.6 else QColor(30, 30, 30))
-                    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(self.matrix[i, j]))
+                    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.cell_text(i, j))
 
         painter.setFont(self._label_font())
         painter.setPen(self.palette().text().color())

@@ -646,6 +646,7 @@ class TryItPanel(QWidget):
 
     @Slot(str)
     def _on_error(self, message: str) -> None:
+        self.batch_button.setEnabled(True)
         self.banner.show_message(message, "error")
 
     # -- batch prediction -----------------------------------------------------------------------

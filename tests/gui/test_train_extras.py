@@ -383,6 +383,8 @@ def test_table_examples_show_the_rows_themselves(qtbot, window, user):
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert headers[:3] == ["Is", "Model said", "Sure"] and "species" in headers
     dialog.close()
+    page.normalize_combo.setCurrentIndex(1)
+    assert page.matrix.normalized and page.matrix.cell_text(0, 0).endswith("%")
 
 
 def _evaluated(qtbot, window, sample, **training):

@@ -115,6 +115,15 @@ def test_the_form_predicts_as_values_change_and_files_are_predicted(qtbot, windo
     assert len(written) == 2 and "prediction" in written and "probability_setosa" in written
     assert written["prediction"][0] == "setosa"
     assert panel.batch_button.isEnabled()
+    # A broken file: a message, and the earlier predictions are not touched.
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\x89PNG\x00\x00garbage")
+    user.open_paths.append(str(broken))
+    user.save_paths.append(str(out))
+    qtbot.mouseClick(panel.batch_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.banner.kind == "error", timeout=20_000)
+    assert "binary" in panel.banner.text() and len(pd.read_csv(out)) == 2
+    assert panel.batch_button.isEnabled()
 
 
 def test_text_is_predicted_at_every_keystroke(qtbot, window, user, tmp_path):

@@ -20,6 +20,17 @@ def test_confusion_matrix_leaves_room_for_its_labels(qtbot):
     widget.grab()  # paints without errors
 
 
+def test_confusion_matrix_cells_can_show_the_share_of_each_true_class(qtbot):
+    widget = ConfusionMatrixWidget()
+    qtbot.addWidget(widget)
+    widget.set_matrix(np.array([[8, 2, 0], [1, 3, 0], [0, 0, 0]]), ["a", "b", "c"])
+    assert widget.cell_text(0, 1) == "2"
+    widget.set_normalized(True)
+    assert [widget.cell_text(0, j) for j in range(3)] == ["80%", "20%", "0%"]
+    assert widget.cell_text(1, 1) == "75%" and widget.cell_text(2, 2) == "-"  # absent class
+    widget.grab()
+
+
 def test_a_big_frame_is_offered_to_the_view_in_batches_as_it_scrolls(qtbot):
     """A view lays out every row its model reports: a million rows at once froze the window.
     Rows arrive a batch at a time, and scrolling to the end brings the next batch."""

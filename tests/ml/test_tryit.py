@@ -123,3 +123,32 @@ def test_images_given_to_a_table_model_are_refused(tmp_path):
         predict_path(Predictor(run), path)
     with pytest.raises(DataError, match="does not exist"):
         predict_path(Predictor(run), tmp_path / "nothing.csv")
+
+
+def test_a_regression_row_gets_its_value_in_the_target_units(tmp_path):
+    project = Project(data=DataConfig(source="sample:diabetes"),
+                      training=TrainingConfig(epochs=2))
+    run = load_run(TrainingJob(project, run_dir=tmp_path / "run").run().run_dir)
+    predictor = Predictor(run)
+    from ml.data.samples import load_sample_frame
+
+    fields = predictor.form_fields(load_sample_frame("diabetes"))
+    assert all(f.low is not None and f.low <= f.default <= f.high for f in fields)
+    row = {f.name: f.default for f in fields}
+    one = predictor.predict_row(row)
+    batch = predict_frame(run.load_model(), run.preprocessor, pd.DataFrame([row]))
+    assert one.task == "regression" and one.probabilities == []
+    assert one.value == pytest.approx(float(batch["prediction"][0]), rel=1e-6)
+    assert one.label == f"{one.value:.4g}"
+
+
+def test_predict_on_the_command_line_explains_bad_input_in_one_line(digits_run, tmp_path):
+    from tests.conftest import run_main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    for target, words in ((empty, "holds no image files"), (tmp_path / "gone.csv", "not exist")):
+        proc = run_main("predict", str(digits_run.path), str(target))
+        assert proc.returncode == 2 and words in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
