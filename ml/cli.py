@@ -160,8 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a run's model and check it")
     p.add_argument("run_dir")
-    p.add_argument("--format", required=True, choices=["onnx", "pt2", "safetensors"])
-    p.add_argument("--out", required=True, help="the model file to write")
+    p.add_argument("--format", required=True, choices=["onnx", "pt2", "safetensors", "package"],
+                   help="package: a folder (and .zip) with model.onnx, preprocessing.json, "
+                        "predict.py and requirements.txt that predicts without TrainDesk")
+    p.add_argument("--out", required=True, help="the model file (a folder for package)")
     p.add_argument("--data", help="a CSV file to check the export on, if the run's data is gone")
     return parser
 
@@ -649,6 +651,14 @@ def _cmd_export(args) -> int:
         checked_on = f"rows of {Path(args.data).name}"
     else:
         x, checked_on = inputs_for_check(run)
+    if args.format == "package":
+        from .export.package import export_package
+
+        package = export_package(run, args.out, x, checked_on=checked_on)
+        print(package.summary)
+        print(f"run it: pip install -r {package.folder / 'requirements.txt'} && python "
+              f"{package.folder / 'predict.py'} INPUT --out predictions.csv")
+        return EXIT_OK
     report = export_run(run, args.format, args.out, x, checked_on=checked_on)
     print(report.summary)
     print(f"preprocessing: {report.sidecar}")

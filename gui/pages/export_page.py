@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Slot
+from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (QButtonGroup, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QRadioButton, QVBoxLayout, QWidget)
+                               QPlainTextEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
 from ml.export import FORMATS, ExportReport, export_run, inputs_for_check
+from ml.export.package import PackageReport, export_package
+from ml.export.snippets import code_snippet
 from ml.resources import traindesk_home
 from ml.runs import load_run
 from workers.base import FunctionWorker, TaskRunner
@@ -21,12 +24,29 @@ DESCRIPTIONS = {
     "onnx": "Runs in ONNX Runtime, OpenCV, TensorRT, C#, Java, JavaScript … (recommended)",
     "pt2": "A torch.export program: load with torch.export.load() - no model code needed",
     "safetensors": "Weights only, plus the JSON model spec - for rebuilding the model in PyTorch",
+    "package": "A folder (and a .zip) with model.onnx, preprocessing.json, predict.py and "
+               "requirements.txt: predicts raw CSVs, images or texts with no TrainDesk installed",
 }
+#: What the page offers: the model formats, then the standalone package (a folder).
+CHOICES = {**FORMATS, "package": ("Standalone package", "")}
 
 
-def _export(run_path: str, fmt: str, out: str) -> ExportReport:
+def _first_example(run):
+    """One encoded input kept with the run (for the code snippet), or None."""
+    try:
+        x = run.check_inputs()[:1]
+    except Exception:  # noqa: BLE001 - older runs keep none
+        return None
+    if x.dtype == "uint8":
+        x = x.astype("float32") / 255.0
+    return x[0] if len(x) else None
+
+
+def _export(run_path: str, fmt: str, out: str) -> ExportReport | PackageReport:
     run = load_run(run_path)
     x, checked_on = inputs_for_check(run)
+    if fmt == "package":
+        return export_package(run, out, x, checked_on=checked_on)
     return export_run(run, fmt, out, x, checked_on=checked_on)
 
 
@@ -46,8 +66,8 @@ class ExportPage(QWidget):
         fmt_box = QGroupBox("Format")
         fl = QVBoxLayout(fmt_box)
         self.format_buttons: dict[str, QRadioButton] = {}
-        for fmt, (title, suffix) in FORMATS.items():
-            button = QRadioButton(f"{title} ({suffix})")
+        for fmt, (title, suffix) in CHOICES.items():
+            button = QRadioButton(f"{title} ({suffix})" if suffix else f"{title} (folder + .zip)")
             button.setObjectName(f"format_{fmt}")
             button.setToolTip(DESCRIPTIONS[fmt])
             self.format_group.addButton(button)
@@ -90,6 +110,22 @@ class ExportPage(QWidget):
         layout.addLayout(row)
         layout.addWidget(self.banner)
         layout.addWidget(self.files_label)
+        self.code_view = QPlainTextEdit()
+        self.code_view.setObjectName("codeSnippet")
+        self.code_view.setReadOnly(True)
+        self.code_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.code_view.setMinimumHeight(150)
+        self.code_view.setMaximumHeight(260)
+        self.copy_button = QPushButton("Copy as code")
+        self.copy_button.setObjectName("copyCodeButton")
+        self.copy_button.setToolTip("Copy a Python program that loads this export and predicts")
+        self.copy_button.clicked.connect(self.copy_code)
+        code_row = QHBoxLayout()
+        code_row.addWidget(QLabel("Use it from Python:"))
+        code_row.addStretch(1)
+        code_row.addWidget(self.copy_button)
+        layout.addLayout(code_row)
+        layout.addWidget(self.code_view)
         note = QLabel("Every export is loaded back in its own runtime and run on the test split "
                       "before it is kept; a file that does not reproduce the model is not saved. "
                       "The preprocessing (column encodings, scaling, class names) is written "
@@ -98,6 +134,7 @@ class ExportPage(QWidget):
         note.setStyleSheet("color: #555;")
         layout.addWidget(note)
         layout.addStretch(1)
+        self.path_edit.textChanged.connect(lambda _: self.update_code())
 
         state.current_run_changed.connect(self._on_run_changed)
         self._on_run_changed()
@@ -113,7 +150,7 @@ class ExportPage(QWidget):
         name = current.record.id if current else "model"
         base = (self.state.project.path.parent if self.state.project.path
                 else traindesk_home()) / "exports"
-        return str(base / f"{name}{FORMATS[fmt][1]}")
+        return str(base / f"{name}{CHOICES[fmt][1]}")
 
     @Slot()
     def _on_run_changed(self) -> None:
@@ -136,15 +173,15 @@ class ExportPage(QWidget):
             for _, suffix in FORMATS.values():
                 if stem.suffix == suffix:
                     stem = stem.with_suffix("")
-            self.path_edit.setText(str(stem) + FORMATS[fmt][1])
+            self.path_edit.setText(str(stem) + CHOICES[fmt][1])
         else:
             self.path_edit.setText(self._default_path(fmt))
 
     @Slot()
     def _on_browse(self) -> None:
         fmt = self.selected_format()
-        title, suffix = FORMATS[fmt]
-        path = dialogs.save_file(self, "Export the model", f"{title} (*{suffix})",
+        title, suffix = CHOICES[fmt]
+        path = dialogs.save_file(self, "Export the model", f"{title} (*{suffix or ''})",
                                  self.path_edit.text())
         if path:
             self.path_edit.setText(path)
@@ -165,11 +202,42 @@ class ExportPage(QWidget):
                                          str(Path(path).expanduser())))
 
     @Slot(object)
-    def _on_exported(self, report: ExportReport) -> None:
+    def _on_exported(self, report) -> None:
         self.last_report = report
         self.export_button.setEnabled(True)
         self.banner.show_message("✔ " + report.summary, "ok")
-        self.files_label.setText(f"Model: {report.path}<br>Preprocessing: {report.sidecar}")
+        if isinstance(report, PackageReport):
+            self.files_label.setText(f"Folder: {report.folder}<br>Zip: {report.zip}")
+        else:
+            self.files_label.setText(f"Model: {report.path}<br>Preprocessing: "
+                                     f"{report.sidecar}")
+
+    def update_code(self) -> None:
+        """The "Copy as code" snippet for the chosen format and file."""
+        current = self.state.current_run
+        if current is None:
+            self.code_view.setPlainText("")
+            return
+        try:
+            run = self._snippet_run if getattr(self, "_snippet_path", None) == str(
+                current.path) else None
+            if run is None:
+                run = load_run(current.path)
+                self._snippet_run, self._snippet_path = run, str(current.path)
+                self._snippet_example = _first_example(run)
+        except Exception:  # noqa: BLE001 - no snippet for a damaged run; export says why
+            self.code_view.setPlainText("")
+            return
+        pre = run.preprocessor
+        self.code_view.setPlainText(code_snippet(
+            self.selected_format(), self.path_edit.text().strip(), task=pre.task,
+            class_names=list(pre.class_names), input_shape=list(pre.input_shape),
+            input_dtype=pre.input_dtype, example=self._snippet_example))
+
+    @Slot()
+    def copy_code(self) -> None:
+        QGuiApplication.clipboard().setText(self.code_view.toPlainText())
+        self.banner.show_message("The code is on the clipboard.", "ok")
 
     @Slot(str)
     def _on_errored(self, message: str) -> None:

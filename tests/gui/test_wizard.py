@@ -94,3 +94,31 @@ def test_digits_from_data_to_onnx(qtbot, window, tmp_path, user):
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     probs = session.run(None, {"input": np.zeros((2, 1, 8, 8), np.float32)})[0]
     assert probs.shape == (2, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+    # -- Copy as code: the snippet runs and predicts the example it spells out ---------------
+    code = export.code_view.toPlainText()
+    assert f"InferenceSession({str(target)!r})" in code and "x = np.array([" in code
+    qtbot.mouseClick(export.copy_button, Qt.MouseButton.LeftButton)
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == code
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "snippet", "exec"), {})
+    assert printed.getvalue().split()[0] in [str(d) for d in range(10)]
+
+    # -- The standalone package -----------------------------------------------------------
+    export.set_format("package")
+    folder = tmp_path / "digits_package"
+    export.path_edit.setText(str(folder))
+    assert "predict.py" in export.code_view.toPlainText()
+    export.last_report = None
+    click(qtbot, export.export_button)
+    qtbot.waitUntil(lambda: export.last_report is not None or bool(user.errors),
+                    timeout=120_000)
+    assert user.errors == [] and (folder / "predict.py").is_file()
+    assert (tmp_path / "digits_package.zip").is_file()
+    assert "predict.py on" in export.banner.text() and "Zip:" in export.files_label.text()
