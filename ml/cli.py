@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="package: a folder (and .zip) with model.onnx, preprocessing.json, "
                         "predict.py and requirements.txt that predicts without TrainDesk")
     p.add_argument("--out", required=True, help="the model file (a folder for package)")
+    p.add_argument("--quantize", choices=["int8"],
+                   help="with onnx: also write int8 versions (dynamic; static too for conv "
+                        "nets) and print size, latency and test metric before and after")
     p.add_argument("--data", help="a CSV file to check the export on, if the run's data is gone")
     return parser
 
@@ -642,6 +645,7 @@ def _cmd_predict(args) -> int:
 # -- export ---------------------------------------------------------------------------------------
 def _cmd_export(args) -> int:
     from .data.tabular import read_table
+    from .errors import DataError
     from .export import export_run, inputs_for_check
     from .runs import load_run
 
@@ -659,7 +663,17 @@ def _cmd_export(args) -> int:
         print(f"run it: pip install -r {package.folder / 'requirements.txt'} && python "
               f"{package.folder / 'predict.py'} INPUT --out predictions.csv")
         return EXIT_OK
+    if args.quantize and args.format != "onnx":
+        raise DataError("--quantize int8 works on ONNX exports: add --format onnx.")
     report = export_run(run, args.format, args.out, x, checked_on=checked_on)
     print(report.summary)
     print(f"preprocessing: {report.sidecar}")
+    if args.quantize:
+        from .export.compress import compress_run, compression_inputs
+
+        test_x, test_y, calibration = compression_inputs(run)
+        compressed = compress_run(run, report.path, test_x, test_y, calibration)
+        print(compressed.table())
+        for variant in compressed.variants[1:]:
+            print(f"{variant.name}: {variant.path}")
     return EXIT_OK

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import (QButtonGroup, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ml.export import FORMATS, ExportReport, export_run, inputs_for_check
 from ml.export.package import PackageReport, export_package
@@ -42,12 +43,22 @@ def _first_example(run):
     return x[0] if len(x) else None
 
 
-def _export(run_path: str, fmt: str, out: str) -> ExportReport | PackageReport:
+def _export(run_path: str, fmt: str, out: str, compress: bool = False):
+    """Export (and check); with *compress*, also the int8 variants, measured.
+
+    Returns the report, or ``(report, CompressionReport)`` with *compress*.
+    """
     run = load_run(run_path)
     x, checked_on = inputs_for_check(run)
     if fmt == "package":
         return export_package(run, out, x, checked_on=checked_on)
-    return export_run(run, fmt, out, x, checked_on=checked_on)
+    report = export_run(run, fmt, out, x, checked_on=checked_on)
+    if not compress or fmt != "onnx":
+        return report
+    from ml.export.compress import compress_run, compression_inputs
+
+    test_x, test_y, calibration = compression_inputs(run)
+    return report, compress_run(run, report.path, test_x, test_y, calibration)
 
 
 class ExportPage(QWidget):
@@ -60,6 +71,7 @@ class ExportPage(QWidget):
         self.runner.finished.connect(self._on_exported)
         self.runner.errored.connect(self._on_errored)
         self.last_report: ExportReport | None = None
+        self.last_compression = None
 
         self.run_label = QLabel("")
         self.format_group = QButtonGroup(self)
@@ -89,6 +101,19 @@ class ExportPage(QWidget):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(self.browse_button)
 
+        self.compress_check = QCheckBox("Also make int8 versions (smaller and usually faster; "
+                                        "size, speed and test accuracy measured before and "
+                                        "after)")
+        self.compress_check.setObjectName("compressCheck")
+        self.compress_table = QTableWidget(0, 4)
+        self.compress_table.setObjectName("compressTable")
+        self.compress_table.setHorizontalHeaderLabels(["Model", "File size", "Time per sample",
+                                                       "Test score"])
+        self.compress_table.verticalHeader().hide()
+        self.compress_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.Stretch)
+        self.compress_table.setMaximumHeight(130)
+        self.compress_table.hide()
         self.export_button = QPushButton("Export and check")
         self.export_button.setObjectName("exportButton")
         self.export_button.setMinimumHeight(36)
@@ -104,12 +129,14 @@ class ExportPage(QWidget):
         layout.addWidget(self.run_label)
         layout.addWidget(fmt_box)
         layout.addLayout(path_row)
+        layout.addWidget(self.compress_check)
         row = QHBoxLayout()
         row.addWidget(self.export_button)
         row.addStretch(1)
         layout.addLayout(row)
         layout.addWidget(self.banner)
         layout.addWidget(self.files_label)
+        layout.addWidget(self.compress_table)
         self.code_view = QPlainTextEdit()
         self.code_view.setObjectName("codeSnippet")
         self.code_view.setReadOnly(True)
@@ -167,6 +194,7 @@ class ExportPage(QWidget):
         if not checked:
             return
         fmt = self.selected_format()
+        self.compress_check.setEnabled(fmt == "onnx")
         text = self.path_edit.text().strip()
         if text:
             stem = Path(text)
@@ -198,11 +226,20 @@ class ExportPage(QWidget):
         self.export_button.setEnabled(False)
         self.banner.show_message("Exporting and checking …", "info")
         self.files_label.setText("")
-        self.runner.start(FunctionWorker(_export, str(current.path), self.selected_format(),
-                                         str(Path(path).expanduser())))
+        self.compress_table.hide()
+        fmt = self.selected_format()
+        self.runner.start(FunctionWorker(_export, str(current.path), fmt,
+                                         str(Path(path).expanduser()),
+                                         fmt == "onnx" and self.compress_check.isChecked()))
 
     @Slot(object)
     def _on_exported(self, report) -> None:
+        compressed = None
+        if isinstance(report, tuple):
+            report, compressed = report
+        self.last_compression = compressed
+        if compressed is not None:
+            self._show_compression(compressed)
         self.last_report = report
         self.export_button.setEnabled(True)
         self.banner.show_message("✔ " + report.summary, "ok")
@@ -211,6 +248,27 @@ class ExportPage(QWidget):
         else:
             self.files_label.setText(f"Model: {report.path}<br>Preprocessing: "
                                      f"{report.sidecar}")
+
+    def _show_compression(self, compressed) -> None:
+        table = self.compress_table
+        table.setRowCount(len(compressed.variants))
+        base = compressed.variants[0]
+        for r, v in enumerate(compressed.variants):
+            score = (f"{100 * v.metric:.2f}% accuracy" if v.metric_name == "accuracy"
+                     else f"R² {v.metric:.4f}")
+            size = f"{v.size_bytes / 1024:,.1f} KB"
+            speed = f"{v.latency_ms:.3f} ms"
+            if r:
+                size += f" ({v.size_bytes / base.size_bytes:.0%})"
+                if v.latency_ms and base.latency_ms:
+                    ratio = base.latency_ms / v.latency_ms
+                    speed += (f" ({ratio:.1f}x faster)" if ratio >= 1 else
+                              f" ({1 / ratio:.1f}x slower)")
+            for c, text in enumerate((v.name, size, speed, score)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(str(v.path))
+                table.setItem(r, c, item)
+        table.show()
 
     def update_code(self) -> None:
         """The "Copy as code" snippet for the chosen format and file."""

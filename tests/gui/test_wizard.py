@@ -122,3 +122,26 @@ def test_digits_from_data_to_onnx(qtbot, window, tmp_path, user):
     assert user.errors == [] and (folder / "predict.py").is_file()
     assert (tmp_path / "digits_package.zip").is_file()
     assert "predict.py on" in export.banner.text() and "Zip:" in export.files_label.text()
+
+
+def test_export_page_makes_and_measures_int8_versions(qtbot, window, user, tmp_path):
+    load_sample(qtbot, window, "iris")
+    window.state.update_training(epochs=5)
+    window.go_to(2)
+    window.train_page.start_training()
+    qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=120_000)
+    window.go_to(4)
+    export = window.export_page
+    export.set_format("pt2")
+    assert not export.compress_check.isEnabled()
+    export.set_format("onnx")
+    export.compress_check.setChecked(True)
+    export.path_edit.setText(str(tmp_path / "iris.onnx"))
+    click(qtbot, export.export_button)
+    qtbot.waitUntil(lambda: export.last_report is not None or bool(user.errors),
+                    timeout=120_000)
+    assert user.errors == [] and export.compress_table.isVisibleTo(export)
+    assert export.compress_table.rowCount() == 2
+    assert export.compress_table.item(1, 0).text() == "int8 (dynamic)"
+    assert "accuracy" in export.compress_table.item(1, 3).text()
+    assert (tmp_path / "iris.int8-dynamic.onnx").is_file()

@@ -1,0 +1,210 @@
+"""Model compression for ONNX exports: int8 quantisation, measured before and after.
+
+* **Dynamic int8** (weights stored as int8, activations quantised on the fly): for any model;
+  the weights of linear layers take a quarter of the space.
+* **Static int8** (conv nets): activations are quantised too, with ranges calibrated on training
+  inputs (QDQ format), which is what makes convolutions faster on CPUs.
+
+Every variant is measured on the test split with onnxruntime: file size, latency per sample (one
+sample at a time, the median over repeats, on this machine's CPU) and the test metric. A
+quantised model whose metric falls further than :data:`TOLERANCE` below the original is an error,
+and its file is not kept.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExportError
+from ..fileio import atomic_path
+
+#: The largest drop of the test metric a quantised model may show: accuracy in points of a
+#: fraction (0.02 = two percentage points) for classes, R² for numbers.
+TOLERANCE = 0.02
+#: Calibration inputs for static quantisation (taken from the training split).
+CALIBRATION_ROWS = 256
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model file, measured."""
+
+    name: str  # "original", "int8 (dynamic)", "int8 (static)"
+    path: Path
+    size_bytes: int
+    latency_ms: float
+    metric_name: str  # accuracy | r2
+    metric: float
+
+
+@dataclass(frozen=True)
+class CompressionReport:
+    """The original export and its compressed variants, measured the same way."""
+
+    variants: list[Variant]
+
+    def table(self) -> str:
+        """The comparison as plain text (the CLI prints it; the report and GUI show it)."""
+        lines = [f"{'model':<16} {'size':>10} {'ms/sample':>10} {'metric':>18}"]
+        for v in self.variants:
+            lines.append(f"{v.name:<16} {v.size_bytes / 1024:>8.1f}KB {v.latency_ms:>10.3f} "
+                         f"{v.metric_name + ' ' + format(v.metric, '.4f'):>18}")
+        return "\n".join(lines)
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def measure(name: str, path: Path, x: np.ndarray, y: np.ndarray, task: str,
+            repeats: int = 3, timed: int = 200) -> Variant:
+    """Size, latency per sample and test metric of the ONNX model at *path* on *x*, *y*
+    (classification: class indices; regression: values in the target's units)."""
+    session = _session(path)
+    name_in = session.get_inputs()[0].name
+    out = np.concatenate([session.run(None, {name_in: x[i:i + 1024]})[0]
+                          for i in range(0, len(x), 1024)])
+    if task == "classification":
+        metric_name, metric = "accuracy", float(np.mean(out.argmax(axis=1) == y))
+    else:
+        pred = out.reshape(-1).astype(np.float64)
+        total = float(np.sum((y - y.mean()) ** 2))
+        metric_name = "r2"
+        metric = 1.0 - float(np.sum((y - pred) ** 2)) / total if total > 0 else 0.0
+    sample = x[:min(timed, len(x))]
+    for row in sample[:10]:  # warm up
+        session.run(None, {name_in: row[None]})
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for row in sample:
+            session.run(None, {name_in: row[None]})
+        times.append((time.perf_counter() - start) / max(len(sample), 1))
+    return Variant(name, Path(path), os.path.getsize(path), 1000 * statistics.median(times),
+                   metric_name, metric)
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader over a few training inputs."""
+
+    def __init__(self, name: str, x: np.ndarray):
+        self._rows = iter([{name: x[i:i + 16]} for i in range(0, len(x), 16)])
+
+    def get_next(self):
+        return next(self._rows, None)
+
+
+def quantize(onnx_path: str | Path, out: str | Path, mode: str = "dynamic",
+             calibration: np.ndarray | None = None) -> Path:
+    """Write an int8 version of *onnx_path* to *out* (atomically).
+
+    Parameters
+    ----------
+    mode : {"dynamic", "static"}
+        Static needs *calibration* inputs (encoded, as the model takes them).
+
+    Raises
+    ------
+    ExportError
+        If onnxruntime cannot quantise the model.
+    """
+    from onnxruntime.quantization import (QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = Path(out)
+    if mode not in ("dynamic", "static"):
+        raise ExportError(f"Unknown quantisation {mode!r}; use dynamic or static.")
+    if mode == "static" and (calibration is None or not len(calibration)):
+        raise ExportError("Static quantisation needs calibration inputs.")
+    with tempfile.TemporaryDirectory() as tmp, atomic_path(out, error=ExportError) as target:
+        prepared = Path(tmp) / "prepared.onnx"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
+                if mode == "dynamic":
+                    quantize_dynamic(str(prepared), str(target), weight_type=QuantType.QInt8)
+                else:
+                    name = _session(prepared).get_inputs()[0].name
+                    quantize_static(str(prepared), str(target),
+                                    _Calibration(name, calibration[:CALIBRATION_ROWS]),
+                                    quant_format=QuantFormat.QDQ,
+                                    activation_type=QuantType.QInt8,
+                                    weight_type=QuantType.QInt8, per_channel=True)
+        except ExportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the quantiser raises many kinds
+            raise ExportError(f"The model could not be quantised: {exc}") from exc
+    return out
+
+
+def compression_inputs(run) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Test inputs and targets to measure on, and training inputs to calibrate with.
+
+    Raises
+    ------
+    ExportError
+        If the run's data is gone (the variants cannot be measured without its test split).
+    """
+    from ..errors import RunError
+    from ..evaluation.evaluate import load_split
+
+    try:
+        x, y = load_split(run, "test")
+        calibration = load_split(run, "train")[0][:CALIBRATION_ROWS]
+    except RunError as exc:
+        raise ExportError(f"Compression measures the model on its test split: {exc}") from None
+    return x, y, calibration
+
+
+def compress_run(run, onnx_path: str | Path, x: np.ndarray, y: np.ndarray,
+                 calibration: np.ndarray | None = None, modes: tuple[str, ...] | None = None,
+                 tolerance: float = TOLERANCE) -> CompressionReport:
+    """Quantise an ONNX export of *run* next to it (``<name>.int8-dynamic.onnx`` ...), and
+    measure every variant on the test inputs *x* and encoded targets *y*.
+
+    Conv nets get static quantisation as well when *calibration* inputs are given.
+
+    Raises
+    ------
+    ExportError
+        If a variant loses more than *tolerance* of the test metric (its file is removed).
+    """
+    onnx_path = Path(onnx_path)
+    pre = run.preprocessor
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / np.float32(255.0)
+    if calibration is not None and calibration.dtype == np.uint8:
+        calibration = calibration.astype(np.float32) / np.float32(255.0)
+    truth = y if pre.task == "classification" else pre.inverse_target(y).astype(np.float64)
+    if modes is None:
+        convolutional = any(layer["type"] == "conv2d" for layer in run.spec.layers)
+        modes = ("dynamic", "static") if convolutional and calibration is not None else (
+            "dynamic",)
+    variants = [measure("original", onnx_path, x, truth, pre.task)]
+    for mode in modes:
+        path = onnx_path.with_name(f"{onnx_path.stem}.int8-{mode}.onnx")
+        quantize(onnx_path, path, mode, calibration)
+        variant = measure(f"int8 ({mode})", path, x, truth, pre.task)
+        drop = variants[0].metric - variant.metric
+        if drop > tolerance:
+            path.unlink(missing_ok=True)
+            raise ExportError(f"int8 ({mode}) quantisation costs too much: the test "
+                              f"{variant.metric_name} falls from {variants[0].metric:.4f} to "
+                              f"{variant.metric:.4f} (more than {tolerance}). The quantised file "
+                              f"was not kept; use the original export.")
+        variants.append(variant)
+    return CompressionReport(variants)
