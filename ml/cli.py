@@ -168,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with onnx: also write int8 versions (dynamic; static too for conv "
                         "nets) and print size, latency and test metric before and after")
     p.add_argument("--data", help="a CSV file to check the export on, if the run's data is gone")
+
+    p = sub.add_parser("shrink", help="make a smaller model from a run (pruning or "
+                                      "distillation) as a new run, and measure both")
+    p.add_argument("run_dir")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--prune", type=float, metavar="SHARE",
+                     help="set this share of the weights to zero (e.g. 0.5), then fine-tune")
+    how.add_argument("--distill", nargs="?", const="auto", metavar="STUDENT",
+                     help="train a smaller network on the run's outputs: 'half' (half the "
+                          "widths) or a preset such as mlp_small (default: the first that fits)")
+    p.add_argument("--epochs", type=int, help="fine-tuning / student epochs")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     return parser
 
 
@@ -184,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     handler = {"samples": _cmd_samples, "models": _cmd_models, "train": _cmd_train, "search": _cmd_search,
                "evaluate": _cmd_evaluate, "compare": _cmd_compare,
-               "predict": _cmd_predict, "export": _cmd_export}[args.command]
+               "predict": _cmd_predict, "export": _cmd_export,
+               "shrink": _cmd_shrink}[args.command]
     try:
         return handler(args)
     except TrainDeskError as exc:
@@ -676,4 +689,24 @@ def _cmd_export(args) -> int:
         print(compressed.table())
         for variant in compressed.variants[1:]:
             print(f"{variant.name}: {variant.path}")
+    return EXIT_OK
+
+
+# -- shrink ---------------------------------------------------------------------------------------
+def _cmd_shrink(args) -> int:
+    from .runs import load_run
+    from .shrink import ShrinkJob, measure_runs
+
+    method = "prune" if args.prune is not None else "distill"
+    job = ShrinkJob(args.run_dir, method, sparsity=args.prune or 0.5,
+                    student=args.distill or "auto", epochs=args.epochs,
+                    callbacks=[] if args.quiet else [ConsoleProgress()],
+                    on_message=(lambda m: None) if args.quiet else _err)
+    result = _run_job(job, args.quiet)
+    teacher = load_run(args.run_dir)
+    report = measure_runs([teacher, load_run(result.run_dir)],
+                          ["original", "pruned" if method == "prune" else "distilled"])
+    print(f"run: {result.run_dir}")
+    print(f"status: {result.metrics['status']}")
+    print(report.table())
     return EXIT_OK

@@ -145,7 +145,13 @@ class TrainingJob:
             info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
             job.group, job.label = str(info.get("group", "")), str(info.get("label", ""))
         except (OSError, ValueError, AttributeError):
-            pass
+            info = {}
+        derived = info.get("derived_from") if isinstance(info, dict) else None
+        if isinstance(derived, dict):  # its loss and masks are not a plain run's
+            how = "pruning" if derived.get("method") == "prune" else "distillation"
+            raise RunError(f"Run {run_dir.name} was made by {how} from run "
+                           f"{derived.get('run', '?')}; it cannot be resumed. Make it again "
+                           f"(Export step, 'Make it smaller'), with more epochs if needed.")
         return job
 
     def request_stop(self) -> None:
