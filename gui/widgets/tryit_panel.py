@@ -216,6 +216,7 @@ class TryItPanel(QWidget):
         self.style_: CanvasStyle | None = None
         self._examples = None
         self._run_path = ""
+        self._batch_error = False  # the banner's error is about a batch file, not an input
         self.loader = TaskRunner(self)
         self.loader.finished.connect(self._on_loaded)
         self.loader.errored.connect(self._on_error)
@@ -224,7 +225,7 @@ class TryItPanel(QWidget):
         self.runner.errored.connect(self._on_error)
         self.batch = TaskRunner(self)
         self.batch.finished.connect(self._on_batch_done)
-        self.batch.errored.connect(self._on_error)
+        self.batch.errored.connect(self._on_batch_error)
         self.setAcceptDrops(True)
 
         # Inputs: one page per kind of model.
@@ -559,7 +560,9 @@ class TryItPanel(QWidget):
     # -- predicting -----------------------------------------------------------------------------
     def _request(self, kind: str, payload, note: str = "") -> None:
         self._note = note
-        if self.banner.kind == "error":  # a new input replaces the last input's error
+        # A new input replaces the last input's error, not a batch file's (a debounced form
+        # prediction landing just after a batch failed must not hide why it failed).
+        if self.banner.kind == "error" and not self._batch_error:
             self.banner.clear_message()
         self.runner.start(FunctionWorker(_predict, self.predictor, kind, payload))
 
@@ -646,7 +649,13 @@ class TryItPanel(QWidget):
 
     @Slot(str)
     def _on_error(self, message: str) -> None:
+        self._batch_error = False
+        self.banner.show_message(message, "error")
+
+    @Slot(str)
+    def _on_batch_error(self, message: str) -> None:
         self.batch_button.setEnabled(True)
+        self._batch_error = True
         self.banner.show_message(message, "error")
 
     # -- batch prediction -----------------------------------------------------------------------
@@ -667,6 +676,7 @@ class TryItPanel(QWidget):
         if not out:
             return
         self.batch_button.setEnabled(False)
+        self._batch_error = False
         self.banner.show_message(f"Predicting {Path(source).name} …", "info")
         self.batch.start(FunctionWorker(_predict_file, self.predictor, source, out))
 

@@ -124,6 +124,10 @@ def test_the_form_predicts_as_values_change_and_files_are_predicted(qtbot, windo
     qtbot.waitUntil(lambda: panel.banner.kind == "error", timeout=20_000)
     assert "binary" in panel.banner.text() and len(pd.read_csv(out)) == 2
     assert panel.batch_button.isEnabled()
+    # A form prediction landing afterwards (a debounced edit) keeps the file's error in view.
+    panel.predict_form()
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=20_000)
+    assert panel.banner.kind == "error" and "binary" in panel.banner.text()
 
 
 def test_text_is_predicted_at_every_keystroke(qtbot, window, user, tmp_path):
