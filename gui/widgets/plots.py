@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QHBoxLayout, QLabel, QSizePolicy,
+from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QLabel, QSizePolicy,
                                QVBoxLayout, QWidget)
 
 from ml.training.diagnose import overfitting

@@ -7,7 +7,6 @@ with every run and every export, and raw input can be fed to an exported model.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -58,7 +58,7 @@ def test_out_of_memory_retries_with_half_the_batch_from_the_last_checkpoint(tmp_
 def test_out_of_memory_in_the_first_epoch_restarts_from_the_same_initial_weights(tmp_path):
     retried = TrainingJob(_project(oom_retry=True), run_dir=tmp_path / "a",
                           callbacks=[FakeGpuMemory(limit=32)]).run()
-    plain = TrainingJob(_project(batch_size=32), run_dir=tmp_path / "b").run()
+    TrainingJob(_project(batch_size=32), run_dir=tmp_path / "b").run()
     a = load_file(str(tmp_path / "a" / "model.safetensors"))
     b = load_file(str(tmp_path / "b" / "model.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
