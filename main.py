@@ -42,11 +42,11 @@ def _prepare_process() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _prepare_process()
-    if argv and argv[0] in HEADLESS_COMMANDS:
+    if argv and (argv[0] in HEADLESS_COMMANDS or argv[0].startswith("-")):
+        from gui.report_pdf import install as install_pdf_reports  # Qt loads only for a PDF
         from ml.cli import main as cli_main
-        return cli_main(argv)
-    if argv and argv[0].startswith("-"):
-        from ml.cli import main as cli_main
+
+        install_pdf_reports()
         return cli_main(argv)
     if not _has_display():
         print("TrainDesk needs a display for its window and none was found; use the headless "

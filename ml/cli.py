@@ -160,13 +160,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export a run's model and check it")
     p.add_argument("run_dir")
-    p.add_argument("--format", required=True, choices=["onnx", "pt2", "safetensors", "package"],
+    p.add_argument("--format", required=True,
+                   choices=["onnx", "pt2", "safetensors", "package", "report"],
                    help="package: a folder (and .zip) with model.onnx, preprocessing.json, "
-                        "predict.py and requirements.txt that predicts without TrainDesk")
-    p.add_argument("--out", required=True, help="the model file (a folder for package)")
+                        "predict.py and requirements.txt that predicts without TrainDesk; "
+                        "report: an HTML report (and a PDF beside it) for people who do not "
+                        "work in machine learning")
+    p.add_argument("--out", required=True, help="the model file (a folder for package, an "
+                                                ".html file for report)")
+    p.add_argument("--price-per-hour", type=float, default=1.0,
+                   help="report: what an hour of the training machine costs (default 1.0)")
+    p.add_argument("--currency", default="$", help="report: the currency sign (default $)")
+    p.add_argument("--no-pdf", action="store_true", help="report: HTML only")
     p.add_argument("--quantize", choices=["int8"],
-                   help="with onnx: also write int8 versions (dynamic; static too for conv "
-                        "nets) and print size, latency and test metric before and after")
+                   help="with onnx (or report, measured in it): also write int8 versions "
+                        "(dynamic; static too for conv nets) and print size, latency and test "
+                        "metric before and after")
     p.add_argument("--data", help="a CSV file to check the export on, if the run's data is gone")
 
     p = sub.add_parser("shrink", help="make a smaller model from a run (pruning or "
@@ -663,6 +672,8 @@ def _cmd_export(args) -> int:
     from .runs import load_run
 
     run = load_run(args.run_dir)
+    if args.format == "report":  # also when the run's data is gone: it says so inside
+        return _export_report(run, args)
     if args.data:
         x = run.preprocessor.transform_features(read_table(args.data, min_columns=1))
         checked_on = f"rows of {Path(args.data).name}"
@@ -692,10 +703,39 @@ def _cmd_export(args) -> int:
     return EXIT_OK
 
 
+def _export_report(run, args) -> int:
+    import tempfile
+
+    from .errors import DataError
+    from .report import build_report, write_report
+    from .shrink import derived_runs, measure_runs, variant_name
+
+    if not 0 <= args.price_per_hour < 1e6:
+        raise DataError("--price-per-hour must be 0 or more.")
+    tables = []
+    smaller = derived_runs(run)
+    if smaller:
+        _err(f"Measuring {len(smaller)} smaller version(s) made from this run ...")
+        tables.append(measure_runs([run, *smaller], ["original", *map(variant_name, smaller)]))
+    if args.quantize:
+        from .export import export_run, inputs_for_check
+        from .export.compress import compress_run, compression_inputs
+
+        with tempfile.TemporaryDirectory() as tmp:
+            x, checked_on = inputs_for_check(run)
+            onnx = export_run(run, "onnx", Path(tmp) / "model.onnx", x, checked_on=checked_on)
+            tables.append(compress_run(run, onnx.path, *compression_inputs(run)))
+    report = build_report(run, price_per_hour=args.price_per_hour, currency=args.currency,
+                          compression=tables)
+    for path in write_report(report, args.out, pdf=not args.no_pdf):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 # -- shrink ---------------------------------------------------------------------------------------
 def _cmd_shrink(args) -> int:
     from .runs import load_run
-    from .shrink import ShrinkJob, measure_runs
+    from .shrink import ShrinkJob, measure_runs, variant_name
 
     method = "prune" if args.prune is not None else "distill"
     job = ShrinkJob(args.run_dir, method, sparsity=args.prune or 0.5,
@@ -703,9 +743,8 @@ def _cmd_shrink(args) -> int:
                     callbacks=[] if args.quiet else [ConsoleProgress()],
                     on_message=(lambda m: None) if args.quiet else _err)
     result = _run_job(job, args.quiet)
-    teacher = load_run(args.run_dir)
-    report = measure_runs([teacher, load_run(result.run_dir)],
-                          ["original", "pruned" if method == "prune" else "distilled"])
+    smaller = load_run(result.run_dir)
+    report = measure_runs([load_run(args.run_dir), smaller], ["original", variant_name(smaller)])
     print(f"run: {result.run_dir}")
     print(f"status: {result.metrics['status']}")
     print(report.table())
