@@ -15,7 +15,7 @@ from ml.project import PROJECT_SUFFIX, Project
 from ml.training.device import describe_device
 from workers import gc_guard
 
-from . import dialogs
+from . import dialogs, report_pdf
 from .pages import DataPage, EvaluatePage, ExportPage, ModelPage, TrainPage
 from .state import STEPS, ProjectState
 
@@ -28,6 +28,7 @@ class MainWindow(QMainWindow):
     def __init__(self, state: ProjectState | None = None):
         super().__init__()
         gc_guard.install()  # widgets must never be collected on a worker thread
+        report_pdf.install()  # reports written from the Export step come with a PDF
         self.state = state or ProjectState(parent=self)
         self.resize(1360, 860)
         self.setMinimumSize(QSize(1024, 680))

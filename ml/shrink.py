@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import re
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -76,6 +78,7 @@ class ShrinkResult:
     metrics: dict
     params: int
     nonzero: int
+    teacher_dir: Path | None = None
     history: list[dict] = field(default_factory=list)
 
     def record(self):
@@ -339,7 +342,10 @@ class ShrinkJob:
                 f"student: {student.title} ({student.params:,}); {training.epochs} epochs.")
         project.training = training
         project.model.init_from = ""
-        run_dir = new_run_dir(teacher.path.parent, f"{teacher.path.name[:20]}-{self.method}")
+        # "<stamp>-iris-flowers-mlp-pruned", not the teacher's time stamp twice.
+        stem = re.sub(r"^\d{8}-\d{6}-", "", teacher.path.name)[:30]
+        run_dir = new_run_dir(teacher.path.parent,
+                              f"{stem}-{'pruned' if self.method == 'prune' else 'distilled'}")
         config = copy.deepcopy(teacher.config)
         config["model"] = dataclasses.asdict(project.model)
         config["training"] = dataclasses.asdict(training)
@@ -394,7 +400,7 @@ class ShrinkJob:
                                  "best_epoch": fit.best_epoch})
         say(f"{label}: test " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
         return ShrinkResult(run_dir=run_dir, method=self.method, label=label, metrics=metrics,
-                            params=metrics["params"], nonzero=nonzero,
+                            params=metrics["params"], nonzero=nonzero, teacher_dir=teacher.path,
                             history=list(fit.history))
 
 
@@ -432,3 +438,32 @@ def measure_runs(runs: list[Run], names: list[str] | None = None, folder: str | 
             xf = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x
             variants.append(measure(name, report.path, xf, truth, pre.task))
         return CompressionReport(variants)
+
+
+def derived_runs(run: Run) -> list[Run]:
+    """The finished pruned or distilled runs made from *run* (beside it), oldest first."""
+    found = []
+    for folder in sorted(p for p in run.path.parent.iterdir() if p.is_dir() and p != run.path):
+        try:
+            info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        derived = info.get("derived_from") if isinstance(info, dict) else None
+        if (isinstance(derived, dict) and derived.get("run") == run.path.name
+                and info.get("status") in ("finished", "stopped")
+                and (folder / "model.safetensors").is_file()):
+            try:
+                found.append(load_run(folder))
+            except RunError:
+                continue
+    return found
+
+
+def variant_name(run: Run) -> str:
+    """A short name for a derived run in a comparison: "pruned 50%", "distilled (mlp_small)"."""
+    derived = run.info.get("derived_from") or {}
+    if derived.get("method") == "prune":
+        return f"pruned {float(derived.get('sparsity', 0)):.0%}"
+    if derived.get("method") == "distill":
+        return f"distilled ({run.spec.name}{', half' if derived.get('student') == 'half' else ''})"
+    return run.path.name

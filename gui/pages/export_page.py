@@ -6,9 +6,9 @@ from pathlib import Path
 
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QPlainTextEdit, QPushButton, QRadioButton, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from ml.export import FORMATS, ExportReport, export_run, inputs_for_check
 from ml.export.package import PackageReport, export_package
@@ -20,6 +20,9 @@ from workers.base import FunctionWorker, TaskRunner
 from .. import dialogs
 from ..state import ProjectState
 from ..widgets.common import MessageBanner, heading
+from ..widgets.report_panel import ReportPanel
+from ..widgets.shrink_panel import ShrinkPanel
+from ..widgets.variant_table import VariantTable
 
 DESCRIPTIONS = {
     "onnx": "Runs in ONNX Runtime, OpenCV, TensorRT, C#, Java, JavaScript … (recommended)",
@@ -72,6 +75,7 @@ class ExportPage(QWidget):
         self.runner.errored.connect(self._on_errored)
         self.last_report: ExportReport | None = None
         self.last_compression = None
+        self._exporting_run = self._compressed_run = ""
 
         self.run_label = QLabel("")
         self.format_group = QButtonGroup(self)
@@ -105,14 +109,8 @@ class ExportPage(QWidget):
                                         "size, speed and test accuracy measured before and "
                                         "after)")
         self.compress_check.setObjectName("compressCheck")
-        self.compress_table = QTableWidget(0, 4)
+        self.compress_table = VariantTable()
         self.compress_table.setObjectName("compressTable")
-        self.compress_table.setHorizontalHeaderLabels(["Model", "File size", "Time per sample",
-                                                       "Test score"])
-        self.compress_table.verticalHeader().hide()
-        self.compress_table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.Stretch)
-        self.compress_table.setMaximumHeight(130)
         self.compress_table.hide()
         self.export_button = QPushButton("Export and check")
         self.export_button.setObjectName("exportButton")
@@ -124,9 +122,20 @@ class ExportPage(QWidget):
         self.files_label.setWordWrap(True)
         self.files_label.setObjectName("exportFiles")
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(heading("Export the model"))
-        layout.addWidget(self.run_label)
+        page = QVBoxLayout(self)
+        page.addWidget(heading("Export the model"))
+        page.addWidget(self.run_label)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("exportTabs")
+        page.addWidget(self.tabs, 1)
+        export_tab = QWidget()
+        self.tabs.addTab(export_tab, "Export")
+        self.shrink_panel = ShrinkPanel(state)
+        self.shrink_panel.export_requested.connect(lambda: self.tabs.setCurrentIndex(0))
+        self.tabs.addTab(self.shrink_panel, "Make it smaller")
+        self.report_panel = ReportPanel(state, tables=self._report_tables)
+        self.tabs.addTab(self.report_panel, "Report")
+        layout = QVBoxLayout(export_tab)
         layout.addWidget(fmt_box)
         layout.addLayout(path_row)
         layout.addWidget(self.compress_check)
@@ -228,6 +237,7 @@ class ExportPage(QWidget):
         self.files_label.setText("")
         self.compress_table.hide()
         fmt = self.selected_format()
+        self._exporting_run = str(current.record.path)
         self.runner.start(FunctionWorker(_export, str(current.path), fmt,
                                          str(Path(path).expanduser()),
                                          fmt == "onnx" and self.compress_check.isChecked()))
@@ -238,8 +248,9 @@ class ExportPage(QWidget):
         if isinstance(report, tuple):
             report, compressed = report
         self.last_compression = compressed
+        self._compressed_run = self._exporting_run if compressed is not None else ""
         if compressed is not None:
-            self._show_compression(compressed)
+            self.compress_table.show_report(compressed)
         self.last_report = report
         self.export_button.setEnabled(True)
         self.banner.show_message("✔ " + report.summary, "ok")
@@ -249,26 +260,13 @@ class ExportPage(QWidget):
             self.files_label.setText(f"Model: {report.path}<br>Preprocessing: "
                                      f"{report.sidecar}")
 
-    def _show_compression(self, compressed) -> None:
-        table = self.compress_table
-        table.setRowCount(len(compressed.variants))
-        base = compressed.variants[0]
-        for r, v in enumerate(compressed.variants):
-            score = (f"{100 * v.metric:.2f}% accuracy" if v.metric_name == "accuracy"
-                     else f"R² {v.metric:.4f}")
-            size = f"{v.size_bytes / 1024:,.1f} KB"
-            speed = f"{v.latency_ms:.3f} ms"
-            if r:
-                size += f" ({v.size_bytes / base.size_bytes:.0%})"
-                if v.latency_ms and base.latency_ms:
-                    ratio = base.latency_ms / v.latency_ms
-                    speed += (f" ({ratio:.1f}x faster)" if ratio >= 1 else
-                              f" ({1 / ratio:.1f}x slower)")
-            for c, text in enumerate((v.name, size, speed, score)):
-                item = QTableWidgetItem(text)
-                item.setToolTip(str(v.path))
-                table.setItem(r, c, item)
-        table.show()
+    def _report_tables(self) -> list:
+        """The int8 measurements of the current run made on this page, for its report."""
+        current = self.state.current_run
+        if current is not None and self.last_compression is not None and \
+                self._compressed_run == str(current.record.path):
+            return [self.last_compression]
+        return []
 
     def update_code(self) -> None:
         """The "Copy as code" snippet for the chosen format and file."""
