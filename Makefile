@@ -1,4 +1,4 @@
-# TrainDesk - make run | make test | make bench | make bench-import | make bench-models | make bench-evaluate | make bundle | make bundle-test | make screenshot
+# TrainDesk - make run | make test | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bundle | make bundle-test | make screenshot
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pip's -qq keeps errors but hides the index's "location is ignored" noise.
 PIP    := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: run test test-fast bench bench-import bench-models bench-evaluate bundle bundle-test screenshot clean
+.PHONY: run test test-fast bench bench-import bench-models bench-evaluate bench-shrink bundle bundle-test screenshot clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench-models: $(STAMP)
 
 bench-evaluate: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_evaluate.py
+
+bench-shrink: $(STAMP)
+	$(PY) bench/bench_shrink.py
 
 bundle: $(STAMP)
 	$(PY) -m PyInstaller --noconfirm --clean build.spec

@@ -71,6 +71,9 @@ def _session(path: Path):
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Idle intra-op threads otherwise spin for a while after each run, and on a small machine a
+    # session that was just used slows the next one measured: its latency would read 4x worse.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
