@@ -1,12 +1,12 @@
 """The Export step's "Make it smaller" and "Report" tabs, driven as a user would."""
 
 import re
-from html.parser import HTMLParser
 
 from PySide6.QtCore import Qt
 
 from ml.runs import load_run
 from tests.gui.conftest import load_sample
+from tests.ml.test_report import parse_html
 
 
 def click(qtbot, widget):
@@ -71,29 +71,6 @@ def test_prune_and_distil_from_the_export_page_then_export_the_smaller_run(qtbot
     assert export.tabs.currentIndex() == 0
 
 
-class _Tags(HTMLParser):
-    """Counts open/close tags, to check the report is well formed."""
-
-    VOID = {"meta", "img", "br", "hr", "link", "col", "input"}
-
-    def __init__(self):
-        super().__init__()
-        self.stack: list[str] = []
-        self.bad: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag):
-        if tag in self.VOID:
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self.bad.append(tag)
-        else:
-            self.stack.pop()
-
-
 def test_report_tab_writes_html_and_a_pdf_with_the_runs_numbers(qtbot, window, user, tmp_path):
     run = _train_iris(qtbot, window)
     export = window.export_page
@@ -113,9 +90,7 @@ def test_report_tab_writes_html_and_a_pdf_with_the_runs_numbers(qtbot, window, u
     assert str(pdf_path) in panel.files_label.text()
 
     html = html_path.read_text(encoding="utf-8")
-    tags = _Tags()
-    tags.feed(html)
-    assert tags.bad == [] and tags.stack == []
+    parse_html(html)
     accuracy = load_run(run.record.path).metrics["test"]["accuracy"]
     assert f"right {100 * accuracy:.1f}% of the time" in html
     assert "€" in html and "Reproducibility" in html

@@ -77,7 +77,8 @@ class _Structure(HTMLParser):
             self.h2[-1] += data
 
 
-def _parse(html: str) -> _Structure:
+def parse_html(html: str) -> _Structure:
+    """Parse *html*, asserting that every tag is closed in order (shared with the GUI test)."""
     parsed = _Structure()
     parsed.feed(html)
     parsed.close()
@@ -96,7 +97,7 @@ def test_a_classification_report_has_every_section_and_the_runs_numbers(iris_run
     run = load_run(iris_run)
     report = build_report(run, price_per_hour=2.0, currency="€")
     html = report.html()
-    parsed = _parse(html)
+    parsed = parse_html(html)
     assert parsed.h2 == SECTIONS
     # Every section opens with a plain sentence.
     assert all(s.lead.endswith(".") and len(s.lead.split()) >= 8 for s in report.sections)
@@ -136,7 +137,7 @@ def test_smaller_versions_are_tabled_and_the_html_is_written_atomically(iris_run
     table = measure_runs([run, pruned], ["original", variant_name(pruned)])
     report = build_report(run, compression=[table])
     html = report.html()
-    _parse(html)
+    parse_html(html)
     assert "pruned 50%" in html and "No smaller versions" not in html
     out = tmp_path / "reports" / "iris"  # no suffix: .html is added
     previous = pdf_writer()
@@ -167,7 +168,7 @@ def test_regression_report_shows_a_scatter_and_error_numbers(tmp_path):
     run = load_run(_train(tmp_path, str(path), target="price", epochs=8))
     report = build_report(run)
     html = report.html()
-    assert _parse(html).h2 == SECTIONS
+    assert parse_html(html).h2 == SECTIONS
     assert "predicts the number price" in html
     assert report.numbers["mae"] == metric_text("mae", run.metrics["test"]["mae"])
     assert any("scatter" in name for name in report.images)
@@ -178,7 +179,7 @@ def test_image_and_text_reports_show_examples(tmp_path):
     images = make_image_folder(tmp_path / "shapes", n=10)
     run = load_run(_train(tmp_path, str(images), epochs=2, preset="cnn"))
     report = build_report(run, n_examples=4)
-    parsed = _parse(report.html())
+    parsed = parse_html(report.html())
     assert "examples.png" in report.images
     strip = _decode(parsed.images[-1])
     assert strip.size[0] > strip.size[1]  # a strip of example pictures
@@ -186,7 +187,7 @@ def test_image_and_text_reports_show_examples(tmp_path):
     run = load_run(_train(tmp_path, str(text), target="sentiment", epochs=2,
                           preset="text"))
     html = build_report(run, n_examples=3).html()
-    _parse(html)
+    parse_html(html)
     assert "(viewer" in html  # the example texts themselves
 
 
@@ -203,7 +204,7 @@ def test_a_report_still_comes_out_when_the_data_file_is_gone(tmp_path):
     path.unlink()
     report = build_report(run)
     html = report.html()
-    assert _parse(html).h2 == SECTIONS
+    assert parse_html(html).h2 == SECTIONS
     assert "not available any more" in html
     assert report.numbers["sha256"] == digest
     assert report.numbers["accuracy"] == metric_text("accuracy", run.metrics["test"]["accuracy"])
@@ -215,7 +216,7 @@ def test_export_report_on_the_command_line(iris_run, tmp_path):
                     "--price-per-hour", "3", "--currency", "£")
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {out}" in proc.stdout and f"wrote {out.with_suffix('.pdf')}" in proc.stdout
-    _parse(out.read_text(encoding="utf-8"))
+    parse_html(out.read_text(encoding="utf-8"))
     assert "£3.00 per hour" in out.read_text(encoding="utf-8")
     pdf = out.with_suffix(".pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 3
