@@ -105,9 +105,9 @@ class ExportPage(QWidget):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(self.browse_button)
 
-        self.compress_check = QCheckBox("Also make int8 versions (smaller and usually faster; "
-                                        "size, speed and test accuracy measured before and "
-                                        "after)")
+        self.compress_check = QCheckBox("Also make int8 versions (about 3x smaller; faster "
+                                        "only for large models - size, speed and test "
+                                        "accuracy measured before and after)")
         self.compress_check.setObjectName("compressCheck")
         self.compress_table = VariantTable()
         self.compress_table.setObjectName("compressTable")
