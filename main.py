@@ -13,7 +13,7 @@ import os
 import sys
 
 HEADLESS_COMMANDS = {"samples", "models", "train", "search", "evaluate", "compare", "predict",
-                     "export", "shrink",
+                     "export", "shrink", "gpu",
                      "--version",
                      "-h", "--help"}
 

@@ -125,6 +125,8 @@ class MainWindow(QMainWindow):
             self._action(go_menu, f"{i + 1}  {name}", QKeySequence(f"Ctrl+{i + 1}"),
                          lambda checked=False, row=i: self.go_to(row))
         help_menu = self.menuBar().addMenu("&Help")
+        self.gpu_action = self._action(help_menu, "Why is my &GPU not used?…", None,
+                                       self.show_gpu_check)
         self._action(help_menu, "&About TrainDesk", None, self._on_about)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
@@ -288,6 +290,17 @@ class MainWindow(QMainWindow):
         if answer == "save":
             return self.save()
         return answer == "discard"
+
+    @Slot()
+    def show_gpu_check(self):
+        """Help → "Why is my GPU not used?" (reads only local facts: quick, no worker)."""
+        from .widgets.gpu_dialog import GpuDialog
+
+        dialog = GpuDialog(parent=self)
+        dialog.setModal(True)
+        dialog.show()
+        self._gpu_dialog = dialog  # kept for tests and so it is not collected while open
+        return dialog
 
     @Slot()
     def _on_about(self) -> None:

@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "folder of images (image models)")
     p.add_argument("--out", help="the CSV file to write (default: standard output)")
 
+    sub.add_parser("gpu", help="why is my GPU not used? what PyTorch sees here, and what to do")
+
     p = sub.add_parser("export", help="export a run's model and check it")
     p.add_argument("run_dir")
     p.add_argument("--format", required=True,
@@ -206,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"samples": _cmd_samples, "models": _cmd_models, "train": _cmd_train, "search": _cmd_search,
                "evaluate": _cmd_evaluate, "compare": _cmd_compare,
                "predict": _cmd_predict, "export": _cmd_export,
-               "shrink": _cmd_shrink}[args.command]
+               "shrink": _cmd_shrink, "gpu": _cmd_gpu}[args.command]
     try:
         return handler(args)
     except TrainDeskError as exc:
@@ -231,6 +233,14 @@ def _cmd_samples(args) -> int:
     width = max(len(r[0]) for r in rows)
     for name, task, kind, target, desc in rows:
         print(f"{name:<{width}}  {task:<14}  {kind:<7}  target={target}  {desc}")
+    return EXIT_OK
+
+
+# -- gpu ------------------------------------------------------------------------------------------
+def _cmd_gpu(args) -> int:
+    from .training.gpu_check import check_gpu
+
+    print(check_gpu().text())
     return EXIT_OK
 
 
