@@ -125,6 +125,8 @@ class MainWindow(QMainWindow):
             self._action(go_menu, f"{i + 1}  {name}", QKeySequence(f"Ctrl+{i + 1}"),
                          lambda checked=False, row=i: self.go_to(row))
         help_menu = self.menuBar().addMenu("&Help")
+        self.glossary_action = self._action(help_menu, "&Glossary", QKeySequence("F1"),
+                                            self.show_glossary)
         self.gpu_action = self._action(help_menu, "Why is my &GPU not used?…", None,
                                        self.show_gpu_check)
         self._action(help_menu, "&About TrainDesk", None, self._on_about)
@@ -290,6 +292,17 @@ class MainWindow(QMainWindow):
         if answer == "save":
             return self.save()
         return answer == "discard"
+
+    @Slot()
+    def show_glossary(self):
+        """Help → Glossary: the ML words of the app in plain words (non-modal, stays open)."""
+        from .widgets.glossary_dialog import GlossaryDialog
+
+        if getattr(self, "_glossary", None) is None:
+            self._glossary = GlossaryDialog(self)
+        self._glossary.show()
+        self._glossary.activateWindow()  # to the front when it was already open
+        return self._glossary
 
     @Slot()
     def show_gpu_check(self):

@@ -20,3 +20,26 @@ def test_gpu_dialog_shows_the_diagnosis_and_copies_it(qtbot, window):
     assert dialog.copy_button.text() == "Copied"
     dialog.reject()
     assert not dialog.isVisible()
+
+
+def test_glossary_explains_the_terms_the_issue_names_and_filters(qtbot, window):
+    from gui.glossary import GLOSSARY
+
+    for term in ("Epoch", "Batch size", "Learning rate", "Dropout", "Overfitting", "F1 score"):
+        assert len(GLOSSARY[term].split()) >= 6  # a sentence, not a label
+    assert window.glossary_action.shortcut().toString() == "F1"
+    window.glossary_action.trigger()
+    dialog = window._glossary
+    qtbot.waitExposed(dialog)
+    every = dialog.text.toPlainText()
+    assert all(term in every for term in GLOSSARY)
+    qtbot.keyClicks(dialog.search, "epoch")
+    shown = dialog.text.toPlainText()
+    assert "Epoch -" in shown and "Early stopping" in shown  # its meaning mentions epochs
+    assert "Precision" not in shown
+    dialog.search.setText("zzzz")
+    assert "No term matches" in dialog.text.toPlainText()
+    # Asking again shows the same window, not a second one.
+    window.glossary_action.trigger()
+    assert window._glossary is dialog
+    dialog.reject()
