@@ -5,40 +5,17 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-import traceback
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
-from ml.resources import traindesk_home
+from . import crash
 
 
 def configure_pyqtgraph() -> None:
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
-
-
-def _install_excepthook() -> None:
-    """Show an unexpected error in a dialog instead of silently losing the app."""
-    log_file = traindesk_home() / "traindesk.log"
-
-    def hook(kind, value, tb):
-        text = "".join(traceback.format_exception(kind, value, tb))
-        try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_file, "a", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        except OSError:
-            pass
-        sys.__stderr__ and sys.__stderr__.write(text)
-        app = QApplication.instance()
-        if app is not None:
-            QMessageBox.critical(None, "TrainDesk - unexpected error",
-                                 f"Something went wrong: {value}\n\nYour saved project and runs "
-                                 f"are safe. Details were written to {log_file}.")
-
-    sys.excepthook = hook
 
 
 def keep_gui_responsive() -> None:
@@ -66,11 +43,14 @@ def run_app(argv: list[str]) -> int:
     app.setOrganizationName("TrainDesk")
     app.setStyle("Fusion")
     configure_pyqtgraph()
-    _install_excepthook()
+    crash.setup_logging()
+    windows = []  # the handler saves this window's project before it says anything
+    crash.install_excepthook(lambda: windows[0] if windows else None)
 
     from .main_window import MainWindow
 
     window = MainWindow()  # also moves garbage collection to this thread (workers/gc_guard.py)
+    windows.append(window)
     window.show()
     keep_gui_responsive()
     if argv and argv[0].endswith(".tdproj"):

@@ -129,6 +129,8 @@ class MainWindow(QMainWindow):
                                             self.show_glossary)
         self.gpu_action = self._action(help_menu, "Why is my &GPU not used?…", None,
                                        self.show_gpu_check)
+        self.log_action = self._action(help_menu, "Where is the &log file?", None,
+                                       self.show_log_location)
         self._action(help_menu, "&About TrainDesk", None, self._on_about)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
@@ -292,6 +294,20 @@ class MainWindow(QMainWindow):
         if answer == "save":
             return self.save()
         return answer == "discard"
+
+    @Slot()
+    def show_log_location(self) -> QMessageBox:
+        """Help → the log file's path, selectable (to attach it to a bug report)."""
+        from .crash import log_path
+
+        box = QMessageBox(QMessageBox.Icon.Information, "Log file",
+                          f"TrainDesk writes what it does and every error to<br><b>{log_path()}"
+                          f"</b><br>(with up to five older files beside it).", parent=self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setObjectName("logBox")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
 
     @Slot()
     def show_glossary(self):

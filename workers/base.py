@@ -28,7 +28,8 @@ def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "The computer ran out of memory. Use a smaller batch size, model or dataset."
     return (f"Something went wrong inside TrainDesk ({type(exc).__name__}: {exc}). Your project "
-            f"and earlier runs are safe; please report this.")
+            f"and earlier runs are safe. The details are in the log file (Help → Where is the "
+            f"log file?); please report this.")
 
 
 class Worker(QObject):
