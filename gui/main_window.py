@@ -31,6 +31,7 @@ class MainWindow(QMainWindow):
         report_pdf.install()  # reports written from the Export step come with a PDF
         self.state = state or ProjectState(parent=self)
         self.resize(1360, 860)
+        self.setAcceptDrops(True)  # a data file, a folder or a project dropped anywhere
         self.setMinimumSize(QSize(1024, 680))
 
         self.step_list = QListWidget()
@@ -246,6 +247,42 @@ class MainWindow(QMainWindow):
         path = dialogs.open_file(self, "Open a project", PROJECT_FILTER)
         if path:
             self.open_project(path)
+
+    # -- drag and drop --------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_path(mime) -> str:
+        """The first existing local file or folder among the dropped URLs."""
+        if not mime.hasUrls():
+            return ""
+        for url in mime.urls():
+            path = url.toLocalFile()
+            if path and Path(path).exists():
+                return path
+        return ""
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._dropped_path(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._dropped_path(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        path = self._dropped_path(event.mimeData())
+        if path:
+            event.acceptProposedAction()
+            self.open_dropped(path)
+
+    def open_dropped(self, path: str) -> None:
+        """A project opens (after asking about unsaved changes); anything else is data for the
+        Data step, read like File → Open data (a bad file gets the importer's message)."""
+        if Path(path).suffix.lower() == PROJECT_SUFFIX:
+            if self._confirm_discard():
+                self.open_project(path)
+            return
+        self.go_to(0)
+        self.data_page.load_source(path)
 
     def open_project(self, path: str | Path) -> bool:
         """Open a project; on failure show why and keep the current one."""
