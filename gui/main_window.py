@@ -17,6 +17,7 @@ from workers import gc_guard
 
 from . import dialogs, report_pdf
 from .pages import DataPage, EvaluatePage, ExportPage, ModelPage, TrainPage
+from .settings import add_recent, open_settings, recent_projects
 from .state import STEPS, ProjectState
 
 PROJECT_FILTER = f"TrainDesk projects (*{PROJECT_SUFFIX})"
@@ -32,6 +33,10 @@ class MainWindow(QMainWindow):
         self.state = state or ProjectState(parent=self)
         self.resize(1360, 860)
         self.setAcceptDrops(True)  # a data file, a folder or a project dropped anywhere
+        self.settings = open_settings()
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
         self.setMinimumSize(QSize(1024, 680))
 
         self.step_list = QListWidget()
@@ -117,6 +122,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.save_action = self._action(file_menu, "&Save", QKeySequence.StandardKey.Save,
                                         self.save)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.save_as_action = self._action(file_menu, "Save &as…",
                                            QKeySequence.StandardKey.SaveAs, self.save_as)
         file_menu.addSeparator()
@@ -292,6 +299,7 @@ class MainWindow(QMainWindow):
             dialogs.show_error(self, "Could not open the project", str(exc))
             return False
         self.state.replace_project(project, None)
+        self._remember(project.path)
         self.go_to(0)
         if project.data.source:
             # Read in the background like any import (a big file must not freeze the window);
@@ -320,8 +328,32 @@ class MainWindow(QMainWindow):
             return False
         self.state.set_dirty(False)
         self._update_title()
+        self._remember(self.state.project.path)
         self.statusBar().showMessage(f"Saved {self.state.project.path}", 4000)
         return True
+
+    # -- what the app remembers -----------------------------------------------------------------
+    def _remember(self, path) -> None:
+        if path is not None:
+            add_recent(self.settings, path)
+
+    @Slot()
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        projects = recent_projects(self.settings)
+        for path in projects:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda checked=False, p=path: self.open_recent(p))
+        if not projects:
+            self.recent_menu.addAction("No recent projects").setEnabled(False)
+
+    def open_recent(self, path: str) -> bool:
+        """File → Open recent → *path* (after asking about unsaved changes)."""
+        if not self._confirm_discard():
+            return False
+        return self.open_project(path)
 
     def _confirm_discard(self) -> bool:
         if not self.state.dirty:
@@ -392,4 +424,6 @@ class MainWindow(QMainWindow):
         self.evaluate_page.runner.shutdown()
         self.evaluate_page.tryit.shutdown()
         self.export_page.runner.shutdown()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.sync()
         event.accept()
