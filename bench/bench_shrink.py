@@ -21,7 +21,7 @@ from ml.export.compress import compress_run, compression_inputs  # noqa: E402
 from ml.pipeline import TrainingJob  # noqa: E402
 from ml.project import DataConfig, ModelConfig, Project, TrainingConfig  # noqa: E402
 from ml.runs import load_run  # noqa: E402
-from ml.shrink import ShrinkJob, measure_runs, variant_name  # noqa: E402
+from ml.shrink import ShrinkJob, compare_smaller  # noqa: E402
 
 
 def _print(report, title: str) -> None:
@@ -56,7 +56,7 @@ def main() -> int:
                        for s in (0.5, 0.8)]
             smaller.append(load_run(ShrinkJob(teacher_dir, "distill", student="half")
                                     .run().run_dir))
-            _print(measure_runs([teacher, *smaller], ["original", *map(variant_name, smaller)]),
+            _print(compare_smaller(teacher, smaller),
                    f"{teacher.spec.name} on digits: pruning and distillation")
             print(f"({time.perf_counter() - start:.0f} s)")
     return 0

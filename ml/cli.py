@@ -718,7 +718,7 @@ def _export_report(run, args) -> int:
 
     from .errors import DataError
     from .report import build_report, write_report
-    from .shrink import derived_runs, measure_runs, variant_name
+    from .shrink import compare_smaller, derived_runs
 
     if not 0 <= args.price_per_hour < 1e6:
         raise DataError("--price-per-hour must be 0 or more.")
@@ -726,7 +726,7 @@ def _export_report(run, args) -> int:
     smaller = derived_runs(run)
     if smaller:
         _err(f"Measuring {len(smaller)} smaller version(s) made from this run ...")
-        tables.append(measure_runs([run, *smaller], ["original", *map(variant_name, smaller)]))
+        tables.append(compare_smaller(run, smaller))
     if args.quantize:
         from .export import export_run, inputs_for_check
         from .export.compress import compress_run, compression_inputs
@@ -745,7 +745,7 @@ def _export_report(run, args) -> int:
 # -- shrink ---------------------------------------------------------------------------------------
 def _cmd_shrink(args) -> int:
     from .runs import load_run
-    from .shrink import ShrinkJob, measure_runs, variant_name
+    from .shrink import ShrinkJob, compare_smaller
 
     method = "prune" if args.prune is not None else "distill"
     job = ShrinkJob(args.run_dir, method, sparsity=args.prune or 0.5,
@@ -753,8 +753,7 @@ def _cmd_shrink(args) -> int:
                     callbacks=[] if args.quiet else [ConsoleProgress()],
                     on_message=(lambda m: None) if args.quiet else _err)
     result = _run_job(job, args.quiet)
-    smaller = load_run(result.run_dir)
-    report = measure_runs([load_run(args.run_dir), smaller], ["original", variant_name(smaller)])
+    report = compare_smaller(load_run(args.run_dir), [load_run(result.run_dir)])
     print(f"run: {result.run_dir}")
     print(f"status: {result.metrics['status']}")
     print(report.table())

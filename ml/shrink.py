@@ -440,6 +440,15 @@ def measure_runs(runs: list[Run], names: list[str] | None = None, folder: str | 
                                   for name, path in zip(names, paths)])
 
 
+def compare_smaller(original: Run, smaller: list[Run] | None = None):
+    """Measure *original* beside its smaller versions (default: every run derived from it), each
+    named as :func:`variant_name` says; None when there are none. See :func:`measure_runs`."""
+    smaller = derived_runs(original) if smaller is None else smaller
+    if not smaller:
+        return None
+    return measure_runs([original, *smaller], ["original", *map(variant_name, smaller)])
+
+
 def derived_runs(run: Run) -> list[Run]:
     """The finished pruned or distilled runs made from *run* (beside it), oldest first."""
     found = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 
 from ml.runs import load_run
-from ml.shrink import ShrinkJob, measure_runs, variant_name
+from ml.shrink import ShrinkJob, compare_smaller
 from ml.training.callbacks import Callback
 
 from .base import Worker
@@ -49,7 +49,5 @@ class ShrinkWorker(Worker):
     def work(self):
         result = self.job.run()
         self.progress.emit("Exporting both models to ONNX and measuring them ...")
-        smaller = load_run(result.run_dir)
-        report = measure_runs([load_run(self.job.run_dir), smaller],
-                              ["original", variant_name(smaller)])
+        report = compare_smaller(load_run(self.job.run_dir), [load_run(result.run_dir)])
         return result, report

@@ -29,15 +29,13 @@ def write_run_report(run_path: str, out: str, price_per_hour: float, currency: s
     """Build and write the report of the run in *run_path* (HTML, and PDF when registered);
     with *include_smaller*, the pruned and distilled runs made from it are measured too."""
     from ml.report import build_report, write_report
-    from ml.shrink import derived_runs, measure_runs, variant_name
+    from ml.shrink import compare_smaller
 
     run = load_run(run_path)
     tables = list(tables)
-    if include_smaller:
-        smaller = derived_runs(run)
-        if smaller:
-            tables.insert(0, measure_runs([run, *smaller],
-                                          ["original", *map(variant_name, smaller)]))
+    smaller = compare_smaller(run) if include_smaller else None
+    if smaller is not None:
+        tables.insert(0, smaller)
     report = build_report(run, price_per_hour=price_per_hour, currency=currency, watts=watts,
                           compression=tables)
     return write_report(report, out)
