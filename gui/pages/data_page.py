@@ -23,6 +23,7 @@ from workers.import_worker import HealthWorker, ImportWorker
 
 from .. import dialogs
 from ..state import ProjectState
+from ..theme import mute
 from ..widgets.common import MessageBanner, heading
 from ..widgets.delegates import ChoiceDelegate
 from ..widgets.health import HealthView
@@ -104,7 +105,7 @@ class DataPage(QWidget):
         self.loading_label = QLabel("")
         self.loading_label.setObjectName("loadingLabel")
         self.loading_label.setWordWrap(True)
-        self.loading_label.setStyleSheet("color: #555;")
+        mute(self.loading_label)
         # A fixed height: progress text changes 20 times a second, and a label that grows and
         # shrinks would re-lay out (and repaint) the whole window each time.
         self.loading_label.setFixedHeight(2 * self.loading_label.fontMetrics().lineSpacing() + 4)
@@ -260,7 +261,7 @@ class DataPage(QWidget):
         rl.addWidget(self.warning_banner)
         rl.addLayout(body, 1)
 
-        splitter = QSplitter()
+        self.splitter = splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)

@@ -18,12 +18,12 @@ from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
 from ..state import ProjectState
+from ..theme import mute
 from ..widgets.common import MessageBanner, MetricCard, heading
 from ..widgets.eval_plots import CurvesPanel, ResidualsPanel
 from ..widgets.plots import BarChartWidget, ConfusionMatrixWidget, ScatterPlotWidget
 from ..widgets.table_models import RecordsModel
 from ..widgets.tryit_panel import TryItPanel
-
 
 #: Metrics beyond the cards, in reading order: (key, label, as a percentage).
 MORE_METRICS = (("balanced_accuracy", "balanced accuracy", True),
@@ -184,7 +184,7 @@ class EvaluatePage(QWidget):
         self.more_metrics = QLabel("")
         self.more_metrics.setObjectName("moreMetrics")
         self.more_metrics.setWordWrap(True)
-        self.more_metrics.setStyleSheet("color:#333;")
+        mute(self.more_metrics)
         classification = QWidget()
         cl = QHBoxLayout(classification)
         cl.setContentsMargins(0, 0, 0, 0)
@@ -384,8 +384,12 @@ class EvaluatePage(QWidget):
     def set_threshold(self, threshold: float) -> None:
         """Two classes: predict the second one from *threshold* on; the matrix, per-class
         table and metrics follow at once."""
-        from ml.evaluation.metrics import (confusion_matrix, full_classification_metrics,
-                                           per_class_report, with_threshold)
+        from ml.evaluation.metrics import (
+            confusion_matrix,
+            full_classification_metrics,
+            per_class_report,
+            with_threshold,
+        )
 
         ev = self.evaluation
         if ev is None or ev.task != "classification" or len(ev.class_names) != 2:

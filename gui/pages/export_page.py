@@ -19,6 +19,7 @@ from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
 from ..state import ProjectState
+from ..theme import mute
 from ..widgets.common import MessageBanner, heading
 from ..widgets.report_panel import ReportPanel
 from ..widgets.shrink_panel import ShrinkPanel
@@ -90,7 +91,7 @@ class ExportPage(QWidget):
             self.format_buttons[fmt] = button
             fl.addWidget(button)
             hint = QLabel(DESCRIPTIONS[fmt])
-            hint.setStyleSheet("color: #555; margin-left: 22px;")
+            mute(hint).setStyleSheet("margin-left: 22px;")
             fl.addWidget(hint)
         self.format_buttons["onnx"].setChecked(True)
 
@@ -167,7 +168,7 @@ class ExportPage(QWidget):
                       "The preprocessing (column encodings, scaling, class names) is written "
                       "beside it as <i>name</i>.preprocessing.json, so raw values can be fed.")
         note.setWordWrap(True)
-        note.setStyleSheet("color: #555;")
+        mute(note)
         layout.addWidget(note)
         layout.addStretch(1)
         self.path_edit.textChanged.connect(lambda _: self.update_code())

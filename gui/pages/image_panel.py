@@ -20,6 +20,7 @@ from ml.data.streaming import should_stream
 from ml.errors import TrainDeskError
 
 from ..state import ProjectState
+from ..theme import mute
 from ..widgets.augment_preview import AugmentationPreview
 from ..widgets.table_models import RecordsModel
 from ..widgets.thumbnails import ThumbnailGrid
@@ -262,7 +263,7 @@ class ImagePanel(QWidget):
         self.input_label = QLabel("")
         self.input_label.setObjectName("imageInputLabel")
         self.input_label.setWordWrap(True)
-        self.input_label.setStyleSheet("color: #555;")
+        mute(self.input_label)
         box = QGroupBox("Image settings")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)

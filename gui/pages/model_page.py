@@ -15,6 +15,7 @@ from ml.training.device import cuda_available, describe_device, mps_available
 
 from .. import dialogs
 from ..state import ProjectState
+from ..theme import mark_problem, mute
 from ..widgets.common import (MessageBanner, MetricCard, format_bytes, format_count,
                               format_duration, heading)
 from ..widgets.layer_editor import LayerEditor, ModelEdit
@@ -180,7 +181,7 @@ class ModelPage(QWidget):
                                                   info.description, Qt.ItemDataRole.ToolTipRole)
         self.preset_label = QLabel("")
         self.preset_label.setWordWrap(True)
-        self.preset_label.setStyleSheet("color: palette(mid);")
+        mute(self.preset_label)
         self.hidden_edit = QLineEdit()
         self.hidden_edit.setObjectName("hiddenEdit")
         self.hidden_edit.setPlaceholderText("e.g. 128, 64")
@@ -759,7 +760,7 @@ class ModelPage(QWidget):
         try:
             self.diagram.save_image(path)
         except Exception as exc:  # noqa: BLE001 - a full disk, a read-only folder
-            dialogs.show_error(self, "Could not save the diagram", str(exc))
+            dialogs.show_error(self, "Could not save the diagram", exc)
 
     # -- estimate -------------------------------------------------------------------------------
     @Slot()
@@ -833,7 +834,7 @@ class ModelPage(QWidget):
             self._transfer_key = None
             self.transfer_runner.cancel()
             self.transfer_report.setText("Training starts from fresh (random) weights.")
-            self.transfer_report.setStyleSheet("")
+            mark_problem(self.transfer_report, False)
             return
         if state.spec is None:
             self.transfer_report.setText("Fix the network first; then the weights are matched.")
@@ -850,11 +851,11 @@ class ModelPage(QWidget):
 
     @Slot(object)
     def _on_transfer_checked(self, report) -> None:
-        self.transfer_report.setStyleSheet("")
+        mark_problem(self.transfer_report, False)
         self.transfer_report.setText(report.describe())
 
     @Slot(str)
     def _on_transfer_failed(self, message: str) -> None:
-        self.transfer_report.setStyleSheet("color:#b3261e;")
+        mark_problem(self.transfer_report)
         self.transfer_report.setText(message)
 

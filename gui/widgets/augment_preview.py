@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushBu
 from ml.data.augment import Augmenter, AugmentSettings
 from workers.base import describe_exception
 from workers.thumbnails import array_to_qimage
+from ..theme import mute
+
 
 #: Variants shown beside each original.
 N_VARIANTS = 4
@@ -79,7 +81,7 @@ class AugmentationPreview(QWidget):
         self.caption_label = QLabel("")
         self.caption_label.setObjectName("augmentCaption")
         self.caption_label.setWordWrap(True)
-        self.caption_label.setStyleSheet("color: #555;")
+        mute(self.caption_label)
         self.shuffle_button = QPushButton("Shuffle")
         self.shuffle_button.setObjectName("shuffleAugmentButton")
         self.shuffle_button.setToolTip("Draw other random variants.")
@@ -88,7 +90,7 @@ class AugmentationPreview(QWidget):
         self.message_label.setObjectName("augmentMessage")
         self.message_label.setWordWrap(True)
         self.message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message_label.setStyleSheet("color: #555; padding: 8px;")
+        mute(self.message_label).setStyleSheet("padding: 8px;")
 
         self._grid = QGridLayout()
         self._grid.setHorizontalSpacing(8)
@@ -98,7 +100,7 @@ class AugmentationPreview(QWidget):
                                                 for k in range(N_VARIANTS)]
         for column, label in enumerate(self._headers):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setStyleSheet("color: #555;")
+            mute(label)
             self._grid.addWidget(label, 0, column)
         self._grid.addWidget(self.message_label, 1, 1, 1, N_VARIANTS)
         self._cells: list[list[QLabel]] = []  # one list per image: original, variants...

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from ..theme import mute
+
 
 
 def heading(text: str, size: int = 16) -> QLabel:
@@ -63,7 +65,7 @@ class MetricCard(QFrame):
         font.setBold(True)
         self.value_label.setFont(font)
         self.caption_label = QLabel(caption)
-        self.caption_label.setStyleSheet("color: #555; font-size: 11pt;")
+        mute(self.caption_label).setStyleSheet("font-size: 11pt;")
         for w in (self.value_label, self.caption_label):
             w.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(w)

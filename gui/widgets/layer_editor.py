@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
                                QWidget)
 
 from ml.models.layers import LAYER_TYPES, layer_params
+from ..theme import mark_problem
+
 
 #: The "Add layer" menu: sections of layer types (types this build lacks are left out).
 LAYER_GROUPS = (
@@ -263,7 +265,7 @@ class LayerEditor(QWidget):
         self.settings_widgets: dict[str, QWidget] = {}
         self.problem_label = QLabel("")
         self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet("color:#b3261e;")
+        mark_problem(self.problem_label)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -20,6 +20,7 @@ from ml.runs import config_diff, delete_run, project_from_config, read_history
 from .. import dialogs
 from .common import format_duration
 from .plots import style_plot
+from ..theme import mute
 
 #: Distinct colours for overlaid runs (Tableau 10).
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -118,7 +119,7 @@ class RunsPanel(QWidget):
         self.delete_button.clicked.connect(self.delete_selected)
         buttons = QHBoxLayout()
         self.hint = QLabel("Select runs to overlay their curves; two to compare settings.")
-        self.hint.setStyleSheet("color:#555;")
+        mute(self.hint)
         buttons.addWidget(self.hint, 1)
         for b in (self.open_button, self.resume_button, self.compare_button, self.rerun_button,
                   self.clone_button, self.delete_button):
@@ -278,7 +279,7 @@ class RunsPanel(QWidget):
         try:
             return project_from_config(read_config(record), self.state.project.name)
         except TrainDeskError as exc:
-            dialogs.show_error(self, "Run settings", str(exc))
+            dialogs.show_error(self, "Run settings", exc)
             return None
 
     @Slot()
@@ -317,7 +318,7 @@ class RunsPanel(QWidget):
         try:
             a, b = (read_config(r) for r in records)
         except TrainDeskError as exc:
-            dialogs.show_error(self, "Compare settings", str(exc))
+            dialogs.show_error(self, "Compare settings", exc)
             return None
         diff = config_diff(a, b)
         dialog = QDialog(self)

@@ -6,6 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize
 
+from .. import theme
 from .plots import BLUE
 
 #: Points drawn per epoch (warm-up and one-cycle change within an epoch).
@@ -27,7 +28,7 @@ class SchedulePlot(pg.PlotWidget):
         item.getAxis("left").enableAutoSIPrefix(False)
         item.showGrid(x=True, y=True, alpha=0.25)
         self.curve = self.plot([], [], pen=pg.mkPen(BLUE, width=2))
-        self.note = pg.TextItem("", color="#555555", anchor=(1, 0))
+        self.note = pg.TextItem("", color=theme.colors().muted, anchor=(1, 0))
         self.addItem(self.note)
         self.values = np.zeros(0)
 

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
 from ml.errors import TrainDeskError
 from ml.project import Project
 from ml.search import PARAMETERS, SearchSpace
+from ..theme import mark_problem, mute
+
 
 #: Spin boxes for each range: (decimals, step, minimum, maximum) of the two bounds.
 _RANGE_SPINS = {"lr": (5, 0.0001, 1e-6, 10.0), "width": (0, 8, 1, 4096),
@@ -99,9 +101,9 @@ class SearchDialog(QDialog):
                       f"run history. Searching runs in the background; you can stop it at "
                       f"any time and keep the trials so far.")
         note.setWordWrap(True)
-        note.setStyleSheet("color:#555;")
+        mute(note)
         self.error = QLabel()
-        self.error.setStyleSheet("color:#b3261e;")
+        mark_problem(self.error)
         self.error.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start = buttons.addButton("Start search", QDialogButtonBox.ButtonRole.AcceptRole)

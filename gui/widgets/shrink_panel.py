@@ -16,6 +16,7 @@ from workers.shrink_worker import ShrinkWorker
 from .. import dialogs
 from ..state import ProjectState
 from .common import MessageBanner
+from ..theme import mute
 from .variant_table import VariantTable
 
 INTRO = ("A smaller model loads faster, fits on small devices and costs less to run. "
@@ -110,7 +111,7 @@ class ShrinkPanel(QWidget):
                       "a distilled network is smaller and faster everywhere. Times are for one "
                       "sample at a time on this computer's CPU (ONNX Runtime).")
         note.setWordWrap(True)
-        note.setStyleSheet("color: #555;")
+        mute(note)
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)

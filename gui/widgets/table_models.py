@@ -83,9 +83,11 @@ class DataFrameModel(QAbstractTableModel):
             if isinstance(value, (float, np.floating)):
                 return f"{value:.6g}"
             return str(value)
-        if role == Qt.ItemDataRole.BackgroundRole:
+        if role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole):
             if str(self._frame.columns[index.column()]) == self.highlight_column:
-                return QBrush(QColor(255, 236, 179))
+                # A light background brings its own dark text: readable in the dark theme too.
+                return QBrush(QColor(255, 236, 179) if role == Qt.ItemDataRole.BackgroundRole
+                              else QColor(31, 31, 31))
         if role == Qt.ItemDataRole.TextAlignmentRole:
             value = self._columns[index.column()][index.row()]
             if isinstance(value, (int, float, np.number)):
@@ -165,6 +167,8 @@ class RecordsModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.BackgroundRole and index.row() in self.row_colors:
             return QBrush(self.row_colors[index.row()])
+        if role == Qt.ItemDataRole.ForegroundRole and index.row() in self.row_colors:
+            return QBrush(QColor(31, 31, 31))  # the marked rows are light in both themes
         return None
 
     def setData(self, index: _Index, value: Any,  # noqa: N802

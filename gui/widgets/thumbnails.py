@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel
 
 from ml.data.preprocessing import _natural_key
 from workers.thumbnails import ThumbnailLoader, placeholder_image
+from ..theme import mute
+
 
 _Index = QModelIndex | QPersistentModelIndex
 #: Icons converted from thumbnails and kept for repainting (the loader keeps more QImages).
@@ -205,7 +207,7 @@ class ThumbnailGrid(QWidget):
         self.class_combo.currentIndexChanged.connect(self._on_class_chosen)
         self.count_label = QLabel("")
         self.count_label.setObjectName("thumbnailCount")
-        self.count_label.setStyleSheet("color: #555;")
+        mute(self.count_label)
 
         self.view = QListView()
         self.view.setObjectName("thumbnailView")

@@ -27,6 +27,7 @@ from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
 from .common import MessageBanner
+from ..theme import mute
 
 
 # -- the answer -----------------------------------------------------------------------------------
@@ -66,12 +67,13 @@ class ProbabilityBars(QWidget):
         bar_w = max(10, self.width() - name_w - pct_w)
         for i, (name, p) in enumerate(self.bars):
             y = i * row_h
-            painter.setPen(QColor("#222"))
+            painter.setPen(self.palette().text().color())  # readable in either theme
             painter.drawText(QRect(0, y, name_w - 8, row_h),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                              painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideRight,
                                                               name_w - 8))
-            painter.fillRect(QRect(name_w, y + 4, bar_w, row_h - 8), QColor("#eceff3"))
+            painter.fillRect(QRect(name_w, y + 4, bar_w, row_h - 8),
+                             self.palette().alternateBase().color())
             colour = QColor("#2f7ed8") if name == self.winner else QColor("#9db8d9")
             painter.fillRect(QRect(name_w, y + 4, max(1, int(bar_w * p)), row_h - 8), colour)
             painter.drawText(QRect(name_w + bar_w + 6, y, pct_w, row_h),
@@ -270,7 +272,7 @@ class TryItPanel(QWidget):
                                       "otherwise: red to yellow where the answer comes from")
         self.explain_check.toggled.connect(lambda _: self._show_input())
         self.method_label = QLabel("")
-        self.method_label.setStyleSheet("color:#555;")
+        mute(self.method_label)
         seen = QVBoxLayout()
         seen.addWidget(QLabel("The model sees:"))
         seen.addWidget(self.model_view)
@@ -308,7 +310,7 @@ class TryItPanel(QWidget):
         self.token_caption = QLabel("Type, and each word is shaded by how much it pushes the "
                                     "answer.")
         self.token_caption.setWordWrap(True)
-        self.token_caption.setStyleSheet("color:#555;")
+        mute(self.token_caption)
         text_page = QWidget()
         xl = QVBoxLayout(text_page)
         self.text_edit.setMaximumHeight(180)
@@ -332,7 +334,7 @@ class TryItPanel(QWidget):
         self.answer.setWordWrap(True)
         self.input_note = QLabel("")
         self.input_note.setObjectName("tryInputNote")
-        self.input_note.setStyleSheet("color:#555; font-size: 13px;")
+        mute(self.input_note).setStyleSheet("font-size: 13px;")
         self.bars = ProbabilityBars()
         self.batch_button = QPushButton("Predict a whole file…")
         self.batch_button.setObjectName("batchPredictButton")
