@@ -9,12 +9,37 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from ml.errors import details_for, technical_details
 
-def show_error(parent: QWidget, title: str, message: str) -> QMessageBox:
-    """Show *message* to the user without blocking; return the box."""
+
+def show_error(parent: QWidget, title: str, message: str | BaseException,
+               details: str | None = None) -> QMessageBox:
+    """Show *message* to the user without blocking; return the box.
+
+    The technical part goes under "Show Details..." for a bug report: *details*, or the
+    traceback of *message* when it is an exception, or what the background work that failed
+    with this message left (:func:`ml.errors.details_for`).
+    """
+    if isinstance(message, BaseException):
+        details = details if details is not None else technical_details(message)
+        message = str(message)
+    elif details is None:
+        details = details_for(message)
     box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
                       parent)
     box.setObjectName("errorBox")
+    if details:
+        box.setDetailedText(details)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+def show_info(parent: QWidget, title: str, message: str) -> QMessageBox:
+    """Tell the user something that went well (or was put right), without blocking."""
+    box = QMessageBox(QMessageBox.Icon.Information, title, message, QMessageBox.StandardButton.Ok,
+                      parent)
+    box.setObjectName("infoBox")
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
     return box

@@ -8,6 +8,9 @@ non-zero. Any other exception is a bug in TrainDesk.
 
 from __future__ import annotations
 
+import traceback
+from collections import OrderedDict
+
 
 class TrainDeskError(Exception):
     """Base class for errors caused by input the user can fix."""
@@ -57,3 +60,29 @@ class OutOfMemory(TrainingError):
     def smaller_batch(self) -> int:
         """The batch size to try next (half, at least 1)."""
         return max(1, self.batch_size // 2)
+
+
+# -- the technical part of a message ----------------------------------------------------------
+# The GUI shows the plain message and keeps the technical part (the exception, its cause and where
+# it was raised) under "Details" for a bug report. Errors from background work reach the GUI as
+# their message only, so the details are kept here by message, for the last few errors.
+_DETAILS: OrderedDict[str, str] = OrderedDict()
+_KEEP = 32
+
+
+def technical_details(exc: BaseException) -> str:
+    """The exception with its traceback and chained causes, as Python prints them."""
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
+def remember_details(message: str, exc: BaseException) -> None:
+    """Keep *exc*'s technical details for the error whose plain message is *message*."""
+    _DETAILS[message] = technical_details(exc)
+    _DETAILS.move_to_end(message)
+    while len(_DETAILS) > _KEEP:
+        _DETAILS.popitem(last=False)
+
+
+def details_for(message: str) -> str:
+    """The details kept for *message* ("" when there are none)."""
+    return _DETAILS.get(message, "")

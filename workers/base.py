@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QThread, Signal, Slot
 
-from ml.errors import TrainDeskError
+from ml.errors import TrainDeskError, remember_details
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ class Worker(QObject):
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a signal
             if not isinstance(exc, TrainDeskError):
                 log.error("worker failed:\n%s", traceback.format_exc())
-            self.errored.emit(describe_exception(exc))
+            message = describe_exception(exc)
+            remember_details(message, exc)  # the error dialog's "Show Details..."
+            self.errored.emit(message)
         else:
             self.finished.emit(result)
 
