@@ -1,4 +1,4 @@
-# TrainDesk - make run | make test | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bundle | make bundle-test | make screenshot
+# TrainDesk - make run | make test | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bench-startup | make bundle | make bundle-test | make screenshot
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pip's -qq keeps errors but hides the index's "location is ignored" noise.
 PIP    := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: run test test-fast bench bench-import bench-models bench-evaluate bench-shrink bundle bundle-test screenshot clean
+.PHONY: run test test-fast bench bench-import bench-models bench-evaluate bench-shrink bench-startup bundle bundle-test screenshot clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,11 +35,14 @@ bench-evaluate: $(STAMP)
 bench-shrink: $(STAMP)
 	$(PY) bench/bench_shrink.py
 
+bench-startup: $(STAMP)
+	$(PY) bench/bench_startup.py
+
 bundle: $(STAMP)
 	$(PY) -m PyInstaller --noconfirm --clean build.spec
 
 bundle-test: bundle
-	bash bench/bundle_smoke.sh dist/TrainDesk
+	PYTHON=$(PY) bash bench/bundle_smoke.sh dist/TrainDesk
 
 screenshot: $(STAMP)
 	bash docs/make_screenshot.sh

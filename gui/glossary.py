@@ -81,3 +81,98 @@ def glossary_html(filter_text: str = "") -> str:
             for term, text in sorted(GLOSSARY.items(), key=lambda kv: kv[0].lower())
             if not needle or needle in term.lower() or needle in text.lower()]
     return "".join(rows) or "<p><i>No term matches.</i></p>"
+
+
+#: How a term may appear in the interface, besides its own name (lower case, word starts).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "F1 score": ("f1",),
+    "Parameters (weights)": ("parameters", "weights"),
+    "Quantisation (int8)": ("int8", "quantis"),
+    "Data augmentation": ("augment",),
+    "Cross-validation": ("cross-validation", "k-fold"),
+    "Log loss": ("log loss",),
+    "Test split": ("test split", "test set"),
+    "Training split": ("training split",),
+    "Validation split": ("validation split", "validation"),
+    "Saliency map": ("saliency", "grad-cam"),
+    "Early stopping": ("early stopping", "stop early"),
+    "Overfitting": ("overfit",),
+    "Pruning": ("prun",),
+    "Distillation": ("distil",),
+    "Seed": ("seed",),
+}
+
+
+def _patterns():
+    import re
+
+    out = []
+    for term in GLOSSARY:
+        words = ALIASES.get(term, (term.split(" (")[0].lower(),))
+        alternatives = "|".join(re.escape(w) for w in words)
+        # Word starts only ("epoch" matches "Epochs", not "repochs"); "R²" and "MAE" are whole.
+        out.append((term, re.compile(rf"(?<![\w-])(?:{alternatives})", re.IGNORECASE)))
+    return out
+
+
+_PATTERNS = None
+
+
+def terms_in(text: str) -> list[str]:
+    """The glossary terms *text* mentions, in glossary order."""
+    global _PATTERNS
+    if _PATTERNS is None:
+        _PATTERNS = _patterns()
+    return [term for term, pattern in _PATTERNS if pattern.search(text)]
+
+
+def tooltip_for(terms: list[str]) -> str:
+    """A tooltip that explains *terms* in plain words (rich text)."""
+    import html
+
+    return "<br>".join(f"<b>{html.escape(t)}</b>: {html.escape(GLOSSARY[t])}" for t in terms)
+
+
+def visible_text(widget) -> str:
+    """The words a user reads on *widget* (label, button, check box, group box title)."""
+    from PySide6.QtWidgets import QAbstractButton, QGroupBox, QLabel
+
+    if isinstance(widget, QLabel):
+        if widget.textFormat() == widget.textFormat().RichText or "<" in widget.text():
+            from PySide6.QtGui import QTextDocument
+
+            doc = QTextDocument()
+            doc.setHtml(widget.text())
+            return doc.toPlainText()
+        return widget.text()
+    if isinstance(widget, QAbstractButton):
+        return widget.text()
+    if isinstance(widget, QGroupBox):
+        return widget.title()
+    return ""
+
+
+def explain_terms(root) -> int:
+    """Give every label, button and group box under *root* that names an ML term without
+    explaining it a tooltip with the glossary's words (and the field a label names, too).
+    Returns how many tooltips were set. Long texts (paragraphs) explain themselves and are
+    left alone."""
+    from PySide6.QtWidgets import QAbstractButton, QGroupBox, QLabel, QWidget
+
+    count = 0
+    for widget in root.findChildren(QWidget):
+        if not isinstance(widget, (QLabel, QAbstractButton, QGroupBox)) or widget.toolTip():
+            continue
+        text = visible_text(widget)
+        if not text or len(text) > 80:
+            continue
+        terms = terms_in(text)
+        if not terms:
+            continue
+        tip = tooltip_for(terms)
+        widget.setToolTip(tip)
+        count += 1
+        buddy = widget.buddy() if isinstance(widget, QLabel) else None
+        if buddy is not None and not buddy.toolTip():
+            buddy.setToolTip(tip)
+    return count

@@ -1,24 +1,39 @@
-"""The main window: a step list, the five pages, Back/Next, the File menu and a status bar."""
+"""The main window: a step list, the five pages, Back/Next, the menus and a status bar.
+
+Start-up is split in two so that the window is on screen fast. The window itself (step list,
+menus, status bar) needs only Qt; the pages need PyTorch, pandas and pyqtgraph, which take
+seconds to import. ``MainWindow(deferred=True)`` shows a "Starting" page and
+:meth:`MainWindow.start_loading` imports and builds the rest once the window has been painted,
+a group at a time on the GUI thread so the page can say what it is loading (imports are kept off
+worker threads: see the note in ``ml/training/trainer.py``). ``ready`` is emitted when the app can
+train. Without *deferred* (tests, benches) everything is built in the constructor.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-                               QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QByteArray, QEvent, QPoint, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from ml import __version__
 from ml.errors import TrainDeskError
 from ml.project import PROJECT_SUFFIX, Project
-from ml.training.device import describe_device
-from workers import gc_guard
 
-from . import dialogs, report_pdf
-from .pages import DataPage, EvaluatePage, ExportPage, ModelPage, TrainPage
+from . import dialogs, theme
+from .glossary import explain_terms
+from .icons import step_icon
 from .settings import add_recent, open_settings, recent_projects
-from .state import STEPS, ProjectState
+from .steps import STEPS
+from .theme import mute
+
+if TYPE_CHECKING:
+    from .state import ProjectState
 
 PROJECT_FILTER = f"TrainDesk projects (*{PROJECT_SUFFIX})"
 
@@ -26,11 +41,21 @@ PROJECT_FILTER = f"TrainDesk projects (*{PROJECT_SUFFIX})"
 class MainWindow(QMainWindow):
     """TrainDesk's window. Pages share one :class:`ProjectState`."""
 
-    def __init__(self, state: ProjectState | None = None):
+    #: Everything is imported and built: the app can train.
+    ready = Signal()
+    #: The window closed after everything was saved or discarded (autosave can go).
+    closed_cleanly = Signal()
+
+    #: What :meth:`start_loading` imports, in order, with what the start-up page says meanwhile.
+    LOADING = (("Loading PyTorch …", "ml.training.trainer"),
+               ("Loading the data tools …", "ml.data.dataset"),
+               ("Loading the charts …", "pyqtgraph"),
+               ("Loading the pages …", "gui.pages"))
+
+    def __init__(self, state: "ProjectState | None" = None, *, deferred: bool = False):
         super().__init__()
-        gc_guard.install()  # widgets must never be collected on a worker thread
-        report_pdf.install()  # reports written from the Export step come with a PDF
-        self.state = state or ProjectState(parent=self)
+        self.state = state
+        self.is_ready = False
         self.resize(1360, 860)
         self.setAcceptDrops(True)  # a data file, a folder or a project dropped anywhere
         self.settings = open_settings()
@@ -52,15 +77,10 @@ class MainWindow(QMainWindow):
             self.step_list.addItem(item)
         self.step_list.currentRowChanged.connect(self._on_step_selected)
 
-        self.data_page = DataPage(self.state)
-        self.model_page = ModelPage(self.state)
-        self.train_page = TrainPage(self.state)
-        self.evaluate_page = EvaluatePage(self.state)
-        self.export_page = ExportPage(self.state)
         self.pages = QStackedWidget()
-        for page in (self.data_page, self.model_page, self.train_page, self.evaluate_page,
-                     self.export_page):
-            self.pages.addWidget(page)
+        self.startup_page = _StartupPage(len(self.LOADING) + 1)
+        self.pages.addWidget(self.startup_page)
+        self.step_list.setEnabled(False)
 
         self.back_button = QPushButton("◀  Back")
         self.back_button.setObjectName("backButton")
@@ -73,7 +93,7 @@ class MainWindow(QMainWindow):
         self.back_button.clicked.connect(self.go_back)
         self.next_button.clicked.connect(self.go_next)
         self.step_hint = QLabel("")
-        self.step_hint.setStyleSheet("color: #555;")
+        mute(self.step_hint)
         nav = QHBoxLayout()
         nav.addWidget(self.back_button)
         nav.addStretch(1)
@@ -90,13 +110,84 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self._build_menus()
-        self.device_status = QLabel(f"  {describe_device('auto').label}  ")
+        self.step_list.setIconSize(QSize(22, 22))
+        self._update_step_icons()
+        app = QApplication.instance()
+        app.styleHints().colorSchemeChanged.connect(self._on_system_scheme_changed)
+        self.device_status = QLabel("  …  ")
         self.device_status.setObjectName("deviceStatus")
-        self.data_status = QLabel("")
+        self.data_status = QLabel("  Starting …")
         self.run_status = QLabel("")
         self.statusBar().addWidget(self.data_status, 1)
         self.statusBar().addPermanentWidget(self.run_status)
         self.statusBar().addPermanentWidget(self.device_status)
+        self.setWindowTitle("TrainDesk")
+        self._set_project_actions_enabled(False)
+        self.back_button.setEnabled(False)
+        self.next_button.setEnabled(False)
+        if not deferred:
+            for _, module in self.LOADING:
+                importlib.import_module(module)
+            self._build_pages()
+
+    # -- start-up -------------------------------------------------------------------------------
+    def start_loading(self) -> None:
+        """Import the heavy modules and build the pages, one group per event-loop turn so the
+        start-up page repaints in between; emits :attr:`ready` at the end. Loading begins once
+        the window has been painted (or after 0.3 s, should no paint come)."""
+        self._loading_steps = list(self.LOADING)
+        self._waiting_for_paint = True
+        QTimer.singleShot(300, self._begin_loading)
+
+    def event(self, event) -> bool:  # noqa: D102 - Qt API
+        if event.type() == QEvent.Type.Paint and getattr(self, "_waiting_for_paint", False):
+            QTimer.singleShot(0, self._begin_loading)  # after this paint reaches the screen
+        return super().event(event)
+
+    def _begin_loading(self) -> None:
+        if self._waiting_for_paint:
+            self._waiting_for_paint = False
+            self._load_next()
+
+    def _load_next(self) -> None:
+        if self._loading_steps:
+            text, module = self._loading_steps.pop(0)
+            self.startup_page.show_step(text)
+            importlib.import_module(module)
+            QTimer.singleShot(0, self._load_next)
+        else:
+            self.startup_page.show_step("Building the pages …")
+            self._build_pages()
+
+    def _build_pages(self) -> None:
+        from ml.training.device import describe_device
+        from workers import gc_guard
+
+        from . import report_pdf
+        from .app import configure_pyqtgraph
+        from .autosave import Autosaver
+        from .pages import DataPage, EvaluatePage, ExportPage, ModelPage, TrainPage
+        from .state import ProjectState
+
+        configure_pyqtgraph()  # plots take the theme's colours when they are made
+        gc_guard.install()  # widgets must never be collected on a worker thread
+        report_pdf.install()  # reports written from the Export step come with a PDF
+        if self.state is None:
+            self.state = ProjectState(parent=self)
+        self.autosaver = Autosaver(self.state, parent=self)
+        self.closed_cleanly.connect(self.autosaver.discard)
+        self.data_page = DataPage(self.state)
+        self.model_page = ModelPage(self.state)
+        self.train_page = TrainPage(self.state)
+        self.evaluate_page = EvaluatePage(self.state)
+        self.export_page = ExportPage(self.state)
+        for page in (self.data_page, self.model_page, self.train_page, self.evaluate_page,
+                     self.export_page):
+            self.pages.addWidget(page)
+        self.pages.removeWidget(self.startup_page)
+        self.startup_page.deleteLater()
+        self.startup_page = None
+        self.device_status.setText(f"  {describe_device('auto').label}  ")
 
         self.state.steps_changed.connect(self._update_steps)
         self.state.dirty_changed.connect(self._update_title)
@@ -107,10 +198,16 @@ class MainWindow(QMainWindow):
         self.train_page.run_finished.connect(self._on_run_finished)
         self.train_page.edit_requested.connect(lambda: self.go_to(1))
         self.train_page.run_listed.connect(self._save_runs)
+        self.step_list.setEnabled(True)
+        self._set_project_actions_enabled(True)
+        self.is_ready = True
+        self.restore_panel_state()
         self.step_list.setCurrentRow(0)
+        self._on_step_selected(0)
         self._update_steps()
         self._update_title()
         self._update_status()
+        self.ready.emit()
 
     # -- menus ----------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -132,7 +229,32 @@ class MainWindow(QMainWindow):
         for i, name in enumerate(STEPS):
             self._action(go_menu, f"{i + 1}  {name}", QKeySequence(f"Ctrl+{i + 1}"),
                          lambda checked=False, row=i: self.go_to(row))
+        # Start, pause and stop from any step: window-wide shortcuts, listed where users look.
+        self.training_menu = self.menuBar().addMenu("&Training")
+        self.training_menu.aboutToShow.connect(self._update_training_actions)
+        self.start_action = self._action(self.training_menu, "&Start training",
+                                         QKeySequence("Ctrl+Return"), self.start_training)
+        self.pause_action = self._action(self.training_menu, "&Pause / continue",
+                                         QKeySequence("Ctrl+P"), self.toggle_pause)
+        self.stop_action = self._action(self.training_menu, "S&top",
+                                        QKeySequence("Ctrl+."), self.stop_training)
+        self.start_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        view_menu = self.menuBar().addMenu("&View")
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_actions = {}
+        group = QActionGroup(self)
+        for choice, text in (("system", "Follow the &system"), ("light", "&Light"),
+                             ("dark", "&Dark")):
+            action = self._action(theme_menu, text, None,
+                                  lambda checked=False, c=choice: self.set_theme(c))
+            action.setCheckable(True)
+            group.addAction(action)
+            self.theme_actions[choice] = action
+        self.theme_actions[self.theme_choice()].setChecked(True)
         help_menu = self.menuBar().addMenu("&Help")
+        self.welcome_action = self._action(help_menu, "&Welcome…", None, self.show_welcome)
+        self.tour_action = self._action(help_menu, "The 30-second &tour", None, self.start_tour)
+        help_menu.addSeparator()
         self.glossary_action = self._action(help_menu, "&Glossary", QKeySequence("F1"),
                                             self.show_glossary)
         self.gpu_action = self._action(help_menu, "Why is my &GPU not used?…", None,
@@ -140,6 +262,84 @@ class MainWindow(QMainWindow):
         self.log_action = self._action(help_menu, "Where is the &log file?", None,
                                        self.show_log_location)
         self._action(help_menu, "&About TrainDesk", None, self._on_about)
+
+    # -- theme ----------------------------------------------------------------------------------
+    def theme_choice(self) -> str:
+        """The theme the user chose: ``"system"`` (the default), ``"light"`` or ``"dark"``."""
+        choice = str(self.settings.value("view/theme", "system"))
+        return choice if choice in theme.CHOICES else "system"
+
+    def set_theme(self, choice: str) -> None:
+        """View → Theme: switch now (every open panel and plot follows) and remember it."""
+        if choice not in theme.CHOICES:
+            raise ValueError(choice)
+        self.settings.setValue("view/theme", choice)
+        self.settings.sync()
+        self.theme_actions[choice].setChecked(True)
+        self.apply_theme()
+
+    def apply_theme(self) -> None:
+        """Apply the chosen theme (also when the system switches between light and dark)."""
+        theme.apply(self.theme_choice())
+        self._update_step_icons()
+
+    def _update_step_icons(self) -> None:
+        colour = self.palette().windowText().color()
+        for i, name in enumerate(STEPS):
+            self.step_list.item(i).setIcon(step_icon(name, colour))
+
+    @Slot()
+    def _on_system_scheme_changed(self) -> None:
+        if self.theme_choice() == "system":
+            self.apply_theme()
+
+    def _set_project_actions_enabled(self, enabled: bool) -> None:
+        for action in (self.new_action, self.open_action, self.save_action, self.save_as_action,
+                       self.start_action, self.pause_action, self.stop_action,
+                       self.welcome_action, self.tour_action):
+            action.setEnabled(enabled)
+        self.recent_menu.setEnabled(enabled)
+
+    @Slot()
+    def _update_training_actions(self) -> None:
+        """Grey out what cannot be done now (the shortcuts still answer, with a hint)."""
+        if not self.is_ready:
+            return
+        page = self.train_page
+        self.start_action.setEnabled(not page.is_training())
+        self.pause_action.setEnabled(page.pause_button.isEnabled())
+        self.pause_action.setText("&Continue" if page.pause_button.isChecked() else "&Pause")
+        self.stop_action.setEnabled(page.stop_button.isEnabled())
+
+    @Slot()
+    def start_training(self) -> None:
+        """Training → Start (Ctrl+Enter): go to the Train step and start, if the model is ready."""
+        if not self.is_ready or self.train_page.is_training():
+            return
+        if not self.go_to(2):
+            return  # the status bar says what is missing
+        if self.train_page.start_button.isEnabled():
+            self.train_page.start_button.click()
+        else:
+            self.statusBar().showMessage("Training cannot start yet: " +
+                                         (self.train_page.start_button.toolTip()
+                                          or "check the model settings."), 5000)
+
+    @Slot()
+    def toggle_pause(self) -> None:
+        """Training → Pause / continue (Ctrl+P)."""
+        if self.is_ready and self.train_page.pause_button.isEnabled():
+            self.train_page.pause_button.toggle()
+        else:
+            self.statusBar().showMessage("Nothing is training.", 3000)
+
+    @Slot()
+    def stop_training(self) -> None:
+        """Training → Stop (Ctrl+.): stop after the current batch, keeping the run."""
+        if self.is_ready and self.train_page.is_training():
+            self.train_page.stop_training()
+        else:
+            self.statusBar().showMessage("Nothing is training.", 3000)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
         action = QAction(text, self)
@@ -152,6 +352,8 @@ class MainWindow(QMainWindow):
     # -- navigation -----------------------------------------------------------------------------
     def go_to(self, row: int) -> bool:
         """Show step *row* if it is unlocked."""
+        if not self.is_ready:
+            return False
         if not self.state.step_enabled(row):
             self.statusBar().showMessage(self.state.step_hint(row), 4000)
             return False
@@ -168,9 +370,11 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def _on_step_selected(self, row: int) -> None:
-        if row < 0:
+        if row < 0 or not self.is_ready:
             return
         self.pages.setCurrentIndex(row)
+        # Panels fill in as data and runs arrive: explain the ML words shown now.
+        explain_terms(self.pages.currentWidget())
         self._update_nav()
 
     @Slot()
@@ -268,15 +472,15 @@ class MainWindow(QMainWindow):
         return ""
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._dropped_path(event.mimeData()):
+        if self.is_ready and self._dropped_path(event.mimeData()):
             event.acceptProposedAction()
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._dropped_path(event.mimeData()):
+        if self.is_ready and self._dropped_path(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
-        path = self._dropped_path(event.mimeData())
+        path = self._dropped_path(event.mimeData()) if self.is_ready else ""
         if path:
             event.acceptProposedAction()
             self.open_dropped(path)
@@ -296,7 +500,7 @@ class MainWindow(QMainWindow):
         try:
             project = Project.load(path)
         except TrainDeskError as exc:
-            dialogs.show_error(self, "Could not open the project", str(exc))
+            dialogs.show_error(self, "Could not open the project", exc)
             return False
         self.state.replace_project(project, None)
         self._remember(project.path)
@@ -324,7 +528,7 @@ class MainWindow(QMainWindow):
         try:
             self.state.project.save(path)
         except TrainDeskError as exc:
-            dialogs.show_error(self, "Could not save the project", str(exc))
+            dialogs.show_error(self, "Could not save the project", exc)
             return False
         self.state.set_dirty(False)
         self._update_title()
@@ -402,6 +606,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_about(self) -> None:
+        from ml.training.device import describe_device
+
         QMessageBox.about(self, "About TrainDesk",
                           f"<h3>TrainDesk {__version__}</h3><p>Train neural networks "
                           f"point-and-click, offline, on your own workstation.</p>"
@@ -409,6 +615,10 @@ class MainWindow(QMainWindow):
 
     # -- closing --------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if not self.is_ready:  # closed while starting: nothing to save but the geometry
+            self.settings.setValue("window/geometry", self.saveGeometry())
+            event.accept()
+            return
         if self.train_page.is_training():
             if not dialogs.ask_yes_no(self, "Training is running",
                                       "Stop training and quit? The run so far is kept."):
@@ -425,5 +635,161 @@ class MainWindow(QMainWindow):
         self.evaluate_page.tryit.shutdown()
         self.export_page.runner.shutdown()
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.save_panel_state()
         self.settings.sync()
+        self.closed_cleanly.emit()
         event.accept()
+
+    # -- first start, tour and recovery --------------------------------------------------------
+    def after_start(self, argv: list[str] | None = None) -> None:
+        """What :func:`gui.app.run_app` does once the window is ready: open the project named
+        on the command line, or bring back unsaved work after a crash, or welcome a new user."""
+        argv = argv or []
+        if argv and argv[0].endswith(PROJECT_SUFFIX):
+            self.open_project(argv[0])
+        elif self.recover_unsaved_work():
+            pass
+        elif self.settings.value("welcome/show", True) not in (False, "false"):
+            self.show_welcome()
+
+    def recover_unsaved_work(self) -> bool:
+        """Restore the newest autosave left by a TrainDesk that did not close cleanly, and say
+        so (non-blocking). Returns whether anything was restored."""
+        from .autosave import find_orphans
+
+        orphans = find_orphans(self.autosaver.folder)
+        if not orphans:
+            return False
+        newest = orphans[0]
+        project = newest.project
+        self.state.replace_project(project, None)
+        self.state.set_dirty(True)  # restored work is unsaved work (autosaved again at once)
+        self.autosaver.write_now()
+        newest.file.unlink(missing_ok=True)  # it now lives in this session's autosave
+        self.go_to(0)
+        if project.data.source:
+            self.data_page.load_source(project.data.source, project.data.read_options,
+                                       keep_settings=True, reopening=True)
+        where = (f"Save (Ctrl+S) writes it to {project.path}." if project.path else
+                 "Save it (Ctrl+S) to keep it.")
+        more = (f"\n\n{len(orphans) - 1} older unsaved project(s) are kept in "
+                f"{self.autosaver.folder}; they come back one at a time at the next starts."
+                if len(orphans) > 1 else "")
+        dialogs.show_info(self, "Unsaved work restored",
+                          f"TrainDesk did not close properly last time. Your unsaved changes to "
+                          f"\u201c{project.name}\u201d, as of {newest.when}, were restored. "
+                          f"{where}{more}")
+        return True
+
+    @Slot()
+    def show_welcome(self):
+        """The welcome window (first start; Help → Welcome)."""
+        from ml.data.samples import list_samples
+
+        from .widgets.welcome import WelcomeDialog
+
+        first = self.settings.value("welcome/seen") is None
+        show_again = self.settings.value("welcome/show", False) in (True, "true") and not first
+        dialog = WelcomeDialog(list_samples(), show_again, parent=self)
+        self.settings.setValue("welcome/seen", True)
+        self.settings.setValue("welcome/show", show_again)
+        dialog.show_check.toggled.connect(
+            lambda on: (self.settings.setValue("welcome/show", on), self.settings.sync()))
+        dialog.sample_chosen.connect(self._open_sample)
+        dialog.open_file_chosen.connect(self._open_any_file)
+        dialog.tour_chosen.connect(self.start_tour)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self._welcome = dialog
+        return dialog
+
+    @Slot(str)
+    def _open_sample(self, source: str) -> None:
+        if self._confirm_discard():
+            self.go_to(0)
+            self.data_page.load_source(source)
+
+    @Slot()
+    def _open_any_file(self) -> None:
+        from .pages.data_page import FILE_FILTER
+
+        path = dialogs.open_file(self, "Open a data file or a project",
+                                 f"{PROJECT_FILTER};;{FILE_FILTER}")
+        if path:
+            self.open_dropped(path)
+
+    @Slot()
+    def start_tour(self):
+        """The 30-second tour of the five steps (Help → The 30-second tour)."""
+        from .widgets.welcome import TourDialog
+
+        tour = TourDialog(self.step_list, self.go_to, parent=self)
+        tour.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        tour.move(self.mapToGlobal(self.step_list.geometry().topRight()) + QPoint(24, 40))
+        tour.start()
+        self._tour = tour
+        return tour
+
+    # -- panel state ----------------------------------------------------------------------------
+    def _panels(self) -> dict:
+        """The splitters and tab bars whose state is remembered, by settings key."""
+        return {"data/splitter": self.data_page.splitter,
+                "data/imageSplitter": self.data_page.image_panel.splitter,
+                "model/settingsTabs": self.model_page.settings_tabs,
+                "model/viewTabs": self.model_page.view_tabs,
+                "train/splitter": self.train_page.splitter,
+                "export/tabs": self.export_page.tabs}
+
+    def save_panel_state(self) -> None:
+        """Remember the splitters' positions and the chosen tabs (``panels/...``)."""
+        for key, widget in self._panels().items():
+            if isinstance(widget, QSplitter):
+                self.settings.setValue(f"panels/{key}", widget.saveState())
+            else:
+                self.settings.setValue(f"panels/{key}", widget.currentIndex())
+
+    def restore_panel_state(self) -> None:
+        """Put the panels back the way they were; a value that no longer fits is ignored."""
+        for key, widget in self._panels().items():
+            value = self.settings.value(f"panels/{key}")
+            if value is None:
+                continue
+            if isinstance(widget, QSplitter):
+                if isinstance(value, (bytes, bytearray, QByteArray)):
+                    widget.restoreState(value)
+                continue
+            try:
+                index = int(value)
+            except (TypeError, ValueError):
+                continue
+            if 0 <= index < widget.count() and widget.isTabEnabled(index):
+                widget.setCurrentIndex(index)
+
+
+class _StartupPage(QWidget):
+    """What the window shows while the heavy modules load (a second or two, once)."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.setObjectName("startupPage")
+        self.title = QLabel("TrainDesk")
+        font = self.title.font()
+        font.setPointSize(26)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.text = QLabel("Starting …")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, steps)
+        self.bar.setValue(0)
+        self.bar.setTextVisible(False)
+        self.bar.setFixedWidth(320)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        for widget in (self.title, self.text, self.bar):
+            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
+
+    def show_step(self, text: str) -> None:
+        self.text.setText(text)
+        self.bar.setValue(self.bar.value() + 1)
+        self.repaint()  # the import that follows blocks the event loop

@@ -23,8 +23,6 @@ from ml.pipeline import apply_suggestions
 from ml.training.trainer import loss_for
 from ml.project import Project, RunRecord
 
-STEPS = ("Data", "Model", "Train", "Evaluate", "Export")
-
 
 @dataclass
 class CurrentRun:
@@ -49,6 +47,8 @@ class ProjectState(QObject):
     current_run_changed = Signal()
     training_changed = Signal(bool)
     dirty_changed = Signal(bool)
+    #: Any edit of the project (also while it already has unsaved changes): autosave listens.
+    edited = Signal()
     steps_changed = Signal()
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
@@ -127,6 +127,8 @@ class ProjectState(QObject):
 
     # -- changes --------------------------------------------------------------------------------
     def set_dirty(self, dirty: bool = True) -> None:
+        if dirty:
+            self.edited.emit()
         if dirty != self.dirty:
             self.dirty = dirty
             self.dirty_changed.emit(dirty)

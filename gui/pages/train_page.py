@@ -22,6 +22,7 @@ from workers.training_worker import TrainingWorker
 
 from .. import dialogs
 from ..state import ProjectState
+from ..theme import mute
 from ..widgets.common import MessageBanner, format_bytes
 from ..widgets.plots import LiveCurvesWidget
 from ..widgets.runs_panel import RunsPanel
@@ -65,7 +66,7 @@ class TrainPage(QWidget):
         self.pause_button.setCheckable(True)
         self.pause_button.setEnabled(False)
         self.pause_button.setToolTip("Hold training after the current batch; press again to "
-                                     "go on")
+                                     "go on (Ctrl+P)")
         self.pause_button.toggled.connect(self._on_pause_toggled)
         self.resume_button = QPushButton("▷  Resume")
         self.resume_button.setObjectName("resumeButton")
@@ -100,9 +101,11 @@ class TrainPage(QWidget):
             font.setBold(True)
             button.setFont(font)
             button.setMinimumHeight(38)
-        self.start_button.setShortcut("Ctrl+Return")
+        # The shortcuts live on the window's Training menu, so they work from every step (a
+        # button's own shortcut would clash with the menu's and neither would fire).
         self.start_button.setToolTip("Start training (Ctrl+Enter)")
-        self.stop_button.setToolTip("Stop after the current batch and keep the model so far")
+        self.stop_button.setToolTip("Stop after the current batch and keep the model so far "
+                                    "(Ctrl+.)")
         self.start_button.clicked.connect(self.start_training)
         self.stop_button.clicked.connect(self.stop_training)
         self.progress = QProgressBar()
@@ -115,7 +118,7 @@ class TrainPage(QWidget):
         self.time_label.setObjectName("timeLabel")
         self.time_label.setMinimumWidth(260)
         self.device_label = QLabel("")
-        self.device_label.setStyleSheet("color: #555;")
+        mute(self.device_label)
         self.device_label.setWordWrap(True)
         self.meters_label = QLabel("")
         self.meters_label.setObjectName("metersLabel")

@@ -12,13 +12,17 @@ class DialogRecorder:
 
     def __init__(self):
         self.errors: list[tuple[str, str]] = []
+        self.infos: list[tuple[str, str]] = []
         self.open_paths: list[str] = []
         self.save_paths: list[str] = []
         self.yes_no = True
         self.save_discard_cancel = "discard"
 
-    def show_error(self, parent, title, message):
-        self.errors.append((title, message))
+    def show_error(self, parent, title, message, details=None):
+        self.errors.append((title, str(message)))
+
+    def show_info(self, parent, title, message):
+        self.infos.append((title, message))
 
     def open_file(self, parent, title, filters, directory=""):
         return self.open_paths.pop(0) if self.open_paths else ""
@@ -39,7 +43,7 @@ class DialogRecorder:
 @pytest.fixture
 def user(monkeypatch) -> DialogRecorder:
     recorder = DialogRecorder()
-    for name in ("show_error", "open_file", "open_folder", "save_file", "ask_yes_no",
+    for name in ("show_error", "show_info", "open_file", "open_folder", "save_file", "ask_yes_no",
                  "ask_save_discard_cancel"):
         monkeypatch.setattr(dialogs, name, getattr(recorder, name))
     return recorder
