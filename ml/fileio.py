@@ -31,6 +31,14 @@ def _describe_os_error(path: Path, exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     if exc.errno == 28:  # ENOSPC
         reason = "the disk is full"
+    elif exc.errno == 122:  # EDQUOT
+        reason = "the disk quota is used up"
+    elif exc.errno is None and "written" in str(exc):
+        # A short write reported by a library (numpy: "N requested and M written").
+        reason = ("only part of it could be written: the disk is full or the file passed a "
+                  "size limit")
+    elif exc.errno == 27:  # EFBIG
+        reason = "the file would pass the size limit set for this system or process"
     elif exc.errno in (13, 1):  # EACCES, EPERM
         reason = "permission denied"
     return f"Could not write {path}: {reason}. Free some space or choose another folder."

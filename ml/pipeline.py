@@ -21,7 +21,8 @@ from .models.presets import build_spec
 from .models.spec import TrainDeskNet, build_model
 from .models.transfer import body_names
 from .project import Project, RunRecord
-from .runs import (RunError, RunWriter, config_dict, data_fingerprint, new_run_dir, now_iso,
+from .runs import (RunError, RunWriter, config_dict, data_fingerprint, load_checkpoint,
+                   new_run_dir, now_iso,
                    project_from_config, save_weights, write_run_info, write_run_start)
 from .training import distributed
 from .training.callbacks import Callback, FreezeLoaded
@@ -197,7 +198,7 @@ class TrainingJob:
         path = run_dir / "checkpoint.pt"
         if not path.is_file():
             return None
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_checkpoint(path)
 
     @property
     def stop_requested(self) -> bool:
@@ -211,10 +212,9 @@ class TrainingJob:
             raise RunError(f"Run {run_dir.name} has no checkpoint yet (it stopped before its "
                            f"first epoch ended); start it again instead.")
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any damage: a clear message
-            raise RunError(f"The checkpoint of run {run_dir.name} is damaged ({type(exc).__name__})"
-                           f"; it cannot be resumed.") from None
+            checkpoint = load_checkpoint(path)
+        except RunError as exc:
+            raise RunError(f"Run {run_dir.name} cannot be resumed: {exc}") from None
         if not isinstance(checkpoint, dict) or "training" not in checkpoint:
             raise RunError(f"Run {run_dir.name} was saved by an older TrainDesk without the "
                            f"training state; it cannot be resumed.")

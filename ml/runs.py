@@ -105,6 +105,91 @@ def data_fingerprint(source: str) -> dict[str, Any]:
 CHECKPOINT_FORMAT = 2
 
 
+# -- checksums ----------------------------------------------------------------------------------
+# A flipped bit inside a tensor leaves a weights file perfectly loadable, with wrong weights. So
+# every weights file and checkpoint carries a digest of its content, checked when it is read:
+# safetensors in its metadata, checkpoint.pt as an entry beside the state. Files without one
+# (written by an older TrainDesk, or by other tools) are read as before.
+
+def state_digest(obj: Any) -> str:
+    """A digest of a (nested) state: every tensor's name, dtype, shape and bytes, in order."""
+    h = hashlib.blake2b(digest_size=16)
+
+    def walk(value: Any, key: str) -> None:
+        h.update(key.encode("utf-8", "surrogatepass"))
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous().reshape(-1)
+            h.update(f"{t.dtype}{tuple(value.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(value, dict):
+            for k in sorted(value, key=str):
+                walk(value[k], f"{key}/{k}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{key}[{i}]")
+        else:
+            h.update(repr(value).encode("utf-8", "surrogatepass"))
+
+    walk(obj, "")
+    return h.hexdigest()
+
+
+def _damaged(path: Path) -> RunError:
+    return RunError(f"{path.name} in {path.parent} is damaged: its content does not match the "
+                    f"checksum written with it (a disk or copy error). Train again, or restore "
+                    f"the run folder from a backup.")
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write a checkpoint atomically with its checksum (read back by :func:`load_checkpoint`)."""
+    with atomic_path(path, error=RunError) as tmp:
+        torch.save({"state": state, "digest": state_digest(state)}, tmp)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Read a checkpoint (tensors only: ``weights_only``), checking its checksum.
+
+    Raises
+    ------
+    RunError
+        If the file cannot be read or does not match its checksum.
+    """
+    try:
+        doc = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any damage: a clear message
+        raise RunError(f"{path.name} in {path.parent} is damaged or not a TrainDesk checkpoint "
+                       f"({type(exc).__name__}); it cannot be used.") from None
+    if isinstance(doc, dict) and set(doc) == {"state", "digest"}:
+        if state_digest(doc["state"]) != doc["digest"]:
+            raise _damaged(path)
+        return doc["state"]
+    return doc  # written before checkpoints had checksums
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file written by :func:`save_weights`, checking its checksum.
+
+    Raises
+    ------
+    RunError
+        If the file cannot be read or does not match its checksum.
+    """
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise RunError(f"{path.name} in {path.parent} is damaged or is not a readable "
+                       f"safetensors file ({exc}).") from None
+    digest = metadata.get("digest")
+    if digest is not None and state_digest(state) != digest:
+        raise _damaged(path)
+    return state
+
+
 class RunWriter(Callback):
     """Write ``history.jsonl`` and ``checkpoint.pt`` after every epoch, atomically."""
 
@@ -121,8 +206,7 @@ class RunWriter(Callback):
                  "optimizer": self.trainer.optimizer.state_dict(),
                  "training": self.trainer.training_state(),
                  "history": list(lines)}
-        with atomic_path(self.run_dir / "checkpoint.pt", error=RunError) as tmp:
-            torch.save(state, tmp)
+        save_checkpoint(self.run_dir / "checkpoint.pt", state)
         atomic_write_text(self.run_dir / "history.jsonl", "\n".join(lines) + "\n",
                           error=RunError)
         self.lines = lines
@@ -158,19 +242,17 @@ class Run:
 
     def load_model(self) -> TrainDeskNet:
         """Build the network and load the final weights (safetensors: no code is executed)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         weights = self.path / "model.safetensors"
         if not weights.is_file():
             raise RunError(f"The run in {self.path} has no trained model (status: "
                            f"{self.status}).")
         net = build_model(self.spec)
+        state = load_weights(weights)
         try:
-            state = load_file(str(weights))
             net.load_state_dict(state)
-        except (SafetensorError, RuntimeError, OSError) as exc:
-            raise RunError(f"The model file of run {self.path.name} is damaged ({exc}).") from None
+        except RuntimeError as exc:
+            raise RunError(f"The model file of run {self.path.name} does not fit its model "
+                           f"({exc}).") from None
         net.eval()
         return net
 
@@ -230,7 +312,8 @@ def save_weights(run_dir: Path, net: TrainDeskNet | dict,
     weights = net.state_dict() if hasattr(net, "state_dict") else net
     state = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
     with atomic_path(run_dir / name, error=RunError) as tmp:
-        save_file(state, str(tmp), metadata={"format": "traindesk-weights"})
+        save_file(state, str(tmp), metadata={"format": "traindesk-weights",
+                                             "digest": state_digest(state)})
 
 
 def load_run(path: str | Path) -> Run:

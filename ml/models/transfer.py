@@ -80,14 +80,13 @@ def load_weights(source: str | Path) -> dict[str, torch.Tensor]:
     if path.is_dir():
         path = _run_weights(path)
     if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from ..errors import RunError
+        from ..runs import load_weights  # checks the checksum TrainDesk's own files carry
 
         try:
-            state = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise TransferError(f"{path.name} is not a readable safetensors file ({exc}).") \
-                from None
+            state = load_weights(path)
+        except RunError as exc:
+            raise TransferError(str(exc)) from None
     else:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)

@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 
 from ml.errors import OutOfMemory
 from ml.pipeline import TrainingJob
+from ml.runs import load_checkpoint
 from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
 from ml.training.callbacks import Callback
 
@@ -105,7 +106,7 @@ def test_the_best_epoch_is_kept_apart_from_the_last(tmp_path):
     best = load_file(str(run_dir / "best.safetensors"))
     final = load_file(str(run_dir / "model.safetensors"))  # restore_best: the same weights
     assert all(torch.equal(best[k], final[k]) for k in final)
-    last = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    last = load_checkpoint(run_dir / "checkpoint.pt")
     assert last["epoch"] == 6
     history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     lowest = min(history, key=lambda h: h["val_loss"])["epoch"]

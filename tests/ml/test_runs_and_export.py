@@ -12,7 +12,7 @@ from ml.export import exporters
 from ml.models.spec import InferenceModel
 from ml.pipeline import TrainingJob
 from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.runs import load_run
+from ml.runs import load_checkpoint, load_run
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_run_folder_holds_everything(iris_run):
         assert key in metrics
     lines = (d / "history.jsonl").read_text().splitlines()
     assert len(lines) == 4 and json.loads(lines[-1])["epoch"] == 4
-    checkpoint = torch.load(d / "checkpoint.pt", weights_only=True)
+    checkpoint = load_checkpoint(d / "checkpoint.pt")
     assert checkpoint["epoch"] == 4 and "optimizer" in checkpoint
     assert json.loads((d / "run.json").read_text())["status"] == "finished"
 
@@ -206,8 +206,8 @@ def test_a_full_disk_during_training_stops_with_a_clear_message(tmp_path, monkey
     monkeypatch.setattr(os, "replace", real_replace)
     run = load_run(tmp_path / "run")
     assert run.status == "failed" and "disk is full" in run.info["error"]
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 2
-    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] == 2
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert len(run.history) == len(checkpoint["history"]) == 2
     assert not [p for p in (tmp_path / "run").iterdir() if ".tmp" in p.name]
 
