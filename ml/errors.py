@@ -40,6 +40,15 @@ class ExportError(TrainDeskError):
     """An export could not be written or did not reproduce the model."""
 
 
+class Cancelled(TrainingError):
+    """The user stopped a run before its first epoch: nothing was saved, nothing failed."""
+
+    MESSAGE = "Stopped before training began; nothing was saved."
+
+    def __init__(self, message: str = MESSAGE):
+        super().__init__(message)
+
+
 class OutOfMemory(TrainingError):
     """The device ran out of memory during training.
 

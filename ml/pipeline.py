@@ -14,7 +14,7 @@ import torch
 
 from .data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
 from .data.streaming import ImageFiles
-from .errors import OutOfMemory, TrainDeskError
+from .errors import Cancelled, DataError, OutOfMemory, TrainDeskError
 from .evaluation.evaluate import Evaluation, evaluate_arrays
 from .fileio import atomic_write_json
 from .models.presets import build_spec
@@ -252,8 +252,15 @@ class TrainingJob:
         if dataset is None:
             say(f"Loading {project.data.source} ...")
             dataset = load_dataset(project.data.source, project.data.read_options)
-        prepared = prepare(dataset, project.data, progress=_throttled(say),
-                           should_stop=self._stop.is_set)
+        try:
+            prepared = prepare(dataset, project.data, progress=_throttled(say),
+                               should_stop=self._stop.is_set)
+        except DataError:
+            if self._stop.is_set():  # the user pressed Stop while the data was being prepared
+                raise Cancelled() from None
+            raise
+        if self._stop.is_set():
+            raise Cancelled()
         pre = prepared.preprocessor
         # Everything that can be refused is checked before the first progress line.
         spec = build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QMenu, QMessag
                                QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTabWidget,
                                QToolButton, QVBoxLayout, QWidget)
 
+from ml.errors import Cancelled
 from ml.pipeline import RunResult
 from ml.training.monitor import SystemMonitor
 from ml.training.trainer import monitored
@@ -543,6 +544,12 @@ class TrainPage(QWidget):
     @Slot(str)
     def _on_run_errored(self, message: str) -> None:
         job = getattr(self._worker, "job", None)
+        if message == Cancelled.MESSAGE:  # Stop pressed while the data was being prepared
+            self._end()
+            self.progress.setFormat("Stopped")
+            self.banner.show_message(message, "info")
+            self._on_message(message)
+            return
         oom = getattr(job, "out_of_memory", None)
         self._mark_failed(getattr(getattr(job, "job", job), "run_dir", None))
         self._end()
