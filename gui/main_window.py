@@ -15,7 +15,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QPoint, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (QByteArray, QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal,
+                            Slot)
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
@@ -136,17 +137,13 @@ class MainWindow(QMainWindow):
         start-up page repaints in between; emits :attr:`ready` at the end. Loading begins once
         the window has been painted (or after 0.3 s, should no paint come)."""
         self._loading_steps = list(self.LOADING)
-        self._waiting_for_paint = True
+        self._paint_watch = _FirstPaint(self, self._begin_loading)
         QTimer.singleShot(300, self._begin_loading)
 
-    def event(self, event) -> bool:  # noqa: D102 - Qt API
-        if event.type() == QEvent.Type.Paint and getattr(self, "_waiting_for_paint", False):
-            QTimer.singleShot(0, self._begin_loading)  # after this paint reaches the screen
-        return super().event(event)
-
     def _begin_loading(self) -> None:
-        if self._waiting_for_paint:
-            self._waiting_for_paint = False
+        if self._paint_watch is not None:
+            self.removeEventFilter(self._paint_watch)
+            self._paint_watch = None
             self._load_next()
 
     def _load_next(self) -> None:
@@ -764,6 +761,21 @@ class MainWindow(QMainWindow):
                 continue
             if 0 <= index < widget.count() and widget.isTabEnabled(index):
                 widget.setCurrentIndex(index)
+
+
+class _FirstPaint(QObject):
+    """Calls *then* (on the next event-loop turn) once *widget* has painted for the first
+    time; an event filter only while the window starts, so it costs nothing afterwards."""
+
+    def __init__(self, widget: QWidget, then):
+        super().__init__(widget)
+        self._then = then
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Paint:
+            QTimer.singleShot(0, self._then)  # after this paint reaches the screen
+        return False
 
 
 class _StartupPage(QWidget):
