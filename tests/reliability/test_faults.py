@@ -158,7 +158,7 @@ def test_a_kill_inside_a_write_leaves_the_previous_version(forker, tmp_path, kin
         assert version in (done, done + 1), (kind, version, done)
 
 
-# -- a full disk -------------------------------------------------------------------------------------
+# -- a full disk ---------------------------------------------------------------------------------
 def test_a_full_disk_stops_training_with_a_message_and_keeps_the_last_epoch(tmp_path,
                                                                              monkeypatch):
     """The disk fills up during epoch 3's checkpoint (every write from then on fails with
