@@ -104,9 +104,13 @@ def test_start_and_stop_cycles_of_the_training_worker(qtbot, tmp_path):
         done = []
         runner.finished.connect(done.append)
         runner.errored.connect(done.append)
+        epochs = []
+        worker.epoch_finished.connect(epochs.append)
         runner.start(worker)
-        if i % 2:
-            qtbot.wait(5)  # every other cycle, stop it once it has got going
+        if i % 3 == 1:
+            qtbot.wait(5)  # stop it while it is getting going
+        elif i % 3 == 2:
+            qtbot.waitUntil(lambda: bool(epochs), timeout=60_000)  # stop it mid-training
         runner.request_stop()
         qtbot.waitUntil(lambda: bool(done) and not runner.is_running(), timeout=60_000)
         runner.finished.disconnect(done.append)
