@@ -266,6 +266,12 @@ def _e(value) -> str:
     return html.escape(str(value))
 
 
+def _data_name(source: str) -> str:
+    """A data file or folder by its name only: a shared report must not carry the builder's
+    folders (user name, project paths). ``sample:NAME`` stays as it is."""
+    return source if source.startswith("sample:") else Path(source).name or source
+
+
 def _table(header: list[str], rows: list[list], numeric: tuple[int, ...] = ()) -> str:
     """An HTML table; the columns in *numeric* are right-aligned."""
     out = ["<table>", "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"]
@@ -385,7 +391,7 @@ def build_report(run: "Run", *, price_per_hour: float = 1.0, currency: str = "$"
         ["Test", f"{counts['test']:,}", "kept apart; the results below are on these"]],
         numeric=(1,))]
     kind_words = {"tabular": "a table", "image": "images", "text": "texts"}
-    body.append(f"<p>Data: {_e(config.get('data', {}).get('source', ''))} "
+    body.append(f"<p>Data: {_e(_data_name(config.get('data', {}).get('source', '')))} "
                 f"({kind_words.get(pre.kind, pre.kind)}; the model reads "
                 f"{len(pre.feature_names()) if pre.kind != 'image' else 'the pixels'}"
                 f"{' inputs' if pre.kind != 'image' else ''}). Split: "
@@ -461,7 +467,8 @@ def build_report(run: "Run", *, price_per_hour: float = 1.0, currency: str = "$"
         ["Random seed", training.get("seed", "")],
         ["Split seed / fractions", f"{split.get('seed', '')} / {split.get('val_fraction', '')} "
                                    f"validation, {split.get('test_fraction', '')} test"],
-        ["Data file", fingerprint.get("source", config.get("data", {}).get("source", ""))],
+        ["Data file", _data_name(fingerprint.get("source",
+                                                 config.get("data", {}).get("source", "")))],
         ["Data file SHA-256", fingerprint.get("sha256", "unknown")],
         ["Optimizer, learning rate, batch size", f"{training.get('optimizer', '')}, "
                                                  f"{training.get('lr', '')}, "

@@ -228,11 +228,29 @@ def _write_onnx(model: InferenceModel, x: np.ndarray, path: Path, description: d
     finally:
         quiet.setLevel(level)
     proto = onnx.load(str(path))
+    _drop_onnx_stack_traces(proto.graph)
+    for function in proto.functions:
+        _drop_onnx_stack_traces(function)
     entry = proto.metadata_props.add()
     entry.key, entry.value = "traindesk", json.dumps(description)
     proto.producer_name = "TrainDesk"
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
+
+
+def _drop_onnx_stack_traces(graph) -> None:
+    """Remove the exporter's per-node Python stack traces from *graph* and its subgraphs: they
+    name this machine's source and site-packages paths, which an export must not carry."""
+    for node in graph.node:
+        kept = [p for p in node.metadata_props if p.key != "pkg.torch.onnx.stack_trace"]
+        if len(kept) != len(node.metadata_props):
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                _drop_onnx_stack_traces(attribute.g)
+            for subgraph in attribute.graphs:
+                _drop_onnx_stack_traces(subgraph)
 
 
 def _run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
@@ -251,6 +269,11 @@ def _write_pt2(model: InferenceModel, x: np.ndarray, path: Path, description: di
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+        # The nodes' stack traces name this machine's source paths; the file must not carry them.
+        for module in program.graph_module.modules():
+            if isinstance(module, torch.fx.GraphModule):
+                for node in module.graph.nodes:
+                    node.meta.pop("stack_trace", None)
         torch.export.save(program, str(path),
                           extra_files={"traindesk.json": json.dumps(description)})
 
