@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExportError
+from ..fileio import _UMASK
 from ..resources import resource_path
 from ..runs import Run
 from .exporters import ExportReport, export_run
@@ -117,6 +118,8 @@ def export_package(run: Run, out: str | Path, x_check: np.ndarray,
     try:
         parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+        # mkdtemp makes an owner-only folder; a package is meant to be shared like any folder.
+        os.chmod(work, 0o777 & ~_UMASK)
     except OSError as exc:
         raise ExportError(f"Cannot write in {parent}: {exc.strerror or exc}.") from None
     try:

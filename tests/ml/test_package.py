@@ -48,6 +48,9 @@ def test_a_table_package_has_everything_and_checks_itself(tmp_path, mixed_csv):
     doc = json.loads((report.folder / "preprocessing.json").read_text())
     assert doc["preprocessing"]["columns"] and doc["output"]["class_names"] == ["high", "low"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pkg")]  # no leftovers
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert report.folder.stat().st_mode & 0o777 == 0o777 & ~umask  # shareable, not owner-only
     again = _package(run, tmp_path)  # replaces the old package in one move
     assert again.folder.is_dir() and again.zip.is_file()
 
