@@ -1,4 +1,4 @@
-"""What the app remembers between sessions: recent projects and the window's geometry.
+"""What the app remembers between sessions: recent projects, the window and its panels, the theme.
 
 Stored with QSettings in an INI file in the TrainDesk home (``settings.ini``), versioned: a file
 written by an older TrainDesk is migrated forward when it is opened, so nothing the user had is
@@ -12,6 +12,10 @@ Versions
     ``recent/projects`` is a list.
 2
     the window's geometry lives under ``window/geometry``.
+
+Keys added later without changing the meaning of any older one need no new version: the theme
+(``view/theme``), the welcome (``welcome/seen``, ``welcome/show``) and the panels' splitters and
+tabs (``panels/...``, read back only when they still fit).
 """
 
 from __future__ import annotations
