@@ -58,10 +58,11 @@ def _v1_to_v2(doc: dict) -> dict:
     and class weights. Their defaults reproduce version 1, except two defaults that changed:
     free-text columns are now read by a text model, and categories with many values are
     embedded. ``legacy_v1`` keeps the old defaults for the migrated project."""
-    data = doc.setdefault("data", {}) or {}
+    data = doc.get("data") or {}
     doc["data"] = data
-    data.setdefault("read_options", {})
-    data["legacy_v1"] = True
+    if isinstance(data, dict):  # anything else is refused by Project.from_dict
+        data.setdefault("read_options", {})
+        data["legacy_v1"] = True
     return doc
 
 
@@ -279,8 +280,9 @@ class TrainingConfig:
             raise TrainDeskError(f"The batch size must be at least 1 (got {self.batch_size}).")
         if not 1 <= self.epochs <= 100_000:
             raise TrainDeskError(f"The number of epochs must be at least 1 (got {self.epochs}).")
-        if self.weight_decay < 0:
-            raise TrainDeskError("Weight decay cannot be negative.")
+        if not (self.weight_decay >= 0.0 and math.isfinite(self.weight_decay)):  # NaN too
+            raise TrainDeskError(f"Weight decay must be 0 or a positive number (got "
+                                 f"{self.weight_decay}).")
         if not 0.0 <= self.momentum < 1.0:
             raise TrainDeskError("Momentum must be at least 0 and below 1.")
         if self.schedule not in SCHEDULES:
@@ -382,9 +384,12 @@ class Project:
         """
         if not isinstance(doc, dict) or doc.get("format") != PROJECT_FORMAT:
             raise ProjectError("This file is not a TrainDesk project.")
-        doc = migrate(copy.deepcopy(doc))
         try:
-            data_doc = dict(doc.get("data") or {})
+            doc = migrate(copy.deepcopy(doc))
+            data_doc = doc.get("data") or {}
+            if not isinstance(data_doc, dict):
+                raise _not_an_object("data")
+            data_doc = dict(data_doc)
             split = _build(SplitConfig, data_doc.pop("split", {}) or {}, "data.split")
             data = _build(DataConfig, data_doc, "data")
             data.split = split
@@ -409,6 +414,9 @@ class Project:
             raise ProjectError(f"The project file has an invalid setting: {exc}") from None
         except (TypeError, ValueError, AttributeError) as exc:
             raise ProjectError(f"The project file is damaged ({exc}).") from None
+        except RecursionError:
+            raise ProjectError("The project file is damaged (it holds values nested too deeply "
+                               "to read); open a saved copy or start a new project.") from None
         return project
 
     def validate(self) -> None:
@@ -454,7 +462,7 @@ class Project:
             raise ProjectError(f"Could not read {path}: {exc.strerror or exc}.") from None
         try:
             doc = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # also numbers too long and values nested too deeply
             raise ProjectError(f"{path.name} is damaged or not a TrainDesk project (it is not "
                                f"valid JSON).") from None
         project = cls.from_dict(doc, base_dir=path.resolve().parent)
@@ -502,7 +510,7 @@ def migrate(doc: dict) -> dict:
 def _build(kind: type, values: Any, where: str):
     """Create dataclass *kind* from *values*, checking each field's JSON type."""
     if not isinstance(values, dict):
-        raise ProjectError(f"'{where}' should be an object.")
+        raise _not_an_object(where)
     kwargs = {}
     hints = {f.name: f for f in dataclasses.fields(kind)}
     for key, value in values.items():
@@ -514,6 +522,11 @@ def _build(kind: type, values: Any, where: str):
         return kind(**kwargs)
     except TypeError as exc:
         raise ProjectError(f"'{where}' is incomplete: {exc}.") from None
+
+
+def _not_an_object(where: str) -> ProjectError:
+    return ProjectError(f"'{where}' should be an object; fix it in the project file, or remove it "
+                        f"to use the defaults.")
 
 
 def _default_of(f: dataclasses.Field):

@@ -27,7 +27,7 @@ from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
 from .split import fold_parts, split_indices
 from .streaming import ImageFiles, should_stream
 from .tabular import (ColumnInfo, ReadOptions, TableInfo, describe_column, describe_columns,
-                      detect_task, read_table, to_numeric)
+                      detect_task, read_table, to_numeric, too_deep)
 
 #: A classification target with more classes than this is almost surely an identifier.
 MAX_CLASSES = 1000
@@ -233,7 +233,10 @@ def load_dataset(source: str, options: ReadOptions | dict | None = None, *,
     say(0.05, f"Reading {path.name} ...")
     frame, info = read_table(path, options=options, with_info=True, should_stop=should_stop,
                              progress=lambda f: say(0.05 + 0.7 * f, f"Reading {path.name} ..."))
-    path_column = looks_like_path_table(frame, path.parent)
+    try:
+        path_column = looks_like_path_table(frame, path.parent)
+    except RecursionError:  # a cell holding a list nested near Python's limit, turned into text
+        raise too_deep(path.name) from None
     if path_column is not None:
         index = index_images(path, cache_dir=_cache_dir(), path_column=path_column,
                              should_stop=should_stop,
@@ -241,7 +244,11 @@ def load_dataset(source: str, options: ReadOptions | dict | None = None, *,
         return _image_dataset(index, path.name, str(source))
     say(0.8, "Describing columns ...")
     _check_stop(should_stop)
-    dataset = Dataset(path.name, str(source), frame, describe_columns(frame), table_info=info)
+    try:
+        columns = describe_columns(frame)
+    except RecursionError:
+        raise too_deep(path.name) from None
+    dataset = Dataset(path.name, str(source), frame, columns, table_info=info)
     say(1.0, "Done")
     return dataset
 

@@ -253,9 +253,12 @@ def _read_idx(path: Path, what: str) -> np.ndarray:
             expected = int(np.prod(dims, dtype=np.int64))
             if expected > _IDX_MAX_BYTES:
                 raise DataError(f"{name} is damaged: its header promises {expected:,} bytes.")
-            data = fh.read(expected + 1)  # one byte more reveals trailing data
+            data = _read_at_most(fh, expected + 1)  # one byte more reveals trailing data
     except DataError:
         raise
+    except MemoryError:
+        raise DataError(f"{name} is too large to load into memory ({expected:,} bytes); use a "
+                        f"computer with more memory or a smaller extract.") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{name} is damaged or not fully downloaded ({exc}); download it "
                         f"again.") from None
@@ -265,6 +268,18 @@ def _read_idx(path: Path, what: str) -> np.ndarray:
         raise DataError(f"{name} is damaged: the header says {dims[0]:,} {what} but the file "
                         f"holds {held}; download it again.")
     return np.frombuffer(data, np.uint8).reshape(dims)
+
+
+def _read_at_most(fh, size: int) -> bytearray:
+    """Up to *size* bytes of *fh*, read in blocks: one ``read(size)`` allocates *size* bytes up
+    front, which a damaged header can set to gigabytes however short the file is."""
+    data = bytearray()
+    while len(data) < size:
+        block = fh.read(min(size - len(data), 64 * 1024**2))
+        if not block:
+            break
+        data += block
+    return data
 
 
 # -- CIFAR-10 binary ------------------------------------------------------------------------------

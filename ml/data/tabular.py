@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import json
 import os
@@ -58,6 +59,16 @@ _SAMPLE = 1000
 _DATE_SAMPLE = 500
 #: Tables with at least this many cells are described on several threads.
 _PARALLEL_CELLS = 1_000_000
+#: Wider tables are refused: each column costs milliseconds to describe and pyarrow keeps ~12 KB
+#: per column while parsing, so 100,000 columns took 1.4 GB and 90 s on 2 cores. Excel's own limit.
+MAX_COLUMNS = 16_384
+#: A table padded to more cells than this, most of them empty, is refused: pandas pads every
+#: row of a sheet to the widest (one value at XFD1048576 in a 5 KB workbook asked for 17 billion
+#: cells), and pyarrow gives every JSON line every key (400 lines of 500 new keys, 3 MB, took
+#: 2 GB). 20 million padded cells take about 0.7 GB.
+MAX_PADDED_CELLS = 20_000_000
+#: JSON lines are read by pyarrow in blocks of this size; the first one's keys are counted first.
+_JSON_BLOCK = 1 << 20
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "space"}
 #: Display names by Python's canonical codec name.
@@ -170,12 +181,9 @@ class ReadOptions:
                             f"(got {self.delimiter!r}).")
         if self.encoding == "":
             self.encoding = None
-        if self.encoding is not None:
-            try:
-                codecs.lookup(str(self.encoding))
-            except LookupError:
-                raise DataError(f"Unknown text encoding {self.encoding!r}; use utf-8, "
-                                f"utf-8-sig, cp1252 or latin-1.") from None
+        if self.encoding is not None and not _text_codec(str(self.encoding)):
+            raise DataError(f"Unknown text encoding {self.encoding!r}; use utf-8, "
+                            f"utf-8-sig, cp1252 or latin-1.")
         if self.decimal == "":
             self.decimal = None
         if self.decimal not in (None, ".", ","):
@@ -193,6 +201,17 @@ class ReadOptions:
             self.sheet = None
         if self.sheet is not None and not isinstance(self.sheet, str):
             raise DataError(f"The sheet must be given by its name (got {self.sheet!r}).")
+
+
+def _text_codec(name: str) -> bool:
+    """Whether *name* decodes bytes to text the way the readers call it (incrementally, from a
+    buffer, replacing bad bytes); codecs.lookup also knows rot13, base64, idna, punycode, ..."""
+    sample = memoryview(b"\xff\xfe\x00\x00a\x00\x00\x00")  # UTF-16 and UTF-32 need a BOM
+    try:
+        text = codecs.getincrementaldecoder(name)(errors="replace").decode(sample, final=True)
+    except Exception:  # noqa: BLE001 - codecs raise anything on input they do not take
+        return False
+    return isinstance(text, str)
 
 
 @dataclass
@@ -334,9 +353,14 @@ def read_table(path: str | Path, min_columns: int = 2, options: ReadOptions | Ma
         frame, info = _read_json(p)
     else:
         frame, info = _read_csv(p, options, min_columns, report, check_stop)
+    if frame.shape[1] > MAX_COLUMNS:
+        raise _too_wide(p.name)
     report(0.9)
     check_stop()
-    frame = _tidy(frame, header=options.header or fmt in ("parquet", "jsonl"))
+    try:
+        frame = _tidy(frame, header=options.header or fmt in ("parquet", "jsonl"))
+    except RecursionError:  # nested JSON or Parquet values turned into text
+        raise too_deep(p.name) from None
     if frame.shape[1] == 0:
         raise DataError(f"{p.name} has no columns. Choose a file with a header row and data "
                         f"rows.")
@@ -511,6 +535,8 @@ def _read_csv(p: Path, options: ReadOptions, min_columns: int, report, check_sto
     if len(head) == _HEAD_BYTES and "\n" in text:
         text = text[:text.rindex("\n") + 1]  # the last line may be cut at the buffer's end
     delimiter = options.delimiter or _sniff_delimiter(text, p.suffix.lower())
+    if _first_line_fields(p, encoding, delimiter) > MAX_COLUMNS:
+        raise _too_wide(p.name)  # before the parser spends memory on every column
     quote = options.quotechar
     records = _sample_records(text, delimiter, quote)
     header_fields = len(records[0]) if records else 0
@@ -620,6 +646,40 @@ def _ragged(name: str, expected: int, saw: int, line: int | None, min_columns: i
     where = f"row {line} has {saw} fields" if line else f"the rows have {saw} fields"
     return DataError(f"{name} is not a consistent table ({where}, the header has {expected}). "
                      f"Check that every row has the same number of fields.")
+
+
+def too_deep(name: str) -> DataError:
+    """The error for a table whose cells hold values nested deeper than Python can recurse."""
+    return DataError(f"{name} has values nested too deeply to read; keep one plain value (a number "
+                     f"or text) per cell, or save the data as CSV.")
+
+
+def _too_wide(name: str) -> DataError:
+    return DataError(f"{name} has more than {MAX_COLUMNS:,} columns, TrainDesk's limit; keep only "
+                     f"the columns you need and save them as a new file.")
+
+
+def _first_line_fields(p: Path, encoding: str, delimiter: str) -> int:
+    """The fields of the file's first line, counted block by block and only up to just past
+    :data:`MAX_COLUMNS` (a header can be megabytes long). Quotes are not parsed: this is only a
+    guard against absurdly wide files."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    count = 1
+    try:
+        with open(p, "rb") as fh:
+            while count <= MAX_COLUMNS:
+                block = fh.read(1 << 20)
+                text = decoder.decode(block, final=not block)
+                end = text.find("\n")
+                line = text if end < 0 else text[:end]
+                count += len(line.split()) - 1 if delimiter == " " else line.count(delimiter)
+                if end >= 0 or not block:
+                    break
+    except OSError as exc:
+        raise DataError(f"Could not read {p.name}: {exc.strerror or exc}.") from None
+    except UnicodeError:
+        return count  # e.g. UTF-16 without a byte order mark: the parser says what is wrong
+    return count
 
 
 def _binary(name: str) -> DataError:
@@ -773,6 +833,7 @@ class _Workbook:
         self.sheet_names = [str(s) for s in self.book.sheet_names]
 
     def parse(self, sheet: str, header: bool) -> pd.DataFrame:
+        self._check_extent(sheet)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
@@ -790,11 +851,71 @@ class _Workbook:
                  & np.array([str(c).startswith("Unnamed: ") for c in frame.columns], bool))
         return frame.loc[:, keep].reset_index(drop=True)
 
+    def _check_extent(self, sheet: str) -> None:
+        """Refuse a sheet that pandas would pad to more than :data:`MAX_PADDED_CELLS` cells.
+
+        The sheet's XML is scanned for its farthest cell reference; only when that is far (or a
+        cell gives no reference) are the values read once more, counted the way pandas pads
+        them (styled empty cells do not count).
+        """
+        try:
+            ws = self.book.book[sheet]
+            far = _farthest_cell(ws._get_source())  # openpyxl's read-only sheet: its XML
+            cells = far if far is not None and far <= MAX_PADDED_CELLS else _used_cells(ws)
+        except Exception:  # noqa: BLE001 - a damaged sheet: reading it says so
+            return
+        if cells > MAX_PADDED_CELLS:
+            raise DataError(f"The sheet '{sheet}' of {self.name} spans more than "
+                            f"{MAX_PADDED_CELLS:,} cells from A1 to its farthest value; delete "
+                            f"what lies beyond the data, or export the sheet as CSV.")
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.book.close()
+
+
+#: A cell's start tag and its reference (empty when the cell gives none).
+_CELL = re.compile(rb'<(?:\w+:)?c(?=[\s/>])(?:[^>]*?\sr="([A-Z]{1,3})([0-9]{1,7})")?')
+
+
+def _farthest_cell(source) -> int | None:
+    """Rows x columns from A1 to the farthest cell reference in a sheet's XML, read in blocks;
+    None when a cell gives no reference (its place is implied by the cells before it)."""
+    rows = cols = 0
+    rest = b""
+    with source:
+        while True:
+            block = source.read(1 << 20)
+            data = rest + block
+            end = data.rfind(b">") + 1 if block else len(data)  # never split a tag
+            data, rest = data[:end], data[end:]
+            found = _CELL.findall(data)
+            letters = {c for c, _ in found}
+            if b"" in letters:
+                return None
+            for name in letters:
+                cols = max(cols, functools.reduce(lambda n, ch: 26 * n + ch - 64, name, 0))
+            rows = max([rows, *map(int, {r for _, r in found})])
+            if not block:
+                return rows * cols
+
+
+def _used_cells(ws) -> int:
+    """Rows x columns from A1 to the last row and column holding a value, as pandas pads a
+    read-only openpyxl sheet; counting stops once past :data:`MAX_PADDED_CELLS`."""
+    ws.reset_dimensions()  # the declared size can be wrong; pandas ignores it too
+    rows = width = 0
+    for n, row in enumerate(ws.iter_rows(values_only=True), start=1):
+        k = len(row)
+        while k and (row[k - 1] is None or row[k - 1] == ""):
+            k -= 1
+        if k:
+            rows, width = n, max(width, k)
+            if rows * width > MAX_PADDED_CELLS:
+                break
+    return rows * width
 
 
 def _open_workbook(p: Path) -> _Workbook:
@@ -846,6 +967,7 @@ def _match_sheet(wanted: str, sheets: list[str], name: str) -> str:
 def _read_parquet(p: Path):
     try:
         frame = pd.read_parquet(p, engine="pyarrow")
+        _check_utf8(frame)
     except MemoryError:
         raise DataError(f"{p.name} is too large to load into memory; use a smaller extract of "
                         f"the data.") from None
@@ -857,6 +979,17 @@ def _read_parquet(p: Path):
         named = [n for n in frame.index.names if n is not None]
         frame = frame.reset_index(drop=not named)
     return frame, TableInfo("parquet", None, None, None, None, [], 0)
+
+
+def _check_utf8(frame: pd.DataFrame) -> None:
+    """Raise if a text column holds bytes that are not UTF-8: Arrow does not check them when
+    reading, and a damaged file would otherwise fail later, while its columns are described."""
+    import pyarrow as pa
+
+    for i in range(frame.shape[1]):
+        values = frame.iloc[:, i].array
+        if pd.api.types.is_string_dtype(values.dtype) and hasattr(values, "__arrow_array__"):
+            pa.array(values).validate(full=True)
 
 
 def _read_json(p: Path):
@@ -875,11 +1008,26 @@ def _read_json(p: Path):
         raise DataError(f"{p.name} is not JSON lines (it should hold one JSON object per line, "
                         f"such as {{\"x\": 1, \"y\": \"a\"}}); export the data again.")
     try:
+        import pyarrow as pa
         import pyarrow.json as pa_json
 
-        frame = pa_json.read_json(p).to_pandas()
-        if frame.shape[1]:
-            return frame, info
+        # pyarrow allocates every line x every key (nested ones too), so keys are counted before
+        # it reads: in the first block, which fixes the keys and types of a streaming read, and
+        # in the whole file only when later lines bring new ones. Too many go the slow way,
+        # which counts the columns exactly.
+        table = None
+        options = pa_json.ReadOptions(block_size=_JSON_BLOCK)
+        if not _too_many_keys(*_count_keys(p, _JSON_BLOCK)):
+            try:
+                table = pa_json.open_json(p, options).read_all()
+            except pa.ArrowInvalid:
+                if not _too_many_keys(*_count_keys(p)):
+                    table = pa_json.read_json(p, options)
+        if table is not None:
+            table.validate(full=True)  # Arrow does not check that the text is UTF-8
+            frame = table.to_pandas()
+            if frame.shape[1]:
+                return frame, info
     except MemoryError:
         raise DataError(f"{p.name} is too large to load into memory; use a smaller extract of "
                         f"the data.") from None
@@ -897,10 +1045,19 @@ def _load_json_lines(p: Path) -> list:
                     continue
                 try:
                     record = json.loads(line)
+                    lone = _lone_surrogate(record, line)
+                except RecursionError:
+                    raise DataError(f"{p.name} is not a table (line {number} has values nested "
+                                    f"too deeply to read). Check that every line holds one "
+                                    f"object of plain values such as {{\"x\": 1}}.") from None
                 except ValueError:
                     raise DataError(f"{p.name} is not valid JSON lines (line {number} is not "
                                     f"valid JSON). Check that every line holds one complete "
                                     f"JSON object.") from None
+                if lone:
+                    raise DataError(f"{p.name} is not valid JSON lines (line {number} holds an "
+                                    f"escape such as \\ud800 that stands for no character). "
+                                    f"Export the data again as UTF-8.")
                 if not isinstance(record, dict):
                     raise DataError(f"{p.name} is not a table (line {number} is not a JSON "
                                     f"object). Check that every line holds one object such as "
@@ -917,23 +1074,90 @@ def _load_json_lines(p: Path) -> list:
 def _load_json_array(p: Path) -> list:
     try:
         with open(p, encoding="utf-8-sig") as fh:
-            records = json.load(fh)
+            text = fh.read()
+        records = json.loads(text)
+        lone = _lone_surrogate(records, text)
+    except RecursionError:
+        raise too_deep(p.name) from None
     except (ValueError, UnicodeDecodeError) as exc:
         line = f" near line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise DataError(f"{p.name} is not valid JSON{line}. Export the data again, or save it "
                         f"as CSV.") from None
     except OSError as exc:
         raise DataError(f"Could not read {p.name}: {exc.strerror or exc}.") from None
+    if lone:
+        raise DataError(f"{p.name} is not valid JSON (it holds an escape such as \\ud800 that "
+                        f"stands for no character). Export the data again, or save it as CSV.")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise DataError(f"{p.name} is not a table; it should be a list of JSON objects such as "
                         f"[{{\"x\": 1, \"y\": \"a\"}}].")
     return records
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value, text: str) -> bool:
+    """Whether *value*, parsed from the JSON *text*, holds half a surrogate pair: Python's JSON
+    reader lets ``\\ud800`` through, and no UTF-8 text (pandas, Arrow) can hold it."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _records_frame(records: list, name: str) -> pd.DataFrame:
     if not records:
         raise DataError(f"{name} has no data rows. Choose a file with one JSON object per line.")
+    keys: set = set()
+    for record in records:
+        keys.update(record)
+    _check_keys(name, len(records), len(keys), sum(len(r) for r in records))
     return pd.DataFrame.from_records(records)
+
+
+#: A JSON key: a string followed by a colon (keys of nested objects count too).
+_JSON_KEY = re.compile(rb'"((?:[^"\\\n]|\\.)*)"\s*:')
+
+
+def _count_keys(p: Path, limit: int | None = None) -> tuple[int, int, int]:
+    """Lines, distinct keys and key occurrences in the first *limit* bytes of a JSON lines
+    file (all of it when None), read block by block; stops early past :data:`MAX_COLUMNS`."""
+    lines = occurrences = 0
+    keys: set[bytes] = set()
+    rest = b""
+    with open(p, "rb") as fh:
+        while len(keys) <= MAX_COLUMNS:
+            block = fh.read(_JSON_BLOCK if limit is None else limit)
+            data = rest + block
+            end = data.rfind(b"\n") + 1 if block and limit is None else len(data)
+            data, rest = data[:end], data[end:]
+            found = _JSON_KEY.findall(data)
+            keys.update(found)
+            occurrences += len(found)
+            lines += data.count(b"\n") + (bool(data) and not data.endswith(b"\n"))
+            if not block or limit is not None:
+                break
+    return lines, len(keys), occurrences
+
+
+def _too_many_keys(rows: int, keys: int, occurrences: int) -> bool:
+    """Whether *keys* distinct keys over *rows* records make a table too wide, or one too large
+    and mostly empty."""
+    return keys > MAX_COLUMNS or rows * keys > max(MAX_PADDED_CELLS, 4 * occurrences)
+
+
+def _check_keys(name: str, rows: int, keys: int, occurrences: int) -> None:
+    """Refuse records whose keys would make a table too wide, or too large and mostly empty."""
+    if keys > MAX_COLUMNS:
+        raise _too_wide(name)
+    if _too_many_keys(rows, keys, occurrences):
+        raise DataError(f"{name} has {keys:,} different keys over {rows:,} records, so most "
+                        f"cells of the table would be empty; keep the same keys in every record, "
+                        f"or save the data as CSV.")
 
 
 # -- converting ---------------------------------------------------------------------------------
