@@ -105,6 +105,7 @@ class TrainingJob:
         self._stop = threading.Event()
         self._pause = threading.Event()  # shared with the trainer once it exists
         self._resume: Path | None = None
+        self._resume_status = ""  # the resumed run's status in run.json
         #: The out-of-memory error of the last attempt, if any (the GUI offers a retry).
         self.out_of_memory: OutOfMemory | None = None
         #: Automatic retries after out-of-memory: ``{"epoch", "from", "to"}`` each.
@@ -145,6 +146,7 @@ class TrainingJob:
         try:  # a fold or a trial stays one after resuming
             info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
             job.group, job.label = str(info.get("group", "")), str(info.get("label", ""))
+            job._resume_status = str(info.get("status", ""))
         except (OSError, ValueError, AttributeError):
             info = {}
         derived = info.get("derived_from") if isinstance(info, dict) else None
@@ -231,7 +233,11 @@ class TrainingJob:
             raise RunError(f"The data of run {run_dir.name} no longer splits the same way; it "
                            f"cannot be resumed.")
         done = int(checkpoint["epoch"])
-        if done >= self.project.training.epochs:
+        epochs = self.project.training.epochs
+        # Killed after its last epoch's checkpoint but before it was wrapped up (final weights,
+        # test metrics, status): resuming finishes it without training more.
+        unfinished = done == epochs and self._resume_status != "finished"
+        if done >= epochs and not unfinished:
             raise RunError(f"Run {run_dir.name} has already trained {done} epochs; give more "
                            f"epochs (e.g. {done + 10}) to extend it.")
         return checkpoint

@@ -77,3 +77,21 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path):
     assert proc.returncode == 2 and "damaged" in proc.stderr
     proc = run_main("train", "--resume", str(run), "--data", "sample:iris")
     assert proc.returncode == 2 and "no project file or --data" in proc.stderr
+
+
+def test_a_run_killed_after_its_last_checkpoint_is_finished_by_resume(tmp_path):
+    """Killed between the last epoch's checkpoint and the wrap-up (final weights, metrics,
+    status): resume finishes it without training more (found by the random-kill trials)."""
+    run = tmp_path / "run"
+    assert run_main("train", "--data", "sample:iris", "--epochs", "3", "--quiet",
+                    "--out", str(run)).returncode == 0
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    for name in ("model.safetensors", "metrics.json"):
+        (run / name).unlink()
+    proc = run_main("train", "--resume", str(run), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert len(_history(run)) == 3 and (run / "model.safetensors").is_file()
+    again = run_main("train", "--resume", str(run), "--quiet")  # finished: only extending
+    assert again.returncode == 2 and "give more epochs" in again.stderr
