@@ -169,12 +169,12 @@ def bench_gui_stall(csv_path: Path | None, image_root: Path | None) -> dict:
     import os
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
 
     from gui.app import keep_gui_responsive
+    from gui.stall_probe import StallProbe
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow()
@@ -185,20 +185,8 @@ def bench_gui_stall(csv_path: Path | None, image_root: Path | None) -> dict:
     for name, source in (("table", csv_path), ("images", image_root)):
         if source is None:
             continue
-        gaps: list[float] = []
-        clock = QElapsedTimer()
-        clock.start()
-        last = [clock.elapsed()]
-
-        def tick():
-            now = clock.elapsed()
-            gaps.append(now - last[0])
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(10)
-        timer.timeout.connect(tick)
-        timer.start()
+        probe = StallProbe(10)
+        probe.start()
         page = window.data_page
         start = time.perf_counter()
         page.load_source(str(source))
@@ -211,10 +199,9 @@ def bench_gui_stall(csv_path: Path | None, image_root: Path | None) -> dict:
         while time.perf_counter() < settle or page.health_runner.is_running():
             app.processEvents()
             time.sleep(0.001)
-        timer.stop()
+        probe.stop()
         results[name] = {"seconds": time.perf_counter() - start,
-                         "max_stall_ms": max(gaps) if gaps else 0.0,
-                         "ticks": len(gaps)}
+                         "max_stall_ms": probe.worst_ms, "ticks": len(probe.gaps_ms)}
     window.state.set_dirty(False)
     window.close()
     return results

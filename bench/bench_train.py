@@ -231,7 +231,6 @@ def _table_csv(path: Path, n: int) -> None:
 
 def bench_gui(repeat: int, quick: bool, device) -> dict:
     """The Train page with live curves against the same job headless; event-loop stalls."""
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.app import configure_pyqtgraph
@@ -267,24 +266,19 @@ def bench_gui(repeat: int, quick: bool, device) -> dict:
         timer of that period records how late each of its beats came."""
         from PySide6.QtCore import QEventLoop
 
-        results, last = [], [time.perf_counter()]
+        from gui.stall_probe import StallProbe
 
-        def beat():
-            now = time.perf_counter()
-            gaps.append(now - last[0])
-            last[0] = now
-
+        results = []
         loop = QEventLoop()
         done = lambda result: (results.append(result), loop.quit())  # noqa: E731
         page.run_finished.connect(done)
-        probe = QTimer()
+        probe = StallProbe(probe_ms or 10)
         if probe_ms:
-            probe.setInterval(probe_ms)
-            probe.timeout.connect(beat)
             probe.start()
         page.start_training()
         loop.exec()
         probe.stop()
+        gaps.extend(gap / 1000 for gap in probe.gaps_ms)  # seconds, as below
         page.run_finished.disconnect(done)
         return results[-1].fit.samples_per_second
 
