@@ -804,4 +804,7 @@ class _StartupPage(QWidget):
     def show_step(self, text: str) -> None:
         self.text.setText(text)
         self.bar.setValue(self.bar.value() + 1)
-        self.repaint()  # the import that follows blocks the event loop
+        # The import that follows blocks the event loop, so the layout is settled and the page
+        # painted here and now (without activate() the label kept the width of its old text).
+        self.layout().activate()
+        self.repaint()

@@ -73,6 +73,18 @@ def test_without_any_display_main_says_how_to_run_headless(tmp_path):
         assert out.returncode == 0 and "headless" in out.stdout
 
 
+def test_the_starting_page_shows_each_step_in_full(qtbot):
+    win = MainWindow(deferred=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    page = win.startup_page
+    page.show_step("Loading the data tools …")  # longer than "Starting …"
+    label = page.text
+    assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())
+    win.close()
+
+
 def test_closing_while_starting_is_fine(qtbot):
     win = MainWindow(deferred=True)
     qtbot.addWidget(win)
