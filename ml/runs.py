@@ -120,7 +120,8 @@ def state_digest(obj: Any) -> str:
         if isinstance(value, torch.Tensor):
             t = value.detach().cpu().contiguous().reshape(-1)
             h.update(f"{t.dtype}{tuple(value.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            if t.numel():
+                h.update(t.view(torch.uint8).numpy())  # the buffer itself: no copy
         elif isinstance(value, dict):
             for k in sorted(value, key=str):
                 walk(value[k], f"{key}/{k}")
