@@ -73,7 +73,7 @@ def run_app(argv: list[str]) -> int:
     app.setOrganizationName("TrainDesk")
     app.setDesktopFileName("traindesk")
     app.setStyle("Fusion")
-    from . import icons, theme
+    from . import icons
     from .main_window import MainWindow
 
     app.setWindowIcon(icons.app_icon())
@@ -82,8 +82,7 @@ def run_app(argv: list[str]) -> int:
     crash.install_excepthook(lambda: windows[0] if windows else None)
 
     window = MainWindow(deferred=True)
-    theme.apply(window.theme_choice(), app)
-    window.apply_theme()
+    window.apply_theme()  # the chosen theme (or the system's), before the first paint
     windows.append(window)
     if os.environ.get("TRAINDESK_STARTUP_PROBE"):
         StartupProbe(window)

@@ -199,8 +199,7 @@ class MainWindow(QMainWindow):
         self._set_project_actions_enabled(True)
         self.is_ready = True
         self.restore_panel_state()
-        self.step_list.setCurrentRow(0)
-        self._on_step_selected(0)
+        self.step_list.setCurrentRow(0)  # from no row: shows the Data page
         self._update_steps()
         self._update_title()
         self._update_status()
