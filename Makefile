@@ -1,4 +1,4 @@
-# TrainDesk - make run | make test | make test-long | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bench-startup | make bundle | make bundle-test | make screenshot
+# TrainDesk - make run | make test | make lint | make test-long | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bench-startup | make bundle | make bundle-test | make screenshot
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pip's -qq keeps errors but hides the index's "location is ignored" noise.
 PIP    := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: run test test-long test-fast bench bench-import bench-models bench-evaluate bench-shrink bench-startup bundle bundle-test screenshot clean
+.PHONY: run test lint test-long test-fast bench bench-import bench-models bench-evaluate bench-shrink bench-startup bundle bundle-test screenshot clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) main.py
 
-test: $(STAMP)
+test: lint $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+# ruff, and import-linter's contracts: ml imports no Qt, workers no gui, the layers of ml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # The soak tests at the issue's full counts (50 runs back to back, 200 start/stop cycles, 20 s of
 # GUI timing): about 3 minutes more than their short versions in `make test`.

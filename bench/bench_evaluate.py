@@ -47,8 +47,7 @@ def _data(n: int, seed: int) -> pd.DataFrame:
 
 
 def _reference(run, csv: Path) -> float:
-    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, log_loss,
-                                 roc_auc_score)
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
 
     from ml.training.trainer import predict_raw
 
@@ -76,9 +75,9 @@ def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from ml.evaluation.evaluate import evaluate_run
-    from ml.pipeline import TrainingJob
-    from ml.project import DataConfig, Project, TrainingConfig
-    from ml.runs import load_run
+    from ml.jobs.training import TrainingJob
+    from ml.runs.folder import load_run
+    from ml.runs.project import DataConfig, Project, TrainingConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval_"))
     os.environ["TRAINDESK_HOME"] = str(tmp / "home")
@@ -101,7 +100,7 @@ def main() -> int:
 
     from gui.app import configure_pyqtgraph
     from gui.main_window import MainWindow
-    from ml.project import RunRecord
+    from ml.runs.project import RunRecord
 
     app = QApplication.instance() or QApplication([])
     configure_pyqtgraph()

@@ -171,9 +171,8 @@ def bench_gui_stall(csv_path: Path | None, image_root: Path | None) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from gui.main_window import MainWindow
-
     from gui.app import keep_gui_responsive
+    from gui.main_window import MainWindow
     from gui.stall_probe import StallProbe
 
     app = QApplication.instance() or QApplication([])

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from ml.data.dataset import load_dataset, resolve  # noqa: E402
-from ml.pipeline import TrainingJob, apply_suggestions  # noqa: E402
-from ml.project import Project  # noqa: E402
+from ml.jobs.training import TrainingJob, apply_suggestions  # noqa: E402
+from ml.runs.project import Project  # noqa: E402
 
 #: Accuracy (or R2) the app may fall short of the best scikit-learn model by.
 TOLERANCE = 0.01

@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.export import export_run, inputs_for_check  # noqa: E402
 from ml.export.compress import compress_run, compression_inputs  # noqa: E402
-from ml.pipeline import TrainingJob  # noqa: E402
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig  # noqa: E402
-from ml.runs import load_run  # noqa: E402
-from ml.shrink import ShrinkJob, compare_smaller  # noqa: E402
+from ml.export.shrink import ShrinkJob, compare_smaller  # noqa: E402
+from ml.jobs.training import TrainingJob  # noqa: E402
+from ml.runs.folder import load_run  # noqa: E402
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig  # noqa: E402
 
 
 def _print(report, title: str) -> None:

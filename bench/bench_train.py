@@ -15,7 +15,8 @@ Every figure is a ratio to a reference measured in the same run on the same mach
 
 Usage::
 
-    .venv/bin/python bench/bench_train.py [--quick] [--repeat N] [--only speed,dataloader,gui,memory]
+    .venv/bin/python bench/bench_train.py [--quick] [--repeat N] \
+        [--only speed,dataloader,gui,memory]
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import gc
 import os
 import statistics
 import sys
-import threading
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,8 +39,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from ml.models import build_model, build_spec  # noqa: E402
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig  # noqa: E402
-from ml.training import Trainer, select_device  # noqa: E402
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig  # noqa: E402
+from ml.system.device import select_device  # noqa: E402
+from ml.training import Trainer  # noqa: E402
 
 
 def synthetic(n: int, d: int, k: int, seed: int = 0):
@@ -237,9 +239,9 @@ def bench_gui(repeat: int, quick: bool, device) -> dict:
     from gui.pages.train_page import TrainPage
     from gui.state import ProjectState
     from ml.data import load_dataset
-    from ml.pipeline import TrainingJob
+    from ml.jobs.training import TrainingJob
 
-    app = QApplication.instance() or QApplication([])
+    app = QApplication.instance() or QApplication([])  # noqa: F841 - kept alive
     configure_pyqtgraph()
     tmp = Path(tempfile.mkdtemp(prefix="bench-gui-"))
     csv = tmp / "table.csv"
@@ -305,7 +307,7 @@ def bench_memory(runs: int) -> dict:
     import psutil
 
     from ml.data import load_dataset
-    from ml.pipeline import TrainingJob
+    from ml.jobs.training import TrainingJob
 
     proc = psutil.Process()
     dataset = load_dataset("sample:digits")
@@ -316,7 +318,7 @@ def bench_memory(runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
             in_fresh_thread(lambda: TrainingJob(project, dataset=dataset,
-                                                run_dir=Path(tmp) / f"r{i}").run())
+                                                run_dir=Path(tmp) / f"r{i}").run())  # noqa: B023
             gc.collect()
             readings.append(proc.memory_info().rss)
     growth = (readings[-1] - readings[0]) / 2**20

@@ -8,7 +8,7 @@ trap 'rm -rf "$tmp"' EXIT
 .venv/bin/python - "$tmp/demo.tdproj" <<'PY'
 import sys
 sys.path.insert(0, ".")
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 Project(name="Digits demo", data=DataConfig(source="sample:digits"),
         model=ModelConfig(preset="cnn", conv_channels=[32, 64], hidden=[128], dropout=0.25),
         training=TrainingConfig(epochs=80, batch_size=32)).save(sys.argv[1])

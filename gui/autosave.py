@@ -22,9 +22,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Slot
 
 from ml.errors import TrainDeskError
-from ml.fileio import atomic_write_json
-from ml.project import Project
-from ml.resources import traindesk_home
+from ml.runs.project import Project
+from ml.system.fileio import atomic_write_json
+from ml.system.resources import traindesk_home
 
 AUTOSAVE_FORMAT = "traindesk-autosave"
 AUTOSAVE_VERSION = 1

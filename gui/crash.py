@@ -13,11 +13,11 @@ import datetime as _dt
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Callable
 
-from ml.resources import traindesk_home
+from ml.system.resources import traindesk_home
 
 LOG_BYTES = 1_000_000
 LOG_BACKUPS = 5
@@ -77,8 +77,8 @@ def save_before_crash(window) -> Path | None:
             written = project.save(project.path)
             state.set_dirty(False)
             return written
-        from ml.fileio import atomic_write_json
-        from ml.project import PROJECT_SUFFIX
+        from ml.runs.project import PROJECT_SUFFIX
+        from ml.system.fileio import atomic_write_json
 
         folder = traindesk_home() / "recovery"
         folder.mkdir(parents=True, exist_ok=True)

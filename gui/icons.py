@@ -6,7 +6,7 @@ from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from ml.resources import resource_path
+from ml.system.resources import resource_path
 
 # 24x24 line icons for the five steps; {c} is the stroke colour.
 _STEP_SVGS = {

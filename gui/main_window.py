@@ -15,16 +15,27 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import (QByteArray, QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal,
-                            Slot)
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml import __version__
 from ml.errors import TrainDeskError
-from ml.project import PROJECT_SUFFIX, Project
+from ml.runs.project import PROJECT_SUFFIX, Project
 
 from . import dialogs, theme
 from .glossary import explain_terms
@@ -53,7 +64,7 @@ class MainWindow(QMainWindow):
                ("Loading the charts …", "pyqtgraph"),
                ("Loading the pages …", "gui.pages"))
 
-    def __init__(self, state: "ProjectState | None" = None, *, deferred: bool = False):
+    def __init__(self, state: ProjectState | None = None, *, deferred: bool = False):
         super().__init__()
         self.state = state
         self.is_ready = False
@@ -157,7 +168,7 @@ class MainWindow(QMainWindow):
             self._build_pages()
 
     def _build_pages(self) -> None:
-        from ml.training.device import describe_device
+        from ml.system.device import describe_device
         from workers import gc_guard
 
         from . import report_pdf
@@ -602,7 +613,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_about(self) -> None:
-        from ml.training.device import describe_device
+        from ml.system.device import describe_device
 
         QMessageBox.about(self, "About TrainDesk",
                           f"<h3>TrainDesk {__version__}</h3><p>Train neural networks "

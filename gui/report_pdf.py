@@ -1,4 +1,6 @@
-"""The report as a PDF, laid out by Qt's rich-text engine (see :func:`ml.report.set_pdf_writer`).
+"""The report as a PDF, laid out by Qt's rich-text engine.
+
+See :func:`ml.evaluation.report.set_pdf_writer`.
 
 Kept outside :mod:`ml` (which never imports Qt); :func:`install` registers it. From the
 command line there is no application object yet: one is made on the offscreen platform, so a
@@ -24,7 +26,7 @@ def _ensure_app():
 
 
 def write_pdf(report, path: Path) -> None:
-    """Write *report* (an :class:`ml.report.Report`) to *path* as an A4 PDF, atomically.
+    """Write *report* (an :class:`ml.evaluation.report.Report`) to *path* as an A4 PDF, atomically.
 
     Raises
     ------
@@ -35,7 +37,7 @@ def write_pdf(report, path: Path) -> None:
     from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
     from ml.errors import ExportError
-    from ml.fileio import atomic_path
+    from ml.system.fileio import atomic_path
 
     _ensure_app()
     with atomic_path(Path(path), error=ExportError) as tmp:
@@ -64,7 +66,7 @@ def write_pdf(report, path: Path) -> None:
 
 
 def install() -> None:
-    """Make :func:`ml.report.write_report` write PDFs too."""
-    from ml.report import set_pdf_writer
+    """Make :func:`ml.evaluation.report.write_report` write PDFs too."""
+    from ml.evaluation.report import set_pdf_writer
 
     set_pdf_writer(write_pdf)

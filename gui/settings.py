@@ -24,7 +24,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from ml.resources import traindesk_home
+from ml.system.resources import traindesk_home
 
 SETTINGS_VERSION = 2
 MAX_RECENT = 8

@@ -1,6 +1,6 @@
 """The shared project state every page receives in its constructor.
 
-It holds the :class:`~ml.project.Project` document plus what was derived from it in this
+It holds the :class:`~ml.runs.project.Project` document plus what was derived from it in this
 session (the loaded dataset, the resolved data summary, the model spec, the current run) and
 announces changes through signals, the way napari's components announce theirs; pages subscribe
 to the signals and never talk to each other directly. It holds no training logic.
@@ -17,11 +17,11 @@ from PySide6.QtCore import QObject, Signal
 from ml.data.dataset import Dataset, DataSummary, estimate_model_input, resolve
 from ml.errors import TrainDeskError
 from ml.evaluation.evaluate import Evaluation
+from ml.jobs.training import apply_suggestions
 from ml.models.presets import build_spec, preset_layers, resolve_preset, suggested_lr
 from ml.models.spec import ModelSpec, ModelSummary, check_layers, summarize
-from ml.pipeline import apply_suggestions
+from ml.runs.project import Project, RunRecord
 from ml.training.trainer import loss_for
-from ml.project import Project, RunRecord
 
 
 @dataclass

@@ -14,11 +14,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .errors import TrainDeskError
-from .project import LOSSES, OPTIMIZERS, PRESETS, SCHEDULES
+from .runs.project import LOSSES, OPTIMIZERS, PRESETS, SCHEDULES
 from .training.callbacks import Callback
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -205,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_BAD_INPUT
-    handler = {"samples": _cmd_samples, "models": _cmd_models, "train": _cmd_train, "search": _cmd_search,
+    handler = {"samples": _cmd_samples, "models": _cmd_models, "train": _cmd_train,
+               "search": _cmd_search,
                "evaluate": _cmd_evaluate, "compare": _cmd_compare,
                "predict": _cmd_predict, "export": _cmd_export,
                "shrink": _cmd_shrink, "gpu": _cmd_gpu}[args.command]
@@ -238,7 +239,7 @@ def _cmd_samples(args) -> int:
 
 # -- gpu ------------------------------------------------------------------------------------------
 def _cmd_gpu(args) -> int:
-    from .training.gpu_check import check_gpu
+    from .system.gpu_check import check_gpu
 
     print(check_gpu().text())
     return EXIT_OK
@@ -294,7 +295,7 @@ def _cmd_train(args) -> int:
 
 
 def _train(args) -> int:
-    from .pipeline import TrainingJob
+    from .jobs.training import TrainingJob
     from .training.distributed import is_main
 
     if not is_main():
@@ -320,7 +321,7 @@ def _train(args) -> int:
 
 
 def _cmd_search(args) -> int:
-    from .search import Search, SearchSpace, apply_params
+    from .jobs.search import Search, SearchSpace, apply_params
 
     project, dataset = _project_from_args(args)
     space = SearchSpace(params=[p for p in args.space.replace(" ", "").split(",") if p])
@@ -346,7 +347,7 @@ def _cmd_search(args) -> int:
     print(f"best: trial {best.number}  val_{result.metric} {best.value:.4f}  run "
           f"{result.folder / best.run}")
     if args.save_best:
-        from .project import Project
+        from .runs.project import Project
 
         saved = Project.load(args.project)
         apply_params(saved, best.params)
@@ -358,7 +359,7 @@ def _cmd_search(args) -> int:
 def _record_runs(project_file: str, results) -> None:
     """Add runs to the project file as it is now: command-line overrides are these runs'
     settings (kept in their config.json), not edits of the project."""
-    from .project import Project
+    from .runs.project import Project
 
     saved = Project.load(project_file)
     saved.runs.extend(r.record() for r in results)
@@ -366,7 +367,7 @@ def _record_runs(project_file: str, results) -> None:
 
 
 def _cross_validate(args, project, dataset, progress, say) -> int:
-    from .crossval import CrossValidation
+    from .jobs.crossval import CrossValidation
 
     if args.out:
         raise TrainDeskError("--out names one run folder; cross-validation makes a folder per "
@@ -394,8 +395,8 @@ def _project_from_args(args):
     """The project and dataset that ``train`` or ``search`` arguments describe."""
     from .data.dataset import load_dataset
     from .data.samples import SAMPLE_PREFIX
-    from .pipeline import apply_suggestions
-    from .project import DataConfig, Project
+    from .jobs.training import apply_suggestions
+    from .runs.project import DataConfig, Project
 
     if args.project and args.data:
         raise TrainDeskError("Give either a project file or --data, not both.")
@@ -500,7 +501,7 @@ def _print_result(result) -> None:
 
 
 def _resume(args) -> int:
-    from .pipeline import TrainingJob
+    from .jobs.training import TrainingJob
 
     progress = [] if args.quiet else [ConsoleProgress()]
     job = TrainingJob.resume(Path(args.resume).expanduser(), epochs=args.epochs,
@@ -534,7 +535,8 @@ def _apply_data_args(data, args) -> None:
     data.text = text
 
 
-_AUGMENT_NAMES = {"hflip": ("hflip", True), "vflip": ("vflip", True), "rotation": ("rotation", 15.0),
+_AUGMENT_NAMES = {"hflip": ("hflip", True), "vflip": ("vflip", True),
+                  "rotation": ("rotation", 15.0),
                   "rotate": ("rotation", 15.0), "crop": ("crop_scale", 0.8),
                   "brightness": ("brightness", 0.2), "contrast": ("contrast", 0.2),
                   "saturation": ("saturation", 0.2)}
@@ -592,7 +594,7 @@ class ConsoleProgress(Callback):
 # -- evaluate -------------------------------------------------------------------------------------
 def _cmd_evaluate(args) -> int:
     from .evaluation.evaluate import evaluate_run
-    from .runs import load_run
+    from .runs.folder import load_run
 
     run = load_run(args.run_dir)
     evaluation = evaluate_run(run, args.data, split=args.split)
@@ -626,9 +628,9 @@ def _cmd_evaluate(args) -> int:
 
 # -- compare --------------------------------------------------------------------------------------
 def _cmd_compare(args) -> int:
-    from .ensemble import Ensemble, compare_runs
     from .errors import DataError
-    from .runs import load_run
+    from .evaluation.ensemble import Ensemble, compare_runs
+    from .runs.folder import load_run
 
     if args.export and not (args.ensemble and args.out):
         raise DataError("--export needs --ensemble and --out FILE.")
@@ -661,8 +663,8 @@ def _cmd_compare(args) -> int:
 def _cmd_predict(args) -> int:
     from .errors import DataError
     from .evaluation.tryit import Predictor, predict_path
-    from .fileio import atomic_write_text
-    from .runs import load_run
+    from .runs.folder import load_run
+    from .system.fileio import atomic_write_text
 
     out = predict_path(Predictor(load_run(args.run_dir)), args.input)
     text = out.to_csv(index=False)
@@ -679,7 +681,7 @@ def _cmd_export(args) -> int:
     from .data.tabular import read_table
     from .errors import DataError
     from .export import export_run, inputs_for_check
-    from .runs import load_run
+    from .runs.folder import load_run
 
     run = load_run(args.run_dir)
     if args.format == "report":  # also when the run's data is gone: it says so inside
@@ -717,8 +719,8 @@ def _export_report(run, args) -> int:
     import tempfile
 
     from .errors import DataError
-    from .report import build_report, write_report
-    from .shrink import compare_smaller, derived_runs
+    from .evaluation.report import build_report, write_report
+    from .export.shrink import compare_smaller, derived_runs
 
     if not 0 <= args.price_per_hour < 1e6:
         raise DataError("--price-per-hour must be 0 or more.")
@@ -744,8 +746,8 @@ def _export_report(run, args) -> int:
 
 # -- shrink ---------------------------------------------------------------------------------------
 def _cmd_shrink(args) -> int:
-    from .runs import load_run
-    from .shrink import ShrinkJob, compare_smaller
+    from .export.shrink import ShrinkJob, compare_smaller
+    from .runs.folder import load_run
 
     method = "prune" if args.prune is not None else "distill"
     job = ShrinkJob(args.run_dir, method, sparsity=args.prune or 0.5,

@@ -16,7 +16,6 @@ if str(ROOT) not in sys.path:
 
 from tests.watchdog import Watchdog  # noqa: E402
 
-
 _WATCHDOG = Watchdog()
 
 

@@ -19,12 +19,12 @@ import threading
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Slot
 
-from ml.training import device
+from ml.system import device
 
 #: How often the GUI thread looks at the collector's counts.
 INTERVAL_MS = 250
 
-_guard: "GuiThreadCollector | None" = None
+_guard: GuiThreadCollector | None = None
 
 
 class GuiThreadCollector(QObject):

@@ -9,16 +9,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import Signal
-
 from PIL import Image
+from PySide6.QtCore import Signal
 
 from ml.data import images as _images  # noqa: F401
 from ml.data import stdfiles as _stdfiles  # noqa: F401
 from ml.data.dataset import Dataset, load_dataset, resolve
-from ml.errors import TrainDeskError
 from ml.data.health import check_health
-from ml.project import DataConfig
+from ml.errors import TrainDeskError
+from ml.runs.project import DataConfig
 
 from .base import Worker
 

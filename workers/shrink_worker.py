@@ -1,11 +1,14 @@
-"""Pruning or distillation in the background, then both models measured (see :mod:`ml.shrink`)."""
+"""Pruning or distillation in the background, then both models measured.
+
+See :mod:`ml.export.shrink`.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
 
-from ml.runs import load_run
-from ml.shrink import ShrinkJob, compare_smaller
+from ml.export.shrink import ShrinkJob, compare_smaller
+from ml.runs.folder import load_run
 from ml.training.callbacks import Callback
 
 from .base import Worker
@@ -26,7 +29,7 @@ class _EpochLines(Callback):
 
 
 class ShrinkWorker(Worker):
-    """Run a :class:`~ml.shrink.ShrinkJob`; ``finished`` carries ``(ShrinkResult,
+    """Run a :class:`~ml.export.shrink.ShrinkJob`; ``finished`` carries ``(ShrinkResult,
     CompressionReport)`` - the new run, and the original and new model measured side by side.
 
     Signals

@@ -1,4 +1,4 @@
-"""The training worker: a :class:`ml.pipeline.TrainingJob` on a background thread."""
+"""The training worker: a :class:`ml.jobs.training.TrainingJob` on a background thread."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 from PySide6.QtCore import Signal
 
 from ml.data.dataset import Dataset
-from ml.pipeline import TrainingJob
-from ml.project import Project
+from ml.jobs.training import TrainingJob
+from ml.runs.project import Project
 from ml.training.callbacks import Callback
 
 from .base import Worker
@@ -22,7 +22,7 @@ EMIT_INTERVAL = 0.2
 class _SignalBridge(Callback):
     """Turn trainer hooks into the worker's signals, throttling the per-batch ones."""
 
-    def __init__(self, worker: "TrainingWorker"):
+    def __init__(self, worker: TrainingWorker):
         self.worker = worker
         self.pending: list[tuple[float, float, float]] = []
         self.last_emit = 0.0
@@ -121,9 +121,9 @@ class TrainingWorker(Worker):
 
     @classmethod
     def cross_validation(cls, project: Project, k: int, dataset: Dataset | None = None,
-                         runs_dir: Path | None = None) -> "TrainingWorker":
+                         runs_dir: Path | None = None) -> TrainingWorker:
         """A worker that trains the *k* folds of *project* one after another."""
-        from ml.crossval import CrossValidation
+        from ml.jobs.crossval import CrossValidation
 
         worker = cls(None)
         worker.job = CrossValidation(
@@ -136,11 +136,11 @@ class TrainingWorker(Worker):
     @classmethod
     def search(cls, project: Project, space, *, trials: int | None, minutes: float | None,
                sampler: str = "tpe", pruning: bool = True, dataset: Dataset | None = None,
-               runs_dir: Path | None = None) -> "TrainingWorker":
-        """A worker that runs an Optuna search (see :class:`ml.search.Search`)."""
+               runs_dir: Path | None = None) -> TrainingWorker:
+        """A worker that runs an Optuna search (see :class:`ml.jobs.search.Search`)."""
         from dataclasses import asdict
 
-        from ml.search import Search
+        from ml.jobs.search import Search
 
         worker = cls(None)
         total = f" of {trials}" if trials else ""

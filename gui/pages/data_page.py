@@ -8,16 +8,33 @@ import copy
 import numpy as np
 import pandas as pd
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-                               QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QSplitter,
-                               QTableView, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.data.dataset import Dataset
 from ml.data.samples import list_samples
 from ml.data.split import split_sizes
 from ml.data.tabular import ReadOptions, to_numeric
-from ml.project import COLUMN_ROLES, COLUMN_TYPES, ENCODINGS, MISSING_STRATEGIES
+from ml.runs.project import COLUMN_ROLES, COLUMN_TYPES, ENCODINGS, MISSING_STRATEGIES
 from workers.base import TaskRunner
 from workers.import_worker import HealthWorker, ImportWorker
 

@@ -5,15 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-
 from PySide6.QtCore import QSignalBlocker, Qt, Slot
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSlider, QStackedWidget, QTableView, QTabWidget, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QStackedWidget,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.evaluation.evaluate import Evaluation, evaluate_run
-from ml.runs import load_run
+from ml.runs.folder import load_run
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
@@ -51,7 +60,7 @@ class ImportancePanel(QWidget):
     INTRO = ("Shuffles one column at a time and measures how much the score drops: the "
              "columns the model relies on most come first.")
 
-    def __init__(self, page: "EvaluatePage"):
+    def __init__(self, page: EvaluatePage):
         super().__init__()
         self.page = page
         self.runner = TaskRunner(self)
@@ -348,7 +357,7 @@ class EvaluatePage(QWidget):
         dialogs.show_error(self, "Could not evaluate", message)
 
     @staticmethod
-    def _offer_importance(tabs: QTabWidget, panel: "ImportancePanel", evaluation) -> None:
+    def _offer_importance(tabs: QTabWidget, panel: ImportancePanel, evaluation) -> None:
         """A "Feature importance" tab for table rows (images and texts have none)."""
         rows = evaluation.examples
         table = isinstance(rows, pd.DataFrame)

@@ -6,15 +6,26 @@ from pathlib import Path
 
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QPushButton, QRadioButton, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.export import FORMATS, ExportReport, export_run, inputs_for_check
 from ml.export.package import PackageReport, export_package
 from ml.export.snippets import code_snippet
-from ml.resources import traindesk_home
-from ml.runs import load_run
+from ml.runs.folder import load_run
+from ml.system.resources import traindesk_home
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs

@@ -5,19 +5,40 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QDoubleValidator, QFont, QGuiApplication, QStandardItemModel, QUndoStack
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.models.presets import PRESET_INFO, preset_fits
-from ml.training.device import cuda_available, describe_device, mps_available
+from ml.system.device import cuda_available, describe_device, mps_available
 
 from .. import dialogs
 from ..state import ProjectState
 from ..theme import mark_problem, mute
-from ..widgets.common import (MessageBanner, MetricCard, format_bytes, format_count,
-                              format_duration, heading)
+from ..widgets.common import (
+    MessageBanner,
+    MetricCard,
+    format_bytes,
+    format_count,
+    format_duration,
+    heading,
+)
 from ..widgets.layer_editor import LayerEditor, ModelEdit
 from ..widgets.network_diagram import NetworkDiagram
 

@@ -10,13 +10,25 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QFont
-from PySide6.QtWidgets import (QHBoxLayout, QInputDialog, QLabel, QMenu, QMessageBox,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTabWidget,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.errors import Cancelled
-from ml.pipeline import RunResult
-from ml.training.monitor import SystemMonitor
+from ml.jobs.training import RunResult
+from ml.system.monitor import SystemMonitor
 from ml.training.trainer import monitored
 from workers.base import TaskRunner
 from workers.training_worker import TrainingWorker
@@ -291,7 +303,7 @@ class TrainPage(QWidget):
     @Slot(dict)
     def use_search_result(self, params: dict) -> None:
         """Put the best trial's values into the project's settings."""
-        from ml.search import apply_params
+        from ml.jobs.search import apply_params
 
         if self.is_training():
             return

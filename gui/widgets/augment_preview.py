@@ -7,14 +7,22 @@ import math
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.data.augment import Augmenter, AugmentSettings
 from workers.base import describe_exception
 from workers.thumbnails import array_to_qimage
-from ..theme import mute
 
+from ..theme import mute
 
 #: Variants shown beside each original.
 N_VARIANTS = 4

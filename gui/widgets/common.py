@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
-from ..theme import mute
 
+from ..theme import mute
 
 
 def heading(text: str, size: int = 16) -> QLabel:

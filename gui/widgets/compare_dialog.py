@@ -1,8 +1,9 @@
 """Compare runs side by side on the same rows, and average them into an ensemble.
 
-The evaluations run in a worker (:func:`ml.ensemble.compare_runs`); the dialog shows a metrics
-table (the best value of each row in bold) and two models' confusion matrices - or, for numbers,
-predicted-vs-actual plots - next to each other. An ensemble can be exported like a single run.
+The evaluations run in a worker (:func:`ml.evaluation.ensemble.compare_runs`); the dialog shows a
+metrics table (the best value of each row in bold) and two models' confusion matrices - or, for
+numbers, predicted-vs-actual plots - next to each other. An ensemble can be exported like a single
+run.
 """
 
 from __future__ import annotations
@@ -12,13 +13,27 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QGridLayout, QHBoxLayout,
-                               QHeaderView, QLabel, QListWidget, QListWidgetItem, QPushButton,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ml.ensemble import Comparison, Ensemble, compare_runs
+from ml.evaluation.ensemble import Comparison, Ensemble, compare_runs
 from ml.export import FORMATS, export_ensemble, inputs_for_check
-from ml.runs import load_run
+from ml.runs.folder import load_run
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs

@@ -1,12 +1,19 @@
-"""Help → "Why is my GPU not used?": the diagnosis of :mod:`ml.training.gpu_check`, copyable."""
+"""Help → "Why is my GPU not used?": the diagnosis of :mod:`ml.system.gpu_check`, copyable."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ml.training.gpu_check import GpuReport, check_gpu
+from ml.system.gpu_check import GpuReport, check_gpu
 
 
 class GpuDialog(QDialog):

@@ -3,8 +3,8 @@ and saved as PNG or SVG."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPen
@@ -110,7 +110,7 @@ class NetworkDiagram(QGraphicsView):
     def save_image(self, path: str | Path) -> Path:
         """Write the diagram as SVG (by the suffix ``.svg``) or PNG (anything else, at twice
         the screen size so it stays sharp on a slide). Written atomically."""
-        from ml.fileio import atomic_write_bytes
+        from ml.system.fileio import atomic_write_bytes
 
         path = Path(path)
         rect = self.scene().sceneRect()

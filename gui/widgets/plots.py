@@ -13,8 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import (QGraphicsItem, QGridLayout, QLabel, QSizePolicy,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ml.training.diagnose import overfitting
 
@@ -391,7 +390,8 @@ class LiveCurvesWidget(QWidget):
                                           "val_loss"}:
             self._fit_loss_range()
         lr = self.buffers["lr"]
-        if "lr" in dirty and lr.n:  # from 0, so a constant rate reads as its value, not as a flat line at "0"
+        # From 0, so a constant rate reads as its value, not as a flat line at "0".
+        if "lr" in dirty and lr.n:
             top = float(np.nanmax(lr.y))
             if top > 0 and top != self._lr_top:
                 self._lr_top = top

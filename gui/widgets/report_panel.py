@@ -6,11 +6,21 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from ml.resources import traindesk_home
-from ml.runs import load_run
+from ml.runs.folder import load_run
+from ml.system.resources import traindesk_home
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
@@ -28,8 +38,8 @@ def write_run_report(run_path: str, out: str, price_per_hour: float, currency: s
                      watts: float | None, include_smaller: bool, tables: list) -> list[Path]:
     """Build and write the report of the run in *run_path* (HTML, and PDF when registered);
     with *include_smaller*, the pruned and distilled runs made from it are measured too."""
-    from ml.report import build_report, write_report
-    from ml.shrink import compare_smaller
+    from ml.evaluation.report import build_report, write_report
+    from ml.export.shrink import compare_smaller
 
     run = load_run(run_path)
     tables = list(tables)

@@ -9,18 +9,29 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout,
-                               QHeaderView, QLabel, QPushButton, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.errors import TrainDeskError
-from ml.project import Project, RunRecord
-from ml.runs import config_diff, delete_run, project_from_config, read_history
+from ml.runs.folder import config_diff, delete_run, project_from_config, read_history
+from ml.runs.project import Project, RunRecord
 
 from .. import dialogs
+from ..theme import mute
 from .common import format_duration
 from .plots import style_plot
-from ..theme import mute
 
 #: Distinct colours for overlaid runs (Tableau 10).
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),

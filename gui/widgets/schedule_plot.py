@@ -36,7 +36,7 @@ class SchedulePlot(pg.PlotWidget):
         return QSize(320, 150)
 
     def show_schedule(self, training) -> None:
-        """Draw the schedule of a :class:`~ml.project.TrainingConfig`."""
+        """Draw the schedule of a :class:`~ml.runs.project.TrainingConfig`."""
         from ml.training.schedules import schedule_curve
 
         try:

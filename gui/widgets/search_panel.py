@@ -5,16 +5,32 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
-                               QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGridLayout,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.errors import TrainDeskError
-from ml.project import Project
-from ml.search import PARAMETERS, SearchSpace
-from ..theme import mark_problem, mute
+from ml.jobs.search import PARAMETERS, SearchSpace
+from ml.runs.project import Project
 
+from ..theme import mark_problem, mute
 
 #: Spin boxes for each range: (decimals, step, minimum, maximum) of the two bounds.
 _RANGE_SPINS = {"lr": (5, 0.0001, 1e-6, 10.0), "width": (0, 8, 1, 4096),

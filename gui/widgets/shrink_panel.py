@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFormLayout, QHBoxLayout, QLabel,
-                               QPlainTextEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
+from ml.export.shrink import SPARSITIES, student_choices
 from ml.models.spec import summarize
-from ml.runs import load_run
-from ml.shrink import SPARSITIES, student_choices
+from ml.runs.folder import load_run
 from workers.base import TaskRunner
 from workers.shrink_worker import ShrinkWorker
 
 from .. import dialogs
 from ..state import ProjectState
-from .common import MessageBanner
 from ..theme import mute
+from .common import MessageBanner
 from .variant_table import VariantTable
 
 INTRO = ("A smaller model loads faster, fits on small devices and costs less to run. "

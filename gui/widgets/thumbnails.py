@@ -13,16 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt,
-                            Slot)
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QLabel, QListView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.data.preprocessing import _natural_key
 from workers.thumbnails import ThumbnailLoader, placeholder_image
-from ..theme import mute
 
+from ..theme import mute
 
 _Index = QModelIndex | QPersistentModelIndex
 #: Icons converted from thumbnails and kept for repainting (the loader keeps more QImages).

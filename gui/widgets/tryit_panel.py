@@ -13,21 +13,42 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import (QColor, QFont, QGuiApplication, QImage, QMouseEvent, QPainter,
-                           QPaintEvent, QPen)
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
-                               QSizePolicy, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QGuiApplication,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ml.data.images import IMAGE_SUFFIXES
 from ml.evaluation.tryit import CanvasStyle, Prediction, Predictor, frame_drawing, predict_path
-from ml.fileio import atomic_write_text
-from ml.runs import load_run
+from ml.runs.folder import load_run
+from ml.system.fileio import atomic_write_text
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
-from .common import MessageBanner
 from ..theme import mute
+from .common import MessageBanner
 
 
 # -- the answer -----------------------------------------------------------------------------------

@@ -13,21 +13,31 @@ of file paths, MNIST/Fashion-MNIST IDX files or CIFAR-10's binary batches).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..project import DataConfig
+from ..runs.project import DataConfig
 from .preprocessing import Preprocessor, _natural_key, class_codes
 from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
 from .split import fold_parts, split_indices
 from .streaming import ImageFiles, should_stream
-from .tabular import (ColumnInfo, ReadOptions, TableInfo, describe_column, describe_columns,
-                      detect_task, read_table, to_numeric, too_deep)
+from .tabular import (
+    ColumnInfo,
+    ReadOptions,
+    TableInfo,
+    describe_column,
+    describe_columns,
+    detect_task,
+    read_table,
+    to_numeric,
+    too_deep,
+)
 
 #: A classification target with more classes than this is almost surely an identifier.
 MAX_CLASSES = 1000
@@ -265,7 +275,7 @@ def _fraction_progress(say: Progress, message: str):
 
 
 def _cache_dir() -> Path:
-    from ..resources import traindesk_home
+    from ..system.resources import traindesk_home
 
     return traindesk_home() / "cache" / "imports"
 
@@ -349,7 +359,8 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         others = [c for c in columns if roles[c] == "feature" and c not in text_columns]
         if others:
             shown = ", ".join(repr(c) for c in others[:4]) + (" ..." if len(others) > 4 else "")
-            warnings.append(f"A text model reads only the text in {', '.join(map(repr, text_columns))};"
+            read = ", ".join(map(repr, text_columns))
+            warnings.append(f"A text model reads only the text in {read};"
                             f" {shown} {'is' if len(others) == 1 else 'are'} not used. Set the "
                             f"text column's role to ignore to use the other columns instead.")
             for c in others:

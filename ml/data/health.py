@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TrainDeskError
-from ..project import DataConfig
+from ..runs.project import DataConfig
 from .dataset import Dataset, DataSummary, resolve, split_rows
 
 #: The largest class this many times the smallest counts as imbalanced.

@@ -82,7 +82,7 @@ class ColumnEncoding:
         return doc
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "ColumnEncoding":
+    def from_dict(cls, doc: dict[str, Any]) -> ColumnEncoding:
         return cls(doc["name"], doc["type"], float(doc.get("fill", 0.0)),
                    [str(c) for c in doc.get("categories", [])],
                    str(doc.get("encoding", "onehot")), doc.get("fill_label"),
@@ -194,13 +194,13 @@ class Preprocessor:
             task: str, image_shape: tuple[int, ...] | None = None,
             missing: dict[str, str] | None = None, fill_values: dict[str, Any] | None = None,
             encodings: dict[str, str] | None = None, text: dict[str, Any] | None = None,
-            one_hot_only: bool = False) -> "Preprocessor":
+            one_hot_only: bool = False) -> Preprocessor:
         """Fit encodings and statistics on the training rows *train*.
 
         ``types[target]`` decides how class labels are read: a numeric target's labels are
         numbers (``"1"`` and ``"1.0"`` are one class), anything else is read as text.
         ``missing``, ``fill_values`` and ``encodings`` hold the user's per-column choices
-        (see :class:`ml.project.DataConfig`); text features switch to a token model.
+        (see :class:`ml.runs.project.DataConfig`); text features switch to a token model.
         *one_hot_only* keeps projects from before embeddings one-hot encoded.
         """
         missing, fill_values, encodings = missing or {}, fill_values or {}, encodings or {}
@@ -235,7 +235,7 @@ class Preprocessor:
 
     @classmethod
     def fit_images(cls, train_labels: pd.Series, x_train: np.ndarray, *, target: str,
-                   image: dict[str, Any], class_names: list[str]) -> "Preprocessor":
+                   image: dict[str, Any], class_names: list[str]) -> Preprocessor:
         """Preprocessing for images decoded from files or arrays.
 
         *x_train* is ``uint8`` of shape ``(n, C, H, W)``; the per-channel statistics are those of
@@ -440,7 +440,7 @@ class Preprocessor:
         return doc
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "Preprocessor":
+    def from_dict(cls, doc: dict[str, Any]) -> Preprocessor:
         """Rebuild a preprocessor from :meth:`to_dict` output."""
         try:
             if doc.get("version", 0) > PREPROCESSING_VERSION:

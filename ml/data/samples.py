@@ -9,7 +9,7 @@ from functools import lru_cache
 import pandas as pd
 
 from ..errors import DataError
-from ..resources import resource_path
+from ..system.resources import resource_path
 
 SAMPLE_PREFIX = "sample:"
 

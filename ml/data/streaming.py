@@ -10,8 +10,8 @@ package loads without it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class ImageFiles:
     def nbytes(self) -> int:
         return int(np.prod(self.shape))
 
-    def take(self, rows) -> "ImageFiles":
+    def take(self, rows) -> ImageFiles:
         return ImageFiles(self.paths[np.asarray(rows)], self.size, self.mode)
 
     def __getitem__(self, key):

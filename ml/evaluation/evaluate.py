@@ -13,10 +13,15 @@ from ..data.preprocessing import Preprocessor
 from ..data.tabular import read_table
 from ..errors import DataError, RunError
 from ..models.spec import TrainDeskNet
-from ..runs import Run, data_fingerprint
+from ..runs.folder import Run, data_fingerprint
 from ..training.trainer import predict_raw
-from .metrics import (ClassReport, confusion_matrix, full_classification_metrics,
-                      per_class_report, regression_metrics)
+from .metrics import (
+    ClassReport,
+    confusion_matrix,
+    full_classification_metrics,
+    per_class_report,
+    regression_metrics,
+)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from PIL import Image
 from ..data.images import IMAGE_SUFFIXES, image_array, load_image
 from ..data.preprocessing import Preprocessor
 from ..errors import DataError
-from ..runs import Run
+from ..runs.folder import Run
 from ..training.trainer import predict_raw
 from .evaluate import add_prediction_columns, outputs_to_predictions, predict_frame
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExportError
-from ..fileio import atomic_path
+from ..system.fileio import atomic_path
 
 #: The largest drop of the test metric a quantised model may show: accuracy in points of a
 #: fraction (0.02 = two percentage points) for classes, R² for numbers.
@@ -130,8 +130,7 @@ def quantize(onnx_path: str | Path, out: str | Path, mode: str = "dynamic",
     ExportError
         If onnxruntime cannot quantise the model.
     """
-    from onnxruntime.quantization import (QuantFormat, QuantType, quantize_dynamic,
-                                          quantize_static)
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     out = Path(out)

@@ -16,17 +16,17 @@ import dataclasses
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from ..errors import ExportError, RunError, TrainDeskError
-from ..fileio import atomic_path, atomic_write_json
 from ..models.spec import InferenceModel, ModelSpec, TrainDeskNet, build_model
-from ..runs import Run, now_iso
+from ..runs.folder import Run, now_iso
+from ..system.fileio import atomic_path, atomic_write_json
 
 FORMATS = {
     "onnx": ("ONNX", ".onnx"),
@@ -129,8 +129,8 @@ def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
 
 def export_ensemble(ensemble, fmt: str, out: str | Path, x_check: np.ndarray,
                     checked_on: str = "test samples") -> ExportReport:
-    """Write an :class:`ml.ensemble.Ensemble` as one model (the averaging inside it) and verify
-    it on *x_check*, like :func:`export_run`."""
+    """Write an :class:`ml.evaluation.ensemble.Ensemble` as one model (the averaging inside it)
+    and verify it on *x_check*, like :func:`export_run`."""
     out = export_path(fmt, out)
     first = ensemble.runs[0]
     description = export_description(first, fmt, out.name)

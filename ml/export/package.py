@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExportError
-from ..fileio import _UMASK
-from ..resources import resource_path
-from ..runs import Run
+from ..runs.folder import Run
+from ..system.fileio import _UMASK
+from ..system.resources import resource_path
 from .exporters import ExportReport, export_run
 
 #: Raw rows the package's predict.py is checked on (it encodes in Python: keep it quick).

@@ -8,11 +8,11 @@ Text: bag of embeddings (fastText-style), an LSTM/GRU and a small Transformer en
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..errors import ModelSpecError
-from ..project import ModelConfig
+from ..runs.project import ModelConfig
 from .spec import InputSpec, ModelSpec, summarize
 
 
@@ -80,7 +80,7 @@ def embedding_dim(cardinality: int) -> int:
     return int(max(2, min(32, round(1.6 * cardinality ** 0.56))))
 
 
-def default_preset(input_shape: "InputSpec | Sequence[int]") -> str:
+def default_preset(input_shape: InputSpec | Sequence[int]) -> str:
     """The preset that suits the input: text model for token ids, CNN for images, else MLP."""
     spec = InputSpec.of(input_shape)
     if spec.kind == "text":
@@ -179,12 +179,12 @@ def preset_fits(name: str, kind: str) -> bool:
     return info.kind == kind or (info.kind == "tabular" and kind == "image")
 
 
-def resolve_preset(config: ModelConfig, input_spec: "InputSpec | Sequence[int]") -> str:
+def resolve_preset(config: ModelConfig, input_spec: InputSpec | Sequence[int]) -> str:
     """The preset *config* stands for ("auto": the one that suits the input)."""
     return config.preset if config.preset != "auto" else default_preset(input_spec)
 
 
-def preset_layers(name: str, config: ModelConfig, input_spec: "InputSpec | Sequence[int]",
+def preset_layers(name: str, config: ModelConfig, input_spec: InputSpec | Sequence[int],
                   n_outputs: int) -> list[dict]:
     """The layers of preset *name* (``"auto"`` allowed) for this input, sized by *config*.
 
@@ -253,7 +253,7 @@ def preset_layers(name: str, config: ModelConfig, input_spec: "InputSpec | Seque
             {"type": "linear", "out_features": int(n_outputs)}]
 
 
-def build_spec(config: ModelConfig, input_shape: "InputSpec | Sequence[int]", n_outputs: int,
+def build_spec(config: ModelConfig, input_shape: InputSpec | Sequence[int], n_outputs: int,
                task: str) -> ModelSpec:
     """Turn the user's model choices into a checked :class:`ModelSpec`: the preset's layers,
     or the hand-edited ones in ``config.layers``.
@@ -281,19 +281,19 @@ def build_spec(config: ModelConfig, input_shape: "InputSpec | Sequence[int]", n_
     return spec
 
 
-def propose_preset(input_spec: "InputSpec | Sequence[int]", n_train: int = 0,
+def propose_preset(input_spec: InputSpec | Sequence[int], n_train: int = 0,
                    n_classes: int = 0) -> str:
     """The preset the app proposes for this data (see :func:`suggest_settings`)."""
     return suggest_settings(max(int(n_train), 1), input_spec)[0].preset
 
 
-def suggest_settings(n_train: int, input_shape: "InputSpec | Sequence[int]"
+def suggest_settings(n_train: int, input_shape: InputSpec | Sequence[int]
                      ) -> tuple[ModelConfig, dict]:
     """A sensible model and training schedule for *n_train* rows of inputs shaped *input_shape*.
 
     Small tables get a small, regularised MLP and many epochs (few steps per epoch); images get
     the CNN; big data gets wider layers, bigger batches and fewer epochs. Returns the model config
-    and a dict of :class:`~ml.project.TrainingConfig` fields (``batch_size``, ``epochs``).
+    and a dict of :class:`~ml.runs.project.TrainingConfig` fields (``batch_size``, ``epochs``).
     """
     def epochs_for(target_steps: int, batch: int, lo: int, hi: int) -> int:
         steps = max(1, -(-n_train // batch))

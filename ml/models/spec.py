@@ -9,8 +9,9 @@ with the weights), so that an exported model takes unscaled input.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,7 +49,7 @@ class ModelSpec:
                 "layers": [dict(x) for x in self.layers]}
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, doc: dict[str, Any]) -> ModelSpec:
         try:
             if int(doc.get("version", 1)) > SPEC_VERSION:
                 raise ModelSpecError("The model spec was written by a newer TrainDesk.")
@@ -89,7 +90,7 @@ class InputSpec:
     vocab_size: int = 0
 
     @classmethod
-    def of(cls, value: "InputSpec | Sequence[int]") -> "InputSpec":
+    def of(cls, value: InputSpec | Sequence[int]) -> InputSpec:
         """Accept a bare shape too (images if it has three axes)."""
         if isinstance(value, InputSpec):
             return value
@@ -235,7 +236,7 @@ def _shape_text(shape: Shape) -> str:
     return "x".join(map(str, shape))
 
 
-def estimate_training_memory(summary: "ModelSummary", batch_size: int,
+def estimate_training_memory(summary: ModelSummary, batch_size: int,
                              optimizer: str = "adam") -> int:
     """Bytes training is expected to need on the device, in float32: the weights, their
     gradients, the optimizer's state (Adam and AdamW keep two values per weight, SGD with

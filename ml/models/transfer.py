@@ -81,7 +81,7 @@ def load_weights(source: str | Path) -> dict[str, torch.Tensor]:
         path = _run_weights(path)
     if path.suffix.lower() == ".safetensors":
         from ..errors import RunError
-        from ..runs import load_weights  # checks the checksum TrainDesk's own files carry
+        from ..runs.weights import load_weights  # checks the checksum TrainDesk's own files carry
 
         try:
             state = load_weights(path)

@@ -6,7 +6,8 @@ them straight to another thread or to JSON.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 Logs = dict[str, Any]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def overfitting(history: Sequence[dict], *, patience: int = 2, tolerance: float = 0.05

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..project import TrainingConfig
-from .device import describe_device, release_device_memory, select_device
+from ..runs.project import TrainingConfig
+from ..system.device import describe_device, release_device_memory, select_device
 from .trainer import Trainer, as_model_input
 
 

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ..project import TrainingConfig
+from ..runs.project import TrainingConfig
 
 
 def lr_factor(config: TrainingConfig, position: float, epochs: int) -> float:

@@ -17,8 +17,8 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -27,12 +27,11 @@ from torch import nn
 
 from ..data.streaming import ImageFiles
 from ..errors import OutOfMemory, TrainingError
-from ..project import TrainingConfig
+from ..runs.project import TrainingConfig
+from ..system.device import amp_dtype, describe_device, release_device_memory, select_device
 from . import distributed
 from .callbacks import BestWeights, Callback, CallbackList, EarlyStopping
-from .device import amp_dtype, describe_device, release_device_memory, select_device
 from .schedules import Scheduler, make_scheduler
-
 
 # Every torch optimizer imports torch._dynamo (and sympy) on its first construction. Done
 # lazily, on a training QThread while Qt's thread pool was busy (thumbnails), that import hung
@@ -148,7 +147,7 @@ def augment_seed(seed: int, step: int) -> int:
 
 
 def monitored(monitor: str, task: str) -> tuple[str, str]:
-    """The log key and direction (``min``/``max``) of a :data:`~ml.project.MONITORS` choice."""
+    """The log key and direction (``min``/``max``) of a :data:`~ml.runs.project.MONITORS` choice."""
     if monitor == "val_metric":
         return ("val_accuracy", "max") if task == "classification" else ("val_mae", "min")
     return "val_loss", "min"

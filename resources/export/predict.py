@@ -118,7 +118,7 @@ def parse_date(cell, fmt: str) -> dt.datetime | None:
         except ValueError:
             continue
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value
     return None
 

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
-from ml.project import DataConfig, Project, TrainingConfig
+from ml.runs.project import DataConfig, Project, TrainingConfig
 from tests.conftest import run_main
 
 

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from ml.project import DataConfig, Project
+from ml.runs.project import DataConfig, Project
 from tests.conftest import run_main
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from gui import autosave
-from ml.project import Project
+from ml.runs.project import Project
 
 from .conftest import load_sample
 

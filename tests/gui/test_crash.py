@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from gui import crash
-from ml.project import Project
+from ml.runs.project import Project
 
 
 @pytest.fixture

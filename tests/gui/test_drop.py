@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-from ml.project import DataConfig, Project
+from ml.runs.project import DataConfig, Project
 from tests.ml.test_import_pipeline import make_image_folder, make_text_csv
 
 

@@ -4,7 +4,7 @@ import re
 
 from PySide6.QtCore import Qt
 
-from ml.runs import load_run
+from ml.runs.folder import load_run
 from tests.gui.conftest import load_sample
 from tests.ml.test_report import parse_html
 

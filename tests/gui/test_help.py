@@ -3,7 +3,7 @@
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from ml.training.gpu_check import check_gpu
+from ml.system.gpu_check import check_gpu
 
 
 def test_gpu_dialog_shows_the_diagnosis_and_copies_it(qtbot, window):

@@ -6,7 +6,7 @@ from PySide6.QtCore import QSettings
 
 from gui import settings as st
 from gui.main_window import MainWindow
-from ml.project import Project
+from ml.runs.project import Project
 
 
 def test_an_old_settings_file_is_migrated_and_keeps_what_it_had(tmp_path):

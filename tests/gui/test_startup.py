@@ -90,7 +90,7 @@ def test_closing_while_starting_is_fine(qtbot):
     qtbot.addWidget(win)
     win.show()
     assert not win.is_ready
-    win.dragEnterEvent  # dropping is refused until the pages exist (see test_drop)
+    # dropping is refused until the pages exist (see test_drop)
     assert win.close()
 
 
@@ -195,7 +195,7 @@ def test_the_shortcuts_say_why_when_there_is_nothing_to_do(qtbot, window):
     assert window.statusBar().currentMessage()
 
 
-# -- errors: the plain message, and Details ---------------------------------------------------------
+# -- errors: the plain message, and Details --------------------------------------------------------
 def test_an_error_box_has_the_message_and_the_technical_part_under_details(qtbot):
     try:
         try:

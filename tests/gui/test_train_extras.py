@@ -10,7 +10,7 @@ import torch
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QDialog, QMessageBox
 
-from ml.search import SearchSpace
+from ml.jobs.search import SearchSpace
 from ml.training.trainer import Trainer
 from tests.gui.conftest import load_sample
 
@@ -302,7 +302,7 @@ def test_an_interrupted_run_resumes_from_the_runs_tab(qtbot, window, user, tmp_p
     import subprocess
     import sys
 
-    from ml.project import DataConfig, Project, RunRecord
+    from ml.runs.project import DataConfig, Project, RunRecord
     from tests.conftest import ROOT
 
     path = tmp_path / "iris.tdproj"

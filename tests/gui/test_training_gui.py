@@ -6,7 +6,7 @@ import time
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from ml.project import Project
+from ml.runs.project import Project
 from tests.gui.conftest import load_sample
 
 
@@ -132,7 +132,7 @@ def test_default_settings_reach_95_percent_by_clicking(qtbot, window, user, samp
 
 
 def test_a_project_whose_data_moved_still_opens(qtbot, window, user, tmp_path, mixed_csv):
-    from ml.project import DataConfig
+    from ml.runs.project import DataConfig
 
     path = Project(name="moved", data=DataConfig(source=str(mixed_csv), target="label")).save(
         tmp_path / "moved.tdproj")

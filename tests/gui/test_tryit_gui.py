@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from ml.evaluation.tryit import Predictor
-from ml.runs import load_run
+from ml.runs.folder import load_run
 from tests.conftest import run_main
 from tests.gui.conftest import load_sample
 from tests.gui.test_data_page import open_csv

@@ -9,9 +9,9 @@ from ml.errors import ExportError
 from ml.evaluation.evaluate import load_split
 from ml.export import export_run
 from ml.export.compress import TOLERANCE, compress_run
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.runs import load_run
+from ml.jobs.training import TrainingJob
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 
 
 def _export(tmp_path, source, **model):

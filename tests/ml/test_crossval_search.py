@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from ml.crossval import CrossValidation
 from ml.data.dataset import load_dataset, prepare
 from ml.data.split import fold_parts, split_indices
 from ml.errors import DataError, TrainDeskError
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.runs import load_run
-from ml.search import Search, SearchSpace, apply_params
+from ml.jobs.crossval import CrossValidation
+from ml.jobs.search import Search, SearchSpace, apply_params
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from ml.training.callbacks import Callback
 
 

@@ -7,7 +7,7 @@ from ml.data.preprocessing import Preprocessor
 from ml.data.split import split_indices, split_sizes
 from ml.data.tabular import describe_column, detect_task, read_table
 from ml.errors import DataError, TrainDeskError
-from ml.project import DataConfig, SplitConfig
+from ml.runs.project import DataConfig, SplitConfig
 
 
 # -- reading ------------------------------------------------------------------------------------

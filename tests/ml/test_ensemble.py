@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.ensemble import Ensemble, compare_runs
 from ml.errors import DataError
+from ml.evaluation.ensemble import Ensemble, compare_runs
 from ml.evaluation.evaluate import load_split
 from ml.export import export_ensemble
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, SplitConfig, TrainingConfig
-from ml.runs import load_run
+from ml.jobs.training import TrainingJob
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, SplitConfig, TrainingConfig
 
 
 def _run(tmp, name, source="sample:iris", hidden=(16,), seed=0, split_seed=None, epochs=4):

@@ -1,15 +1,15 @@
 """Permutation importance finds the column a model really uses."""
 
 import numpy as np
-import torch
 import pandas as pd
 import pytest
+import torch
 
 from ml.errors import DataError
 from ml.evaluation.explain import permutation_importance
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.runs import load_run
+from ml.jobs.training import TrainingJob
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])

@@ -16,11 +16,10 @@ from safetensors.torch import load_file
 from ml.evaluation.evaluate import evaluate_run
 from ml.export import export_run, inputs_for_check
 from ml.export.exporters import inference_model
+from ml.jobs.training import TrainingJob
 from ml.models.spec import ModelSpec, build_model
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.runs import load_run
-
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from tests.ml.test_import_pipeline import make_image_folder, make_text_csv
 
 

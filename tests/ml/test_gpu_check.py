@@ -7,9 +7,8 @@ import re
 import pytest
 import torch
 
-from ml.training import gpu_check
-from ml.training.gpu_check import check_gpu, nvidia_driver_version
-
+from ml.system import gpu_check
+from ml.system.gpu_check import check_gpu, nvidia_driver_version
 from tests.conftest import run_main
 
 

@@ -5,9 +5,9 @@ import os
 import pytest
 
 from ml.errors import RunError
-from ml.runs import config_diff, delete_run, read_history
+from ml.runs.folder import config_diff, delete_run, read_history
+from ml.system.monitor import SystemMonitor
 from ml.training.diagnose import overfitting
-from ml.training.monitor import SystemMonitor
 
 
 def _history(train, val):

@@ -15,10 +15,10 @@ from PIL import Image
 from ml.data.dataset import load_dataset, prepare, resolve
 from ml.data.health import check_health
 from ml.errors import DataError
+from ml.jobs.training import TrainingJob, apply_suggestions, balanced_class_weights
 from ml.models.presets import build_spec
 from ml.models.spec import build_model
-from ml.pipeline import TrainingJob, apply_suggestions, balanced_class_weights
-from ml.project import DataConfig, Project, TrainingConfig
+from ml.runs.project import DataConfig, Project, TrainingConfig
 
 # -- builders -------------------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ def test_image_folder_trains_and_exports_with_image_preprocessing(tmp_path):
     assert doc["image"]["height"] == 16 and doc["image"]["mode"] == "RGB"
     # New files are decoded the same way the training images were.
     from ml.evaluation.evaluate import predict_frame
-    from ml.runs import load_run
+    from ml.runs.folder import load_run
 
     run = load_run(result.run_dir)
     files = pd.DataFrame({"path": [str(p) for p in sorted((folder / "circle").glob("*.png"))]})
@@ -216,7 +216,7 @@ def test_text_model_exports_to_onnx_with_token_input(tmp_path):
     import onnxruntime as ort
 
     from ml.export.exporters import export_run, inputs_for_check
-    from ml.runs import load_run
+    from ml.runs.folder import load_run
 
     path = make_text_csv(tmp_path / "reviews.csv", n=60)
     project = quick(Project(data=DataConfig(source=str(path), target="sentiment")), epochs=2)
@@ -292,7 +292,7 @@ def test_missing_strategies_and_encodings(tmp_path):
 
 def test_embedding_model_trains_and_round_trips_through_onnx(tmp_path):
     from ml.export.exporters import export_run, inputs_for_check
-    from ml.runs import load_run
+    from ml.runs.folder import load_run
 
     path = tmp_path / "t.csv"
     make_table().to_csv(path, index=False)

@@ -6,8 +6,7 @@ import torch
 
 from ml.errors import ModelSpecError
 from ml.models.layers import LAYER_TYPES, layer_params
-from ml.models.spec import AFTER_ERROR, ModelSpec, check_layers, estimate_training_memory, \
-    summarize
+from ml.models.spec import AFTER_ERROR, ModelSpec, check_layers, estimate_training_memory, summarize
 
 # (layer, input shape, input dtype) - at least one case per layer type, several for some.
 CASES = [

@@ -2,8 +2,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from ml.evaluation.metrics import (classification_metrics, confusion_matrix, per_class_report,
-                                   regression_metrics)
+from ml.evaluation.metrics import (
+    classification_metrics,
+    confusion_matrix,
+    per_class_report,
+    regression_metrics,
+)
 
 
 @pytest.mark.parametrize("seed, k", [(0, 2), (1, 3), (2, 10)])

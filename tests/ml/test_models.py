@@ -5,7 +5,7 @@ from ml.errors import ModelSpecError
 from ml.models import build_model, build_spec, count_parameters, summarize
 from ml.models.presets import suggest_settings
 from ml.models.spec import InferenceModel, ModelSpec
-from ml.project import ModelConfig
+from ml.runs.project import ModelConfig
 
 
 @pytest.mark.parametrize("config, shape, n_out", [

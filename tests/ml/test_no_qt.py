@@ -15,10 +15,10 @@ class BlockQt(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, BlockQt())
-import ml, ml.cli, ml.data, ml.evaluation, ml.export, ml.models, ml.pipeline, ml.project
-import ml.runs, ml.training
-from ml.project import Project, DataConfig, TrainingConfig
-from ml.pipeline import TrainingJob
+import ml, ml.cli, ml.data, ml.evaluation, ml.export, ml.models, ml.jobs.training, ml.runs.project
+import ml.runs.folder, ml.training
+from ml.runs.project import Project, DataConfig, TrainingConfig
+from ml.jobs.training import TrainingJob
 result = TrainingJob(Project(data=DataConfig(source="sample:iris"),
                              training=TrainingConfig(epochs=1))).run()
 assert result.status == "finished"

@@ -14,9 +14,9 @@ import pytest
 from ml.errors import ExportError
 from ml.evaluation.evaluate import load_split
 from ml.export.package import export_package
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, Project, TrainingConfig
-from ml.runs import load_run
+from ml.jobs.training import TrainingJob
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, Project, TrainingConfig
 from tests.ml.test_import_pipeline import make_image_folder, make_text_csv
 
 

@@ -7,10 +7,9 @@ import torch
 
 from ml.errors import ModelSpecError
 from ml.models.codegen import model_source
-from ml.models.presets import (PRESET_INFO, build_spec, preset_fits, preset_layers,
-                               propose_preset)
+from ml.models.presets import PRESET_INFO, build_spec, preset_fits, preset_layers, propose_preset
 from ml.models.spec import InputSpec, build_model, summarize
-from ml.project import PRESETS, ModelConfig
+from ml.runs.project import PRESETS, ModelConfig
 
 INPUTS = {
     "tabular": [InputSpec((7,)), InputSpec((12,), embeddings=((3, 40), (5, 100)))],

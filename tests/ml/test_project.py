@@ -4,10 +4,16 @@ import os
 
 import pytest
 
-from ml import project as project_module
 from ml.errors import ProjectError
-from ml.project import (PROJECT_VERSION, DataConfig, ModelConfig, Project, RunRecord,
-                        TrainingConfig)
+from ml.runs import project as project_module
+from ml.runs.project import (
+    PROJECT_VERSION,
+    DataConfig,
+    ModelConfig,
+    Project,
+    RunRecord,
+    TrainingConfig,
+)
 
 
 def make_project(tmp_path) -> Project:

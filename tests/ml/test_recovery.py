@@ -7,9 +7,9 @@ import torch
 from safetensors.torch import load_file
 
 from ml.errors import OutOfMemory
-from ml.pipeline import TrainingJob
-from ml.runs import load_checkpoint
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.jobs.training import TrainingJob
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.runs.weights import load_checkpoint
 from ml.training.callbacks import Callback
 
 

@@ -14,13 +14,19 @@ import pytest
 from PIL import Image
 
 from ml.errors import ExportError
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.report import (POWER_WATTS, build_report, metric_text, pdf_writer, run_cost,
-                       set_pdf_writer, write_report)
-from ml.runs import load_run
-from ml.shrink import ShrinkJob, measure_runs, variant_name
-
+from ml.evaluation.report import (
+    POWER_WATTS,
+    build_report,
+    metric_text,
+    pdf_writer,
+    run_cost,
+    set_pdf_writer,
+    write_report,
+)
+from ml.export.shrink import ShrinkJob, measure_runs, variant_name
+from ml.jobs.training import TrainingJob
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from tests.conftest import run_main
 from tests.ml.test_import_pipeline import make_image_folder, make_text_csv
 

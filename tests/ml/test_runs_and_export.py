@@ -7,12 +7,12 @@ import torch
 
 from ml.errors import ExportError, RunError
 from ml.evaluation import evaluate_run, load_split, predict_frame
-from ml.export import export_run
-from ml.export import exporters
+from ml.export import export_run, exporters
+from ml.jobs.training import TrainingJob
 from ml.models.spec import InferenceModel
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.runs import load_checkpoint, load_run
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.runs.weights import load_checkpoint
 
 
 @pytest.fixture(scope="module")

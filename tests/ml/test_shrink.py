@@ -11,13 +11,18 @@ import torch
 
 from ml.errors import RunError
 from ml.evaluation.evaluate import load_split
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.runs import load_run
-from ml.shrink import (ShrinkError, ShrinkJob, magnitude_masks, measure_runs, sparsity_of,
-                       student_choices)
+from ml.export.shrink import (
+    ShrinkError,
+    ShrinkJob,
+    magnitude_masks,
+    measure_runs,
+    sparsity_of,
+    student_choices,
+)
+from ml.jobs.training import TrainingJob
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from ml.training.trainer import predict_raw
-
 from tests.ml.test_import_pipeline import make_text_csv
 
 

@@ -9,8 +9,8 @@ from safetensors.torch import load_file
 
 from ml.data.dataset import load_dataset, prepare
 from ml.data.streaming import ImageFiles, should_stream
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.jobs.training import TrainingJob
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from ml.training import loading
 from tests.ml.test_import_pipeline import make_image_folder
 

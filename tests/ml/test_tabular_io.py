@@ -18,8 +18,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml.data.tabular import (ColumnInfo, ReadOptions, TableInfo, describe_column,
-                             describe_columns, detect_task, list_sheets, read_table)
+from ml.data.tabular import (
+    ColumnInfo,
+    ReadOptions,
+    TableInfo,
+    describe_column,
+    describe_columns,
+    detect_task,
+    list_sheets,
+    read_table,
+)
 from ml.errors import DataError
 
 # -- CSV dialects ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import torch
 
 from ml.errors import TrainingError
 from ml.models import build_model, build_spec
-from ml.project import ModelConfig, TrainingConfig
+from ml.runs.project import ModelConfig, TrainingConfig
 from ml.training import Callback, Trainer
 from ml.training.trainer import TensorBatches
 

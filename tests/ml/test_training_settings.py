@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ml.errors import TrainingError
-from ml.project import TrainingConfig
+from ml.runs.project import TrainingConfig
 from ml.training.estimate import estimate_run
 from ml.training.schedules import Scheduler, schedule_curve
 from ml.training.trainer import Trainer

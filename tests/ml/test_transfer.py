@@ -7,12 +7,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from ml.jobs.training import TrainingJob
 from ml.models.presets import build_spec
 from ml.models.spec import InputSpec, build_model
 from ml.models.transfer import TransferError, load_weights, match_weights, start_from
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
-from ml.runs import load_run
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from PIL import Image
 from ml.errors import DataError
 from ml.evaluation.evaluate import predict_frame
 from ml.evaluation.tryit import CanvasStyle, Predictor, frame_drawing, predict_path
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, Project, TrainingConfig
-from ml.runs import load_run
+from ml.jobs.training import TrainingJob
+from ml.runs.folder import load_run
+from ml.runs.project import DataConfig, Project, TrainingConfig
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _SERVER = r"""
 import importlib, json, os, sys
 sys.path.insert(0, os.getcwd())
-import ml.cli, ml.pipeline, ml.runs  # noqa: E401 - the warm-up
+import ml.cli, ml.jobs.training, ml.runs.folder  # noqa: E401 - the warm-up
 reply = sys.stdout
 for line in sys.stdin:
     req = json.loads(line)

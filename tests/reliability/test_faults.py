@@ -21,9 +21,9 @@ import pytest
 import torch
 
 from ml.errors import ProjectError, RunError
-from ml.project import Project
-from ml.runs import load_checkpoint, load_run, load_weights, save_checkpoint, save_weights
-
+from ml.runs.folder import load_run
+from ml.runs.project import Project
+from ml.runs.weights import load_checkpoint, load_weights, save_checkpoint, save_weights
 from tests.conftest import run_main
 
 from .forker import Forker
@@ -176,10 +176,10 @@ def test_a_full_disk_stops_training_with_a_message_and_keeps_the_last_epoch(tmp_
     """The disk fills up during epoch 3's checkpoint (every write from then on fails with
     ENOSPC, as the OS reports it): training stops with the plain message, epochs 1-2 stay
     intact, and once there is space again the run resumes to the end."""
-    import ml.fileio as fileio
-    from ml.pipeline import TrainingJob
-    from ml.project import DataConfig, TrainingConfig
-    from ml.runs import RunWriter
+    import ml.system.fileio as fileio
+    from ml.jobs.training import TrainingJob
+    from ml.runs.project import DataConfig, TrainingConfig
+    from ml.training.checkpoint import RunWriter
 
     real_fsync, real_epoch_end = fileio._fsync_file, RunWriter.on_epoch_end
     full = {"disk": False, "filled": False}

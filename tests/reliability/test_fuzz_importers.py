@@ -59,7 +59,7 @@ from PIL import Image
 
 from ml.data.dataset import Dataset, load_dataset
 from ml.errors import DataError, ProjectError, TrainDeskError
-from ml.project import DataConfig, Project, RunRecord, TrainingConfig
+from ml.runs.project import DataConfig, Project, RunRecord, TrainingConfig
 from tests.conftest import ROOT
 
 # -- examples per family --------------------------------------------------------------------------

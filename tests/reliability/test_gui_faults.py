@@ -7,14 +7,14 @@ import os
 
 from PySide6.QtCore import Qt
 
-from ml.runs import load_checkpoint
+from ml.runs.weights import load_checkpoint
 from tests.gui.conftest import load_sample
 
 
 def test_a_full_disk_while_training_is_said_plainly_and_the_app_goes_on(qtbot, window, user,
                                                                          monkeypatch):
-    import ml.fileio as fileio
-    from ml.runs import RunWriter
+    import ml.system.fileio as fileio
+    from ml.training.checkpoint import RunWriter
 
     real_fsync, real_epoch_end = fileio._fsync_file, RunWriter.on_epoch_end
     full = {"disk": False}

@@ -11,20 +11,20 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections import Counter
 import threading
 import time
+from collections import Counter
 
 import psutil
 import pytest
 from PySide6.QtCore import Qt
 
-from ml.data import load_dataset
-from ml.errors import Cancelled
-from ml.pipeline import TrainingJob
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
 from gui.app import keep_gui_responsive
 from gui.stall_probe import StallProbe
+from ml.data import load_dataset
+from ml.errors import Cancelled
+from ml.jobs.training import TrainingJob
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from workers.base import TaskRunner
 from workers.training_worker import TrainingWorker
 
@@ -69,7 +69,7 @@ def _assert_flat(samples: list[tuple[float, int]], what: str) -> str:
 def test_many_headless_runs_in_one_process_keep_memory_and_files_flat(tmp_path):
     dataset = load_dataset("sample:iris")
     samples = []
-    for i in range(RUNS):
+    for _ in range(RUNS):
         result = TrainingJob(_project(), dataset=dataset, runs_dir=tmp_path / "runs").run()
         assert result.status == "finished"
         samples.append(_usage())
@@ -80,7 +80,7 @@ def test_many_runs_through_the_worker_keep_memory_files_and_threads_flat(qtbot, 
     dataset = load_dataset("sample:iris")
     runner = TaskRunner()
     samples, threads = [], []
-    for i in range(RUNS):
+    for _ in range(RUNS):
         with qtbot.waitSignal(runner.finished, timeout=60_000) as blocker:
             runner.start(TrainingWorker(_project(), dataset, tmp_path / "runs"))
         assert blocker.args[0].status == "finished"
@@ -111,9 +111,10 @@ def test_start_and_stop_cycles_of_the_training_worker(qtbot, tmp_path):
         if i % 3 == 1:
             qtbot.wait(5)  # stop it while it is getting going
         elif i % 3 == 2:
-            qtbot.waitUntil(lambda: bool(epochs), timeout=60_000)  # stop it mid-training
+            qtbot.waitUntil(lambda: bool(epochs), timeout=60_000)  # noqa: B023  # stop it mid-training
         runner.request_stop()
-        qtbot.waitUntil(lambda: bool(done) and not runner.is_running(), timeout=60_000)
+        qtbot.waitUntil(lambda: bool(done) and not runner.is_running(),  # noqa: B023
+                        timeout=60_000)
         runner.finished.disconnect(done.append)
         runner.errored.disconnect(done.append)
         if isinstance(done[0], str):  # stopped while the data was prepared: said, not failed

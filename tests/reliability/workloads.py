@@ -15,7 +15,7 @@ def _said(n: int) -> None:
 
 
 def save_projects_forever(path: str) -> None:
-    from ml.project import Project
+    from ml.runs.project import Project
 
     n = 0
     while True:
@@ -29,7 +29,7 @@ def save_projects_forever(path: str) -> None:
 def save_checkpoints_forever(path: str) -> None:
     import torch
 
-    from ml.runs import save_checkpoint
+    from ml.runs.weights import save_checkpoint
 
     n = 0
     while True:
@@ -43,7 +43,7 @@ def save_checkpoints_forever(path: str) -> None:
 def save_weights_forever(folder: str) -> None:
     import torch
 
-    from ml.runs import save_weights
+    from ml.runs.weights import save_weights
 
     n = 0
     while True:

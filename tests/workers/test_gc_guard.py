@@ -48,7 +48,7 @@ def test_a_worker_asking_for_a_collection_gets_it_on_the_gui_thread(qtbot, qapp)
     done = threading.Event()
 
     def worker():
-        from ml.training import device
+        from ml.system import device
 
         device._collect_garbage()  # what freeing GPU memory after an OOM calls
         done.set()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ml.data import load_dataset
-from ml.pipeline import RunResult
-from ml.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.jobs.training import RunResult
+from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from workers.base import FunctionWorker, TaskRunner
 from workers.training_worker import TrainingWorker
 

@@ -12,10 +12,11 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from .errors import TrainDeskError
+from ..errors import TrainDeskError
 
 
 def _read_umask() -> int:

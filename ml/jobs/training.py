@@ -5,29 +5,38 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
-from .data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
-from .data.streaming import ImageFiles
-from .errors import Cancelled, DataError, OutOfMemory, TrainDeskError
-from .evaluation.evaluate import Evaluation, evaluate_arrays
-from .fileio import atomic_write_json
-from .models.presets import build_spec
-from .models.spec import TrainDeskNet, build_model
-from .models.transfer import body_names
-from .project import Project, RunRecord
-from .runs import (RunError, RunWriter, config_dict, data_fingerprint, load_checkpoint,
-                   new_run_dir, now_iso,
-                   project_from_config, save_weights, write_run_info, write_run_start)
-from .training import distributed
-from .training.callbacks import Callback, FreezeLoaded
-from .training.device import describe_device, select_device
-from .training.trainer import FitResult, Trainer, loss_for
+from ..data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
+from ..data.streaming import ImageFiles
+from ..errors import Cancelled, DataError, OutOfMemory, TrainDeskError
+from ..evaluation.evaluate import Evaluation, evaluate_arrays
+from ..models.presets import build_spec
+from ..models.spec import TrainDeskNet, build_model
+from ..models.transfer import body_names
+from ..runs.folder import (
+    RunError,
+    config_dict,
+    data_fingerprint,
+    new_run_dir,
+    now_iso,
+    project_from_config,
+    write_run_info,
+    write_run_start,
+)
+from ..runs.project import Project, RunRecord
+from ..runs.weights import load_checkpoint, save_weights
+from ..system.device import describe_device, select_device
+from ..system.fileio import atomic_write_json
+from ..training import distributed
+from ..training.callbacks import Callback, FreezeLoaded
+from ..training.checkpoint import RunWriter
+from ..training.trainer import FitResult, Trainer, loss_for
 
 
 @dataclass
@@ -82,7 +91,7 @@ class TrainingJob:
         For runs made together: the cross-validation's or search's folder, and e.g. "fold 2
         of 5" (kept in ``run.json`` and the project's list).
     on_started : callable, optional
-        ``on_started(record)`` with a :class:`~ml.project.RunRecord` (status ``running``) once
+        ``on_started(record)`` with a :class:`~ml.runs.project.RunRecord` (status ``running``) once
         the run folder holds the run's description, before the first epoch.
     """
 
@@ -116,7 +125,7 @@ class TrainingJob:
                batch_size: int | None = None, dataset: Dataset | None = None,
                callbacks: Iterable[Callback] = (),
                on_message: Callable[[str], None] | None = None,
-               on_started: Callable[[RunRecord], None] | None = None) -> "TrainingJob":
+               on_started: Callable[[RunRecord], None] | None = None) -> TrainingJob:
         """A job that continues the run in *run_dir* from its last checkpoint - after Stop, a
         crash or a kill - up to *epochs* in all (default: the run's own; more extends it),
         optionally with another *batch_size* (e.g. smaller after running out of memory).
@@ -177,7 +186,7 @@ class TrainingJob:
         net = build_model(spec, pre.feature_mean, pre.feature_std)
         transfer = None
         if self.project.model.init_from:
-            from .models.transfer import start_from
+            from ..models.transfer import start_from
 
             transfer = start_from(net, self.project.model.init_from)
         return net, transfer
@@ -282,7 +291,7 @@ class TrainingJob:
         for warning in prepared.summary.warnings:
             say(f"Note: {warning}")
         if isinstance(prepared.x["train"], ImageFiles):
-            from .training.loading import default_workers
+            from ..training.loading import default_workers
 
             size = prepared.x["train"].nbytes + prepared.x["val"].nbytes
             workers = default_workers()
@@ -351,7 +360,7 @@ class TrainingJob:
                                       group=self.group, label=self.label))
         augment = None
         if prepared.summary.kind == "image":
-            from .data.augment import AugmentSettings, Augmenter
+            from ..data.augment import Augmenter, AugmentSettings
 
             settings = AugmentSettings.from_dict(project.data.augment)
             if settings.enabled:
@@ -531,13 +540,13 @@ def apply_suggestions(project: Project, dataset: Dataset,
     TrainDeskError
         If the data settings do not resolve against the dataset.
     """
-    from .data.dataset import resolve
-    from .models.presets import resolve_preset, suggest_settings, suggested_lr
+    from ..data.dataset import resolve
+    from ..models.presets import resolve_preset, suggest_settings, suggested_lr
 
     if summary is None:
         summary = resolve(dataset, project.data)
     share = 1.0 - project.data.split.val_fraction - project.data.split.test_fraction
-    from .data.dataset import estimate_model_input
+    from ..data.dataset import estimate_model_input
 
     model_input = estimate_model_input(dataset, summary, project.data)
     model, schedule = suggest_settings(int(summary.n_rows * share), model_input)

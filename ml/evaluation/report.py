@@ -18,18 +18,19 @@ import html
 import io
 import math
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ExportError, TrainDeskError
-from .fileio import atomic_write_text
+from ..errors import ExportError, TrainDeskError
+from ..system.fileio import atomic_write_text
 
 if TYPE_CHECKING:
-    from .runs import Run
+    from ..runs.folder import Run
 
 #: Assumed power draw while training (watts) when nothing better is known: a desktop CPU
 #: package under load, and a workstation GPU plus its host.
@@ -298,7 +299,7 @@ def metric_text(key: str, value: float) -> str:
 
 def _versions() -> list[list[str]]:
     rows = [["Python", platform.python_version()]]
-    from . import __version__
+    from .. import __version__
 
     rows.append(["TrainDesk", __version__])
     for name in PACKAGES:
@@ -325,7 +326,7 @@ def run_cost(seconds: float, device: str, price_per_hour: float,
             "money": price_per_hour * hours}
 
 
-def build_report(run: "Run", *, price_per_hour: float = 1.0, currency: str = "$",
+def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
                  watts: float | None = None, compression: list | None = None,
                  n_examples: int = 8) -> Report:
     """Gather the report of *run*.
@@ -342,8 +343,8 @@ def build_report(run: "Run", *, price_per_hour: float = 1.0, currency: str = "$"
     When the run's data file is gone the report still comes out, from the numbers saved with the
     run, and says which parts it could not show.
     """
-    from .evaluation.evaluate import evaluate_run
-    from .models.spec import summarize
+    from ..models.spec import summarize
+    from .evaluate import evaluate_run
 
     pre = run.preprocessor
     task = pre.task
@@ -499,10 +500,10 @@ def build_report(run: "Run", *, price_per_hour: float = 1.0, currency: str = "$"
     return report
 
 
-def _health(run: "Run"):
-    from .data.dataset import load_dataset
-    from .data.health import check_health
-    from .runs import project_from_config
+def _health(run: Run):
+    from ..data.dataset import load_dataset
+    from ..data.health import check_health
+    from ..runs.folder import project_from_config
 
     try:
         project = project_from_config(run.config, run.path.name)

@@ -12,7 +12,7 @@ def resources_dir() -> Path:
     base = getattr(sys, "_MEIPASS", None)
     if base is not None:
         return Path(base) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
 
 
 def resource_path(*parts: str) -> Path:

@@ -16,17 +16,18 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from .data.dataset import Dataset
-from .errors import TrainDeskError, TrainingError
-from .fileio import atomic_write_json
-from .pipeline import JobQueue, RunResult, TrainingJob
-from .project import OPTIMIZERS, Project
-from .runs import RunError, new_run_dir, now_iso
-from .training.callbacks import Callback
+from ..data.dataset import Dataset
+from ..errors import TrainDeskError, TrainingError
+from ..runs.folder import RunError, new_run_dir, now_iso
+from ..runs.project import OPTIMIZERS, Project
+from ..system.fileio import atomic_write_json
+from ..training.callbacks import Callback
+from .training import JobQueue, RunResult, TrainingJob
 
 #: What can be searched: name -> (label, default range or choices).
 PARAMETERS: dict[str, tuple[str, Any]] = {
@@ -237,7 +238,7 @@ class Search(JobQueue):
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials report themselves
         say = self.on_message
         self.dataset = self._load(self.project, self.dataset, say)
-        from .data.dataset import resolve
+        from ..data.dataset import resolve
 
         task = resolve(self.dataset, self.project.data).task  # bad settings stop here
         metric = "accuracy" if task == "classification" else "mae"

@@ -15,13 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.preprocessing import Preprocessor
-from .errors import DataError
-from .evaluation.evaluate import (Evaluation, evaluation_from_predictions, load_split,
-                                  outputs_to_predictions)
-from .models.spec import InferenceModel
-from .runs import Run
-from .training.trainer import predict_raw
+from ..data.preprocessing import Preprocessor
+from ..errors import DataError
+from ..models.spec import InferenceModel
+from ..runs.folder import Run
+from ..training.trainer import predict_raw
+from .evaluate import Evaluation, evaluation_from_predictions, load_split, outputs_to_predictions
 
 #: What members must share to take the same input (the rest - scaling statistics, target
 #: scaling - lives inside each member's network or inference wrapper).
@@ -83,7 +82,7 @@ class Ensemble:
             return proba.argmax(axis=1), proba
         return np.mean([pred for pred, _ in outs], axis=0), None
 
-    def inference_model(self) -> "EnsembleModel":
+    def inference_model(self) -> EnsembleModel:
         """One module for export: every member's probabilities (or values), averaged."""
         members = [InferenceModel(net, run.preprocessor.task, run.preprocessor.target_mean,
                                   run.preprocessor.target_std)
@@ -129,7 +128,7 @@ def compare_runs(runs: list[Run], split: str = "test", data: str | Path | None =
     DataError
         If the runs cannot be compared or combined (see :func:`check_compatible`).
     """
-    from .evaluation.evaluate import evaluate_run
+    from .evaluate import evaluate_run
 
     if ensemble:
         check_compatible(runs)
@@ -147,7 +146,7 @@ def compare_runs(runs: list[Run], split: str = "test", data: str | Path | None =
     if data is None:
         x, y = load_split(runs[0], split)
     else:
-        from .evaluation.evaluate import labelled_inputs
+        from .evaluate import labelled_inputs
 
         x, y, _ = labelled_inputs(pre, data)
     pred, proba = model.predict(x)

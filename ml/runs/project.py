@@ -17,12 +17,13 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .errors import ProjectError, TrainDeskError
-from .fileio import atomic_write_json
+from ..errors import ProjectError, TrainDeskError
+from ..system.fileio import atomic_write_json
 
 PROJECT_FORMAT = "traindesk-project"
 PROJECT_VERSION = 2
@@ -137,9 +138,9 @@ class DataConfig:
 
     def validate(self) -> None:
         # Imported here: the data package itself builds on this module.
-        from .data.augment import AugmentSettings
-        from .data.tabular import ReadOptions
-        from .data.text import TextSettings
+        from ..data.augment import AugmentSettings
+        from ..data.tabular import ReadOptions
+        from ..data.text import TextSettings
 
         for col, how in self.missing.items():
             if how not in MISSING_STRATEGIES:
@@ -373,7 +374,7 @@ class Project:
         }
 
     @classmethod
-    def from_dict(cls, doc: Any, base_dir: Path | None = None) -> "Project":
+    def from_dict(cls, doc: Any, base_dir: Path | None = None) -> Project:
         """Build a project from a JSON document, migrating older versions.
 
         Raises
@@ -443,7 +444,7 @@ class Project:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Project":
+    def load(cls, path: str | os.PathLike) -> Project:
         """Read a project file.
 
         Raises
@@ -471,13 +472,13 @@ class Project:
 
     def runs_dir(self) -> Path:
         """Folder for this project's runs: beside the project file, or the default runs folder."""
-        from .resources import default_runs_dir
+        from ..system.resources import default_runs_dir
 
         if self.path is not None:
             return self.path.parent / f"{self.path.stem}_runs"
         return default_runs_dir()
 
-    def copy(self) -> "Project":
+    def copy(self) -> Project:
         clone = copy.deepcopy(self)
         return clone
 

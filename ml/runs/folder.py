@@ -32,15 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .data.preprocessing import Preprocessor
-from .data.samples import SAMPLE_PREFIX, get_sample
-from .errors import DataError, ModelSpecError, RunError
-from .fileio import atomic_path, atomic_write_json, atomic_write_text
-from .models.spec import ModelSpec, TrainDeskNet, build_model
-from .resources import resource_path
-from .training.callbacks import Callback, Logs
+from ..data.preprocessing import Preprocessor
+from ..data.samples import SAMPLE_PREFIX, get_sample
+from ..errors import DataError, ModelSpecError, RunError
+from ..models.spec import ModelSpec, TrainDeskNet, build_model
+from ..system.fileio import atomic_path, atomic_write_json
+from ..system.resources import resource_path
+from .weights import load_weights
 
 RUN_FORMAT = "traindesk-run"
 RUN_VERSION = 1
@@ -99,122 +98,6 @@ def data_fingerprint(source: str) -> dict[str, Any]:
     except OSError as exc:
         raise DataError(f"Could not read the data file {path}: {exc.strerror or exc}.") from None
     return {"source": source, "sha256": digest.hexdigest()}
-
-
-#: Version of ``checkpoint.pt``'s layout (2: the whole training state, for resuming).
-CHECKPOINT_FORMAT = 2
-
-
-# -- checksums ----------------------------------------------------------------------------------
-# A flipped bit inside a tensor leaves a weights file perfectly loadable, with wrong weights. So
-# every weights file and checkpoint carries a digest of its content, checked when it is read:
-# safetensors in its metadata, checkpoint.pt as an entry beside the state. Files without one
-# (written by an older TrainDesk, or by other tools) are read as before.
-
-def state_digest(obj: Any) -> str:
-    """A digest of a (nested) state: every tensor's name, dtype, shape and bytes, in order."""
-    h = hashlib.blake2b(digest_size=16)
-
-    def walk(value: Any, key: str) -> None:
-        h.update(key.encode("utf-8", "surrogatepass"))
-        if isinstance(value, torch.Tensor):
-            t = value.detach().cpu().contiguous().reshape(-1)
-            h.update(f"{t.dtype}{tuple(value.shape)}".encode())
-            if t.numel():
-                h.update(t.view(torch.uint8).numpy())  # the buffer itself: no copy
-        elif isinstance(value, dict):
-            for k in sorted(value, key=str):
-                walk(value[k], f"{key}/{k}")
-        elif isinstance(value, (list, tuple)):
-            for i, item in enumerate(value):
-                walk(item, f"{key}[{i}]")
-        else:
-            h.update(repr(value).encode("utf-8", "surrogatepass"))
-
-    walk(obj, "")
-    return h.hexdigest()
-
-
-def _damaged(path: Path) -> RunError:
-    return RunError(f"{path.name} in {path.parent} is damaged: its content does not match the "
-                    f"checksum written with it (a disk or copy error). Train again, or restore "
-                    f"the run folder from a backup.")
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write a checkpoint atomically with its checksum (read back by :func:`load_checkpoint`)."""
-    with atomic_path(path, error=RunError) as tmp:
-        torch.save({"state": state, "digest": state_digest(state)}, tmp)
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Read a checkpoint (tensors only: ``weights_only``), checking its checksum.
-
-    Raises
-    ------
-    RunError
-        If the file cannot be read or does not match its checksum.
-    """
-    try:
-        doc = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any damage: a clear message
-        raise RunError(f"{path.name} in {path.parent} is damaged or not a TrainDesk checkpoint "
-                       f"({type(exc).__name__}); it cannot be used.") from None
-    if isinstance(doc, dict) and set(doc) == {"state", "digest"}:
-        if state_digest(doc["state"]) != doc["digest"]:
-            raise _damaged(path)
-        return doc["state"]
-    return doc  # written before checkpoints had checksums
-
-
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    """Read a safetensors file written by :func:`save_weights`, checking its checksum.
-
-    Raises
-    ------
-    RunError
-        If the file cannot be read or does not match its checksum.
-    """
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise RunError(f"{path.name} in {path.parent} is damaged or is not a readable "
-                       f"safetensors file ({exc}).") from None
-    digest = metadata.get("digest")
-    if digest is not None and state_digest(state) != digest:
-        raise _damaged(path)
-    return state
-
-
-class RunWriter(Callback):
-    """Write ``history.jsonl`` and ``checkpoint.pt`` after every epoch, atomically."""
-
-    def __init__(self, run_dir: Path, lines: list[str] | None = None):
-        self.run_dir = Path(run_dir)
-        self.lines: list[str] = list(lines or [])  # a resumed run's earlier epochs
-
-    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
-        # The checkpoint first (it carries the history too), then history.jsonl: if a write
-        # fails, the history file never claims an epoch the checkpoint does not have.
-        lines = self.lines + [json.dumps(logs, allow_nan=False)]
-        state = {"format": CHECKPOINT_FORMAT, "epoch": int(logs["epoch"]),
-                 "model": self.trainer.model.state_dict(),
-                 "optimizer": self.trainer.optimizer.state_dict(),
-                 "training": self.trainer.training_state(),
-                 "history": list(lines)}
-        save_checkpoint(self.run_dir / "checkpoint.pt", state)
-        atomic_write_text(self.run_dir / "history.jsonl", "\n".join(lines) + "\n",
-                          error=RunError)
-        self.lines = lines
-        best = self.trainer.best
-        if best is not None and best.best_epoch == int(logs["epoch"]) and best.state:
-            # The best epoch so far, kept apart from the last: loadable with no code run.
-            save_weights(self.run_dir, best.state, "best.safetensors")
 
 
 @dataclass
@@ -305,18 +188,6 @@ def write_run_info(run_dir: Path, info: dict) -> None:
     atomic_write_json(run_dir / "run.json", doc, error=RunError)
 
 
-def save_weights(run_dir: Path, net: TrainDeskNet | dict,
-                 name: str = "model.safetensors") -> None:
-    """Write weights (a network or a state dict) as safetensors: the final ones by default."""
-    from safetensors.torch import save_file
-
-    weights = net.state_dict() if hasattr(net, "state_dict") else net
-    state = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    with atomic_path(run_dir / name, error=RunError) as tmp:
-        save_file(state, str(tmp), metadata={"format": "traindesk-weights",
-                                             "digest": state_digest(state)})
-
-
 def load_run(path: str | Path) -> Run:
     """Read a run folder.
 
@@ -372,7 +243,7 @@ def config_dict(project_like) -> dict:
 
 
 def project_from_config(config: dict, name: str = "run"):
-    """A :class:`~ml.project.Project` with a run's data, model and training settings (from its
+    """A :class:`~ml.runs.project.Project` with a run's data, model and training settings (from its
     ``config.json``), to re-run, resume or clone it.
 
     Raises

@@ -26,24 +26,33 @@ import json
 import re
 import tempfile
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
 
-from .errors import RunError, TrainDeskError
-from .evaluation.evaluate import evaluate_arrays, load_split
-from .fileio import atomic_write_json
-from .models.presets import PRESET_INFO, build_spec, preset_fits, suggested_lr
-from .models.spec import build_model, summarize
-from .project import ModelConfig
-from .runs import (RunWriter, Run, load_run, new_run_dir, now_iso, project_from_config,
-                   save_weights, write_run_info, write_run_start)
-from .training.callbacks import Callback
-from .training.trainer import Trainer, predict_raw
+from ..errors import RunError, TrainDeskError
+from ..evaluation.evaluate import evaluate_arrays, load_split
+from ..models.presets import PRESET_INFO, build_spec, preset_fits, suggested_lr
+from ..models.spec import build_model, summarize
+from ..runs.folder import (
+    Run,
+    load_run,
+    new_run_dir,
+    now_iso,
+    project_from_config,
+    write_run_info,
+    write_run_start,
+)
+from ..runs.project import ModelConfig
+from ..runs.weights import save_weights
+from ..system.fileio import atomic_write_json
+from ..training.callbacks import Callback
+from ..training.checkpoint import RunWriter
+from ..training.trainer import Trainer, predict_raw
 
 #: Prunable shares offered by the app (the CLI takes any between 0.05 and 0.99).
 SPARSITIES = (0.3, 0.5, 0.7, 0.8, 0.9)
@@ -83,7 +92,7 @@ class ShrinkResult:
 
     def record(self):
         """The entry for the project's list of runs."""
-        from .project import RunRecord
+        from ..runs.project import RunRecord
 
         return RunRecord(id=self.run_dir.name, path=str(self.run_dir), created=now_iso(),
                          status=self.metrics.get("status", "finished"),
@@ -213,7 +222,7 @@ class _DistillTrainer(Trainer):
 
 
 class _Stopper(Callback):
-    def __init__(self, job: "ShrinkJob"):
+    def __init__(self, job: ShrinkJob):
         self.job = job
 
     def on_batch_end(self, step, logs):
@@ -416,8 +425,8 @@ def measure_runs(runs: list[Run], names: list[str] | None = None, folder: str | 
     ShrinkError
         When the test split cannot be read or the runs are not of the same data.
     """
-    from .export import export_run
-    from .export.compress import CompressionReport, compression_inputs, measure
+    from . import export_run
+    from .compress import CompressionReport, compression_inputs, measure
 
     first = runs[0]
     for other in runs[1:]:

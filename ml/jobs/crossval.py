@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from .data.dataset import Dataset
-from .errors import TrainDeskError
-from .fileio import atomic_write_json
-from .pipeline import JobQueue, RunResult, TrainingJob
-from .project import Project
-from .runs import RunError, new_run_dir, now_iso
-from .training.callbacks import Callback
+from ..data.dataset import Dataset
+from ..errors import TrainDeskError
+from ..runs.folder import RunError, new_run_dir, now_iso
+from ..runs.project import Project
+from ..system.fileio import atomic_write_json
+from ..training.callbacks import Callback
+from .training import JobQueue, RunResult, TrainingJob
 
 
 @dataclass
@@ -90,7 +90,7 @@ class CrossValidation(JobQueue):
     on_fold : callable, optional
         ``on_fold(i, k)`` before fold *i* (0-based) starts.
     on_fold_end : callable, optional
-        ``on_fold_end(result)`` with each fold's :class:`~ml.pipeline.RunResult`.
+        ``on_fold_end(result)`` with each fold's :class:`~ml.jobs.training.RunResult`.
     on_started : callable, optional
         ``on_started(record)`` as each run's folder is made (see :class:`TrainingJob`).
     """

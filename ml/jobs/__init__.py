@@ -1,0 +1,1 @@
+"""The pipelines the CLI and the workers call: train, cross-validate, search."""

@@ -1,0 +1,1 @@
+"""The on-disk formats: the project file and run folders."""
