@@ -23,7 +23,8 @@ import pandas as pd
 
 from ..errors import DataError
 from ..runs.project import DataConfig
-from .preprocessing import Preprocessor, _natural_key, class_codes
+from .naturalsort import natural_key
+from .preprocessing import Preprocessor, class_codes
 from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
 from .split import fold_parts, split_indices
 from .streaming import ImageFiles, should_stream
@@ -127,7 +128,7 @@ class Dataset:
                 classes[str(value)] = classes.get(str(value), 0) + int(n)
             sizes = frame.groupby(["width", "height"]).size().sort_values(ascending=False)
             modes = frame["mode"].value_counts()
-            return {"class_counts": {k: classes[k] for k in sorted(classes, key=_natural_key)},
+            return {"class_counts": {k: classes[k] for k in sorted(classes, key=natural_key)},
                     "size_counts": {(int(w), int(h)): int(n) for (w, h), n in sizes.items()},
                     "mode_counts": {str(m): int(n) for m, n in modes.items()}}
 
@@ -397,7 +398,7 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
             warnings.append(f"{n_not_numbers} target value(s) in {target!r} are not numbers; "
                             f"those rows are left out.")
         counts = np.bincount(codes[codes >= 0], minlength=len(names))
-        class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=_natural_key)}
+        class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=natural_key)}
         if len(class_counts) < 2:
             only = next(iter(class_counts), "")
             raise DataError(f"The target {target!r} has only one class ({only!r}); a classifier "
@@ -431,7 +432,7 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
             codes, names = dataset.class_codes(target, types[target] == "numeric")
             kept = codes[keep.to_numpy() & (codes >= 0)]
             counts = np.bincount(kept, minlength=len(names))
-            class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=_natural_key)
+            class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=natural_key)
                             if counts[names.index(k)]}
             if len(class_counts) < 2:
                 raise DataError("Dropping the rows with missing values leaves fewer than two "

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .naturalsort import natural_key
 from .tabular import to_boolean, to_numeric
 
 PREPROCESSING_VERSION = 2
@@ -251,7 +252,7 @@ class Preprocessor:
         if self.task == "classification":
             labels = target_labels(train[self.target], self.target_numeric)
             self.class_names = sorted({lab for lab in labels if lab is not None},
-                                      key=_natural_key)
+                                      key=natural_key)
         else:
             y = to_numeric(train[self.target]).to_numpy()
             self.target_mean = float(np.mean(y))
@@ -503,7 +504,7 @@ def _fit_column(col: pd.Series, name: str, kind: str, strategy: str, constant: A
     if kind == "categorical":
         labels = _labels(col.dropna())
         counts = pd.Series(labels, dtype=object).value_counts() if labels else pd.Series()
-        cats = sorted(set(labels) - {""}, key=_natural_key)
+        cats = sorted(set(labels) - {""}, key=natural_key)
         fill_label = None
         if strategy == "most_frequent" and len(counts):
             fill_label = str(counts.index[0])
@@ -620,11 +621,3 @@ def _label_of(value) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         value = int(value)
     return str(value).strip()
-
-
-def _natural_key(label: str):
-    """Sort numbers numerically and before words: 2 < 10 < 'cat'."""
-    try:
-        return (0, float(label), "")
-    except ValueError:
-        return (1, 0.0, label)
