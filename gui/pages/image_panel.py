@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from ml.data.augment import AugmentSettings
 from ml.data.dataset import Dataset, _convert_arrays, image_settings
 from ml.data.images import load_image
-from ml.data.preprocessing import _natural_key
+from ml.data.naturalsort import natural_key
 from ml.data.streaming import should_stream
 from ml.errors import TrainDeskError
 
@@ -424,7 +424,7 @@ class ImagePanel(QWidget):
             frame = train if len(train) else frame
         # The first image of each class, classes in their usual order, then any others.
         firsts = frame["label"].astype(str).drop_duplicates()
-        order = sorted(firsts.index, key=lambda i: _natural_key(firsts[i]))[:PREVIEW_TRIES]
+        order = sorted(firsts.index, key=lambda i: natural_key(firsts[i]))[:PREVIEW_TRIES]
         chosen = set(order)
         order += [i for i in frame.index[:PREVIEW_TRIES * 2] if i not in chosen]
         order = order[:PREVIEW_TRIES]

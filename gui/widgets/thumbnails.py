@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ml.data.preprocessing import _natural_key
+from ml.data.naturalsort import natural_key
 from workers.thumbnails import ThumbnailLoader, placeholder_image
 
 from ..theme import mute
@@ -98,7 +98,7 @@ class ThumbnailGridModel(QAbstractListModel):
         if self.dataset is not None:
             return dict(self.dataset.image_facts()["class_counts"])
         names, counts = np.unique(self._labels, return_counts=True)
-        pairs = sorted(zip(names.tolist(), counts.tolist()), key=lambda p: _natural_key(p[0]))
+        pairs = sorted(zip(names.tolist(), counts.tolist()), key=lambda p: natural_key(p[0]))
         return {str(k): int(v) for k, v in pairs}
 
     @property
