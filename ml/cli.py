@@ -695,6 +695,10 @@ def _cmd_export(args) -> int:
         from .export.package import export_package
 
         package = export_package(run, args.out, x, checked_on=checked_on)
+        if package.unchecked:  # written, but not shown to work: a script must not take it as ok
+            _err(f"error: the package was written to {package.folder}, but its predict.py was "
+                 f"not checked on raw rows: {package.unchecked}")
+            return EXIT_BAD_INPUT
         print(package.summary)
         print(f"run it: pip install -r {package.folder / 'requirements.txt'} && python "
               f"{package.folder / 'predict.py'} INPUT --out predictions.csv")

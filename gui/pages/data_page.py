@@ -76,7 +76,7 @@ class DataPage(QWidget):
         self.loader.running_changed.connect(self._on_loading_changed)
         self.health_runner = TaskRunner(self)
         self.health_runner.finished.connect(self._on_health_checked)
-        self.health_runner.errored.connect(lambda message: None)  # health is advisory
+        self.health_runner.errored.connect(self._on_health_errored)
         self._health_timer = QTimer(self)
         self._health_timer.setSingleShot(True)
         self._health_timer.setInterval(250)
@@ -651,6 +651,12 @@ class DataPage(QWidget):
         warnings = sum(1 for f in findings if f.severity == "warning")
         self.tabs.setTabText(self.health_tab,
                              f"Health ({warnings} to look at)" if warnings else "Health ✓")
+
+    @Slot(str)
+    def _on_health_errored(self, message: str) -> None:
+        # Advisory, so no error box; but the old ticks must not stand for this data.
+        self.health_view.set_error(message)
+        self.tabs.setTabText(self.health_tab, "Health (check failed)")
 
     @Slot(str, tuple)
     def _on_health_action(self, action: str, columns: tuple) -> None:

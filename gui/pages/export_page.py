@@ -265,7 +265,10 @@ class ExportPage(QWidget):
             self.compress_table.show_report(compressed)
         self.last_report = report
         self.export_button.setEnabled(True)
-        self.banner.show_message("✔ " + report.summary, "ok")
+        if isinstance(report, PackageReport) and report.unchecked:  # written, not shown to work
+            self.banner.show_message("⚠ " + report.summary, "warning")
+        else:
+            self.banner.show_message("✔ " + report.summary, "ok")
         if isinstance(report, PackageReport):
             self.files_label.setText(f"Folder: {report.folder}<br>Zip: {report.zip}")
         else:

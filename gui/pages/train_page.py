@@ -3,7 +3,6 @@ log; the run history; cross-validation and hyperparameter search in the backgrou
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from ml.errors import Cancelled
 from ml.jobs.training import RunResult
+from ml.runs.folder import RunFolder
 from ml.system.monitor import SystemMonitor
 from ml.training.trainer import monitored
 from workers.base import TaskRunner
@@ -36,19 +36,10 @@ from workers.training_worker import TrainingWorker
 from .. import dialogs
 from ..state import ProjectState
 from ..theme import mute
-from ..widgets.common import MessageBanner, format_bytes
+from ..widgets.common import MessageBanner, format_bytes, format_duration
 from ..widgets.plots import LiveCurvesWidget
 from ..widgets.runs_panel import RunsPanel
 from ..widgets.search_panel import SearchDialog, SearchResultsPanel
-
-
-def format_seconds(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
 class TrainPage(QWidget):
@@ -208,14 +199,10 @@ class TrainPage(QWidget):
         """The current run when it can be continued: stopped (or cut off) with a checkpoint,
         or finished with fewer epochs than are now set."""
         run = self.state.current_run
-        if run is None or not (run.path / "checkpoint.pt").is_file():
+        if run is None or not RunFolder(run.path).has_checkpoint:
             return None
         if run.record.status == "finished":
-            try:
-                text = (run.path / "history.jsonl").read_text(encoding="utf-8")
-            except OSError:
-                return None
-            done = len(text.splitlines())
+            done = len(RunFolder(run.path).read_history())
             return run if done < self.state.project.training.epochs else None
         return run
 
@@ -470,8 +457,8 @@ class TrainPage(QWidget):
     @Slot()
     def _tick(self) -> None:
         elapsed = time.monotonic() - self._started
-        self.time_label.setText(f"Elapsed {format_seconds(elapsed)} · ETA "
-                                f"{format_seconds(self._eta)}")
+        self.time_label.setText(f"Elapsed {format_duration(elapsed, clock=True)} · ETA "
+                                f"{format_duration(self._eta, clock=True)}")
 
     @Slot()
     def update_meters(self) -> None:
@@ -614,7 +601,7 @@ class TrainPage(QWidget):
         if self.is_training():
             return
         self.state.update_training(batch_size=batch_size)
-        if run_dir is not None and (run_dir / "checkpoint.pt").is_file():
+        if run_dir is not None and RunFolder(run_dir).has_checkpoint:
             state = self.state
             self._launch(TrainingWorker(None, self._dataset_for(state.project.data.source),
                                         resume=run_dir, epochs=state.project.training.epochs,

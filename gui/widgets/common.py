@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
@@ -76,7 +78,18 @@ class MetricCard(QFrame):
             self.caption_label.setText(caption)
 
 
-def format_duration(seconds: float) -> str:
+def format_duration(seconds: float, *, clock: bool = False) -> str:
+    """A time span in words (``"250 ms"``, ``"4.5 s"``, ``"2.5 min"``, ``"1.5 h"``).
+
+    With *clock*, as a ticking clock (``"01:05"``, ``"1:02:03"``) for the elapsed time and ETA
+    of a live run. A span not known (NaN or infinite) is ``"--:--"`` on the clock, else ``""``.
+    """
+    if not math.isfinite(seconds):
+        return "--:--" if clock else ""
+    if clock:
+        h, rest = divmod(int(round(seconds)), 3600)
+        m, s = divmod(rest, 60)
+        return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 90:

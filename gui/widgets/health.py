@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
 
 from ml.data.health import Finding
 
+from ..theme import mark_problem
+
 _COLOURS = {"warning": ("#fff4e5", "#b45309", "⚠"), "info": ("#eef4fb", "#1d4ed8", "ℹ")}
 _ACTIONS = {"class_weights": "Use class weights", "ignore_columns": "Ignore these columns"}
 
@@ -42,16 +44,14 @@ class HealthView(QScrollArea):
         self._layout.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.setWidget(self._body)
         self.findings: list[Finding] = []
+        self.error = ""
         self.set_findings([], "Load data to check it.")
 
     def set_findings(self, findings: Sequence[Finding], empty_text: str = "") -> None:
         """Show *findings*; *empty_text* when there are none."""
         self.findings = sorted(findings, key=lambda f: f.severity != "warning")
-        while self._layout.count():
-            item = self._layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().hide()  # deleteLater waits for the event loop; hide it now
-                item.widget().deleteLater()
+        self.error = ""
+        self._clear()
         if not self.findings:
             label = QLabel(empty_text or "✓ No problems found: no missing values, duplicates, "
                            "leakage, constant or identifier columns, and the classes are "
@@ -62,6 +62,26 @@ class HealthView(QScrollArea):
             return
         for finding in self.findings:
             self._layout.addWidget(self._row(finding))
+
+    def set_error(self, message: str) -> None:
+        """Show that the check itself failed, with *message*; earlier findings are removed so
+        an old "no problems" is not mistaken for this data's result."""
+        self.findings = []
+        self.error = message
+        self._clear()
+        label = QLabel(f"The health check could not run: {message}")
+        label.setObjectName("healthError")
+        mark_problem(label)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._layout.addWidget(label)
+
+    def _clear(self) -> None:
+        while self._layout.count():
+            item = self._layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().hide()  # deleteLater waits for the event loop; hide it now
+                item.widget().deleteLater()
 
     def _row(self, finding: Finding) -> QWidget:
         bg, fg, icon = _COLOURS.get(finding.severity, _COLOURS["info"])

@@ -132,6 +132,11 @@ def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") 
                            "test split" if split == "test" else "validation split", examples)
 
 
+#: What :func:`load_split`'s "the split no longer exists" errors advise, after the reason.
+SPLIT_ADVICE = (" Evaluate on another labelled file instead (in the app: 'Evaluate on another "
+                "labelled file'; on the command line: --data FILE).")
+
+
 def load_split(run: Run, name: str = "test", with_examples: bool = False):
     """Re-read a run's data and return the encoded inputs and targets of one split (and, with
     *with_examples*, the split's rows as :attr:`Evaluation.examples` holds them).
@@ -146,16 +151,19 @@ def load_split(run: Run, name: str = "test", with_examples: bool = False):
     try:
         current = data_fingerprint(source)["sha256"]
     except (OSError, DataError):
-        raise RunError(f"The data file of this run ({source}) is not available any more. "
-                       f"Evaluate on another labelled file instead (in the app: 'Evaluate on "
-                       f"another labelled file'; on the command line: --data FILE).") from None
+        raise RunError(f"The data file of this run ({source}) is not available any more."
+                       + SPLIT_ADVICE) from None
     if expected and current != expected:
         raise RunError(f"The data file {source} changed after this run was trained, so its "
-                       f"{name} split no longer exists. Evaluate on another labelled file "
-                       f"instead (in the app: 'Evaluate on another labelled file'; on the "
-                       f"command line: --data FILE).")
+                       f"{name} split no longer exists." + SPLIT_ADVICE)
     dataset = load_dataset(source, run.config.get("data", {}).get("read_options") or None)
     rows = run.split_rows()[name]
+    n = len(dataset.frame)
+    # Without a fingerprint (older runs) a shorter file is only noticed here, not as an IndexError.
+    if len(rows) and (int(rows.max()) >= n or int(rows.min()) < 0):
+        raise RunError(f"The data file {source} has {n:,} rows, but this run's {name} split "
+                       f"uses row {int(rows.max()) + 1:,}: the file changed after training, so "
+                       f"the split no longer exists." + SPLIT_ADVICE)
     pre = run.preprocessor
     if dataset.kind == "image":
         x, y = _encode_images(dataset, pre, rows)

@@ -42,13 +42,20 @@ class PackageReport:
     model: ExportReport
     checked_rows: int
     max_abs_diff: float
+    #: Why predict.py could not be run on raw rows (the run's test rows no longer exist); "" when
+    #: it was.
+    unchecked: str = ""
 
     @property
     def summary(self) -> str:
-        return (f"Package written to {self.folder.name} (and {self.zip.name}); the model: "
-                f"identical predictions {self.model.identical} of {self.model.n}; predict.py "
-                f"on {self.checked_rows} raw rows matches the app (max |difference| "
-                f"{self.max_abs_diff:.2g}).")
+        head = (f"Package written to {self.folder.name} (and {self.zip.name}); the model: "
+                f"identical predictions {self.model.identical} of {self.model.n}")
+        if self.unchecked:
+            return (f"{head} {self.model.checked_on}; predict.py was NOT checked on raw rows: "
+                    f"{self.unchecked} Export again once the data file it was trained on is "
+                    f"back to check it.")
+        return (f"{head}; predict.py on {self.checked_rows} raw rows matches the app (max "
+                f"|difference| {self.max_abs_diff:.2g}).")
 
 
 def _requirements(image: bool) -> str:
@@ -78,17 +85,18 @@ def _readme(run: Run, description: dict) -> str:
             f"input (see the 'input' entry) and returns the output described there.\n")
 
 
-def _raw_check_input(run: Run, folder: Path) -> tuple[Path, pd.DataFrame] | None:
-    """Raw test rows as a CSV file in *folder*, with the app's predictions for them; None when
-    the run's data is gone (the model itself is still checked on the kept inputs)."""
+def _raw_check_input(run: Run, folder: Path) -> tuple[Path, pd.DataFrame] | str:
+    """Raw test rows as a CSV file in *folder*, with the app's predictions for them; or, when the
+    run's test rows no longer exist (data file gone, changed or shorter), the reason (the model
+    itself is still checked on the kept inputs)."""
     from ..data.dataset import load_dataset
     from ..errors import RunError
-    from ..evaluation.evaluate import load_split
+    from ..evaluation.evaluate import SPLIT_ADVICE, load_split
 
     try:
         load_split(run, "test")  # checks the data file is still the one trained on
-    except RunError:
-        return None
+    except RunError as exc:
+        return str(exc).replace(SPLIT_ADVICE, "")
     dataset = load_dataset(run.config.get("data", {}).get("source", ""),
                            run.config.get("data", {}).get("read_options") or None)
     rows = run.split_rows()["test"][:CHECK_ROWS]
@@ -134,7 +142,7 @@ def export_package(run: Run, out: str | Path, x_check: np.ndarray,
         (work / "requirements.txt").write_text(_requirements(predictor.kind == "image"),
                                                "utf-8")
         (work / "README.txt").write_text(_readme(run, description), "utf-8")
-        checked, diff = _check_package(work, run, predictor)
+        checked, diff, unchecked = _check_package(work, run, predictor)
         zip_tmp = parent / f".{out.name}.{uuid.uuid4().hex}"
         archive = Path(shutil.make_archive(str(zip_tmp), "zip", root_dir=work, base_dir="."))
         _replace_folder(work, out)
@@ -146,7 +154,7 @@ def export_package(run: Run, out: str | Path, x_check: np.ndarray,
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return PackageReport(out, zip_path, model, checked, diff)
+    return PackageReport(out, zip_path, model, checked, diff, unchecked)
 
 
 def _replace_folder(new: Path, target: Path) -> None:
@@ -160,12 +168,13 @@ def _replace_folder(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _check_package(folder: Path, run: Run, predictor) -> tuple[int, float]:
-    """Run the package's predict.py on raw test rows; compare with the app's predictions."""
+def _check_package(folder: Path, run: Run, predictor) -> tuple[int, float, str]:
+    """Run the package's predict.py on raw test rows; compare with the app's predictions.
+    Returns the rows checked, the largest difference, and why nothing was checked (or "")."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = _raw_check_input(run, Path(tmp))
-        if raw is None:
-            return 0, 0.0
+        if isinstance(raw, str):
+            return 0, 0.0, raw
         path, part = raw
         expected = predictor.predict_frame(part)
         spec = importlib.util.spec_from_file_location("traindesk_package_predict",
@@ -183,7 +192,7 @@ def _check_package(folder: Path, run: Run, predictor) -> tuple[int, float]:
                                   "was not saved.") from None
         produced = pd.read_csv(produced_path, keep_default_na=False, dtype={"prediction": str}
                                if run.task == "classification" else None)
-    return len(part), _compare_predictions(run, expected, produced)
+    return len(part), _compare_predictions(run, expected, produced), ""
 
 
 def _compare_predictions(run: Run, expected: pd.DataFrame, produced: pd.DataFrame) -> float:

@@ -72,3 +72,14 @@ def test_example_thumbnails_scale_float_images_and_keep_their_pixels(qtbot):
     rgb = np.zeros((3, 4, 4), np.uint8)
     rgb[0] = 200
     assert image_pixmap(rgb, 4).toImage().pixelColor(1, 1).red() == 200
+
+
+def test_format_duration_in_words_and_as_a_clock():
+    from gui.widgets.common import format_duration
+
+    assert [format_duration(s) for s in (0.25, 4.5, 150, 5400)] == [
+        "250 ms", "4.5 s", "2.5 min", "1.5 h"]
+    assert [format_duration(s, clock=True) for s in (0, 65.4, 3723)] == [
+        "00:00", "01:05", "1:02:03"]
+    assert format_duration(float("nan"), clock=True) == "--:--"
+    assert format_duration(float("inf")) == ""

@@ -136,3 +136,53 @@ def test_export_package_on_the_command_line(tmp_path):
     bad = run_main("export", str(run.path), "--format", "package", "--out", str(blocked))
     assert bad.returncode == 2 and "is a file" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def _train_on_copy_then_shrink(tmp_path):
+    """A run trained on a CSV that then lost most of its rows (its test rows no longer exist)."""
+    from tests.conftest import ROOT
+
+    data = tmp_path / "flowers.csv"
+    frame = pd.read_csv(ROOT / "resources" / "samples" / "iris.csv")
+    frame.to_csv(data, index=False)
+    run = _train(tmp_path, data, "species", epochs=1)
+    frame.head(20).to_csv(data, index=False)
+    return run
+
+
+def test_a_package_whose_test_rows_are_gone_says_so_instead_of_matching_on_0_rows(tmp_path):
+    from ml.export import inputs_for_check
+
+    run = _train_on_copy_then_shrink(tmp_path)
+    x, checked_on = inputs_for_check(run)  # the inputs kept with the run
+    report = export_package(run, tmp_path / "pkg", x, checked_on=checked_on)
+    assert report.checked_rows == 0 and "changed after this run was trained" in report.unchecked
+    assert "NOT checked on raw rows" in report.summary and "0 raw rows" not in report.summary
+    assert "Evaluate on another" not in report.summary  # advice for evaluating, not exports
+    assert report.folder.is_dir()  # the model itself was checked on the kept inputs
+
+
+def test_split_rows_beyond_a_shorter_file_are_a_plain_error_not_an_index_error(tmp_path):
+    from ml.errors import RunError
+    from ml.export import inputs_for_check
+
+    run = _train_on_copy_then_shrink(tmp_path)
+    run.config.pop("data_fingerprint", None)  # as runs without a fingerprint: only rows tell
+    with pytest.raises(RunError, match="has 20 rows, but this run's test split uses row"):
+        load_split(run, "test")
+    x, checked_on = inputs_for_check(run)
+    assert "kept with the run" in checked_on
+    report = export_package(run, tmp_path / "pkg", x, checked_on=checked_on)
+    assert "has 20 rows" in report.unchecked and "NOT checked" in report.summary
+
+
+def test_the_cli_exits_non_zero_when_the_package_could_not_be_checked(tmp_path):
+    from tests.conftest import run_main
+
+    run = _train_on_copy_then_shrink(tmp_path)
+    proc = run_main("export", str(run.path), "--format", "package", "--out",
+                    str(tmp_path / "pkg"))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not checked on raw rows" in lines[0], proc.stderr
+    assert "changed after this run was trained" in lines[0] and "Traceback" not in proc.stderr
