@@ -14,7 +14,7 @@ the same augmentation on CPU and GPU and does not disturb the training's other r
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DataError
+from .settings import settings_from_dict
 
 #: Pixels the warp needs from outside the image (the corners of a rotated image) are mirrored
 #: from inside it. Zeros would add black corners and "border" would smear the edge pixels into
@@ -100,27 +101,10 @@ class AugmentSettings:
         DataError
             When a value has the wrong type (the range is checked by :meth:`validate`).
         """
-        d = d or {}
-        if not isinstance(d, dict):
-            raise DataError("The augmentation settings in the project file are not a set of "
-                            "named values; remove them to use no augmentation.")
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in d:
-                continue
-            value = d[f.name]
-            if f.type in (bool, "bool"):
-                if not isinstance(value, bool):
-                    raise DataError(f"The augmentation setting {f.name!r} must be true or false "
-                                    f"(got {value!r}).")
-            else:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                        or not math.isfinite(value):
-                    raise DataError(f"The augmentation setting {f.name!r} must be a number (got "
-                                    f"{value!r}).")
-                value = float(value)
-            values[f.name] = value
-        return cls(**values)
+        return settings_from_dict(
+            cls, d, setting="The augmentation setting",
+            not_a_dict="The augmentation settings in the project file are not a set of named "
+                       "values; remove them to use no augmentation.")
 
     def describe(self) -> str:
         """A short phrase for people, e.g. ``horizontal flip, rotation up to 15°``; ``none``."""

@@ -18,13 +18,14 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .settings import as_int, settings_from_dict
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
@@ -99,32 +100,10 @@ class TextSettings:
         DataError
             When a value has the wrong type (the range is checked by :meth:`validate`).
         """
-        d = d or {}
-        if not isinstance(d, dict):
-            raise DataError("The text settings in the project file are not a set of named "
-                            "values; remove them to use the defaults.")
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in d:
-                continue
-            value = d[f.name]
-            if f.type in (bool, "bool"):
-                if not isinstance(value, bool):
-                    raise DataError(f"The text setting {f.name!r} must be true or false (got "
-                                    f"{value!r}).")
-            else:
-                value = _as_int(value, f"The text setting {f.name!r}")
-            values[f.name] = value
-        return cls(**values)
-
-
-def _as_int(value: Any, what: str) -> int:
-    """*value* as an int: ints and whole floats pass (JSON may write 100.0), anything else fails."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise DataError(f"{what} must be a whole number (got {value!r}).")
-    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
-        raise DataError(f"{what} must be a whole number (got {value!r}).")
-    return int(value)
+        return settings_from_dict(
+            cls, d, setting="The text setting",
+            not_a_dict="The text settings in the project file are not a set of named values; "
+                       "remove them to use the defaults.")
 
 
 def _as_str(text: Any) -> str:
@@ -293,7 +272,7 @@ class Tokenizer:
         if (not isinstance(vocab, list) or len(vocab) < 2 or vocab[:2] != [PAD, UNK]
                 or not all(isinstance(w, str) for w in vocab)):
             raise DataError("The saved tokenizer's vocabulary is damaged; train the model again.")
-        length = _as_int(d["max_length"], "The saved tokenizer's length")
+        length = as_int(d["max_length"], "The saved tokenizer's length")
         if length < 1:
             raise DataError("The saved tokenizer's length is not positive; train the model again.")
         return cls(settings=TextSettings.from_dict(d.get("settings")), vocab=list(vocab),
