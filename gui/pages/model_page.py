@@ -375,9 +375,15 @@ class ModelPage(QWidget):
                                        "count.")
         self.estimate_button = QPushButton("Estimate time and memory")
         self.estimate_button.setObjectName("estimateButton")
-        self.estimate_button.setToolTip("Time a few real training steps on the chosen device.")
+        self.estimate_button.setToolTip("Prepare the data and train a few short epochs on a "
+                                        "sample of it, as the run will (loading, augmentation, "
+                                        "validation, checkpoints), on the chosen device.")
         self.estimate_label = QLabel("")
         self.estimate_label.setWordWrap(True)
+        self.estimate_details = QLabel("")  # where the time goes, one part a line
+        self.estimate_details.setObjectName("estimateDetails")
+        self.estimate_details.setWordWrap(True)
+        self.estimate_details.hide()
 
         self.training_tab = QWidget()
         opt = QGroupBox("Optimizer")
@@ -420,6 +426,7 @@ class ModelPage(QWidget):
         lf.addRow(self.min_delta_label, self.min_delta_spin)
         lf.addRow(self.estimate_button)
         lf.addRow(self.estimate_label)
+        lf.addRow(self.estimate_details)
         layout = QVBoxLayout(self.training_tab)
         for box in (opt, sched, loop):
             layout.addWidget(box)
@@ -786,35 +793,36 @@ class ModelPage(QWidget):
     # -- estimate -------------------------------------------------------------------------------
     @Slot()
     def estimate(self) -> None:
+        """Start the estimate, or cancel the one running."""
+        if self.estimate_runner.is_running():
+            self.estimate_runner.cancel()
+            self._estimate_done("Estimate cancelled.")
+            return
         state = self.state
         if state.spec is None or state.summary is None:
             return
         from workers.estimate_worker import EstimateWorker
 
-        share = 1.0 - state.project.data.split.val_fraction - state.project.data.split.test_fraction
-        n_train = max(1, int(state.summary.n_rows * share))
-        self.estimate_label.setText("Timing a few training steps…")
-        self.estimate_button.setEnabled(False)
-        self.estimate_runner.start(EstimateWorker(state.spec, state.project.training, n_train,
-                                                  state.model_input))
+        self.estimate_label.setText("Preparing the data and timing a few short epochs…")
+        self.estimate_details.hide()
+        self.estimate_button.setText("Cancel the estimate")
+        self.estimate_runner.start(EstimateWorker(state.project, state.dataset))
+
+    def _estimate_done(self, text: str) -> None:
+        self.estimate_button.setText("Estimate time and memory")
+        self.estimate_button.setEnabled(self.state.spec is not None)
+        self.estimate_label.setText(text)
 
     @Slot(object)
-    def _on_estimated(self, result: dict) -> None:
-        self.estimate_button.setEnabled(self.state.spec is not None)
-        epoch = result["seconds_per_epoch"]
-        total = result["seconds_total"]
-        memory = result.get("peak_memory_bytes")
-        mem = (f"; peak GPU memory {format_bytes(memory)}" if memory else
-               "; memory: see the estimate above")
-        self.estimate_label.setText(f"On {result.get('device', 'this device')}: about "
-                                    f"<b>{format_duration(epoch)}</b> per epoch, "
-                                    f"<b>{format_duration(total)}</b> for "
-                                    f"{self.state.project.training.epochs} epochs{mem}.")
+    def _on_estimated(self, result) -> None:
+        headline, parts = describe_estimate(result)
+        self._estimate_done(headline)
+        self.estimate_details.setText("<br>".join(parts))
+        self.estimate_details.show()
 
     @Slot(str)
     def _on_estimate_failed(self, message: str) -> None:
-        self.estimate_button.setEnabled(self.state.spec is not None)
-        self.estimate_label.setText(f"Could not time training: {message}")
+        self._estimate_done(f"Could not time training: {message}")
 
     # -- transfer learning ----------------------------------------------------------------------
     def _show_init_choices(self) -> None:
@@ -880,3 +888,35 @@ class ModelPage(QWidget):
         mark_problem(self.transfer_report)
         self.transfer_report.setText(message)
 
+
+def describe_estimate(result) -> tuple[str, list[str]]:
+    """The headline and the breakdown lines (rich text) of a
+    :class:`~ml.training.estimate.RunEstimate`."""
+    d = format_duration
+    memory = result.peak_memory_bytes
+    where = "GPU memory" if result.memory_kind == "GPU" else "memory (RAM, all of TrainDesk)"
+    mem = f"; at most about <b>{format_bytes(memory)}</b> of {where}" if memory else ""
+    headline = (f"On {result.device}: about <b>{d(result.seconds_total)}</b> of training for "
+                f"{result.epochs} epoch{'s' if result.epochs != 1 else ''} "
+                f"(<b>{d(result.seconds_per_epoch)}</b> per epoch){mem}.")
+    steps = result.epochs * result.steps_per_epoch
+    parts = [f"Training steps: {d(result.train_steps)} ({steps:,} batches of up to "
+             f"{result.batch_size} rows)"]
+    if result.loader_workers:
+        how = "decode and augment" if result.augmented else "decode"
+        parts.append(f"Loading: {result.loader_workers} worker process"
+                     f"{'es' if result.loader_workers != 1 else ''} {how} the images alongside "
+                     f"the steps (about {d(result.loading_alongside)} of work)")
+    else:
+        how = "Loading and augmenting" if result.augmented else "Loading"
+        parts.append(f"{how} the batches: {d(result.loading)}")
+    if result.n_val:
+        parts.append(f"Validation: {d(result.validation)} (all {result.n_val:,} validation "
+                     f"rows after every epoch)")
+    parts.append(f"Saving checkpoints: {d(result.checkpoints)} (after every epoch)")
+    starting = ("starting the image-decoding processes and the first steps"
+                if result.loader_workers else "the first steps")
+    parts.append(f"Starting: {d(result.start_up)} ({starting})")
+    parts.append(f"Before training, preparing the data took {d(result.seconds_preparing)}; "
+                 f"after it, the test evaluation takes about {d(result.seconds_finishing)}.")
+    return headline, parts

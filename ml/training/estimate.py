@@ -1,78 +1,381 @@
-"""How long a run will take: a few real training steps, timed on the chosen device."""
+"""How long a run will take and how much memory it needs: a few real epochs, timed and scaled.
+
+A fresh copy of the model trains on a sample of the real training rows through the same
+:meth:`Trainer.fit` a run uses - its batching, the streamed image decoding in worker processes,
+augmentation, a validation pass each epoch and :class:`~.checkpoint.RunWriter`'s checkpoint
+writes (into a temporary folder on the runs' disk) - for a few short epochs. Each part is timed
+on its own and scaled to the run:
+
+``start_up``
+    What the first epoch took beyond a later one: decoding processes starting, first steps.
+``train_steps``
+    A step's time (from one batch's end to the next, so waiting for data is in it) x steps per
+    epoch, plus each epoch's fixed cost, x epochs; minus ``loading``.
+``loading``
+    Gathering and augmenting the batches on the training thread, timed apart over the sample.
+    Streamed images are decoded by worker processes alongside the steps instead:
+    ``loading_alongside`` is their decoding work, which shows in ``train_steps`` only where
+    they are slower than a step.
+``validation``
+    One validation pass's time per validation row x validation rows x epochs (the whole
+    validation split is used when it is small, a sample of :data:`VAL_SAMPLE_ROWS` otherwise).
+``checkpoints``
+    One epoch's checkpoint, history and best-weights writes x epochs, plus what the writes grow
+    by as the history they carry lengthens over the run.
+
+``seconds_total`` is their sum: what :attr:`FitResult.seconds` (and the Train page's clock)
+measures. Preparing the data before and evaluating the test split after are given apart
+(``seconds_preparing``, ``seconds_finishing``). Not modelled: early stopping (the estimate is for
+every planned epoch), frozen transferred layers (a little faster in their epochs).
+"""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import math
+import os
+import statistics
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..data.streaming import ImageFiles
+from ..errors import Cancelled
 from ..runs.project import TrainingConfig
-from ..system.device import describe_device, release_device_memory, select_device
-from .trainer import Trainer, as_model_input
+from ..system.device import describe_device, select_device
+from .callbacks import Callback
+from .checkpoint import RunWriter
+from .trainer import TensorBatches, Trainer, as_model_input, augment_seed
+
+#: Training batches per sample epoch (all of them when the run has fewer).
+SAMPLE_STEPS = 8
+#: Validation rows timed: the whole split below this, a sample of this many above.
+VAL_SAMPLE_ROWS = 2048
+#: Sample epochs: at least this many (the first is the warm-up) ...
+MIN_EPOCHS = 3
+#: ... and more, up to MAX_EPOCHS, until the later ones add up to this many seconds (a short
+#: epoch is timed several times over, so one slow moment on a busy machine does not decide).
+MIN_STEADY_SECONDS = 0.4
+MAX_EPOCHS = 12
+#: Past this many seconds of sampling no further epoch is started (a big model's epoch of
+#: SAMPLE_STEPS can take seconds; two epochs then tell enough).
+MAX_SAMPLE_SECONDS = 15.0
 
 
-def estimate_run(model: nn.Module, x: np.ndarray, y: np.ndarray, task: str,
-                 config: TrainingConfig, *, device: str = "auto", n_batches: int = 5,
-                 n_train: int | None = None) -> dict:
-    """Time *n_batches* training steps (forward, backward, optimizer step) after two warm-up
-    steps, on a copy of *model* (the model itself is left untouched).
+@dataclass(frozen=True)
+class RunEstimate:
+    """What a run of ``epochs`` epochs will take (seconds) and need (bytes); see the module."""
+
+    device: str
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    n_train: int
+    n_val: int
+    start_up: float
+    train_steps: float
+    loading: float
+    validation: float
+    checkpoints: float
+    #: Decoding work of the streaming worker processes (done alongside the steps), else 0.
+    loading_alongside: float
+    loader_workers: int
+    augmented: bool
+    seconds_preparing: float
+    seconds_finishing: float
+    #: The highest memory seen while training: GPU memory allocated on CUDA, else the
+    #: process's resident memory (RAM); None where it cannot be read.
+    peak_memory_bytes: int | None
+    memory_kind: str  # "GPU" or "RAM"
+    sampled_steps: int
+    sampled_epochs: int
+
+    @property
+    def seconds_total(self) -> float:
+        return self.start_up + self.train_steps + self.loading + self.validation + \
+            self.checkpoints
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return (self.seconds_total - self.start_up) / max(1, self.epochs)
+
+    @property
+    def seconds_per_batch(self) -> float:
+        return (self.train_steps + self.loading) / max(1, self.epochs * self.steps_per_epoch)
+
+    def parts(self) -> dict[str, float]:
+        """The parts of :attr:`seconds_total`, in the order a run goes through them."""
+        return {"start_up": self.start_up, "train_steps": self.train_steps,
+                "loading": self.loading, "validation": self.validation,
+                "checkpoints": self.checkpoints}
+
+    def as_dict(self) -> dict:
+        """Plain values (for JSON), with the derived totals."""
+        return {**dataclasses.asdict(self), "seconds_total": self.seconds_total,
+                "seconds_per_epoch": self.seconds_per_epoch,
+                "seconds_per_batch": self.seconds_per_batch}
+
+
+class _Clock(Callback):
+    """Timestamps of a sample fit: each epoch's begin, batch ends, and the two sides of the
+    checkpoint writer (this callback sits before it, :class:`_ClockAfter` after it)."""
+
+    def __init__(self, should_stop: Callable[[], bool], sample_rss: Callable[[], None]):
+        self.should_stop, self.sample_rss = should_stop, sample_rss
+        self.began = 0.0
+        self.epochs: list[dict] = []
+        self.cancelled = False
+
+    def on_fit_begin(self, logs) -> None:
+        self.began = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs) -> None:
+        self.epochs.append({"begin": time.perf_counter(), "batches": []})
+
+    def on_batch_end(self, step, logs) -> None:
+        now = self.epochs[-1]["batches"]
+        now.append(time.perf_counter())
+        if len(now) == 1:
+            self.sample_rss()  # once an epoch: reading it each step would slow small steps
+        if self.should_stop():
+            self.cancelled = self.trainer.should_stop = True
+
+    def on_epoch_end(self, epoch, logs) -> None:
+        self.epochs[-1]["validated"] = time.perf_counter()
+
+
+class _ClockAfter(Callback):
+    """After the checkpoint writer: its end, and when to stop sampling."""
+
+    def __init__(self, clock: _Clock):
+        self.clock = clock
+
+    def on_epoch_end(self, epoch, logs) -> None:
+        clock = self.clock
+        clock.epochs[-1]["written"] = time.perf_counter()
+        clock.sample_rss()
+        done = len(clock.epochs)
+        steady = sum(e["written"] - e["begin"] for e in clock.epochs[1:])
+        if done >= MAX_EPOCHS or (done >= MIN_EPOCHS and steady >= MIN_STEADY_SECONDS) or \
+                (done >= 2 and time.perf_counter() - clock.began > MAX_SAMPLE_SECONDS):
+            self.trainer.should_stop = True
+
+
+def _phases(epoch: dict) -> dict[str, float]:
+    """One sample epoch in parts: fixed cost, per-step time, validation, checkpoint."""
+    t = epoch["batches"]
+    first = t[0] - epoch["begin"]
+    per_step = (t[-1] - t[0]) / (len(t) - 1) if len(t) > 1 else first
+    return {"fixed": max(0.0, first - per_step), "per_step": per_step,
+            "validation": epoch["validated"] - t[-1], "checkpoint": epoch["written"] -
+            epoch["validated"], "whole": epoch["written"] - epoch["begin"]}
+
+
+def _sample(x, rows: np.ndarray):
+    return x.take(rows) if isinstance(x, ImageFiles) else x[rows]
+
+
+def _sample_rows(n: int, k: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
+
+
+class _PeakMemory:
+    """The highest memory reading: CUDA's allocation peak, or this process's resident set."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.peak = device, None
+        self._process = None
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            return
+        try:
+            import psutil
+
+            self._process = psutil.Process(os.getpid())
+        except ImportError:  # pragma: no cover - a required dependency
+            pass
+        self.sample()
+
+    def sample(self) -> None:
+        if self._process is not None:
+            self.peak = max(self.peak or 0, int(self._process.memory_info().rss))
+
+    def read(self, extra_device_bytes: int = 0) -> int | None:
+        if self.device.type == "cuda":
+            return int(torch.cuda.max_memory_allocated(self.device)) + extra_device_bytes
+        return self.peak
+
+
+def _feed_seconds(x, y, bs: int, device: torch.device, augment, seed: int) -> float:
+    """Seconds to gather (or decode) and augment one batch, as the run's data path does it:
+    on the training thread for held data, in one worker process's code for streamed images."""
+    rows = np.arange(min(len(x), bs))
+    if isinstance(x, ImageFiles):
+        from .loading import ImageFileDataset
+
+        in_workers = augment if device.type == "cpu" else None
+        dataset = ImageFileDataset(x.take(rows), y[rows], in_workers)
+        start = time.perf_counter()
+        dataset.__getitems__((augment_seed(seed, 0), list(range(len(rows)))))
+    else:
+        batches = TensorBatches(x[rows], y[rows], device)
+        start = time.perf_counter()
+        for i in range(2):
+            xb, _ = batches.batch(batches.index(torch.from_numpy(rows)))
+            xb = as_model_input(xb)
+            if augment is not None:
+                xb = augment(xb, seed=augment_seed(seed, i))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - start) / 2
+    return time.perf_counter() - start
+
+
+def _history_cost(trainer: Trainer, folder: Path, epochs: int) -> float:
+    """Seconds a checkpoint write grows by, on average over the run, as the history it carries
+    grows from the sample's few epochs to the run's: timed with the real writer at both lengths
+    (the history is pickled twice in each checkpoint and ``history.jsonl`` rewritten whole)."""
+    have = list(trainer.history)
+    if not have or epochs <= len(have):
+        return 0.0
+    line = dict(have[-1])
+
+    def write(n: int) -> float:
+        trainer.history = [dict(line, epoch=i + 1) for i in range(n)]
+        writer = RunWriter(folder, [json.dumps(h) for h in trainer.history[:-1]])
+        writer.set_trainer(trainer)
+        best = trainer.best
+        saved = None if best is None else best.best_epoch
+        if best is not None:
+            best.best_epoch = -1  # the best-weights write is timed in the sample epochs
+        try:
+            began = time.perf_counter()
+            writer.on_epoch_end(n - 1, dict(line, epoch=n))
+            return time.perf_counter() - began
+        finally:
+            if best is not None:
+                best.best_epoch = saved
+
+    try:
+        short = min(write(len(have)) for _ in range(2))
+        long = min(write((epochs + 1) // 2) for _ in range(2))
+    finally:
+        trainer.history = have
+    return max(0.0, long - short)
+
+
+def _sample_fit(make_trainer: Callable[[list[Callback]], Trainer], data: tuple,
+                should_stop: Callable[[], bool], memory: _PeakMemory,
+                checkpoint_dir: Path | None, epochs: int) -> tuple[_Clock, float]:
+    """Train on the sample until :class:`_ClockAfter` has seen enough epochs; the checkpoints
+    go to a temporary folder (on the run's disk when *checkpoint_dir* exists). Returns the
+    clock and :func:`_history_cost`."""
+    clock = _Clock(should_stop, memory.sample)
+    base = checkpoint_dir if checkpoint_dir is not None and checkpoint_dir.is_dir() else None
+    with tempfile.TemporaryDirectory(prefix=".estimate-", dir=base) as tmp:
+        trainer = make_trainer([clock, RunWriter(Path(tmp)), _ClockAfter(clock)])
+        trainer.fit(*data)
+        if clock.cancelled:
+            raise Cancelled("The estimate was stopped.")
+        growth = _history_cost(trainer, Path(tmp), epochs)
+    return clock, growth
+
+
+def estimate_fit(model: nn.Module, task: str, config: TrainingConfig, x_train, y_train,
+                 x_val=None, y_val=None, *, augment=None, class_weights=None,
+                 target_scale: float = 1.0, n_test: int = 0, checkpoint_dir: Path | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 seconds_preparing: float = 0.0) -> RunEstimate:
+    """Time a short fit of a copy of *model* on a sample of the data and scale it to the run.
 
     Parameters
     ----------
     model : nn.Module
-    x, y : ndarray
-        Inputs and targets shaped and typed like the real ones (values do not matter).
+        Left untouched (a deep copy trains).
     task : str
     config : TrainingConfig
-        Batch size, optimizer, loss and AMP as the run will use them.
-    device : str
-        ``auto``, ``cpu``, ``cuda`` or ``mps``.
-    n_batches : int
-    n_train : int, optional
-        Training rows of the real run (default ``len(x)``).
+        The run's settings (batch size, epochs, optimizer, device, AMP ...).
+    x_train, y_train, x_val, y_val : ndarray or ImageFiles
+        The run's prepared splits; only a sample of the rows is trained on.
+    augment, class_weights, target_scale
+        As the run passes them to :class:`Trainer`.
+    n_test : int
+        Test rows evaluated after training (for ``seconds_finishing``).
+    checkpoint_dir : Path, optional
+        A folder on the disk the run will write to (default: the temporary folder's disk).
+    should_stop : callable, optional
+        Polled after every sample batch; when it returns True, :class:`Cancelled` is raised.
+    seconds_preparing : float
+        Measured by the caller; carried into the result.
 
-    Returns
-    -------
-    dict
-        ``seconds_per_batch``, ``seconds_per_epoch``, ``seconds_total`` (for
-        ``config.epochs``), ``peak_memory_bytes`` (CUDA only, else None) and ``device``.
+    Raises
+    ------
+    Cancelled
+        When *should_stop* asked for it.
     """
-    dev = select_device(device)
-    net = copy.deepcopy(model).to(dev)
-    trainer = Trainer(net, task, config, device=dev)
-    optimizer = trainer._make_optimizer()
-    batch = max(1, min(int(config.batch_size), len(x)))
-    n_train = int(n_train if n_train is not None else len(x))
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    net.train()
-    times = []
-    rng = np.random.default_rng(0)
-    try:
-        for i in range(2 + max(1, int(n_batches))):
-            idx = torch.from_numpy(rng.integers(0, len(x), batch))
-            xb, yb = as_model_input(xt[idx].to(dev)), yt[idx].to(dev)
-            start = time.perf_counter()
-            out = net(xb)
-            loss = trainer._loss(out, yb, training=True)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            if i >= 2:
-                times.append(time.perf_counter() - start)
-        peak = int(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else None
-    finally:
-        del net, optimizer
-        release_device_memory(dev)
-    per_batch = float(np.median(times))
-    per_epoch = per_batch * math.ceil(n_train / batch)
-    return {"seconds_per_batch": per_batch, "seconds_per_epoch": per_epoch,
-            "seconds_total": per_epoch * int(config.epochs), "peak_memory_bytes": peak,
-            "device": describe_device(dev).label}
+    should_stop = should_stop or (lambda: False)
+    device = select_device(config.device)
+    n_train, bs = len(x_train), max(1, min(int(config.batch_size), len(x_train)))
+    n_val = 0 if x_val is None else len(x_val)
+    rows = _sample_rows(n_train, bs * SAMPLE_STEPS, int(config.seed))
+    val_rows = _sample_rows(n_val, VAL_SAMPLE_ROWS, int(config.seed) + 1)
+    data = (_sample(x_train, rows), y_train[rows],
+            _sample(x_val, val_rows) if n_val else None, y_val[val_rows] if n_val else None)
+    sample_cfg = dataclasses.replace(config, epochs=MAX_EPOCHS, early_stopping=False)
+    net = copy.deepcopy(model)
+
+    def make_trainer(callbacks: list[Callback]) -> Trainer:
+        return Trainer(net, task, sample_cfg, callbacks=callbacks, device=device,
+                       augment=augment, class_weights=class_weights, target_scale=target_scale)
+
+    memory = _PeakMemory(device)
+    epochs, steps = int(config.epochs), math.ceil(n_train / bs)
+    clock, growth = _sample_fit(make_trainer, data, should_stop, memory,
+                                Path(checkpoint_dir) if checkpoint_dir is not None else None,
+                                epochs)
+    # The later epochs are the steady state; the first one's extra is start-up.
+    steady = [_phases(e) for e in clock.epochs[1:]] or [_phases(clock.epochs[0])]
+    mid = {k: statistics.median(p[k] for p in steady) for k in steady[0]}
+    first = _phases(clock.epochs[0])
+    start_up = max(0.0, clock.epochs[0]["begin"] - clock.began + first["whole"] - mid["whole"])
+    streamed = isinstance(x_train, ImageFiles)
+    workers = 0
+    if streamed:
+        from .loading import default_workers
+
+        workers = default_workers()
+    feed = _feed_seconds(x_train, y_train, bs, device, augment, int(config.seed))
+    step_total = epochs * (mid["fixed"] + steps * mid["per_step"])
+    loading = 0.0 if streamed and workers else min(step_total, epochs * steps * feed)
+    val_per_row = mid["validation"] / max(1, len(val_rows))
+    extra = 0
+    if device.type == "cuda" and TensorBatches._fits(_nbytes(x_train, y_train), device):
+        extra = _nbytes(x_train, y_train) - _nbytes(data[0], data[1])  # all of it on the GPU
+    return RunEstimate(
+        device=describe_device(device).label, epochs=epochs, steps_per_epoch=steps,
+        batch_size=bs, n_train=n_train, n_val=n_val, start_up=start_up,
+        train_steps=step_total - loading, loading=loading,
+        validation=epochs * val_per_row * n_val,
+        checkpoints=epochs * (mid["checkpoint"] + growth),
+        loading_alongside=epochs * steps * feed if streamed and workers else 0.0,
+        loader_workers=workers, augmented=augment is not None,
+        seconds_preparing=float(seconds_preparing),
+        seconds_finishing=val_per_row * int(n_test),
+        peak_memory_bytes=memory.read(max(0, extra)),
+        memory_kind="GPU" if device.type == "cuda" else "RAM",
+        sampled_steps=sum(len(e["batches"]) for e in clock.epochs),
+        sampled_epochs=len(clock.epochs))
+
+
+def _nbytes(x, y) -> int:
+    if isinstance(x, ImageFiles):
+        return 0  # streamed: only batches are ever on the device
+    return int(np.asarray(x).nbytes + np.asarray(y).nbytes)

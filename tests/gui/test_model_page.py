@@ -218,6 +218,27 @@ def test_training_settings_schedule_loss_and_estimate(qtbot, window):
     qtbot.waitUntil(lambda: "per epoch" in page.estimate_label.text(), timeout=60_000)
 
 
+def test_the_estimate_shows_where_the_time_goes_and_can_be_cancelled(qtbot, window):
+    load_sample(qtbot, window, "iris")
+    page = window.model_page
+    window.state.project.training.epochs = 20
+    page.estimate_button.click()
+    assert page.estimate_button.text() == "Cancel the estimate"
+    page.estimate_button.click()  # cancel: the button is back, the old result never shows
+    assert page.estimate_label.text() == "Estimate cancelled."
+    assert page.estimate_button.text() == "Estimate time and memory"
+    page.estimate_button.click()
+    qtbot.waitUntil(lambda: "per epoch" in page.estimate_label.text(), timeout=60_000)
+    assert "for 20 epochs" in page.estimate_label.text()
+    assert "memory" in page.estimate_label.text()
+    details = page.estimate_details.text()
+    assert not page.estimate_details.isHidden()
+    for words in ("Training steps:", "Loading the batches:", "Validation:",
+                  "Saving checkpoints:", "Starting:", "preparing the data"):
+        assert words in details, words
+    assert "after every epoch" in details and " s" in details
+
+
 def test_regression_offers_regression_losses(qtbot, window):
     load_sample(qtbot, window, "diabetes")
     page = window.model_page

@@ -9,7 +9,7 @@ from torch import nn
 
 from ml.errors import TrainingError
 from ml.runs.project import TrainingConfig
-from ml.training.estimate import estimate_run
+from ml.training.estimate import estimate_fit
 from ml.training.schedules import Scheduler, schedule_curve
 from ml.training.trainer import Trainer
 
@@ -135,21 +135,20 @@ def test_gradient_clipping_bounds_each_update():
     assert float(step.norm()) == pytest.approx(0.5, rel=1e-4)  # lr 1 x clipped norm 0.5
 
 
-def test_estimate_times_real_steps_and_leaves_the_model_alone():
+def test_estimate_times_real_steps_and_leaves_the_model_alone(tmp_path):
     x, y = _data(64)
     net = _net()
     before = [p.detach().clone() for p in net.parameters()]
     cfg = TrainingConfig(batch_size=16, epochs=10, device="cpu")
-    result = estimate_run(net, x, y, "classification", cfg, n_batches=3, n_train=1600)
-    assert result["seconds_per_batch"] > 0
-    assert result["seconds_per_epoch"] == pytest.approx(result["seconds_per_batch"] * 100)
-    assert result["seconds_total"] == pytest.approx(result["seconds_per_epoch"] * 10)
-    assert result["peak_memory_bytes"] is None and result["device"]
+    result = estimate_fit(net, "classification", cfg, x, y, x[:8], y[:8], checkpoint_dir=tmp_path)
+    assert result.seconds_per_batch > 0 and result.steps_per_epoch == 4
+    assert result.seconds_total == pytest.approx(sum(result.parts().values()))
+    assert result.sampled_epochs >= 3 and result.peak_memory_bytes > 0 and result.device
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert list(tmp_path.iterdir()) == []  # the sample's checkpoints are cleaned up
     tokens = np.random.default_rng(0).integers(0, 50, size=(8, 12))
     bag = nn.Sequential(nn.Embedding(50, 4), nn.Flatten(), nn.Linear(48, 2))
-    assert estimate_run(bag, tokens, y[:8], "classification", cfg, n_batches=1)[
-        "seconds_total"] > 0
+    assert estimate_fit(bag, "classification", cfg, tokens, y[:8]).seconds_total > 0
 
 
 def test_early_stopping_ends_a_run_that_stopped_improving_and_keeps_the_best():
