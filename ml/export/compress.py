@@ -19,6 +19,7 @@ import tempfile
 import time
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,33 @@ def measure(name: str, path: Path, x: np.ndarray, y: np.ndarray, task: str,
     zipped = len(zlib.compress(Path(path).read_bytes(), 6))
     return Variant(name, Path(path), os.path.getsize(path), 1000 * statistics.median(times),
                    metric_name, metric, zipped)
+
+
+def measurer(pre, x: np.ndarray, y: np.ndarray) -> Callable[[str, Path], Variant]:
+    """The one way exports are measured (compressed variants, pruned and distilled runs).
+
+    Parameters
+    ----------
+    pre : Preprocessor
+        The run's preprocessing (its task, and the target's scale for regression).
+    x, y : ndarray
+        Test inputs as :func:`compression_inputs` gives them (``uint8`` images are scaled to
+        the 0..1 the exported model takes) and encoded targets (regression targets are turned
+        back into their units, so R² is that of the real values).
+
+    Returns
+    -------
+    callable
+        ``measure(name, path)``: the :class:`Variant` of the ONNX file at *path* (see
+        :func:`measure`).
+    """
+    xf = _as_model_input(x)
+    truth = y if pre.task == "classification" else pre.inverse_target(y).astype(np.float64)
+    return lambda name, path: measure(name, Path(path), xf, truth, pre.task)
+
+
+def _as_model_input(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x
 
 
 class _Calibration:
@@ -193,21 +221,18 @@ def compress_run(run, onnx_path: str | Path, x: np.ndarray, y: np.ndarray,
         If a variant loses more than *tolerance* of the test metric (its file is removed).
     """
     onnx_path = Path(onnx_path)
-    pre = run.preprocessor
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / np.float32(255.0)
-    if calibration is not None and calibration.dtype == np.uint8:
-        calibration = calibration.astype(np.float32) / np.float32(255.0)
-    truth = y if pre.task == "classification" else pre.inverse_target(y).astype(np.float64)
+    measure_one = measurer(run.preprocessor, x, y)
+    if calibration is not None:
+        calibration = _as_model_input(calibration)
     if modes is None:
         convolutional = any(layer["type"] == "conv2d" for layer in run.spec.layers)
         modes = ("dynamic", "static") if convolutional and calibration is not None else (
             "dynamic",)
-    variants = [measure("original", onnx_path, x, truth, pre.task)]
+    variants = [measure_one("original", onnx_path)]
     for mode in modes:
         path = onnx_path.with_name(f"{onnx_path.stem}.int8-{mode}.onnx")
         quantize(onnx_path, path, mode, calibration)
-        variant = measure(f"int8 ({mode})", path, x, truth, pre.task)
+        variant = measure_one(f"int8 ({mode})", path)
         drop = variants[0].metric - variant.metric
         if drop > tolerance:
             path.unlink(missing_ok=True)

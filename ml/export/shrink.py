@@ -426,7 +426,7 @@ def measure_runs(runs: list[Run], names: list[str] | None = None, folder: str | 
         When the test split cannot be read or the runs are not of the same data.
     """
     from . import export_run
-    from .compress import CompressionReport, compression_inputs, measure
+    from .compress import CompressionReport, compression_inputs, measurer
 
     first = runs[0]
     for other in runs[1:]:
@@ -434,8 +434,7 @@ def measure_runs(runs: list[Run], names: list[str] | None = None, folder: str | 
             raise ShrinkError(f"{other.path.name} was not tested on the same rows as "
                               f"{first.path.name}; only runs on the same split can be compared.")
     x, y, _ = compression_inputs(first)
-    pre = first.preprocessor
-    truth = y if pre.task == "classification" else pre.inverse_target(y).astype(np.float64)
+    measure = measurer(first.preprocessor, x, y)
     names = names or [r.path.name for r in runs]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(folder) if folder else Path(tmp)
@@ -444,9 +443,7 @@ def measure_runs(runs: list[Run], names: list[str] | None = None, folder: str | 
         # measure the exporter's leftover work too.
         paths = [export_run(run, "onnx", out / f"{run.path.name}.onnx", x,
                             checked_on="test samples").path for run in runs]
-        xf = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x
-        return CompressionReport([measure(name, path, xf, truth, pre.task)
-                                  for name, path in zip(names, paths)])
+        return CompressionReport([measure(name, path) for name, path in zip(names, paths)])
 
 
 def compare_smaller(original: Run, smaller: list[Run] | None = None):
