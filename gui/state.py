@@ -20,6 +20,7 @@ from ml.evaluation.evaluate import Evaluation
 from ml.jobs.training import apply_suggestions
 from ml.models.presets import build_spec, preset_layers, resolve_preset, suggested_lr
 from ml.models.spec import ModelSpec, ModelSummary, check_layers, summarize
+from ml.runs.folder import RunFolder
 from ml.runs.project import Project, RunRecord
 from ml.training.trainer import loss_for
 
@@ -245,8 +246,7 @@ class ProjectState(QObject):
         self.set_dirty(True)
         self.runs_changed.emit()
         if self.current_run is not None and self.current_run.record.path in paths:
-            usable = [r for r in self.project.runs
-                      if (Path(r.path) / "model.safetensors").is_file()]
+            usable = [r for r in self.project.runs if RunFolder(r.path).has_model]
             self.set_current_run(usable[-1] if usable else None)
 
     def use_settings(self, settings: Project) -> None:
@@ -276,7 +276,7 @@ class ProjectState(QObject):
         self.current_run = None
         self._model_touched = True  # an opened project keeps its own model settings
         self._refresh_summary()
-        usable = [r for r in project.runs if (Path(r.path) / "model.safetensors").is_file()]
+        usable = [r for r in project.runs if RunFolder(r.path).has_model]
         if usable:
             self.current_run = CurrentRun(usable[-1])
         self.set_dirty(False)

@@ -129,8 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "dropout, weight_decay, optimizer (default: %(default)s)")
     p.add_argument("--no-pruning", action="store_true",
                    help="let every trial run all its epochs (default: stop hopeless ones)")
-    p.add_argument("--save-best", action="store_true",
-                   help="with a project file: write the best trial's settings into it")
+    p.add_argument("--save-best", nargs="?", const="", metavar="PROJECT_FILE",
+                   help="write the best trial's settings: into the project file given with "
+                        "--project, else into PROJECT_FILE (default: best.tdproj in the "
+                        "search's folder)")
+    p.add_argument("--out", help="the search's folder to create, holding one run folder per "
+                   "trial (default: a new folder under the runs folder)")
 
     p = sub.add_parser("evaluate", help="metrics of a run on its test split or a labelled file")
     p.add_argument("run_dir")
@@ -321,16 +325,15 @@ def _train(args) -> int:
 
 
 def _cmd_search(args) -> int:
-    from .jobs.search import Search, SearchSpace, apply_params
+    from .jobs.search import Search, SearchSpace
 
     project, dataset = _project_from_args(args)
     space = SearchSpace(params=[p for p in args.space.replace(" ", "").split(",") if p])
-    if args.save_best and not args.project:
-        raise TrainDeskError("--save-best writes into a project file; give one.")
     say = (lambda m: None) if args.quiet else _err
     search = Search(project, space, trials=args.trials, minutes=args.minutes,
                     sampler=args.sampler, pruning=not args.no_pruning, dataset=dataset,
-                    runs_dir=project.runs_dir(), on_message=say)
+                    runs_dir=project.runs_dir(), out=Path(args.out) if args.out else None,
+                    on_message=say)
     result = _run_job(search, args.quiet)
     if args.project:
         _record_runs(args.project, result.runs)
@@ -346,14 +349,27 @@ def _cmd_search(args) -> int:
                              "or minutes, or check the messages above.")
     print(f"best: trial {best.number}  val_{result.metric} {best.value:.4f}  run "
           f"{result.folder / best.run}")
-    if args.save_best:
-        from .runs.project import Project
-
-        saved = Project.load(args.project)
-        apply_params(saved, best.params)
-        saved.save(saved.path)
-        print(f"saved the best settings into {args.project}")
+    if args.save_best is not None:
+        _save_best(args, project, result.folder, best.params)
     return EXIT_OK
+
+
+def _save_best(args, project, folder: Path, params: dict) -> None:
+    """Write the best trial's settings: into the project file the search read (as it is now),
+    else into a new project file with the data and settings the search used."""
+    from .jobs.search import apply_params
+    from .runs.project import Project
+
+    if args.project and not args.save_best:
+        saved = Project.load(args.project)
+        target = saved.path
+    else:
+        saved = project.copy()
+        saved.runs = []
+        target = Path(args.save_best).expanduser() if args.save_best else folder / "best.tdproj"
+    apply_params(saved, params)
+    path = saved.save(target)
+    print(f"saved the best settings into {path}")
 
 
 def _record_runs(project_file: str, results) -> None:
@@ -501,12 +517,17 @@ def _print_result(result) -> None:
 
 
 def _resume(args) -> int:
+    from .errors import NothingToDo
     from .jobs.training import TrainingJob
 
     progress = [] if args.quiet else [ConsoleProgress()]
-    job = TrainingJob.resume(Path(args.resume).expanduser(), epochs=args.epochs,
-                             callbacks=progress,
-                             on_message=(lambda m: None) if args.quiet else _err)
+    try:
+        job = TrainingJob.resume(Path(args.resume).expanduser(), epochs=args.epochs,
+                                 callbacks=progress,
+                                 on_message=(lambda m: None) if args.quiet else _err)
+    except NothingToDo as done:  # a preemptible job started again after it finished
+        print(done)
+        return EXIT_OK
     _print_result(_run_job(job, args.quiet))
     return EXIT_OK
 

@@ -36,6 +36,11 @@ class RunError(TrainDeskError):
     """A run folder is missing or incomplete."""
 
 
+class NothingToDo(RunError):
+    """A resumed run has already trained every epoch asked for: not a failure (the command
+    line exits 0), so a preemptible job can simply be started again."""
+
+
 class ExportError(TrainDeskError):
     """An export could not be written or did not reproduce the model."""
 

@@ -9,7 +9,6 @@ run.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFont
@@ -33,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from ml.evaluation.ensemble import Comparison, Ensemble, compare_runs
 from ml.export import FORMATS, export_ensemble, inputs_for_check
-from ml.runs.folder import load_run
+from ml.runs.folder import RunFolder, load_run
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
@@ -87,8 +86,8 @@ class CompareDialog(QDialog):
         self.run_list.setObjectName("compareRuns")
         current = state.current_run.record.path if state.current_run is not None else None
         for record in state.project.runs:
-            if record.status not in ("finished", "stopped") or not (
-                    Path(record.path) / "model.safetensors").is_file():
+            if (record.status not in ("finished", "stopped")
+                    or not RunFolder(record.path).has_model):
                 continue
             metrics = ", ".join(f"{k} {v:.3f}" for k, v in record.metrics.items())
             item = QListWidgetItem(f"{record.id} · {record.model} · {metrics}")

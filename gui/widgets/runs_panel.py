@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ml.errors import TrainDeskError
-from ml.runs.folder import config_diff, delete_run, project_from_config, read_history
+from ml.runs.folder import RunFolder, config_diff, delete_run, project_from_config, read_history
 from ml.runs.project import Project, RunRecord
 
 from .. import dialogs
@@ -54,22 +53,18 @@ class _SortItem(QTableWidgetItem):
 
 
 def read_config(record: RunRecord) -> dict:
-    """A run's ``config.json``.
+    """A run's settings (its ``config.json`` with later changes, read by its
+    :class:`~ml.runs.folder.RunFolder`).
 
     Raises
     ------
     TrainDeskError
-        If it is missing or damaged.
+        If the folder is missing, damaged or from a newer TrainDesk.
     """
-    path = Path(record.path) / "config.json"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise TrainDeskError(f"The settings of run {record.id} cannot be read (its folder was "
-                             f"moved or damaged).") from None
-    if not isinstance(doc, dict):
-        raise TrainDeskError(f"The settings of run {record.id} are damaged.")
-    return doc
+        return RunFolder.open(record.path).settings()
+    except TrainDeskError as exc:
+        raise TrainDeskError(f"The settings of run {record.id} cannot be read: {exc}") from None
 
 
 class RunsPanel(QWidget):
@@ -217,7 +212,7 @@ class RunsPanel(QWidget):
 
     def resumable(self, record: RunRecord) -> bool:
         return (self.status_of(record) in ("stopped", "failed", "interrupted")
-                and (Path(record.path) / "checkpoint.pt").is_file())
+                and RunFolder(record.path).has_checkpoint)
 
     def selected_records(self) -> list[RunRecord]:
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -245,8 +240,7 @@ class RunsPanel(QWidget):
         records = self.selected_records()
         one = len(records) == 1
         busy = self.state.training
-        self.open_button.setEnabled(one and (Path(records[0].path) / "model.safetensors")
-                                    .is_file())
+        self.open_button.setEnabled(one and RunFolder(records[0].path).has_model)
         self.resume_button.setEnabled(one and not busy and self.resumable(records[0]))
         self.compare_button.setEnabled(len(records) == 2)
         self.rerun_button.setEnabled(one and not busy)
@@ -296,7 +290,7 @@ class RunsPanel(QWidget):
     @Slot()
     def _open_selected(self) -> None:
         record = self._one()
-        if record is not None and (Path(record.path) / "model.safetensors").is_file():
+        if record is not None and RunFolder(record.path).has_model:
             self.state.set_current_run(record)
 
     @Slot()

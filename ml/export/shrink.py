@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import re
 import tempfile
 import threading
@@ -38,18 +37,8 @@ from ..errors import RunError, TrainDeskError
 from ..evaluation.evaluate import evaluate_arrays, load_split
 from ..models.presets import PRESET_INFO, build_spec, preset_fits, suggested_lr
 from ..models.spec import build_model, summarize
-from ..runs.folder import (
-    Run,
-    load_run,
-    new_run_dir,
-    now_iso,
-    project_from_config,
-    write_run_info,
-    write_run_start,
-)
+from ..runs.folder import Run, RunFolder, iter_runs, load_run, now_iso, project_from_config
 from ..runs.project import ModelConfig
-from ..runs.weights import save_weights
-from ..system.fileio import atomic_write_json
 from ..training.callbacks import Callback
 from ..training.checkpoint import RunWriter
 from ..training.trainer import Trainer, predict_raw
@@ -353,17 +342,18 @@ class ShrinkJob:
         project.model.init_from = ""
         # "<stamp>-iris-flowers-mlp-pruned", not the teacher's time stamp twice.
         stem = re.sub(r"^\d{8}-\d{6}-", "", teacher.path.name)[:30]
-        run_dir = new_run_dir(teacher.path.parent,
-                              f"{stem}-{'pruned' if self.method == 'prune' else 'distilled'}")
+        folder = RunFolder.create(teacher.path.parent,
+                                  f"{stem}-{'pruned' if self.method == 'prune' else 'distilled'}")
+        run_dir = folder.path
         config = copy.deepcopy(teacher.config)
         config["model"] = dataclasses.asdict(project.model)
         config["training"] = dataclasses.asdict(training)
         info = {"id": run_dir.name, "created": now_iso(), "status": "running",
                 "task": pre.task, "model": spec.name, "dataset": teacher.info.get("dataset", ""),
                 "label": label, "derived_from": derived}
-        write_run_start(run_dir, config=config, rows=teacher.split_rows(), preprocessor=pre,
-                        spec=spec, info=info, x_test=x_test)
-        callbacks = [RunWriter(run_dir), _Stopper(self), *self.callbacks]
+        folder.start(config=config, rows=teacher.split_rows(), preprocessor=pre, spec=spec,
+                     info=info, x_test=x_test)
+        callbacks = [RunWriter(folder), _Stopper(self), *self.callbacks]
         kwargs = dict(callbacks=callbacks, target_scale=pre.target_std)
         try:
             if self.method == "distill":
@@ -378,13 +368,13 @@ class ShrinkJob:
             if self._stop.is_set():
                 trainer.should_stop = True
             fit = trainer.fit(x_train, y_train, x_val, y_val)
-            save_weights(run_dir, net)
+            folder.save_weights(net)
             evaluation = evaluate_arrays(net, pre, x_test, y_test, "test split",
                                          None if pre.kind == "image" else examples)
         except BaseException as exc:
             reason = str(exc) if isinstance(exc, TrainDeskError) else f"{type(exc).__name__}: {exc}"
             try:
-                write_run_info(run_dir, {**info, "status": "failed", "error": reason})
+                folder.update(status="failed", error=reason)
             except TrainDeskError:
                 pass
             raise
@@ -403,10 +393,9 @@ class ShrinkJob:
                    "params": sum(p.numel() for p in net.parameters()),
                    "nonzero_weights": nonzero, "prunable_weights": total,
                    "model": spec.name}
-        atomic_write_json(run_dir / "metrics.json", metrics, error=RunError)
-        write_run_info(run_dir, {**info, "status": status,
-                                 "epochs_completed": fit.epochs_completed,
-                                 "best_epoch": fit.best_epoch})
+        folder.write_metrics(metrics)
+        folder.update(status=status, epochs_completed=fit.epochs_completed,
+                      best_epoch=fit.best_epoch)
         say(f"{label}: test " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
         return ShrinkResult(run_dir=run_dir, method=self.method, label=label, metrics=metrics,
                             params=metrics["params"], nonzero=nonzero, teacher_dir=teacher.path,
@@ -458,17 +447,13 @@ def compare_smaller(original: Run, smaller: list[Run] | None = None):
 def derived_runs(run: Run) -> list[Run]:
     """The finished pruned or distilled runs made from *run* (beside it), oldest first."""
     found = []
-    for folder in sorted(p for p in run.path.parent.iterdir() if p.is_dir() and p != run.path):
-        try:
-            info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        derived = info.get("derived_from") if isinstance(info, dict) else None
-        if (isinstance(derived, dict) and derived.get("run") == run.path.name
-                and info.get("status") in ("finished", "stopped")
-                and (folder / "model.safetensors").is_file()):
+    for folder in iter_runs(run.path.parent):
+        derived = folder.info.get("derived_from")
+        if (folder.path != run.path and isinstance(derived, dict)
+                and derived.get("run") == run.path.name
+                and folder.status in ("finished", "stopped") and folder.has_model):
             try:
-                found.append(load_run(folder))
+                found.append(folder.load())
             except RunError:
                 continue
     return found

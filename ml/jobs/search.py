@@ -196,7 +196,7 @@ class Search(JobQueue):
     def __init__(self, project: Project, space: SearchSpace, *, trials: int | None = 20,
                  minutes: float | None = None, sampler: str = "tpe", pruning: bool = True,
                  dataset: Dataset | None = None, runs_dir: Path | None = None,
-                 callbacks: Iterable[Callback] = (),
+                 out: Path | None = None, callbacks: Iterable[Callback] = (),
                  on_message: Callable[[str], None] | None = None,
                  on_trial_begin: Callable[[int], None] | None = None,
                  on_trial_end: Callable[[Trial, SearchResult], None] | None = None,
@@ -220,10 +220,25 @@ class Search(JobQueue):
         self.pruning = pruning
         self.dataset = dataset
         self.runs_dir = Path(runs_dir) if runs_dir else project.runs_dir()
+        self.out = Path(out) if out else None
         self.callbacks = list(callbacks)
         self.on_message = on_message or (lambda m: None)
         self.on_trial_begin = on_trial_begin or (lambda n: None)
         self.on_trial_end = on_trial_end or (lambda t, r: None)
+
+    def _folder(self) -> Path:
+        """The search's folder: exactly *out* (which must not hold a search or a run yet), or
+        a new one under the runs folder."""
+        if self.out is None:
+            return new_run_dir(self.runs_dir, f"{self.dataset.name}-search")
+        if (self.out / "search.json").exists() or (self.out / "run.json").exists():
+            raise RunError(f"{self.out} already holds a search or a run. Choose an empty "
+                           f"folder.")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"Could not create {self.out}: {exc.strerror or exc}.") from None
+        return self.out
 
     def run(self) -> SearchResult:
         """Run the study and return every trial; the best is ``result.best``.
@@ -243,7 +258,7 @@ class Search(JobQueue):
         task = resolve(self.dataset, self.project.data).task  # bad settings stop here
         metric = "accuracy" if task == "classification" else "mae"
         direction = "maximize" if task == "classification" else "minimize"
-        folder = new_run_dir(self.runs_dir, f"{self.dataset.name}-search")
+        folder = self._folder()
         result = SearchResult(folder=folder, metric=metric, direction=direction)
         seed = int(self.project.training.seed)
         sampler = (optuna.samplers.TPESampler(seed=seed) if self.sampler == "tpe"

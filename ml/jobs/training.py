@@ -3,40 +3,29 @@
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
 from ..data.streaming import ImageFiles
-from ..errors import Cancelled, DataError, OutOfMemory, TrainDeskError
+from ..errors import Cancelled, DataError, NothingToDo, OutOfMemory, RunError, TrainDeskError
 from ..evaluation.evaluate import Evaluation, evaluate_arrays
 from ..models.presets import build_spec
 from ..models.spec import TrainDeskNet, build_model
-from ..models.transfer import body_names
-from ..runs.folder import (
-    RunError,
-    config_dict,
-    data_fingerprint,
-    new_run_dir,
-    now_iso,
-    project_from_config,
-    write_run_info,
-    write_run_start,
-)
+from ..runs.folder import RunFolder, config_dict, data_fingerprint, now_iso, project_from_config
 from ..runs.project import Project, RunRecord
-from ..runs.weights import load_checkpoint, save_weights
 from ..system.device import describe_device, select_device
-from ..system.fileio import atomic_write_json
 from ..training import distributed
 from ..training.callbacks import Callback, FreezeLoaded
 from ..training.checkpoint import RunWriter
 from ..training.trainer import FitResult, Trainer, loss_for
+from ..training.transfer import body_names
 
 
 @dataclass
@@ -70,6 +59,20 @@ class RunResult:
         return float(entry.get(key, float("nan")))
 
 
+@dataclass
+class _Setup:
+    """What a job has ready before its run folder exists."""
+
+    dataset: Dataset
+    prepared: PreparedData
+    spec: Any
+    net: TrainDeskNet
+    transfer: Any
+    device: Any
+    device_label: str
+    fingerprint: dict
+
+
 class TrainingJob:
     """Prepare the data, build the model, train, save and evaluate - one run.
 
@@ -91,8 +94,8 @@ class TrainingJob:
         For runs made together: the cross-validation's or search's folder, and e.g. "fold 2
         of 5" (kept in ``run.json`` and the project's list).
     on_started : callable, optional
-        ``on_started(record)`` with a :class:`~ml.runs.project.RunRecord` (status ``running``) once
-        the run folder holds the run's description, before the first epoch.
+        ``on_started(record)`` with a :class:`~ml.runs.project.RunRecord` (status ``running``)
+        once the run folder holds the run's description, before the first epoch.
     """
 
     def __init__(self, project: Project, *, dataset: Dataset | None = None,
@@ -113,13 +116,15 @@ class TrainingJob:
         self.trainer: Trainer | None = None
         self._stop = threading.Event()
         self._pause = threading.Event()  # shared with the trainer once it exists
-        self._resume: Path | None = None
-        self._resume_status = ""  # the resumed run's status in run.json
+        #: The run being continued (see :meth:`resume`), and the settings it changes.
+        self._resume: RunFolder | None = None
+        self._changes: dict[str, tuple[Any, str]] = {}
         #: The out-of-memory error of the last attempt, if any (the GUI offers a retry).
         self.out_of_memory: OutOfMemory | None = None
         #: Automatic retries after out-of-memory: ``{"epoch", "from", "to"}`` each.
         self.oom_retries: list[dict] = []
 
+    # -- resuming -------------------------------------------------------------------------------
     @classmethod
     def resume(cls, run_dir: str | Path, *, epochs: int | None = None,
                batch_size: int | None = None, dataset: Dataset | None = None,
@@ -132,40 +137,38 @@ class TrainingJob:
 
         Raises
         ------
+        NothingToDo
+            If the run has finished every epoch asked for (resuming it again is a no-op).
         RunError
-            For a folder that is not a run or has no checkpoint.
+            For a folder that is not a run, is from a newer TrainDesk, or cannot be resumed.
         """
-        run_dir = Path(run_dir)
-        try:
-            config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunError(f"{run_dir} is not a run folder (no config.json).") from None
-        except (OSError, ValueError) as exc:
-            raise RunError(f"The settings of run {run_dir.name} cannot be read ({exc}).") \
-                from None
-        project = project_from_config(config, run_dir.name)
-        if epochs is not None:
-            project.training.epochs = int(epochs)
-        if batch_size is not None:  # e.g. smaller after running out of memory
-            project.training.batch_size = int(batch_size)
-        job = cls(project, dataset=dataset, run_dir=run_dir, callbacks=callbacks,
-                  on_message=on_message, on_started=on_started)
-        job._resume = run_dir
-        job._resume_config = config
-        try:  # a fold or a trial stays one after resuming
-            info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-            job.group, job.label = str(info.get("group", "")), str(info.get("label", ""))
-            job._resume_status = str(info.get("status", ""))
-        except (OSError, ValueError, AttributeError):
-            info = {}
-        derived = info.get("derived_from") if isinstance(info, dict) else None
+        folder = RunFolder.open(run_dir)
+        info = folder.info
+        derived = info.get("derived_from")
         if isinstance(derived, dict):  # its loss and masks are not a plain run's
             how = "pruning" if derived.get("method") == "prune" else "distillation"
-            raise RunError(f"Run {run_dir.name} was made by {how} from run "
+            raise RunError(f"Run {folder.name} was made by {how} from run "
                            f"{derived.get('run', '?')}; it cannot be resumed. Make it again "
                            f"(Export step, 'Make it smaller'), with more epochs if needed.")
+        project = project_from_config(folder.settings(), folder.name)
+        _refuse_finished(folder, None if epochs is None else int(epochs))
+        job = cls(project, dataset=dataset, run_dir=folder.path, callbacks=callbacks,
+                  on_message=on_message, on_started=on_started,
+                  group=str(info.get("group", "")), label=str(info.get("label", "")))
+        job._resume = folder
+        if epochs is not None:
+            job._change("training.epochs", int(epochs), "resumed with more epochs")
+        if batch_size is not None:  # e.g. smaller after running out of memory
+            job._change("training.batch_size", int(batch_size), "resumed with another batch size")
         return job
 
+    def _change(self, setting: str, value: Any, why: str) -> None:
+        """Set *setting* for this job; a resumed run records it in its run.json."""
+        section, _, key = setting.partition(".")
+        setattr(getattr(self.project, section), key, value)
+        self._changes[setting] = (value, why)
+
+    # -- control --------------------------------------------------------------------------------
     def request_stop(self) -> None:
         """Stop after the current batch (or before training starts). Safe from any thread."""
         self._stop.set()
@@ -180,77 +183,11 @@ class TrainingJob:
         else:
             self._pause.clear()
 
-    def _initial_net(self, spec, pre):
-        """The network before training: seeded initial weights, plus any transferred ones."""
-        torch.manual_seed(self.project.training.seed)  # the initial weights belong to the seed
-        net = build_model(spec, pre.feature_mean, pre.feature_std)
-        transfer = None
-        if self.project.model.init_from:
-            from ..models.transfer import start_from
-
-            transfer = start_from(net, self.project.model.init_from)
-        return net, transfer
-
-    def _new_folder(self, dataset_name: str, model_name: str) -> Path:
-        """The run folder: the one asked for (which must not hold a run) or a new one."""
-        if self.run_dir is None:
-            return new_run_dir(self.runs_dir, f"{dataset_name}-{model_name}")
-        run_dir = self.run_dir
-        if (run_dir / "run.json").exists():
-            raise RunError(f"{run_dir} already holds a run. Choose an empty folder.")
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunError(f"Could not create {run_dir}: {exc.strerror or exc}.") from None
-        return run_dir
-
-    @staticmethod
-    def _last_checkpoint(run_dir: Path) -> dict | None:
-        path = run_dir / "checkpoint.pt"
-        if not path.is_file():
-            return None
-        return load_checkpoint(path)
-
     @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
-    def _load_checkpoint(self, prepared: PreparedData, fingerprint: dict) -> dict:
-        """The resumed run's last checkpoint, checked against the data as it is now."""
-        run_dir = self._resume
-        path = run_dir / "checkpoint.pt"
-        if not path.is_file():
-            raise RunError(f"Run {run_dir.name} has no checkpoint yet (it stopped before its "
-                           f"first epoch ended); start it again instead.")
-        try:
-            checkpoint = load_checkpoint(path)
-        except RunError as exc:
-            raise RunError(f"Run {run_dir.name} cannot be resumed: {exc}") from None
-        if not isinstance(checkpoint, dict) or "training" not in checkpoint:
-            raise RunError(f"Run {run_dir.name} was saved by an older TrainDesk without the "
-                           f"training state; it cannot be resumed.")
-        old = self._resume_config.get("data_fingerprint")
-        if old and old != fingerprint:
-            raise RunError(f"The data of run {run_dir.name} ({self.project.data.source}) has "
-                           f"changed since it was trained; resuming would mix two datasets.")
-        try:
-            with np.load(run_dir / "split.npz") as saved:
-                rows = {k: saved[k] for k in saved.files}
-        except (OSError, ValueError):
-            rows = None
-        if rows is not None and not _same_rows(rows, prepared.rows):
-            raise RunError(f"The data of run {run_dir.name} no longer splits the same way; it "
-                           f"cannot be resumed.")
-        done = int(checkpoint["epoch"])
-        epochs = self.project.training.epochs
-        # Killed after its last epoch's checkpoint but before it was wrapped up (final weights,
-        # test metrics, status): resuming finishes it without training more.
-        unfinished = done == epochs and self._resume_status != "finished"
-        if done >= epochs and not unfinished:
-            raise RunError(f"Run {run_dir.name} has already trained {done} epochs; give more "
-                           f"epochs (e.g. {done + 10}) to extend it.")
-        return checkpoint
-
+    # -- the run, step by step ------------------------------------------------------------------
     def run(self) -> RunResult:
         """Run the job; the run folder ends ``finished``, ``stopped`` or ``failed``.
 
@@ -259,10 +196,27 @@ class TrainingJob:
         TrainDeskError
             For bad data or settings (the message says what to change).
         """
-        project = self.project
-        group = distributed.current()
         main = distributed.is_main()  # under torchrun only rank 0 writes files and talks
         say = self.on_message if main else (lambda message: None)
+        setup = self._set_up(say)
+        folder, checkpoint = self._open_folder(setup)
+        transfer = None if checkpoint is not None else setup.transfer  # already in its weights
+        run_info = self._describe(setup, folder, checkpoint, transfer, main, say)
+        try:
+            fit, net = self._train(setup, folder, checkpoint, transfer, run_info, main, say)
+            if main:
+                folder.save_weights(net)
+            evaluation = self._evaluate(setup, net)
+        except BaseException as exc:
+            if main:
+                _mark_failed(folder, exc)
+            raise
+        return self._wrap_up(setup, folder, fit, net, evaluation, main, say)
+
+    def _set_up(self, say: Callable[[str], None]) -> _Setup:
+        """Load and prepare the data and build the network: everything that can be refused is
+        checked here, before any folder is made or progress is shown."""
+        project = self.project
         dataset = self.dataset
         if dataset is None:
             say(f"Loading {project.data.source} ...")
@@ -277,162 +231,187 @@ class TrainingJob:
         if self._stop.is_set():
             raise Cancelled()
         pre = prepared.preprocessor
-        # Everything that can be refused is checked before the first progress line.
         spec = build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task)
         loss_for(prepared.task, project.training.loss)
         net, transfer = self._initial_net(spec, pre)
         if transfer is not None:
             say(f"Transfer learning: {transfer.describe()}")
-        device = distributed.device() if group else select_device(project.training.device)
-        info = describe_device(device)
-        say(f"Data: {prepared.summary.n_rows} rows -> {len(prepared.y['train'])} train, "
-            f"{len(prepared.y['val'])} validation, {len(prepared.y['test'])} test; task "
-            f"{prepared.task}.")
-        for warning in prepared.summary.warnings:
-            say(f"Note: {warning}")
-        if isinstance(prepared.x["train"], ImageFiles):
-            from ..training.loading import default_workers
+        device = (distributed.device() if distributed.current()
+                  else select_device(project.training.device))
+        _say_data(prepared, say)
+        return _Setup(dataset=dataset, prepared=prepared, spec=spec, net=net, transfer=transfer,
+                      device=device, device_label=describe_device(device).label,
+                      fingerprint=data_fingerprint(project.data.source))
 
-            size = prepared.x["train"].nbytes + prepared.x["val"].nbytes
-            workers = default_workers()
-            how = (f"{workers} worker process(es) decode the next batches" if workers
-                   else "each batch is decoded as it is needed")
-            say(f"Images are decoded while training ({size / 2**30:.1f} GiB decoded would not "
-                f"be held in memory): {how}.")
+    def _initial_net(self, spec, pre):
+        """The network before training: seeded initial weights, plus any transferred ones."""
+        torch.manual_seed(self.project.training.seed)  # the initial weights belong to the seed
+        net = build_model(spec, pre.feature_mean, pre.feature_std)
+        transfer = None
+        if self.project.model.init_from:
+            from ..training.transfer import start_from
 
-        fingerprint = data_fingerprint(project.data.source)  # before any folder is created
-        checkpoint = None
+            transfer = start_from(net, self.project.model.init_from)
+        return net, transfer
+
+    def _open_folder(self, setup: _Setup) -> tuple[RunFolder, dict | None]:
+        """The run folder and, when resuming, its last checkpoint. A new folder is made by
+        rank 0, which tells the others (its error too, so none waits)."""
         if self._resume is not None:
-            checkpoint = self._load_checkpoint(prepared, fingerprint)
-            run_dir = self._resume
+            folder = self._resume
+            checkpoint = self._resumable_checkpoint(folder, setup)
         else:
-            # Rank 0 makes the folder and tells the others (its error too, so none waits).
             made: tuple[str, str] = ("", "")
-            if main:
+            if distributed.is_main():
                 try:
-                    made = (str(self._new_folder(dataset.name, spec.name)), "")
+                    made = (str(self._new_folder(setup).path), "")
                 except RunError as exc:
                     made = ("", str(exc))
             made = distributed.broadcast(made)
             if made[1]:
                 raise RunError(made[1])
-            run_dir = Path(made[0])
-        self.run_dir = run_dir
-        if transfer is not None and checkpoint is not None:
-            transfer = None  # the checkpoint's weights already hold what was transferred
-        config = config_dict(project)
-        config["data_fingerprint"] = fingerprint
-        config["resolved"] = {"target": prepared.summary.target, "task": prepared.task,
-                              "features": prepared.summary.features}
-        run_info = {"id": run_dir.name, "created": now_iso(), "status": "running",
-                    "task": prepared.task, "model": spec.name, "device": info.label,
-                    "dataset": dataset.name}
+            folder, checkpoint = RunFolder(Path(made[0])), None
+        self.run_dir = folder.path
+        return folder, checkpoint
+
+    def _new_folder(self, setup: _Setup) -> RunFolder:
+        """The run folder: the one asked for (which must not hold a run) or a new one."""
+        if self.run_dir is None:
+            return RunFolder.create(self.runs_dir, f"{setup.dataset.name}-{setup.spec.name}")
+        return RunFolder.claim(self.run_dir)
+
+    def _resumable_checkpoint(self, folder: RunFolder, setup: _Setup) -> dict:
+        """The resumed run's last checkpoint, checked against the data as it is now."""
+        try:
+            checkpoint = folder.load_checkpoint()
+        except RunError as exc:
+            raise RunError(f"Run {folder.name} cannot be resumed: {exc}") from None
+        if checkpoint is None:
+            raise RunError(f"Run {folder.name} has no checkpoint yet (it stopped before its "
+                           f"first epoch ended); start it again instead.")
+        if not isinstance(checkpoint, dict) or "training" not in checkpoint:
+            raise RunError(f"Run {folder.name} was saved by an older TrainDesk without the "
+                           f"training state; it cannot be resumed.")
+        old = folder.started_config.get("data_fingerprint")
+        if old and old != setup.fingerprint:
+            raise RunError(f"The data of run {folder.name} ({self.project.data.source}) has "
+                           f"changed since it was trained; resuming would mix two datasets.")
+        try:
+            rows = folder.split_rows()
+        except RunError:
+            rows = None
+        if rows is not None and not _same_rows(rows, setup.prepared.rows):
+            raise RunError(f"The data of run {folder.name} no longer splits the same way; it "
+                           f"cannot be resumed.")
+        return checkpoint
+
+    def _describe(self, setup: _Setup, folder: RunFolder, checkpoint: dict | None, transfer,
+                  main: bool, say: Callable[[str], None]) -> dict:
+        """Write what the run is (a new run's description, or a resumed run's status and
+        changed settings) and list it as running; return its run.json fields."""
+        project, prepared = self.project, setup.prepared
+        run_info = {"id": folder.name, "status": "running", "task": prepared.task,
+                    "model": setup.spec.name, "device": setup.device_label,
+                    "dataset": setup.dataset.name}
         if self.group:
             run_info.update(group=self.group, label=self.label)
         if transfer is not None:
             run_info["transfer"] = {"source": transfer.source, "loaded": len(transfer.loaded),
                                     "new": transfer.new, "frozen_epochs":
                                     project.model.freeze_epochs}
+        group = distributed.current()
         if group is not None:
             run_info["processes"] = group.world
             say(f"Training in {group.world} processes ({group.backend}); each takes "
                 f"1/{group.world} of every batch of {project.training.batch_size}.")
         if main and checkpoint is None:
-            write_run_start(run_dir, config=config, rows=prepared.rows, preprocessor=pre,
-                            spec=spec, info=run_info, x_test=prepared.x["test"])
-            say(f"Run folder: {run_dir}")
+            config = config_dict(project)
+            config["data_fingerprint"] = setup.fingerprint
+            config["resolved"] = {"target": prepared.summary.target, "task": prepared.task,
+                                  "features": prepared.summary.features}
+            run_info["created"] = now_iso()
+            folder.start(config=config, rows=prepared.rows, preprocessor=prepared.preprocessor,
+                         spec=setup.spec, info=run_info, x_test=prepared.x["test"])
+            say(f"Run folder: {folder.path}")
         elif main:
-            try:
-                earlier = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                earlier = {}
-            run_info = {**(earlier if isinstance(earlier, dict) else {}), **run_info,
-                        "id": run_dir.name, "status": "running"}
-            atomic_write_json(run_dir / "config.json", config, error=RunError)
-            write_run_info(run_dir, run_info)
-            say(f"Resuming {run_dir.name} after epoch {checkpoint['epoch']} of "
+            for setting, (value, why) in self._changes.items():
+                folder.change(setting, value, why)
+            folder.update(**run_info)
+            say(f"Resuming {folder.name} after epoch {checkpoint['epoch']} of "
                 f"{project.training.epochs}.")
         if main:
             # Listed as running from now on: after a crash the project still knows the run.
-            self.on_started(RunRecord(id=run_dir.name, path=str(run_dir),
-                                      created=run_info.get("created", now_iso()),
-                                      status="running", task=prepared.task, model=spec.name,
-                                      group=self.group, label=self.label))
-        augment = None
-        if prepared.summary.kind == "image":
-            from ..data.augment import Augmenter, AugmentSettings
+            self.on_started(RunRecord(id=folder.name, path=str(folder.path),
+                                      created=folder.info.get("created", now_iso()),
+                                      status="running", task=prepared.task,
+                                      model=setup.spec.name, group=self.group,
+                                      label=self.label))
+        return run_info
 
-            settings = AugmentSettings.from_dict(project.data.augment)
-            if settings.enabled:
-                augment = Augmenter(settings, seed=project.training.seed)
-                say(f"Augmenting training images: {settings.describe()}.")
-        weights = None
-        if project.training.class_weights == "balanced" and prepared.task == "classification":
-            weights = balanced_class_weights(prepared.y["train"], pre.n_outputs)
-        extra = []
-        if transfer is not None and project.model.freeze_epochs > 0:
-            extra.append(FreezeLoaded(body_names(net, transfer), project.model.freeze_epochs))
-        try:
-            while True:
-                history = list(checkpoint["history"]) if checkpoint is not None else []
-                writers = [RunWriter(run_dir, history), *self.callbacks] if main else []
-                trainer = Trainer(net, prepared.task, project.training,
-                                  callbacks=[*extra, *writers],
-                                  target_scale=pre.target_std, device=device, augment=augment,
-                                  class_weights=weights)
-                trainer.paused = self._pause
-                self.trainer = trainer
-                if self._stop.is_set():
-                    trainer.should_stop = True
-                try:
-                    fit = trainer.fit(prepared.x["train"], prepared.y["train"],
-                                      prepared.x["val"], prepared.y["val"], resume=checkpoint)
-                    break
-                except OutOfMemory as oom:
-                    self.out_of_memory = oom
-                    if (not project.training.oom_retry or oom.batch_size <= 1
-                            or self._stop.is_set()):
-                        raise
-                # Retry with half the batch from the last checkpoint (or from the start).
-                oom = self.out_of_memory
-                smaller = oom.smaller_batch
-                self.oom_retries.append({"epoch": oom.epoch, "from": oom.batch_size,
-                                         "to": smaller})
-                project.training.batch_size = smaller
-                config["training"]["batch_size"] = smaller
-                run_info["oom_retries"] = list(self.oom_retries)
-                if main:
-                    atomic_write_json(run_dir / "config.json", config, error=RunError)
-                    write_run_info(run_dir, run_info)
-                checkpoint = self._last_checkpoint(run_dir)
-                if checkpoint is None:  # nothing saved yet: the same fresh start as before
-                    net, _ = self._initial_net(spec, pre)
-                    if extra:
-                        extra = [FreezeLoaded(body_names(net, transfer),
-                                              project.model.freeze_epochs)]
-                where = (f"from epoch {checkpoint['epoch'] + 1}" if checkpoint is not None
-                         else "from the start")
-                say(f"Out of memory with batches of {oom.batch_size}: retrying {where} with "
-                    f"batches of {smaller}.")
-            if main:
-                save_weights(run_dir, net)
-            examples = (None if prepared.summary.kind == "image" else
-                        dataset.frame.iloc[prepared.rows["test"]].reset_index(drop=True))
-            evaluation = evaluate_arrays(net, pre, prepared.x["test"], prepared.y["test"],
-                                         "test split", examples)
-        except BaseException as exc:
-            reason = str(exc) if isinstance(exc, TrainDeskError) else f"{type(exc).__name__}: {exc}"
+    def _train(self, setup: _Setup, folder: RunFolder, checkpoint: dict | None, transfer,
+               run_info: dict, main: bool, say: Callable[[str], None]):
+        """Fit the network; after running out of memory, retry with half the batch from the
+        last checkpoint (or from the start) while the settings allow. Returns ``(fit, net)``."""
+        project, prepared, net = self.project, setup.prepared, setup.net
+        augment, weights = _augmenter(project, prepared, say), _class_weights(project, prepared)
+        extra = _freeze(net, transfer, project)
+        while True:
+            history = list(checkpoint["history"]) if checkpoint is not None else []
+            writers = [RunWriter(folder, history), *self.callbacks] if main else []
+            trainer = Trainer(net, prepared.task, project.training,
+                              callbacks=[*extra, *writers],
+                              target_scale=prepared.preprocessor.target_std,
+                              device=setup.device, augment=augment, class_weights=weights)
+            trainer.paused = self._pause
+            self.trainer = trainer
+            if self._stop.is_set():
+                trainer.should_stop = True
             try:
-                if main:
-                    write_run_info(run_dir, {**run_info, "status": "failed", "error": reason})
-            except TrainDeskError:
-                pass  # the original error matters more than this one
-            raise
+                return trainer.fit(prepared.x["train"], prepared.y["train"], prepared.x["val"],
+                                   prepared.y["val"], resume=checkpoint), net
+            except OutOfMemory as oom:
+                self.out_of_memory = oom
+                if (not project.training.oom_retry or oom.batch_size <= 1
+                        or self._stop.is_set()):
+                    raise
+            checkpoint = self._halve_batch(folder, main, say)
+            if checkpoint is None:  # nothing saved yet: the same fresh start as before
+                net, _ = self._initial_net(setup.spec, prepared.preprocessor)
+                extra = _freeze(net, transfer, project)
+
+    def _halve_batch(self, folder: RunFolder, main: bool,
+                     say: Callable[[str], None]) -> dict | None:
+        """Record an out-of-memory retry with half the batch; return the checkpoint to go on
+        from (``None``: from the start)."""
+        oom = self.out_of_memory
+        smaller = oom.smaller_batch
+        self.oom_retries.append({"epoch": oom.epoch, "from": oom.batch_size, "to": smaller})
+        self.project.training.batch_size = smaller
+        if main:
+            folder.change("training.batch_size", smaller, "out of memory: half the batch")
+            folder.update(oom_retries=list(self.oom_retries))
+        checkpoint = folder.load_checkpoint()
+        where = (f"from epoch {checkpoint['epoch'] + 1}" if checkpoint is not None
+                 else "from the start")
+        say(f"Out of memory with batches of {oom.batch_size}: retrying {where} with batches "
+            f"of {smaller}.")
+        return checkpoint
+
+    def _evaluate(self, setup: _Setup, net: TrainDeskNet) -> Evaluation:
+        prepared = setup.prepared
+        examples = (None if prepared.summary.kind == "image" else
+                    setup.dataset.frame.iloc[prepared.rows["test"]].reset_index(drop=True))
+        return evaluate_arrays(net, prepared.preprocessor, prepared.x["test"],
+                               prepared.y["test"], "test split", examples)
+
+    def _wrap_up(self, setup: _Setup, folder: RunFolder, fit: FitResult, net: TrainDeskNet,
+                 evaluation: Evaluation, main: bool, say: Callable[[str], None]) -> RunResult:
+        """Write the test metrics and the final status; say how it went."""
         status = "stopped" if fit.stopped else "finished"
-        keys = (("accuracy", "f1_macro") if prepared.task == "classification"
-                else ("mae", "rmse", "r2"))
+        task = setup.prepared.task
+        keys = ("accuracy", "f1_macro") if task == "classification" else ("mae", "rmse", "r2")
         metrics = {
-            "task": prepared.task,
+            "task": task,
             "test": {k: evaluation.metrics[k] for k in keys},
             "n_test": evaluation.n,
             "train_seconds": fit.seconds,
@@ -442,24 +421,90 @@ class TrainingJob:
             "best_epoch": fit.best_epoch,
             "early_stopped": fit.early_stopped,
             "status": status,
-            "batch_size": project.training.batch_size,
+            "batch_size": self.project.training.batch_size,
             "oom_retries": list(self.oom_retries),
         }
-        if not main:
-            return RunResult(run_dir=run_dir, status=status, metrics=metrics, fit=fit,
-                             evaluation=evaluation, net=net, prepared=prepared,
-                             model_name=spec.name, group=self.group, label=self.label)
-        atomic_write_json(run_dir / "metrics.json", metrics, error=RunError)
-        write_run_info(run_dir, {**run_info, "status": status,
-                                 "epochs_completed": fit.epochs_completed,
-                                 "best_epoch": fit.best_epoch})
-        early = (" (early stopping: the validation loss stopped improving)"
-                 if fit.early_stopped else "")
-        say(f"Training {status} after {fit.epochs_completed} epoch(s) in {fit.seconds:.1f} s"
-            f"{early}.")
-        return RunResult(run_dir=run_dir, status=status, metrics=metrics, fit=fit,
-                         evaluation=evaluation, net=net, prepared=prepared, model_name=spec.name,
-                         group=self.group, label=self.label)
+        if main:
+            folder.write_metrics(metrics)
+            folder.update(status=status, epochs_completed=fit.epochs_completed,
+                          best_epoch=fit.best_epoch)
+            early = (" (early stopping: the validation loss stopped improving)"
+                     if fit.early_stopped else "")
+            say(f"Training {status} after {fit.epochs_completed} epoch(s) in "
+                f"{fit.seconds:.1f} s{early}.")
+        return RunResult(run_dir=folder.path, status=status, metrics=metrics, fit=fit,
+                         evaluation=evaluation, net=net, prepared=setup.prepared,
+                         model_name=setup.spec.name, group=self.group, label=self.label)
+
+
+def _refuse_finished(folder: RunFolder, epochs: int | None) -> None:
+    """Refuse to resume a run that has nothing left to train.
+
+    A finished run (its every epoch, or stopped early by early stopping) raises
+    :class:`NothingToDo` unless *epochs* asks for more than it has trained. A run killed after
+    its last checkpoint but before its wrap-up (final weights, test metrics, status) is not
+    finished: resuming it finishes it without training more.
+    """
+    done = folder.info.get("epochs_completed")
+    if not isinstance(done, int) or isinstance(done, bool):
+        done = len(folder.read_history())
+    if folder.status == "finished" and (epochs is None or epochs <= done):
+        raise NothingToDo(f"Run {folder.name} has already trained {done} epochs; nothing to "
+                          f"do. Give more epochs (e.g. --epochs {done + 10}) to extend it.")
+    if epochs is not None and epochs < done:
+        raise RunError(f"Run {folder.name} has already trained {done} epochs; give more "
+                       f"epochs (e.g. {done + 10}) to extend it.")
+
+
+def _mark_failed(folder: RunFolder, exc: BaseException) -> None:
+    reason = str(exc) if isinstance(exc, TrainDeskError) else f"{type(exc).__name__}: {exc}"
+    try:
+        folder.update(status="failed", error=reason)
+    except TrainDeskError:
+        pass  # the original error matters more than this one
+
+
+def _say_data(prepared: PreparedData, say: Callable[[str], None]) -> None:
+    """The progress lines that describe the prepared data."""
+    say(f"Data: {prepared.summary.n_rows} rows -> {len(prepared.y['train'])} train, "
+        f"{len(prepared.y['val'])} validation, {len(prepared.y['test'])} test; task "
+        f"{prepared.task}.")
+    for warning in prepared.summary.warnings:
+        say(f"Note: {warning}")
+    if isinstance(prepared.x["train"], ImageFiles):
+        from ..training.loading import default_workers
+
+        size = prepared.x["train"].nbytes + prepared.x["val"].nbytes
+        workers = default_workers()
+        how = (f"{workers} worker process(es) decode the next batches" if workers
+               else "each batch is decoded as it is needed")
+        say(f"Images are decoded while training ({size / 2**30:.1f} GiB decoded would not "
+            f"be held in memory): {how}.")
+
+
+def _augmenter(project: Project, prepared: PreparedData, say: Callable[[str], None]):
+    if prepared.summary.kind != "image":
+        return None
+    from ..data.augment import Augmenter, AugmentSettings
+
+    settings = AugmentSettings.from_dict(project.data.augment)
+    if not settings.enabled:
+        return None
+    say(f"Augmenting training images: {settings.describe()}.")
+    return Augmenter(settings, seed=project.training.seed)
+
+
+def _class_weights(project: Project, prepared: PreparedData) -> list[float] | None:
+    if project.training.class_weights == "balanced" and prepared.task == "classification":
+        return balanced_class_weights(prepared.y["train"], prepared.preprocessor.n_outputs)
+    return None
+
+
+def _freeze(net: TrainDeskNet, transfer, project: Project) -> list[Callback]:
+    """Keep transferred layers frozen for the first epochs, if asked."""
+    if transfer is None or project.model.freeze_epochs <= 0:
+        return []
+    return [FreezeLoaded(body_names(net, transfer), project.model.freeze_epochs)]
 
 
 class JobQueue:

@@ -3,8 +3,10 @@
 ::
 
     RUN_DIR/
-      run.json              status (running | stopped | finished | failed), timestamps, device
-      config.json           resolved data, model and training settings, data fingerprint
+      run.json              status (running | stopped | finished | failed), timestamps, device,
+                            settings changed after the start (``changes``)
+      config.json           resolved data, model and training settings, data fingerprint;
+                            written once, when the run starts
       split.npz             row indices of the train / val / test splits
       check_inputs.npy      a sample of encoded test inputs, to check exports later
       preprocessing.json    fitted encodings and statistics (see ml.data.preprocessing)
@@ -16,33 +18,54 @@
       model.safetensors     final weights
       metrics.json          test metrics, speed, device
 
-Every file is written atomically, so a crash loses at most the epoch in progress.
+:class:`RunFolder` alone reads and writes these files; everything else (training, resume,
+evaluation, export, prediction, the GUI's lists) goes through it. Every file is written
+atomically, so a crash loses at most the epoch in progress.
+
+Versions of the format (``version`` in run.json and config.json)
+----------------------------------------------------------------
+1
+    TrainDesk 0.1: config.json has no version and was rewritten when a run was resumed or its
+    batch size halved; weights and checkpoints carry a checksum only from late 0.1 on.
+2
+    config.json is versioned and written once; later changes of settings are listed in
+    run.json's ``changes``; every weights file and checkpoint carries a checksum, and one
+    without is refused. A version-1 folder is migrated in memory when it is opened and
+    written as version 2 the next time the run is saved (see :mod:`ml.runs.migrations`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from .. import __version__
 from ..data.preprocessing import Preprocessor
 from ..data.samples import SAMPLE_PREFIX, get_sample
 from ..errors import DataError, ModelSpecError, RunError
 from ..models.spec import ModelSpec, TrainDeskNet, build_model
-from ..system.fileio import atomic_path, atomic_write_json
+from ..system.fileio import atomic_path, atomic_write_json, atomic_write_text
 from ..system.resources import resource_path
-from .weights import load_weights
+from . import migrations
+from .migrations import CONFIG_FORMAT, RUN_FORMAT, RUN_VERSION
+from .weights import load_checkpoint, load_weights, save_checkpoint, save_weights
 
-RUN_FORMAT = "traindesk-run"
-RUN_VERSION = 1
+#: Test inputs kept in the run folder to check exports: at most this many rows and bytes.
+CHECK_ROWS, CHECK_BYTES = 1000, 20_000_000
+#: The files that hold tensors, each checked against its checksum when read.
+WEIGHT_FILES = ("model.safetensors", "best.safetensors", "checkpoint.pt")
 
 
 def now_iso() -> str:
@@ -50,11 +73,12 @@ def now_iso() -> str:
 
 
 def new_run_dir(base: Path, label: str) -> Path:
-    """Create and return a fresh, uniquely named run folder under *base*."""
+    """Create and return a fresh, uniquely named folder under *base* (a run's, or the folder
+    of a cross-validation or search that holds several)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()[:40] or "run"
     for i in range(1000):
-        path = base / (f"{stamp}-{slug}" + (f"-{i + 1}" if i else ""))
+        path = Path(base) / (f"{stamp}-{slug}" + (f"-{i + 1}" if i else ""))
         try:
             path.mkdir(parents=True, exist_ok=False)
             return path
@@ -64,6 +88,335 @@ def new_run_dir(base: Path, label: str) -> Path:
             raise RunError(f"Could not create the run folder {path}: "
                            f"{exc.strerror or exc}.") from None
     raise RunError(f"Could not find a free run folder name under {base}.")
+
+
+class RunFolder:
+    """One run's folder: the only code that reads or writes its files.
+
+    Open an existing run with :meth:`open` (the format is checked and an older version migrated
+    in memory), or make a new one with :meth:`create` / :meth:`claim` and describe it once with
+    :meth:`start`.
+    """
+
+    def __init__(self, path: Path, info: dict[str, Any] | None = None,
+                 config: dict[str, Any] | None = None, *, pending: dict | None = None):
+        self.path = Path(path)
+        self._info: dict[str, Any] = info or {}
+        self._config: dict[str, Any] = config or {}
+        #: What a migration changed that is not on disk yet (written by the next save).
+        self._pending = pending
+
+    # -- making and opening ---------------------------------------------------------------------
+    @classmethod
+    def create(cls, base: Path, label: str) -> RunFolder:
+        """A fresh, uniquely named, empty run folder under *base*."""
+        return cls(new_run_dir(base, label))
+
+    @classmethod
+    def claim(cls, path: Path) -> RunFolder:
+        """Exactly *path* (created if needed), which must not hold a run yet."""
+        path = Path(path)
+        if (path / "run.json").exists():
+            raise RunError(f"{path} already holds a run. Choose an empty folder.")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"Could not create {path}: {exc.strerror or exc}.") from None
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """An existing run, its ``run.json`` and ``config.json`` read, checked and migrated.
+
+        Raises
+        ------
+        RunError
+            If the folder is missing, is not a run, was written by a newer TrainDesk, or its
+            description files are damaged.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise RunError(f"Run folder not found: {path}.")
+        if not path.is_dir() or not cls.is_run(path):
+            raise RunError(f"{path} is not a run folder (it has no run.json).")
+        info = _read_json(path / "run.json", path)
+        if info.get("format") != RUN_FORMAT:
+            raise RunError(f"{path} is not a TrainDesk run folder.")
+        config = _read_json(path / "config.json", path)
+        info, config, pending = migrations.migrate_run(info, config, path)
+        return cls(path, info, config, pending=pending)
+
+    @staticmethod
+    def is_run(path: str | Path) -> bool:
+        """Whether *path* looks like a run folder (cheap: no file is parsed)."""
+        return (Path(path) / "run.json").is_file()
+
+    # -- what it holds --------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """``run.json`` (a copy): status, timestamps, device, changes."""
+        return copy.deepcopy(self._info)
+
+    @property
+    def status(self) -> str:
+        return str(self._info.get("status", "unknown"))
+
+    @property
+    def started_config(self) -> dict[str, Any]:
+        """``config.json`` as written when the run started."""
+        return copy.deepcopy(self._config)
+
+    def settings(self) -> dict[str, Any]:
+        """The run's settings now: ``config.json`` with the later ``changes`` applied."""
+        config = copy.deepcopy(self._config)
+        for change in self._info.get("changes") or []:
+            section, _, key = str(change.get("setting", "")).partition(".")
+            if isinstance(config.get(section), dict) and key:
+                config[section][key] = change.get("to")
+        return config
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / "model.safetensors").is_file()
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.path / "checkpoint.pt").is_file()
+
+    @property
+    def migrated_from(self) -> int | None:
+        """The format version this folder was read from, if it was older (not yet saved)."""
+        return None if self._pending is None else int(self._pending["from"])
+
+    # -- writing --------------------------------------------------------------------------------
+    def start(self, *, config: dict, rows: dict[str, np.ndarray], preprocessor: Preprocessor,
+              spec: ModelSpec, info: dict, x_test: np.ndarray) -> None:
+        """Write the files that describe a new run, before its first epoch: ``config.json``
+        (once, never rewritten), the split, check inputs, preprocessing, model and run.json."""
+        self._config = {**config, "format": CONFIG_FORMAT, "version": RUN_VERSION,
+                        "written_by": __version__}
+        atomic_write_json(self.path / "config.json", self._config, error=RunError)
+        with atomic_path(self.path / "split.npz", error=RunError) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{k: np.asarray(v, np.int64) for k, v in rows.items()})
+        # A sample of encoded test inputs, so an export can be checked even after the data file
+        # has moved or changed (derived from the user's own data; it stays in the run folder).
+        per_row = max(1, x_test[:1].nbytes)
+        n_check = int(min(len(x_test), CHECK_ROWS, max(1, CHECK_BYTES // per_row)))
+        with atomic_path(self.path / "check_inputs.npy", error=RunError) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(x_test[:n_check]), allow_pickle=False)
+        atomic_write_json(self.path / "preprocessing.json", preprocessor.to_dict(),
+                          error=RunError)
+        atomic_write_json(self.path / "model.json", spec.to_dict(), error=RunError)
+        self._info = {"changes": []}
+        self.update(**info)
+
+    def update(self, **info: Any) -> None:
+        """Merge *info* into ``run.json`` and write it (first finishing a pending migration)."""
+        self._save_migration()
+        self._info = {**self._info, **info, "format": RUN_FORMAT, "version": RUN_VERSION,
+                      "written_by": __version__, "updated": now_iso()}
+        atomic_write_json(self.path / "run.json", self._info, error=RunError)
+
+    def change(self, setting: str, to: Any, why: str) -> None:
+        """Record that *setting* (``"training.epochs"``) is *to* from now on, and why."""
+        before = self.settings()
+        section, _, key = setting.partition(".")
+        old = (before.get(section) or {}).get(key)
+        if old == to:
+            return
+        changes = list(self._info.get("changes") or [])
+        changes.append({"setting": setting, "from": old, "to": to, "why": why, "at": now_iso()})
+        self.update(changes=changes)
+
+    def write_metrics(self, metrics: dict) -> None:
+        atomic_write_json(self.path / "metrics.json", metrics, error=RunError)
+
+    def write_history(self, lines: list[str]) -> None:
+        """``history.jsonl``: one JSON line per completed epoch."""
+        atomic_write_text(self.path / "history.jsonl", "\n".join(lines) + "\n", error=RunError)
+
+    def save_checkpoint(self, state: dict) -> None:
+        save_checkpoint(self.path / "checkpoint.pt", state)
+
+    def save_weights(self, net: torch.nn.Module | dict, name: str = "model.safetensors") -> None:
+        save_weights(self.path, net, name)
+
+    def _save_migration(self) -> None:
+        """Write what a migration changed: checksums for tensors files written without one,
+        then ``config.json`` in the current version. Nothing happens for a current folder."""
+        if self._pending is None:
+            return
+        added = []
+        for name in WEIGHT_FILES:
+            file = self.path / name
+            if file.is_file() and migrations.add_checksum(file):
+                added.append(name)
+        atomic_write_json(self.path / "config.json", self._config, error=RunError)
+        done = {k: v for k, v in self._pending.items() if k != "trust_unchecked"}
+        self._info["migrated"] = {**done, "on": now_iso(), "checksums_added": added}
+        self._pending = None
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def _trust_unchecked(self) -> bool:
+        # Only a folder from before checksums (version 1) may hold tensors without one.
+        return bool(self._pending and self._pending.get("trust_unchecked"))
+
+    def load_checkpoint(self) -> dict | None:
+        """The last epoch's checkpoint, checked; ``None`` if there is none yet."""
+        path = self.path / "checkpoint.pt"
+        if not path.is_file():
+            return None
+        return load_checkpoint(path, require_digest=not self._trust_unchecked)
+
+    def load_weights(self, name: str = "model.safetensors") -> dict[str, torch.Tensor]:
+        return load_weights(self.path / name, require_digest=not self._trust_unchecked)
+
+    def read_history(self) -> list[dict]:
+        return read_history(self.path)
+
+    def read_metrics(self) -> dict:
+        file = self.path / "metrics.json"
+        return _read_json(file, self.path) if file.is_file() else {}
+
+    def spec(self) -> ModelSpec:
+        try:
+            return ModelSpec.from_dict(_read_json(self.path / "model.json", self.path))
+        except ModelSpecError as exc:
+            raise RunError(f"The run in {self.path} is damaged: {exc}") from None
+
+    def preprocessor(self) -> Preprocessor:
+        try:
+            return Preprocessor.from_dict(_read_json(self.path / "preprocessing.json", self.path))
+        except DataError as exc:
+            raise RunError(f"The run in {self.path} is damaged: {exc}") from None
+
+    def split_rows(self) -> dict[str, np.ndarray]:
+        try:
+            # Our own file handle: np.load leaks its own when the archive is damaged.
+            with open(self.path / "split.npz", "rb") as fh, np.load(fh, allow_pickle=False) as npz:
+                return {k: np.asarray(npz[k], dtype=np.int64) for k in ("train", "val", "test")}
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise RunError(f"The split of run {self.path.name} is missing or damaged "
+                           f"({type(exc).__name__}).") from None
+
+    def check_inputs(self) -> np.ndarray:
+        """Encoded test inputs kept in the run folder, to check exports when the data is gone."""
+        try:
+            with open(self.path / "check_inputs.npy", "rb") as fh:
+                return np.load(fh, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise RunError(f"The run {self.path.name} has no stored check inputs "
+                           f"({type(exc).__name__}).") from None
+
+    def load(self) -> Run:
+        """Everything needed to evaluate, export or predict with the run."""
+        return Run(path=self.path, info=self.info, config=self.settings(), spec=self.spec(),
+                   preprocessor=self.preprocessor(), history=self.read_history(),
+                   metrics=self.read_metrics(), folder=self)
+
+
+@dataclass
+class Run:
+    """A run folder, read back (see :meth:`RunFolder.load`)."""
+
+    path: Path
+    info: dict[str, Any]
+    config: dict[str, Any]
+    spec: ModelSpec
+    preprocessor: Preprocessor
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    folder: RunFolder | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.folder is None:
+            self.folder = RunFolder(self.path, self.info, self.config)
+
+    @property
+    def status(self) -> str:
+        return str(self.info.get("status", "unknown"))
+
+    @property
+    def task(self) -> str:
+        return self.preprocessor.task
+
+    @property
+    def has_model(self) -> bool:
+        return self.folder.has_model
+
+    def load_model(self) -> TrainDeskNet:
+        """Build the network and load the final weights (safetensors: no code is executed)."""
+        if not self.has_model:
+            raise RunError(f"The run in {self.path} has no trained model (status: "
+                           f"{self.status}).")
+        net = build_model(self.spec)
+        state = self.folder.load_weights()
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise RunError(f"The model file of run {self.path.name} does not fit its model "
+                           f"({exc}).") from None
+        net.eval()
+        return net
+
+    def split_rows(self) -> dict[str, np.ndarray]:
+        return self.folder.split_rows()
+
+    def check_inputs(self) -> np.ndarray:
+        return self.folder.check_inputs()
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder (see :meth:`RunFolder.open` and :meth:`RunFolder.load`).
+
+    Raises
+    ------
+    RunError
+        If the folder is missing, is not a run, is from a newer TrainDesk, or is damaged.
+    """
+    return RunFolder.open(path).load()
+
+
+def iter_runs(base: str | Path) -> Iterator[RunFolder]:
+    """The readable run folders directly under *base* (others are skipped)."""
+    try:
+        entries = sorted(Path(base).iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if RunFolder.is_run(entry):
+            try:
+                yield RunFolder.open(entry)
+            except RunError:
+                continue
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """A run's settings now (see :meth:`RunFolder.settings`); empty if it cannot be read."""
+    try:
+        return RunFolder.open(path).settings()
+    except RunError:
+        return {}
+
+
+def _read_json(file: Path, run_dir: Path) -> dict:
+    if not file.is_file():
+        raise RunError(f"{run_dir} is not a complete TrainDesk run folder ({file.name} is "
+                       f"missing).")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise RunError(f"{file.name} in {run_dir} is damaged.") from None
+    if not isinstance(doc, dict):
+        raise RunError(f"{file.name} in {run_dir} is damaged.")
+    return doc
 
 
 def data_fingerprint(source: str) -> dict[str, Any]:
@@ -100,141 +453,6 @@ def data_fingerprint(source: str) -> dict[str, Any]:
     return {"source": source, "sha256": digest.hexdigest()}
 
 
-@dataclass
-class Run:
-    """A run folder, read back."""
-
-    path: Path
-    info: dict[str, Any]
-    config: dict[str, Any]
-    spec: ModelSpec
-    preprocessor: Preprocessor
-    history: list[dict[str, Any]] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        return str(self.info.get("status", "unknown"))
-
-    @property
-    def task(self) -> str:
-        return self.preprocessor.task
-
-    @property
-    def has_model(self) -> bool:
-        return (self.path / "model.safetensors").is_file()
-
-    def load_model(self) -> TrainDeskNet:
-        """Build the network and load the final weights (safetensors: no code is executed)."""
-        weights = self.path / "model.safetensors"
-        if not weights.is_file():
-            raise RunError(f"The run in {self.path} has no trained model (status: "
-                           f"{self.status}).")
-        net = build_model(self.spec)
-        state = load_weights(weights)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
-            raise RunError(f"The model file of run {self.path.name} does not fit its model "
-                           f"({exc}).") from None
-        net.eval()
-        return net
-
-    def split_rows(self) -> dict[str, np.ndarray]:
-        try:
-            # Our own file handle: np.load leaks its own when the archive is damaged.
-            with open(self.path / "split.npz", "rb") as fh, np.load(fh, allow_pickle=False) as npz:
-                return {k: np.asarray(npz[k], dtype=np.int64) for k in ("train", "val", "test")}
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise RunError(f"The split of run {self.path.name} is missing or damaged "
-                           f"({type(exc).__name__}).") from None
-
-    def check_inputs(self) -> np.ndarray:
-        """Encoded test inputs kept in the run folder, to check exports when the data is gone."""
-        try:
-            with open(self.path / "check_inputs.npy", "rb") as fh:
-                return np.load(fh, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise RunError(f"The run {self.path.name} has no stored check inputs "
-                           f"({type(exc).__name__}).") from None
-
-
-#: Test inputs kept in the run folder to check exports: at most this many rows and bytes.
-CHECK_ROWS, CHECK_BYTES = 1000, 20_000_000
-
-
-def write_run_start(run_dir: Path, *, config: dict, rows: dict[str, np.ndarray],
-                    preprocessor: Preprocessor, spec: ModelSpec, info: dict,
-                    x_test: np.ndarray) -> None:
-    """Write the files that describe a run before its first epoch."""
-    atomic_write_json(run_dir / "config.json", config, error=RunError)
-    with atomic_path(run_dir / "split.npz", error=RunError) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v, np.int64) for k, v in rows.items()})
-    # A sample of encoded test inputs, so an export can be checked even after the data file has
-    # moved or changed (derived from the user's own data; it stays in the run folder).
-    per_row = max(1, x_test[:1].nbytes)
-    n_check = int(min(len(x_test), CHECK_ROWS, max(1, CHECK_BYTES // per_row)))
-    with atomic_path(run_dir / "check_inputs.npy", error=RunError) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(x_test[:n_check]), allow_pickle=False)
-    atomic_write_json(run_dir / "preprocessing.json", preprocessor.to_dict(), error=RunError)
-    atomic_write_json(run_dir / "model.json", spec.to_dict(), error=RunError)
-    write_run_info(run_dir, info)
-
-
-def write_run_info(run_dir: Path, info: dict) -> None:
-    doc = {"format": RUN_FORMAT, "version": RUN_VERSION, **info, "updated": now_iso()}
-    atomic_write_json(run_dir / "run.json", doc, error=RunError)
-
-
-def load_run(path: str | Path) -> Run:
-    """Read a run folder.
-
-    Raises
-    ------
-    RunError
-        If the folder is missing, is not a run, or its description files are damaged.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise RunError(f"Run folder not found: {path}.")
-    if not path.is_dir():
-        raise RunError(f"{path} is not a run folder.")
-    info = _read_json(path / "run.json", path)
-    if info.get("format") != RUN_FORMAT:
-        raise RunError(f"{path} is not a TrainDesk run folder.")
-    version = info.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise RunError(f"run.json in {path} is damaged (no valid version).")
-    if version > RUN_VERSION:
-        raise RunError(f"The run in {path} was made by a newer TrainDesk. Update TrainDesk.")
-    config = _read_json(path / "config.json", path)
-    try:
-        spec = ModelSpec.from_dict(_read_json(path / "model.json", path))
-        pre = Preprocessor.from_dict(_read_json(path / "preprocessing.json", path))
-    except (ModelSpecError, DataError) as exc:
-        raise RunError(f"The run in {path} is damaged: {exc}") from None
-    history = read_history(path)
-    metrics_file = path / "metrics.json"
-    metrics = _read_json(metrics_file, path) if metrics_file.is_file() else {}
-    return Run(path=path, info=info, config=config, spec=spec, preprocessor=pre,
-               history=history, metrics=metrics)
-
-
-def _read_json(file: Path, run_dir: Path) -> dict:
-    if not file.is_file():
-        raise RunError(f"{run_dir} is not a complete TrainDesk run folder ({file.name} is "
-                       f"missing).")
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise RunError(f"{file.name} in {run_dir} is damaged.") from None
-    if not isinstance(doc, dict):
-        raise RunError(f"{file.name} in {run_dir} is damaged.")
-    return doc
-
-
 def config_dict(project_like) -> dict:
     """The resolved settings of a run, from a project."""
     return {"data": dataclasses.asdict(project_like.data),
@@ -259,7 +477,7 @@ def project_from_config(config: dict, name: str = "run"):
 
 
 #: Settings that describe the run rather than choose it: left out of a comparison.
-_NOT_SETTINGS = ("data_fingerprint", "resolved")
+_NOT_SETTINGS = ("format", "version", "written_by", "data_fingerprint", "resolved")
 
 
 def config_diff(a: dict, b: dict) -> list[tuple[str, Any, Any]]:

@@ -57,8 +57,16 @@ def save_checkpoint(path: Path, state: dict) -> None:
         torch.save({"state": state, "digest": state_digest(state)}, tmp)
 
 
-def load_checkpoint(path: Path) -> dict:
+def _unchecked(path: Path) -> RunError:
+    return RunError(f"{path.name} in {path.parent} carries no checksum, so TrainDesk cannot tell "
+                    f"whether it is whole; it is not used. Train the run again.")
+
+
+def load_checkpoint(path: Path, *, require_digest: bool = False) -> dict:
     """Read a checkpoint (tensors only: ``weights_only``), checking its checksum.
+
+    A checkpoint without one (written before checkpoints had checksums) is refused when
+    *require_digest* is set, else read as it is.
 
     Raises
     ------
@@ -74,11 +82,16 @@ def load_checkpoint(path: Path) -> dict:
         if state_digest(doc["state"]) != doc["digest"]:
             raise _damaged(path)
         return doc["state"]
+    if require_digest:
+        raise _unchecked(path)
     return doc  # written before checkpoints had checksums
 
 
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
+def load_weights(path: Path, *, require_digest: bool = False) -> dict[str, torch.Tensor]:
     """Read a safetensors file written by :func:`save_weights`, checking its checksum.
+
+    A file without one (another tool's, or TrainDesk's before weights had checksums) is refused
+    when *require_digest* is set, else read as it is.
 
     Raises
     ------
@@ -96,6 +109,8 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise RunError(f"{path.name} in {path.parent} is damaged or is not a readable "
                        f"safetensors file ({exc}).") from None
     digest = metadata.get("digest")
+    if digest is None and require_digest:
+        raise _unchecked(path)
     if digest is not None and state_digest(state) != digest:
         raise _damaged(path)
     return state

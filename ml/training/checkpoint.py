@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import RunError
-from ..runs.weights import CHECKPOINT_FORMAT, save_checkpoint, save_weights
-from ..system.fileio import atomic_write_text
+from ..runs.folder import RunFolder
+from ..runs.weights import CHECKPOINT_FORMAT
 from .callbacks import Callback, Logs
 
 
 class RunWriter(Callback):
-    """Write ``history.jsonl`` and ``checkpoint.pt`` after every epoch, atomically."""
+    """Write ``checkpoint.pt``, ``history.jsonl`` and the best weights after every epoch, each
+    atomically, through the run's :class:`~ml.runs.folder.RunFolder`."""
 
-    def __init__(self, run_dir: Path, lines: list[str] | None = None):
-        self.run_dir = Path(run_dir)
+    def __init__(self, folder: RunFolder | Path, lines: list[str] | None = None):
+        self.folder = folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
         self.lines: list[str] = list(lines or [])  # a resumed run's earlier epochs
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
@@ -27,11 +27,10 @@ class RunWriter(Callback):
                  "optimizer": self.trainer.optimizer.state_dict(),
                  "training": self.trainer.training_state(),
                  "history": list(lines)}
-        save_checkpoint(self.run_dir / "checkpoint.pt", state)
-        atomic_write_text(self.run_dir / "history.jsonl", "\n".join(lines) + "\n",
-                          error=RunError)
+        self.folder.save_checkpoint(state)
+        self.folder.write_history(lines)
         self.lines = lines
         best = self.trainer.best
         if best is not None and best.best_epoch == int(logs["epoch"]) and best.state:
             # The best epoch so far, kept apart from the last: loadable with no code run.
-            save_weights(self.run_dir, best.state, "best.safetensors")
+            self.folder.save_weights(best.state, "best.safetensors")

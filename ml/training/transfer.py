@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import TrainDeskError
+from ..errors import RunError, TrainDeskError
 
 #: Prefixes other tools put before parameter names (DDP, Lightning, wrappers).
 _PREFIXES = ("module.", "model.", "net.")
@@ -55,15 +55,21 @@ def _short(names: list[str], n: int = 4) -> list[str]:
     return names[:n] + ([f"and {len(names) - n} more"] if len(names) > n else [])
 
 
-def _run_weights(folder: Path) -> Path:
-    path = folder / "model.safetensors"
-    if path.is_file():
-        return path
-    if (folder / "run.json").is_file():
-        raise TransferError(f"The run {folder.name} has no final weights (it did not finish). "
-                            f"Pick a finished run.")
-    raise TransferError(f"{folder} is not a TrainDesk run folder (no model.safetensors). Pick "
-                        f"a run folder or a weights file.")
+def _run_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The final weights of a TrainDesk run folder, read (and checked) by its owner."""
+    from ..runs.folder import RunFolder
+
+    if not RunFolder.is_run(folder):
+        raise TransferError(f"{folder} is not a TrainDesk run folder (no run.json). Pick a run "
+                            f"folder or a weights file.")
+    try:
+        run = RunFolder.open(folder)
+        if not run.has_model:
+            raise TransferError(f"The run {folder.name} has no final weights (it did not "
+                                f"finish). Pick a finished run.")
+        return run.load_weights()
+    except RunError as exc:
+        raise TransferError(str(exc)) from None
 
 
 def load_weights(source: str | Path) -> dict[str, torch.Tensor]:
@@ -78,9 +84,8 @@ def load_weights(source: str | Path) -> dict[str, torch.Tensor]:
     if not path.exists():
         raise TransferError(f"Not found: {path}. Pick a run folder or a weights file.")
     if path.is_dir():
-        path = _run_weights(path)
+        return _run_weights(path)
     if path.suffix.lower() == ".safetensors":
-        from ..errors import RunError
         from ..runs.weights import load_weights  # checks the checksum TrainDesk's own files carry
 
         try:

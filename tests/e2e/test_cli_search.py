@@ -39,6 +39,30 @@ def test_search_records_trials_in_the_project_and_saves_the_best(tmp_path):
     assert saved.model.dropout == best["params"]["dropout"]
 
 
+def test_search_takes_out_and_saves_the_best_without_a_project_file(tmp_path):
+    out = tmp_path / "my-search"
+    proc = run_main("search", "--data", "sample:iris", "--trials", "2", "--epochs", "2",
+                    "--space", "dropout", "--no-pruning", "--out", str(out), "--save-best",
+                    "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    best = json.loads((out / "search.json").read_text())["best"]
+    trials = sorted(p.name for p in out.iterdir() if (p / "run.json").is_file())
+    assert len(trials) == 2
+    saved = Project.load(out / "best.tdproj")
+    assert saved.data.source == "sample:iris" and saved.runs == []
+    assert saved.model.dropout == best["params"]["dropout"]
+    # The same folder again is refused in one line; a named project file is written as asked.
+    again = run_main("search", "--data", "sample:iris", "--trials", "1", "--out", str(out),
+                     "--quiet")
+    assert again.returncode == 2 and "already holds a search" in again.stderr
+    assert again.stderr.strip().count("\n") == 0
+    proc = run_main("search", "--data", "sample:iris", "--trials", "1", "--epochs", "1",
+                    "--space", "lr", "--out", str(tmp_path / "s2"), "--quiet", "--save-best",
+                    str(tmp_path / "chosen.tdproj"))
+    assert proc.returncode == 0, proc.stderr
+    assert Project.load(tmp_path / "chosen.tdproj").training.epochs == 1
+
+
 def test_search_with_an_unknown_setting_is_one_line():
     proc = run_main("search", "--data", "sample:iris", "--space", "lr,colour")
     assert proc.returncode == 2 and "Unknown search setting 'colour'" in proc.stderr

@@ -58,12 +58,22 @@ def test_a_killed_run_resumes_to_the_same_weights_and_history(tmp_path):
     a, b = load_file(str(whole / "model.safetensors")), load_file(str(killed / "model.safetensors"))
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
-    # A finished run is extended by more epochs; asking for no more says what to do.
+    # Resuming a finished run is a no-op that exits 0 and says so (a preemptible job can simply
+    # be run again); more epochs extend it, and the change is recorded in run.json.
+    before = (killed / "model.safetensors").read_bytes()
     proc = run_main("train", "--resume", str(killed), "--quiet")
-    assert proc.returncode == 2 and "give more epochs" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "already trained 8 epochs; nothing to do" in proc.stdout
+    assert (killed / "model.safetensors").read_bytes() == before and len(_history(killed)) == 8
     proc = run_main("train", "--resume", str(killed), "--epochs", "10", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert len(_history(killed)) == 10
+    info = json.loads((killed / "run.json").read_text())
+    assert [(c["setting"], c["from"], c["to"]) for c in info["changes"]] == [
+        ("training.epochs", 8, 10)]
+    assert json.loads((killed / "config.json").read_text())["training"]["epochs"] == 8
+    proc = run_main("train", "--resume", str(killed), "--epochs", "5", "--quiet")
+    assert proc.returncode == 0 and "already trained 10 epochs; nothing to do" in proc.stdout
     assert json.loads((killed / "run.json").read_text())["status"] == "finished"
 
 
@@ -93,5 +103,5 @@ def test_a_run_killed_after_its_last_checkpoint_is_finished_by_resume(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     assert len(_history(run)) == 3 and (run / "model.safetensors").is_file()
-    again = run_main("train", "--resume", str(run), "--quiet")  # finished: only extending
-    assert again.returncode == 2 and "give more epochs" in again.stderr
+    again = run_main("train", "--resume", str(run), "--quiet")  # finished: nothing to do
+    assert again.returncode == 0 and "nothing to do" in again.stdout

@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 
 from ml.errors import OutOfMemory
 from ml.jobs.training import TrainingJob
+from ml.runs.folder import RunFolder
 from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from ml.runs.weights import load_checkpoint
 from ml.training.callbacks import Callback
@@ -51,8 +52,13 @@ def test_out_of_memory_retries_with_half_the_batch_from_the_last_checkpoint(tmp_
     assert result.metrics["batch_size"] == 16
     # Epochs 1-2 came from the checkpoint; 3-5 ran with the smaller batch.
     assert _epochs(tmp_path / "run") == [1, 2, 3, 4, 5]
+    # config.json keeps the settings the run started with; run.json lists what changed, and a
+    # later resume keeps what fits.
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["training"]["batch_size"] == 16  # a later resume keeps what fits
+    assert config["training"]["batch_size"] == 64
+    folder = RunFolder.open(tmp_path / "run")
+    assert folder.settings()["training"]["batch_size"] == 16
+    assert [(c["from"], c["to"]) for c in folder.info["changes"]] == [(64, 32), (32, 16)]
     assert any("retrying from epoch 3 with batches of 32" in m for m in messages)
 
 
@@ -78,7 +84,7 @@ def test_out_of_memory_without_retry_says_what_to_do_and_keeps_the_epochs(tmp_pa
     # What the Train page offers: resume with half the batch.
     result = TrainingJob.resume(run_dir, batch_size=info.value.smaller_batch).run()
     assert result.status == "finished" and _epochs(run_dir) == [1, 2, 3, 4, 5]
-    assert json.loads((run_dir / "config.json").read_text())["training"]["batch_size"] == 32
+    assert RunFolder.open(run_dir).settings()["training"]["batch_size"] == 32
 
 
 def test_retry_gives_up_at_batch_size_one(tmp_path):

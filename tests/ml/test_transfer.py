@@ -10,9 +10,9 @@ from safetensors.torch import save_file
 from ml.jobs.training import TrainingJob
 from ml.models.presets import build_spec
 from ml.models.spec import InputSpec, build_model
-from ml.models.transfer import TransferError, load_weights, match_weights, start_from
 from ml.runs.folder import load_run
 from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
+from ml.training.transfer import TransferError, load_weights, match_weights, start_from
 
 
 @pytest.fixture(scope="module")
