@@ -67,10 +67,11 @@ def migrate_run(info: dict, config: dict, run_dir: Path) -> tuple[dict, dict, di
     version = _version(info, "run.json", run_dir)
     newest = max(version, _version(config, "config.json", run_dir))
     if newest > RUN_VERSION:
-        writer = info.get("written_by") or config.get("written_by") or "a newer version"
-        raise RunError(f"The run {run_dir.name} was written by TrainDesk {writer} (run format "
-                       f"{newest}); this TrainDesk ({__version__}) reads run formats up to "
-                       f"{RUN_VERSION}. Update TrainDesk to open it.")
+        writer = info.get("written_by") or config.get("written_by")
+        writer = f"{writer}, " if isinstance(writer, str) and len(writer) < 40 else ""
+        raise RunError(f"The run {run_dir.name} was written by a newer TrainDesk ({writer}run "
+                       f"format {newest}); this TrainDesk ({__version__}) reads run formats up "
+                       f"to {RUN_VERSION}. Update TrainDesk to open it.")
     if version == RUN_VERSION:
         return info, config, None
     found = version

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..errors import ProjectError, TrainDeskError
 from ..system.fileio import atomic_write_json
 
 PROJECT_FORMAT = "traindesk-project"
-PROJECT_VERSION = 2
+PROJECT_VERSION = 3
 PROJECT_SUFFIX = ".tdproj"
 
 TASKS = ("classification", "regression")
@@ -68,6 +69,20 @@ def _v1_to_v2(doc: dict) -> dict:
 
 
 MIGRATIONS[1] = _v1_to_v2
+
+
+def _v2_to_v3(doc: dict) -> dict:
+    """Version 3 chooses Nesterov momentum for SGD (``training.nesterov``). Projects saved
+    before that setting existed always used Nesterov momentum with SGD, so they keep it."""
+    training = doc.get("training")
+    if isinstance(training, dict) and "nesterov" not in training:
+        momentum = training.get("momentum", TrainingConfig.momentum)
+        training["nesterov"] = (training.get("optimizer") == "sgd"
+                                and isinstance(momentum, (int, float)) and momentum > 0)
+    return doc
+
+
+MIGRATIONS[2] = _v2_to_v3
 
 
 @dataclass
@@ -366,6 +381,7 @@ class Project:
         return {
             "format": PROJECT_FORMAT,
             "version": PROJECT_VERSION,
+            "written_by": __version__,
             "name": self.name,
             "data": data,
             "model": dataclasses.asdict(self.model),
@@ -396,11 +412,7 @@ class Project:
             data.split = split
             data.source = _resolve_path(data.source, base_dir)
             model = _build(ModelConfig, doc.get("model") or {}, "model")
-            training_doc = doc.get("training") or {}
-            training = _build(TrainingConfig, training_doc, "training")
-            if isinstance(training_doc, dict) and "nesterov" not in training_doc:
-                # Saved before the setting existed, SGD always used Nesterov momentum.
-                training.nesterov = training.optimizer == "sgd" and training.momentum > 0
+            training = _build(TrainingConfig, doc.get("training") or {}, "training")
             runs = []
             for i, entry in enumerate(doc.get("runs") or []):
                 run = _build(RunRecord, entry, f"runs[{i}]")
@@ -495,9 +507,12 @@ def migrate(doc: dict) -> dict:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ProjectError("The project file has no valid format version; it may be damaged.")
     if version > PROJECT_VERSION:
+        writer = doc.get("written_by")
+        writer = f"{writer}, " if isinstance(writer, str) and len(writer) < 40 else ""
         raise ProjectError(
-            f"This project was saved by a newer TrainDesk (format version {version}; this "
-            f"version reads up to {PROJECT_VERSION}). Update TrainDesk to open it.")
+            f"This project was saved by a newer TrainDesk ({writer}project format {version}); "
+            f"this TrainDesk ({__version__}) reads project formats up to {PROJECT_VERSION}. "
+            f"Update TrainDesk to open it.")
     while version < PROJECT_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:

@@ -89,6 +89,26 @@ def test_newer_version_is_refused(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(ProjectError, match="newer TrainDesk"):
         Project.load(path)
+    doc["written_by"] = "7.2.0"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match=r"newer TrainDesk \(7\.2\.0, project format"):
+        Project.load(path)
+
+
+def test_a_version_2_project_keeps_nesterov_momentum_for_sgd_by_migration(tmp_path):
+    """Version 2 had no nesterov setting (SGD always used it): migration 2 -> 3 says so."""
+    doc = Project(data=DataConfig(source="sample:iris")).to_dict()
+    doc["version"] = 2
+    doc.pop("written_by")
+    doc["training"].pop("nesterov")
+    doc["training"].update(optimizer="sgd", momentum=0.9)
+    path = tmp_path / "v2.tdproj"
+    path.write_text(json.dumps(doc))
+    assert Project.load(path).training.nesterov is True
+    doc["training"]["optimizer"] = "adam"
+    path.write_text(json.dumps(doc))
+    assert Project.load(path).training.nesterov is False
+    assert project_module.migrate({**doc, "training": dict(doc["training"])})["version"] == 3
 
 
 def test_invalid_values_are_reported_with_their_field(tmp_path):

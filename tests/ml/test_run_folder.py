@@ -79,7 +79,7 @@ def test_a_newer_run_is_refused_naming_the_version_that_wrote_it(finished, tmp_p
     (run / "run.json").write_text(json.dumps({**info, "version": RUN_VERSION + 1,
                                               "written_by": "9.4.1"}))
     for open_it in (load_run, RunFolder.open, TrainingJob.resume):
-        with pytest.raises(RunError, match=r"written by TrainDesk 9\.4\.1 .*Update TrainDesk"):
+        with pytest.raises(RunError, match=r"newer TrainDesk \(9\.4\.1, run format 3\).*Update"):
             open_it(run)
     run2 = _copy(finished, tmp_path, "newer-config")
     config = json.loads((run2 / "config.json").read_text())
