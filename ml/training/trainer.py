@@ -54,6 +54,37 @@ class FitResult:
     early_stopped: bool = False
 
 
+@dataclass(eq=False)
+class _FitRun:
+    """What :meth:`Trainer.fit` sets up once and each epoch reads (kept off the batch loop)."""
+
+    device: torch.device
+    info: object  # the device's description (its label names it in messages)
+    gen: torch.Generator  # the data order
+    train: object  # TensorBatches or LoaderBatches
+    train_model: nn.Module  # the model, or its DistributedDataParallel wrapper
+    dtype: torch.dtype | None  # autocast's, None without mixed precision
+    autocast: Callable
+    scaler: torch.amp.GradScaler
+    weight: torch.Tensor | None  # class weights of the training loss
+    n: int
+    bs: int
+    steps: int
+    clip: float
+    world: int
+    rank: int
+
+    @property
+    def acc_dtype(self) -> torch.dtype:
+        return torch.float32 if self.device.type == "mps" else torch.float64
+
+    def close(self) -> None:
+        """Stop the loader's workers and let go of the batches."""
+        if hasattr(self.train, "close"):
+            self.train.close()
+        self.train = None
+
+
 def as_model_input(xb: torch.Tensor) -> torch.Tensor:
     """Image bytes (``uint8``) become floats in [0, 1] on the device; other inputs pass as is.
 
@@ -368,10 +399,59 @@ class Trainer:
         self.early_stop = False
         has_val = x_val is not None and y_val is not None and len(x_val) > 0
         cfg = self.config
-        gen = self._generator = self._seed()
+        run = self._set_up_fit(x_train, y_train)
+        result = FitResult(device=run.info.label)
+        first_epoch = self._start_or_resume(resume, result)
+        self.callbacks.on_fit_begin({
+            "epochs": cfg.epochs, "steps_per_epoch": run.steps, "n_train": run.n,
+            "n_val": len(x_val) if has_val else 0, "batch_size": run.bs,
+            "device": run.info.label, "device_type": run.device.type,
+            "amp": str(run.dtype).replace("torch.", "") if run.dtype else "off",
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "first_epoch": first_epoch})
+        self._loss_kind = self._loss_name()
+        self._fit_start = time.perf_counter()  # moved on by pauses: paused time is not training
+        processed = 0
+        try:
+            for epoch in range(first_epoch, cfg.epochs):
+                epoch_start = time.perf_counter()
+                self.callbacks.on_epoch_begin(epoch, {"epoch": epoch + 1})
+                loss_total, hit_total, seen = self._train_epoch(run, epoch)
+                processed += seen
+                n, bs = run.n, run.bs
+                if self.should_stop and seen < n - (n % bs if n % bs < run.world else 0):
+                    result.stopped = True
+                    break
+                logs = self._epoch_logs(epoch, loss_total, hit_total, seen, run.world,
+                                        (x_val, y_val) if has_val else None)
+                logs["epoch_seconds"] = time.perf_counter() - epoch_start
+                logs["seconds"] = time.perf_counter() - self._fit_start
+                self.history.append(logs)
+                result.epochs_completed = epoch + 1
+                self.callbacks.on_epoch_end(epoch, dict(logs))
+                if self.should_stop:
+                    result.stopped = epoch + 1 < cfg.epochs
+                    break
+                if self.early_stop:
+                    result.early_stopped = epoch + 1 < cfg.epochs
+                    break
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise self._out_of_memory(exc, run) from None
+        finally:
+            result.seconds = time.perf_counter() - self._fit_start
+            run.close()
+            self._release()
+        return self._end_fit(result, processed)
+
+    def _set_up_fit(self, x_train, y_train) -> _FitRun:
+        """Seed, move the model, make the optimizer, AMP, DDP, batches and the schedule."""
+        cfg = self.config
         device = self.device
         conv = any(isinstance(m, nn.Conv2d) for m in self.model.modules())
         channels_last = device.type == "cuda" and conv
+        gen = self._generator = self._seed()
         self.model.to(device)
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -406,175 +486,177 @@ class Trainer:
         n, bs = train.n, min(int(cfg.batch_size), train.n)
         steps = math.ceil(n / bs)
         self.scheduler = make_scheduler(self.optimizer, cfg, cfg.epochs, steps)
-        clip = float(cfg.grad_clip)
-        info = describe_device(device)
-        result = FitResult(device=info.label)
-        first_epoch = 0
+        return _FitRun(device=device, info=describe_device(device), gen=gen, train=train,
+                       train_model=train_model, dtype=dtype, autocast=autocast, scaler=scaler,
+                       weight=weight, n=n, bs=bs, steps=steps, clip=float(cfg.grad_clip),
+                       world=world, rank=rank)
+
+    def _start_or_resume(self, resume: dict | None, result: FitResult) -> int:
+        """The first epoch to train: 0, or the resumed checkpoint's, its state restored."""
         self._step = 0
         self.history = []
-        if resume is not None:
-            self.model.load_state_dict(resume["model"])
-            self._restore(resume["training"])
-            first_epoch = int(resume["epoch"])
-            result.epochs_completed = first_epoch
-        self.callbacks.on_fit_begin({
-            "epochs": cfg.epochs, "steps_per_epoch": steps, "n_train": n,
-            "n_val": len(x_val) if has_val else 0, "batch_size": bs, "device": info.label,
-            "device_type": device.type,
-            "amp": str(dtype).replace("torch.", "") if dtype else "off",
-            "params": sum(p.numel() for p in self.model.parameters()),
-            "first_epoch": first_epoch})
+        if resume is None:
+            return 0
+        self.model.load_state_dict(resume["model"])
+        self._restore(resume["training"])
+        result.epochs_completed = int(resume["epoch"])
+        return result.epochs_completed
+
+    def _epoch_plan(self, run: _FitRun, perm: torch.Tensor) -> list[tuple]:
+        """``(batch number, this rank's rows, rows of the whole batch)`` for each batch."""
+        plan = []
+        bs, world = run.bs, run.world
+        for b in range(run.steps):
+            idx = perm[b * bs:(b + 1) * bs]
+            m_global = len(idx)
+            if world > 1:
+                if m_global < world:
+                    continue  # a last sliver smaller than the group: skipped by all
+                idx = torch.tensor_split(idx, world)[run.rank]
+            plan.append((b, idx, m_global))
+        return plan
+
+    def _train_epoch(self, run: _FitRun, epoch: int) -> tuple[float, float, int]:
+        """One pass over the training batches; the epoch's loss sum, hit sum and samples.
+
+        The whole step stays inline in one loop: a call per batch would cost speed.
+        """
         # Everything the inner loop needs, looked up once: a step of a small model takes well
         # under a millisecond on a CPU, so per-batch Python overhead shows in the speed.
+        cfg, device, train, train_model = self.config, run.device, run.train, run.train_model
         optimizer, augment = self.optimizer, self.augment
-        self._loss_kind = self._loss_name()
+        scaler, autocast = run.scaler, run.autocast
         loss_fn, metric_fn = self._loss, self._batch_metric
+        dtype, weight, clip, world, steps = run.dtype, run.weight, run.clip, run.world, run.steps
         per_step_lr = self.scheduler.per_step
         scaling = scaler.is_enabled()
         batch_hooks = self.callbacks.wants("on_batch_end")
         every = self.log_every_n_steps
-        acc_dtype = torch.float32 if device.type == "mps" else torch.float64
-        start = time.perf_counter()
-        processed = 0
-        try:
-            for epoch in range(first_epoch, cfg.epochs):
-                epoch_start = time.perf_counter()
-                self.callbacks.on_epoch_begin(epoch, {"epoch": epoch + 1})
-                self.model.train()
-                perm = train.index(torch.randperm(n, generator=gen))
-                # Running sums on the device (loss x samples; hits or absolute errors), read
-                # out every few steps; counts stay exact past 2**24 in float64.
-                loss_acc = torch.zeros((), device=device, dtype=acc_dtype)
-                hit_acc = torch.zeros((), device=device, dtype=acc_dtype)
-                seen = 0  # samples of this rank
-                last_sum, last_seen = 0.0, 0
-                plan = []  # (batch number, this rank's rows, rows of the whole batch)
-                for b in range(steps):
-                    idx = perm[b * bs:(b + 1) * bs]
-                    m_global = len(idx)
-                    if world > 1:
-                        if m_global < world:
-                            continue  # a last sliver smaller than the group: skipped by all
-                        idx = torch.tensor_split(idx, world)[rank]
-                    plan.append((b, idx, m_global))
-                last_b = plan[-1][0] if plan else -1
-                fed = (train.batches([rows for _, rows, _ in plan], first_step=self._step)
-                       if train.augments else train.batches([rows for _, rows, _ in plan]))
-                for (b, idx, m_global), (xb, yb) in zip(plan, fed):
-                    m = len(idx)
-                    xb = as_model_input(xb)
-                    if augment is not None and not train.augments:
-                        # Seeded by the step: the same draws wherever and whenever it runs.
-                        xb = augment(xb, seed=augment_seed(cfg.seed, self._step))
-                    if per_step_lr or b == 0:
-                        self.scheduler.before_step(epoch, b)
-                    if dtype is None:
-                        out = train_model(xb)
-                        loss = loss_fn(out, yb, weight, True)
-                    else:
-                        with autocast():
-                            out = train_model(xb)
-                            loss = loss_fn(out, yb, weight, True)
-                    # DDP averages gradients over ranks; weighting each rank's mean by its share
-                    # makes that the mean over the global batch, as in one process.
-                    step_loss = loss * (m * world / m_global) if world > 1 else loss
-                    optimizer.zero_grad(set_to_none=True)
-                    if scaling:
-                        scaler.scale(step_loss).backward()
-                        if clip > 0:
-                            scaler.unscale_(optimizer)  # clip the true gradients
-                            nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        step_loss.backward()
-                        if clip > 0:
-                            nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-                        optimizer.step()
-                    # Detached tensors record no graph: no no_grad() block needed here.
-                    loss_acc.add_(loss.detach(), alpha=m)
-                    hit_acc.add_(metric_fn(out.detach(), yb))
-                    seen += m
-                    self._step += 1
-                    step = self._step
-                    readout = step % every == 0 or b == last_b
-                    logs = ({"epoch": epoch + 1, "batch": b + 1, "batches": steps, "step": step}
-                            if readout or batch_hooks else None)
-                    if readout:
-                        if world > 1:  # every rank reads out at the same steps: stop together
-                            flags = torch.tensor([seen, float(self.should_stop)],
-                                                 dtype=acc_dtype, device=device)
-                            now = distributed.all_reduce_sum(
-                                torch.cat([loss_acc.view(1), hit_acc.view(1), flags])).tolist()
-                            total, done = now[0], int(now[2])
-                            self.should_stop = now[3] > 0
-                        else:
-                            total, done = float(loss_acc), seen  # the only device sync
-                        logs["loss"] = self._finite((total - last_sum) / (done - last_seen),
-                                                    epoch + 1)
-                        last_sum, last_seen = total, done
-                        logs["lr"] = float(optimizer.param_groups[0]["lr"])
-                        logs["samples"] = done
-                    if batch_hooks:
-                        self.callbacks.on_batch_end(step, logs)
-                    if world == 1:
-                        if self.paused.is_set():
-                            start += self._wait_while_paused()  # paused time is not training
-                        if self.should_stop:
-                            break
-                    elif readout and self.should_stop:
-                        break
-                if world > 1:
-                    flags = torch.tensor([seen, 0.0], dtype=acc_dtype, device=device)
-                    loss_total, hit_total, seen, _ = distributed.all_reduce_sum(
-                        torch.cat([loss_acc.view(1), hit_acc.view(1), flags])).tolist()
-                else:
-                    loss_total, hit_total = float(loss_acc), float(hit_acc)
-                seen = int(seen)
-                processed += seen
-                if self.should_stop and seen < n - (n % bs if n % bs < world else 0):
-                    result.stopped = True
-                    break
-                logs = {"epoch": epoch + 1, "loss": self._finite(loss_total / seen, epoch + 1),
-                        self.metric_name: self._metric_value(hit_total, seen)}
-                if has_val:
-                    val = self.evaluate_arrays(x_val, y_val)
-                    logs["val_loss"] = self._finite(val["loss"], epoch + 1)
-                    logs["val_" + self.metric_name] = val[self.metric_name]
-                if world > 1:  # rank 0's reading decides for all (BatchNorm statistics differ)
-                    logs = distributed.broadcast(logs)
-                logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
-                self.scheduler.end_epoch(logs.get("val_loss", logs["loss"]))
-                logs["epoch_seconds"] = time.perf_counter() - epoch_start
-                logs["seconds"] = time.perf_counter() - start
-                self.history.append(logs)
-                result.epochs_completed = epoch + 1
-                self.callbacks.on_epoch_end(epoch, dict(logs))
+        self.model.train()
+        perm = train.index(torch.randperm(run.n, generator=run.gen))
+        # Running sums on the device (loss x samples; hits or absolute errors), read out every
+        # few steps; counts stay exact past 2**24 in float64.
+        loss_acc = torch.zeros((), device=device, dtype=run.acc_dtype)
+        hit_acc = torch.zeros((), device=device, dtype=run.acc_dtype)
+        seen = 0  # samples of this rank
+        last = (0.0, 0)  # the loss sum and samples at the last read-out
+        plan = self._epoch_plan(run, perm)
+        last_b = plan[-1][0] if plan else -1
+        fed = (train.batches([rows for _, rows, _ in plan], first_step=self._step)
+               if train.augments else train.batches([rows for _, rows, _ in plan]))
+        for (b, idx, m_global), (xb, yb) in zip(plan, fed):
+            m = len(idx)
+            xb = as_model_input(xb)
+            if augment is not None and not train.augments:
+                # Seeded by the step: the same draws wherever and whenever it runs.
+                xb = augment(xb, seed=augment_seed(cfg.seed, self._step))
+            if per_step_lr or b == 0:
+                self.scheduler.before_step(epoch, b)
+            if dtype is None:
+                out = train_model(xb)
+                loss = loss_fn(out, yb, weight, True)
+            else:
+                with autocast():
+                    out = train_model(xb)
+                    loss = loss_fn(out, yb, weight, True)
+            # DDP averages gradients over ranks; weighting each rank's mean by its share makes
+            # that the mean over the global batch, as in one process.
+            step_loss = loss * (m * world / m_global) if world > 1 else loss
+            optimizer.zero_grad(set_to_none=True)
+            if scaling:
+                scaler.scale(step_loss).backward()
+                if clip > 0:
+                    scaler.unscale_(optimizer)  # clip the true gradients
+                    nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                step_loss.backward()
+                if clip > 0:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                optimizer.step()
+            # Detached tensors record no graph: no no_grad() block needed here.
+            loss_acc.add_(loss.detach(), alpha=m)
+            hit_acc.add_(metric_fn(out.detach(), yb))
+            seen += m
+            self._step += 1
+            step = self._step
+            readout = step % every == 0 or b == last_b
+            logs = ({"epoch": epoch + 1, "batch": b + 1, "batches": steps, "step": step}
+                    if readout or batch_hooks else None)
+            if readout:
+                last = self._read_out(run, logs, loss_acc, hit_acc, seen, last, epoch)
+            if batch_hooks:
+                self.callbacks.on_batch_end(step, logs)
+            if world == 1:
+                if self.paused.is_set():
+                    self._fit_start += self._wait_while_paused()
                 if self.should_stop:
-                    result.stopped = epoch + 1 < cfg.epochs
                     break
-                if self.early_stop:
-                    result.early_stopped = epoch + 1 < cfg.epochs
-                    break
-        except RuntimeError as exc:
-            if not is_out_of_memory(exc):
-                raise
-            # Drop every reference into the failed step before the memory is given back.
-            exc.__traceback__ = None
-            xb = yb = out = loss = None  # noqa: F841 - frees the step's tensors
-            self.optimizer.zero_grad(set_to_none=True)
-            epoch_now = len(self.history) + 1
-            raise OutOfMemory(
-                f"The {info.label} ran out of memory in epoch {epoch_now} with batches of "
-                f"{bs}. Try a batch size of {max(1, bs // 2)} (or a smaller model or image "
-                f"size); the epochs before it are saved, so Resume continues from there.",
-                batch_size=bs, epoch=epoch_now) from None
-        finally:
-            result.seconds = time.perf_counter() - start
-            if hasattr(train, "close"):
-                train.close()
-            del train
-            self._release()
+            elif readout and self.should_stop:
+                break
+        return self._epoch_totals(run, loss_acc, hit_acc, seen)
+
+    @staticmethod
+    def _epoch_totals(run: _FitRun, loss_acc: torch.Tensor, hit_acc: torch.Tensor,
+                      seen: int) -> tuple[float, float, int]:
+        """The epoch's loss sum, hit sum and samples (over all ranks under torchrun)."""
+        if run.world > 1:
+            flags = torch.tensor([seen, 0.0], dtype=run.acc_dtype, device=run.device)
+            loss_total, hit_total, seen, _ = distributed.all_reduce_sum(
+                torch.cat([loss_acc.view(1), hit_acc.view(1), flags])).tolist()
+            return loss_total, hit_total, int(seen)
+        return float(loss_acc), float(hit_acc), seen
+
+    def _read_out(self, run: _FitRun, logs: dict, loss_acc: torch.Tensor,
+                  hit_acc: torch.Tensor, seen: int, last: tuple[float, int],
+                  epoch: int) -> tuple[float, int]:
+        """Every few steps: the running loss (one device sync) into *logs*; the new *last*."""
+        if run.world > 1:  # every rank reads out at the same steps: stop together
+            flags = torch.tensor([seen, float(self.should_stop)], dtype=run.acc_dtype,
+                                 device=run.device)
+            now = distributed.all_reduce_sum(
+                torch.cat([loss_acc.view(1), hit_acc.view(1), flags])).tolist()
+            total, done = now[0], int(now[2])
+            self.should_stop = now[3] > 0
+        else:
+            total, done = float(loss_acc), seen  # the only device sync
+        logs["loss"] = self._finite((total - last[0]) / (done - last[1]), epoch + 1)
+        logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        logs["samples"] = done
+        return total, done
+
+    def _epoch_logs(self, epoch: int, loss_total: float, hit_total: float, seen: int,
+                    world: int, val: tuple | None) -> dict:
+        """The epoch's training and validation readings; the schedule steps on them."""
+        logs = {"epoch": epoch + 1, "loss": self._finite(loss_total / seen, epoch + 1),
+                self.metric_name: self._metric_value(hit_total, seen)}
+        if val is not None:
+            measured = self.evaluate_arrays(*val)
+            logs["val_loss"] = self._finite(measured["loss"], epoch + 1)
+            logs["val_" + self.metric_name] = measured[self.metric_name]
+        if world > 1:  # rank 0's reading decides for all (BatchNorm statistics differ)
+            logs = distributed.broadcast(logs)
+        logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        self.scheduler.end_epoch(logs.get("val_loss", logs["loss"]))
+        return logs
+
+    def _out_of_memory(self, exc: RuntimeError, run: _FitRun) -> OutOfMemory:
+        """The advice for a device out of memory, after letting go of the failed step."""
+        # Drop every reference into the failed step (the epoch's frame holds the batch and
+        # its outputs) before the memory is given back.
+        exc.__traceback__ = None
+        self.optimizer.zero_grad(set_to_none=True)
+        epoch_now = len(self.history) + 1
+        bs = run.bs
+        return OutOfMemory(
+            f"The {run.info.label} ran out of memory in epoch {epoch_now} with batches of "
+            f"{bs}. Try a batch size of {max(1, bs // 2)} (or a smaller model or image "
+            f"size); the epochs before it are saved, so Resume continues from there.",
+            batch_size=bs, epoch=epoch_now)
+
+    def _end_fit(self, result: FitResult, processed: int) -> FitResult:
+        """Throughput and history into *result*; ``on_fit_end`` may name the best epoch."""
         result.samples_per_second = processed / result.seconds if result.seconds > 0 else 0.0
         result.history = list(self.history)
         end_logs = {"stopped": result.stopped, "epochs_completed": result.epochs_completed,
