@@ -343,13 +343,9 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
     When the run's data file is gone the report still comes out, from the numbers saved with the
     run, and says which parts it could not show.
     """
-    from ..models.spec import summarize
     from .evaluate import evaluate_run
 
-    pre = run.preprocessor
-    task = pre.task
-    info, config = run.info, run.config
-    target = pre.target or "the target"
+    pre, info = run.preprocessor, run.info
     report = Report(title=f"Model report: {info.get('dataset') or run.path.name}",
                     subtitle=f"Run {run.path.name} · {info.get('model', run.spec.name)} · "
                              f"written {_dt.datetime.now():%Y-%m-%d %H:%M} by TrainDesk")
@@ -360,10 +356,36 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
         evaluation = None
         evaluation_note = str(exc)
 
-    # Summary
     test = dict(run.metrics.get("test", {}))
     if evaluation is not None:
         test.update(evaluation.metrics)
+    _add_summary(report, run, evaluation, test)
+    _add_data(report, run)
+    _add_model(report, run)
+    _add_training(report, run)
+    # Results
+    report.sections.append(Section("Results on the test examples",
+                                   "How well the model does on examples it never saw while "
+                                   "training - the best guide to how it will do in use.",
+                                   _results_html(evaluation, test, pre, report, evaluation_note)))
+    # Examples
+    report.sections.append(Section("Example predictions", "A few test examples with what the "
+                                   "model said and the right answer.",
+                                   _examples_html(evaluation, pre, report, n_examples)))
+    # Compression
+    report.sections.append(Section("Smaller versions", "Versions of the model made smaller for "
+                                   "phones, browsers or cheap servers, and what each one trades "
+                                   "(size, speed, score).", _compression_html(compression or [])))
+    _add_reproducibility(report, run)
+    _add_cost(report, run, price_per_hour, currency, watts)
+    return report
+
+
+def _add_summary(report: Report, run: Run, evaluation, test: dict) -> None:
+    """The headline in one sentence and the key test numbers."""
+    pre = run.preprocessor
+    task = pre.task
+    target = pre.target or "the target"
     n_test = evaluation.n if evaluation is not None else run.metrics.get("n_test", 0)
     if task == "classification":
         classes = ", ".join(pre.class_names[:6]) + (" …" if len(pre.class_names) > 6 else "")
@@ -382,7 +404,10 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
         if key in test:
             report.numbers[key] = metric_text(key, test[key])
 
-    # Data
+
+def _add_data(report: Report, run: Run) -> None:
+    """The split, where the data came from and what its health check found."""
+    pre, config = run.preprocessor, run.config
     rows = run.split_rows()
     counts = {k: len(v) for k, v in rows.items()}
     split = config.get("data", {}).get("split", {})
@@ -412,7 +437,11 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
     report.sections.append(Section("The data", "What the model learned from, and how it was "
                                    "divided so that it could be tested fairly.", "\n".join(body)))
 
-    # Model
+
+def _add_model(report: Report, run: Run) -> None:
+    """The network's diagram and size."""
+    from ..models.spec import summarize
+
     summary = summarize(run.spec)
     report.images["model.png"] = model_diagram(summary, run.spec.input_shape)
     report.numbers["params"] = f"{summary.total_params:,}"
@@ -422,7 +451,10 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
         _img("model.png") + f"<p>{summary.total_params:,} "
         f"learned numbers (weights), about {summary.size_mb:.2f} MB.</p>"))
 
-    # Training
+
+def _add_training(report: Report, run: Run) -> None:
+    """The loss and metric curves, with the kept epoch marked."""
+    task, info = run.preprocessor.task, run.info
     history = run.history
     metric = "accuracy" if task == "classification" else "mae"
     best = run.metrics.get("best_epoch") or info.get("best_epoch")
@@ -447,20 +479,11 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
                                    "the training data; the validation line shows how it did on "
                                    "examples it was not trained on.", text))
 
-    # Results
-    report.sections.append(Section("Results on the test examples",
-                                   "How well the model does on examples it never saw while "
-                                   "training - the best guide to how it will do in use.",
-                                   _results_html(evaluation, test, pre, report, evaluation_note)))
-    # Examples
-    report.sections.append(Section("Example predictions", "A few test examples with what the "
-                                   "model said and the right answer.",
-                                   _examples_html(evaluation, pre, report, n_examples)))
-    # Compression
-    report.sections.append(Section("Smaller versions", "Versions of the model made smaller for "
-                                   "phones, browsers or cheap servers, and what each one trades "
-                                   "(size, speed, score).", _compression_html(compression or [])))
-    # Reproducibility
+
+def _add_reproducibility(report: Report, run: Run) -> None:
+    """Seeds, data digest, settings and versions: what it takes to train it again."""
+    info, config = run.info, run.config
+    split = config.get("data", {}).get("split", {})
     fingerprint = config.get("data_fingerprint", {})
     training = config.get("training", {})
     batch = run.metrics.get("batch_size", training.get("batch_size", ""))
@@ -482,7 +505,12 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
                                    "gives the same result.", repro +
                                    "<p class='muted'>The run folder holds the full settings "
                                    "(config.json) and the exact split (split.npz).</p>"))
-    # Cost
+
+
+def _add_cost(report: Report, run: Run, price_per_hour: float, currency: str,
+              watts: float | None) -> None:
+    """Time, energy and money the training took."""
+    info = run.info
     seconds = float(run.metrics.get("train_seconds", 0.0))
     device = str(run.metrics.get("device") or info.get("device", "CPU"))
     cost = run_cost(seconds, device, price_per_hour, watts)
@@ -497,7 +525,6 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
                                         f"{cost['watts']:.0f} W)", f"{cost['kwh'] * 1000:.3f} Wh"],
                                        [f"Cost at {currency}{price_per_hour:.2f} per hour",
                                         f"{currency}{cost['money']:.4f}"]], numeric=(1,))))
-    return report
 
 
 def _health(run: Run):
