@@ -107,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("samples", help="list the built-in sample datasets")
     sub.add_parser("models", help="list the network presets and layer types")
+    _add_train_and_search(sub)
+    _add_run_commands(sub)
+    sub.add_parser("gpu", help="why is my GPU not used? what PyTorch sees here, and what to do")
+    _add_export_and_shrink(sub)
+    return parser
 
+
+def _add_train_and_search(sub) -> None:
     p = sub.add_parser("train", help="train a model and save a run folder")
     _add_project_args(p)
     p.add_argument("--resume", metavar="RUN_DIR",
@@ -136,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="the search's folder to create, holding one run folder per "
                    "trial (default: a new folder under the runs folder)")
 
+
+def _add_run_commands(sub) -> None:
+    """The commands that read a finished run: evaluate, compare, predict."""
     p = sub.add_parser("evaluate", help="metrics of a run on its test split or a labelled file")
     p.add_argument("run_dir")
     p.add_argument("--data", help="a labelled CSV file to evaluate on instead of the test split")
@@ -162,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "folder of images (image models)")
     p.add_argument("--out", help="the CSV file to write (default: standard output)")
 
-    sub.add_parser("gpu", help="why is my GPU not used? what PyTorch sees here, and what to do")
 
+def _add_export_and_shrink(sub) -> None:
     p = sub.add_parser("export", help="export a run's model and check it")
     p.add_argument("run_dir")
     p.add_argument("--format", required=True,
@@ -195,7 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
                           "widths) or a preset such as mlp_small (default: the first that fits)")
     p.add_argument("--epochs", type=int, help="fine-tuning / student epochs")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -442,7 +451,20 @@ def _project_from_args(args):
         apply_suggestions(project, dataset)
     else:
         raise TrainDeskError("Give a project file or --data (a CSV file or sample:NAME).")
+    _apply_model_args(project, args)
+    _apply_training_args(project, args)
+    project.validate()
+    if not args.quiet:
+        from .data.health import check_health
 
+        for finding in check_health(dataset, project.data):
+            if finding.severity == "warning":
+                _err(f"Data check: {finding.message}")
+    return project, dataset
+
+
+def _apply_model_args(project, args) -> None:
+    """Copy the model options given on the command line into *project*."""
     if args.model:
         from .models.presets import suggested_lr
 
@@ -463,6 +485,10 @@ def _project_from_args(args):
         project.model.init_from = str(Path(args.init_from).expanduser().resolve())
     if args.freeze_epochs is not None:
         project.model.freeze_epochs = args.freeze_epochs
+
+
+def _apply_training_args(project, args) -> None:
+    """Copy the training options given on the command line into *project*."""
     for name in ("epochs", "batch_size", "lr", "optimizer", "seed", "device", "momentum",
                  "weight_decay", "schedule", "warmup_epochs", "loss", "label_smoothing",
                  "grad_clip"):
@@ -482,14 +508,6 @@ def _project_from_args(args):
         project.training.class_weights = args.class_weights
     if args.oom_retry:
         project.training.oom_retry = True
-    project.validate()
-    if not args.quiet:
-        from .data.health import check_health
-
-        for finding in check_health(dataset, project.data):
-            if finding.severity == "warning":
-                _err(f"Data check: {finding.message}")
-    return project, dataset
 
 
 def _run_job(job, quiet: bool):
