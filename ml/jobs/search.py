@@ -260,56 +260,11 @@ class Search(JobQueue):
         direction = "maximize" if task == "classification" else "minimize"
         folder = self._folder()
         result = SearchResult(folder=folder, metric=metric, direction=direction)
-        seed = int(self.project.training.seed)
-        sampler = (optuna.samplers.TPESampler(seed=seed) if self.sampler == "tpe"
-                   else optuna.samplers.RandomSampler(seed=seed))
-        pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
-                  if self.pruning else optuna.pruners.NopPruner())
-        study = optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+        study = self._make_study(direction)
         deadline = None if self.minutes is None else time.monotonic() + 60 * self.minutes
 
         def objective(trial):
-            number = trial.number + 1
-            values = self.space.suggest(trial)
-            project = copy.deepcopy(self.project)
-            apply_params(project, values)
-            pruning = _Pruning(trial, "val_" + metric)
-            shown = ", ".join(f"{k} {_show(v)}" for k, v in values.items())
-            say(f"Trial {number}: {shown}.")
-            self.on_trial_begin(number)
-            entry = Trial(number=number, params=values, state="failed")
-            try:
-                job = self._enqueue(TrainingJob(project, dataset=self.dataset,
-                                                run_dir=folder / f"trial-{number:03d}",
-                                                callbacks=[pruning, *self.callbacks],
-                                                on_message=lambda m: None, group=folder.name,
-                                                label=f"trial {number}"))
-                run = job.run()
-            except TrainingError as exc:  # e.g. a learning rate so high the loss diverged
-                entry.error = str(exc)
-                entry.run = f"trial-{number:03d}"
-                self._finish(entry, result, f"Trial {number} failed: {exc}")
-                return math.nan
-            entry.run, entry.epochs = run.run_dir.name, run.fit.epochs_completed
-            entry.seconds = round(run.fit.seconds, 2)
-            entry.value = run.best_val_metric()
-            result.runs.append(run)
-            if pruning.pruned:
-                entry.state = "pruned"
-                run.label = f"trial {number} (pruned)"
-                self._finish(entry, result, f"Trial {number} pruned after epoch "
-                             f"{entry.epochs}: its validation {metric} was below the median "
-                             f"of earlier trials.")
-                raise optuna.TrialPruned()
-            if run.status == "stopped":
-                entry.state = "stopped"
-                self._finish(entry, result, f"Trial {number} stopped.")
-                study.stop()
-                return entry.value
-            entry.state = "complete"
-            self._finish(entry, result, f"Trial {number}: validation {metric} "
-                         f"{entry.value:.4f}.")
-            return entry.value
+            return self._trial(trial, study, result, metric)
 
         def budget(study, frozen):
             if self._stop.is_set() or (deadline is not None and time.monotonic() > deadline):
@@ -324,6 +279,64 @@ class Search(JobQueue):
             say(f"Best: trial {best.number}, validation {metric} {best.value:.4f} with "
                 + ", ".join(f"{k} {_show(v)}" for k, v in best.params.items()) + ".")
         return result
+
+    def _make_study(self, direction: str):
+        """The optuna study: TPE or random sampling (seeded), median pruning if asked."""
+        import optuna
+
+        seed = int(self.project.training.seed)
+        sampler = (optuna.samplers.TPESampler(seed=seed) if self.sampler == "tpe"
+                   else optuna.samplers.RandomSampler(seed=seed))
+        pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+                  if self.pruning else optuna.pruners.NopPruner())
+        return optuna.create_study(direction=direction, sampler=sampler, pruner=pruner)
+
+    def _trial(self, trial, study, result: SearchResult, metric: str) -> float:
+        """Train one trial's run and record it; its best validation *metric* (NaN if failed)."""
+        import optuna
+
+        folder, say = result.folder, self.on_message
+        number = trial.number + 1
+        values = self.space.suggest(trial)
+        project = copy.deepcopy(self.project)
+        apply_params(project, values)
+        pruning = _Pruning(trial, "val_" + metric)
+        shown = ", ".join(f"{k} {_show(v)}" for k, v in values.items())
+        say(f"Trial {number}: {shown}.")
+        self.on_trial_begin(number)
+        entry = Trial(number=number, params=values, state="failed")
+        try:
+            job = self._enqueue(TrainingJob(project, dataset=self.dataset,
+                                            run_dir=folder / f"trial-{number:03d}",
+                                            callbacks=[pruning, *self.callbacks],
+                                            on_message=lambda m: None, group=folder.name,
+                                            label=f"trial {number}"))
+            run = job.run()
+        except TrainingError as exc:  # e.g. a learning rate so high the loss diverged
+            entry.error = str(exc)
+            entry.run = f"trial-{number:03d}"
+            self._finish(entry, result, f"Trial {number} failed: {exc}")
+            return math.nan
+        entry.run, entry.epochs = run.run_dir.name, run.fit.epochs_completed
+        entry.seconds = round(run.fit.seconds, 2)
+        entry.value = run.best_val_metric()
+        result.runs.append(run)
+        if pruning.pruned:
+            entry.state = "pruned"
+            run.label = f"trial {number} (pruned)"
+            self._finish(entry, result, f"Trial {number} pruned after epoch "
+                         f"{entry.epochs}: its validation {metric} was below the median "
+                         f"of earlier trials.")
+            raise optuna.TrialPruned()
+        if run.status == "stopped":
+            entry.state = "stopped"
+            self._finish(entry, result, f"Trial {number} stopped.")
+            study.stop()
+            return entry.value
+        entry.state = "complete"
+        self._finish(entry, result, f"Trial {number}: validation {metric} "
+                     f"{entry.value:.4f}.")
+        return entry.value
 
     def _finish(self, entry: Trial, result: SearchResult, message: str) -> None:
         result.trials.append(entry)
