@@ -26,7 +26,8 @@ from ml.errors import RunError
 from ml.evaluation import evaluate_run
 from ml.export import export_run, inputs_for_check
 from ml.jobs.training import TrainingJob
-from ml.runs.folder import load_run
+from ml.runs.folder import RunFolder, load_run
+from ml.runs.migrations import RUN_VERSION
 from ml.runs.project import PROJECT_VERSION, Project
 from tests.conftest import run_main
 
@@ -74,24 +75,23 @@ def test_an_old_finished_run_opens_and_evaluates_to_the_score_it_recorded(tmp_pa
     run = load_run(run_dir)
     assert run.status == "finished" and run.task == "classification"
     assert run.preprocessor.class_names == ["setosa", "versicolor", "virginica"]
-    # LEAD: for 89d3025 and 29d0a01 (WITHOUT_DIGEST) these weights have no digest. Today a
-    # version-1 run folder is migrated when opened and its weights are read (trusted once, by
-    # the migration). If the rule becomes "refused unless migrated explicitly", expect RunError
-    # here for those versions, or call the explicit migration first.
+    # For 89d3025 and 29d0a01 (WITHOUT_DIGEST) these weights have no digest: a version-1 run
+    # folder is migrated when opened, and the migration is what vouches for them (once).
+    assert RunFolder.open(run_dir).migrated_from == 1
     evaluation = evaluate_run(run)
     recorded = _recorded_test_metrics(run_dir)
     assert evaluation.n == 24
     assert evaluation.metrics["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-9)
     assert evaluation.metrics["f1_macro"] == pytest.approx(recorded["f1_macro"], abs=1e-9)
-    # LEAD: opening and evaluating an old run writes nothing (ml.runs.migrations says so: the
-    # migration reaches the disk only when the run is next saved).
+    # Opening and evaluating an old run writes nothing: the migration reaches the disk only
+    # when the run is next saved.
     assert _hashes(run_dir) == before
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_an_old_finished_run_exports_to_onnx_and_the_export_checks_itself(tmp_path, version):
     (run_dir,) = _copy(tmp_path, f"run-finished-{version}")
-    run = load_run(run_dir)  # LEAD: digest-less weights for 89d3025/29d0a01, as above
+    run = load_run(run_dir)  # digest-less weights for 89d3025/29d0a01, vouched by migration
     x, checked_on = inputs_for_check(run)
     assert checked_on == "test samples"  # the sample's data is the one it was trained on
     report = export_run(run, "onnx", tmp_path / "model.onnx", x, checked_on=checked_on)
@@ -105,15 +105,19 @@ def test_an_old_killed_run_resumes_to_the_end(tmp_path, version):
     run = load_run(run_dir)
     assert run.status == "running"  # as the kill left it
     assert len((run_dir / "history.jsonl").read_text("utf-8").splitlines()) == 1
-    # LEAD: for 29d0a01 checkpoint.pt has no digest. Today resume reads it through the
-    # version-1 migration; if such checkpoints are to be refused unless migrated explicitly,
-    # expect RunError here for that version instead.
+    # For 29d0a01 checkpoint.pt has no digest: resume reads it through the version-1 migration,
+    # and saving the resumed run writes the migration with checksums added.
     result = TrainingJob.resume(run_dir).run()
     assert result.status == "finished"
     resumed = load_run(run_dir)
     assert resumed.status == "finished" and resumed.info["epochs_completed"] == 4
     history = (run_dir / "history.jsonl").read_text("utf-8").splitlines()
     assert [json.loads(line)["epoch"] for line in history] == [1, 2, 3, 4]
+    info = json.loads((run_dir / "run.json").read_text("utf-8"))
+    assert info["version"] == RUN_VERSION and info["migrated"]["from"] == 1
+    assert json.loads((run_dir / "config.json").read_text("utf-8"))["version"] == RUN_VERSION
+    if version == "29d0a01":
+        assert "checkpoint.pt" in info["migrated"]["checksums_added"]
     assert evaluate_run(resumed).n == 24  # the weights it wrote read back, checked
 
 
@@ -147,7 +151,7 @@ def test_after_an_old_run_is_saved_again_a_weights_file_without_a_digest_is_refu
     TrainingJob.resume(run_dir).run()
     assert evaluate_run(load_run(run_dir)).n == 24
     shutil.copyfile(old_weights, run_dir / "model.safetensors")
-    # LEAD: today's rule (ml.runs.migrations): only a folder still at version 1 may hold tensors
-    # without a checksum; a saved (version-2) folder refuses them. Change if the rule changes.
+    # Only a folder still at version 1 may hold tensors without a checksum (ml.runs.migrations);
+    # a saved (version-2) folder refuses them.
     with pytest.raises(RunError, match="no checksum"):
         evaluate_run(load_run(run_dir))
