@@ -321,6 +321,40 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
     if dataset.kind == "image":
         return _resolve_images(dataset, config)
     frame = dataset.frame
+    target = _target_column(dataset, config)
+    types = {c: config.column_types.get(c, info.type) for c, info in dataset.columns.items()}
+    warnings: list[str] = []
+    roles, text_columns = _column_roles(dataset, config, target, types, warnings)
+    task, usable, class_counts, n_not_numbers = _resolve_target(dataset, config, target, types,
+                                                                warnings)
+    n_empty = int(len(frame) - usable.sum()) - (n_not_numbers if task == "classification" else 0)
+    if n_empty and task == "classification":
+        warnings.append(f"{n_empty} rows have no target value and are left out.")
+
+    features = [c for c in dataset.columns if roles[c] == "feature"]
+    if not features:
+        raise DataError("No feature columns are left. Set at least one column's role to feature.")
+    drop = [c for c in features if config.missing.get(c) == "drop"]
+    if drop:
+        usable, class_counts = _drop_missing_rows(dataset, target, types, drop, task, usable,
+                                                  class_counts, warnings)
+    n_dropped = int(len(frame) - usable.sum())
+    _check_numeric_features(dataset, features, types, usable, warnings)
+    n_missing = {c: dataset.columns[c].n_missing for c in features
+                 if dataset.columns[c].n_missing and c not in drop and types[c] != "text"}
+    if n_missing:
+        total = sum(n_missing.values())
+        warnings.append(f"{total} missing value(s) in {len(n_missing)} feature column(s) are "
+                        f"filled as set per column (default: the training median for numbers, "
+                        f"no category for categories).")
+    return DataSummary(target=target, task=task, types=types, roles=roles, features=features,
+                       image_shape=_sample_image_shape(dataset, features, types),
+                       class_counts=class_counts, n_rows=int(usable.sum()), n_dropped=n_dropped,
+                       warnings=warnings, text_columns=text_columns)
+
+
+def _target_column(dataset: Dataset, config: DataConfig) -> str:
+    """The column to predict: the one chosen, else the dataset's default (refused if unknown)."""
     columns = list(dataset.columns)
     target = config.target or dataset.default_target
     if not config.target and config.column_roles.get(target) in ("feature", "ignore"):
@@ -328,8 +362,14 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
     if target not in dataset.columns:
         shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
         raise DataError(f"There is no column {target!r} in {dataset.name}. Columns: {shown}.")
+    return target
 
-    types = {c: config.column_types.get(c, info.type) for c, info in dataset.columns.items()}
+
+def _column_roles(dataset: Dataset, config: DataConfig, target: str, types: dict[str, str],
+                  warnings: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Each column's role (chosen, or inferred) and the text columns a text model reads."""
+    frame = dataset.frame
+    columns = list(dataset.columns)
     roles = {}
     for c in columns:
         if c == target:
@@ -343,7 +383,6 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
             roles[c] = "ignore" if info.id_like or info.n_missing == len(frame) else "feature"
             if types[c] == "text" and config.legacy_v1:
                 roles[c] = "ignore"
-    warnings: list[str] = []
     for c in columns:
         if dataset.columns[c].n_missing == len(frame) and c != target:
             if roles[c] == "feature":
@@ -366,81 +405,94 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
                             f"text column's role to ignore to use the other columns instead.")
             for c in others:
                 roles[c] = "ignore"
+    return roles, text_columns
 
-    # -- target and task ------------------------------------------------------------------------
+
+def _resolve_target(dataset: Dataset, config: DataConfig, target: str, types: dict[str, str],
+                    warnings: list[str]) -> tuple[str, pd.Series, dict[str, int], int]:
+    """The task, the rows with a usable target, the class counts and the non-number targets."""
+    frame = dataset.frame
     target_info = dataset.columns[target]
     task = config.task or dataset.memo(("task", target),
                                        lambda: detect_task(frame[target], target_info))
     y = frame[target]
     if task == "regression":
-        numbers = dataset.memo(("numbers", target), lambda: to_numeric(y))
-        present = y.notna() & (y.astype("string").str.strip() != "")
-        not_numbers = present & numbers.isna()
-        if not_numbers.sum() > 0.05 * max(int(present.sum()), 1):
-            example = y[not_numbers].iloc[0]
-            raise DataError(f"The target {target!r} holds text (for example {example!r}), so it "
-                            f"cannot be predicted as a number. Choose classification, or another "
-                            f"target column.")
-        usable = numbers.notna()
-        if not_numbers.any():
-            warnings.append(f"{int(not_numbers.sum())} target values in {target!r} are not "
-                            f"numbers; those rows are left out.")
-        if usable.sum() and numbers[usable].nunique() < 2:
-            raise DataError(f"Every value of the target {target!r} is the same, so there is "
-                            f"nothing to predict. Choose another target column.")
-        class_counts: dict[str, int] = {}
-        n_not_numbers = 0
-    else:
-        codes, names = dataset.class_codes(target, types[target] == "numeric")
-        usable = pd.Series(codes >= 0, index=y.index)
-        n_not_numbers = int((y.notna() & ~usable).sum()) if types[target] == "numeric" else 0
-        if n_not_numbers:
-            warnings.append(f"{n_not_numbers} target value(s) in {target!r} are not numbers; "
-                            f"those rows are left out.")
-        counts = np.bincount(codes[codes >= 0], minlength=len(names))
-        class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=natural_key)}
-        if len(class_counts) < 2:
-            only = next(iter(class_counts), "")
-            raise DataError(f"The target {target!r} has only one class ({only!r}); a classifier "
-                            f"needs at least two. Choose another target column.")
-        if len(class_counts) > MAX_CLASSES or (
-                len(class_counts) > 0.5 * usable.sum() and len(class_counts) > 20):
-            raise DataError(f"The target {target!r} has {len(class_counts)} different values in "
-                            f"{int(usable.sum())} rows - it looks like an identifier or a number. "
-                            f"Choose regression or another target column.")
-        rare = [k for k, v in class_counts.items() if v < 3]
-        if rare:
-            warnings.append(f"{len(rare)} class(es) have fewer than 3 rows (e.g. {rare[0]!r}); "
-                            f"they appear only in training.")
-    n_empty = int(len(frame) - usable.sum()) - (n_not_numbers if task == "classification" else 0)
-    if n_empty and task == "classification":
-        warnings.append(f"{n_empty} rows have no target value and are left out.")
+        return task, _numeric_target(dataset, target, warnings), {}, 0
+    codes, names = dataset.class_codes(target, types[target] == "numeric")
+    usable = pd.Series(codes >= 0, index=y.index)
+    n_not_numbers = int((y.notna() & ~usable).sum()) if types[target] == "numeric" else 0
+    if n_not_numbers:
+        warnings.append(f"{n_not_numbers} target value(s) in {target!r} are not numbers; "
+                        f"those rows are left out.")
+    counts = np.bincount(codes[codes >= 0], minlength=len(names))
+    class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=natural_key)}
+    if len(class_counts) < 2:
+        only = next(iter(class_counts), "")
+        raise DataError(f"The target {target!r} has only one class ({only!r}); a classifier "
+                        f"needs at least two. Choose another target column.")
+    if len(class_counts) > MAX_CLASSES or (
+            len(class_counts) > 0.5 * usable.sum() and len(class_counts) > 20):
+        raise DataError(f"The target {target!r} has {len(class_counts)} different values in "
+                        f"{int(usable.sum())} rows - it looks like an identifier or a number. "
+                        f"Choose regression or another target column.")
+    rare = [k for k, v in class_counts.items() if v < 3]
+    if rare:
+        warnings.append(f"{len(rare)} class(es) have fewer than 3 rows (e.g. {rare[0]!r}); "
+                        f"they appear only in training.")
+    return task, usable, class_counts, n_not_numbers
 
-    # -- features -------------------------------------------------------------------------------
-    features = [c for c in columns if roles[c] == "feature"]
-    if not features:
-        raise DataError("No feature columns are left. Set at least one column's role to feature.")
-    drop = [c for c in features if config.missing.get(c) == "drop"]
-    if drop:
-        keep = ~_missing_mask(frame, drop, types)
-        n_gone = int((usable & ~keep).sum())
-        usable = usable & keep
-        if n_gone:
-            warnings.append(f"{n_gone} row(s) with missing values in {', '.join(map(repr, drop))} "
-                            f"are dropped.")
-        if task == "classification":
-            codes, names = dataset.class_codes(target, types[target] == "numeric")
-            kept = codes[keep.to_numpy() & (codes >= 0)]
-            counts = np.bincount(kept, minlength=len(names))
-            class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=natural_key)
-                            if counts[names.index(k)]}
-            if len(class_counts) < 2:
-                raise DataError("Dropping the rows with missing values leaves fewer than two "
-                                "classes. Fill the missing values instead of dropping them.")
-        if not usable.any():
-            raise DataError("Every row has a missing value in a column set to drop such rows. "
-                            "Fill the missing values instead.")
-    n_dropped = int(len(frame) - usable.sum())
+
+def _numeric_target(dataset: Dataset, target: str, warnings: list[str]) -> pd.Series:
+    """The rows whose regression target is a number (refused when it is mostly text)."""
+    y = dataset.frame[target]
+    numbers = dataset.memo(("numbers", target), lambda: to_numeric(y))
+    present = y.notna() & (y.astype("string").str.strip() != "")
+    not_numbers = present & numbers.isna()
+    if not_numbers.sum() > 0.05 * max(int(present.sum()), 1):
+        example = y[not_numbers].iloc[0]
+        raise DataError(f"The target {target!r} holds text (for example {example!r}), so it "
+                        f"cannot be predicted as a number. Choose classification, or another "
+                        f"target column.")
+    usable = numbers.notna()
+    if not_numbers.any():
+        warnings.append(f"{int(not_numbers.sum())} target values in {target!r} are not "
+                        f"numbers; those rows are left out.")
+    if usable.sum() and numbers[usable].nunique() < 2:
+        raise DataError(f"Every value of the target {target!r} is the same, so there is "
+                        f"nothing to predict. Choose another target column.")
+    return usable
+
+
+def _drop_missing_rows(dataset: Dataset, target: str, types: dict[str, str], drop: list[str],
+                       task: str, usable: pd.Series, class_counts: dict[str, int],
+                       warnings: list[str]) -> tuple[pd.Series, dict[str, int]]:
+    """Leave out the rows missing a value in a *drop* column; the usable rows and classes."""
+    frame = dataset.frame
+    keep = ~_missing_mask(frame, drop, types)
+    n_gone = int((usable & ~keep).sum())
+    usable = usable & keep
+    if n_gone:
+        warnings.append(f"{n_gone} row(s) with missing values in {', '.join(map(repr, drop))} "
+                        f"are dropped.")
+    if task == "classification":
+        codes, names = dataset.class_codes(target, types[target] == "numeric")
+        kept = codes[keep.to_numpy() & (codes >= 0)]
+        counts = np.bincount(kept, minlength=len(names))
+        class_counts = {k: int(counts[names.index(k)]) for k in sorted(names, key=natural_key)
+                        if counts[names.index(k)]}
+        if len(class_counts) < 2:
+            raise DataError("Dropping the rows with missing values leaves fewer than two "
+                            "classes. Fill the missing values instead of dropping them.")
+    if not usable.any():
+        raise DataError("Every row has a missing value in a column set to drop such rows. "
+                        "Fill the missing values instead.")
+    return usable, class_counts
+
+
+def _check_numeric_features(dataset: Dataset, features: list[str], types: dict[str, str],
+                            usable: pd.Series, warnings: list[str]) -> None:
+    """Refuse numeric columns that are mostly text; note the values read as missing."""
+    frame = dataset.frame
     for c in features:
         if types[c] != "numeric":
             continue
@@ -463,24 +515,17 @@ def resolve(dataset: Dataset, config: DataConfig) -> DataSummary:
         if n_bad:
             warnings.append(f"{n_bad} value(s) in {c!r} are not numbers and are treated as "
                             f"missing.")
-    n_missing = {c: dataset.columns[c].n_missing for c in features
-                 if dataset.columns[c].n_missing and c not in drop and types[c] != "text"}
-    if n_missing:
-        total = sum(n_missing.values())
-        warnings.append(f"{total} missing value(s) in {len(n_missing)} feature column(s) are "
-                        f"filled as set per column (default: the training median for numbers, "
-                        f"no category for categories).")
 
-    image_shape = None
+
+def _sample_image_shape(dataset: Dataset, features: list[str],
+                        types: dict[str, str]) -> tuple[int, ...] | None:
+    """A built-in image sample read as a table (digits): the shape its pixel columns make."""
     sample = dataset.sample
     if sample is not None and sample.kind == "image" and sample.image_shape:
-        pixel_cols = [c for c in columns if c != sample.target]
+        pixel_cols = [c for c in dataset.columns if c != sample.target]
         if features == pixel_cols and all(types[c] == "numeric" for c in features):
-            image_shape = tuple(sample.image_shape)
-    return DataSummary(target=target, task=task, types=types, roles=roles, features=features,
-                       image_shape=image_shape, class_counts=class_counts,
-                       n_rows=int(usable.sum()), n_dropped=n_dropped, warnings=warnings,
-                       text_columns=text_columns)
+            return tuple(sample.image_shape)
+    return None
 
 
 def _missing_mask(frame: pd.DataFrame, columns: list[str], types: dict[str, str]) -> pd.Series:
