@@ -240,58 +240,14 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
     src = Path(source)
     if not src.exists():
         raise DataError(f"Not found: {src}. Check the path or choose another file or folder.")
-    suffix = src.suffix.lower()
     with _quiet_pillow():
-        if src.is_dir() or suffix == ".zip":
-            if src.is_dir():
-                folder = src
-            else:
-                folder = _extract_zip(src, Path(cache_dir), progress, should_stop)
-            root, found, skipped, layout = _scan_folder(folder)
-        elif suffix in (".csv", ".tsv", ".txt"):
-            root = src.parent
-            found, skipped, label_column = _scan_csv(src, path_column, label_column)
-            layout = "csv"
-        else:
-            raise DataError(f"{src.name} is not an image folder, a zip file or a CSV file of "
-                            f"image paths; choose a folder with one sub-folder per class.")
-        if layout != "csv":  # a CSV keeps its own row order
-            # Keys built in a Python loop first: a key function called from inside list.sort
-            # keeps the GIL for the whole sort, which froze the window for 0.2 s on 10,000 files.
-            class_keys = {label: natural_key(label) for label in {item[1] for item in found}}
-            # (Path objects compare in Python code too: compare their parts, plain strings.)
-            keys = [(_SPLIT_ORDER[item[2]], class_keys[item[1]], str(item[0]).split(os.sep))
-                    for item in found]
-            order = sorted(range(len(found)), key=keys.__getitem__)
-            found = [found[i] for i in order]
-        results: list[Any] = [None] * len(found)
-
-        def keep(start: int, chunk_result: list) -> None:
-            results[start:start + len(chunk_result)] = chunk_result
-
+        root, found, skipped, layout, label_column = _find_images(
+            src, Path(cache_dir), label_column, path_column, progress, should_stop)
         paths = [str(item[0]) for item in found]
-        target = _sample_size(paths, max_pixels) if decode else None
-        if target is not None:
-            (height, width), mode = target
-            if len(paths) * height * width * _channels(mode) > max_decode_bytes:
-                target = None
-        block = None
-        if target is None:
-            _run_chunks(_probe_chunk, paths, (max_pixels, verify), keep, workers=workers,
-                        progress=progress, should_stop=should_stop,
-                        processes=_prefer_processes(paths, workers))
-        else:
-            (height, width), mode = target
-            block = np.zeros((len(paths), _channels(mode), height, width), np.uint8)
-
-            def keep_decoded(start: int, chunk_result: tuple) -> None:
-                pixels, probes = chunk_result
-                block[start:start + len(probes)] = pixels
-                results[start:start + len(probes)] = probes
-
-            _run_chunks(_probe_decode_chunk, paths, (max_pixels, (width, height), mode),
-                        keep_decoded, workers=workers, progress=progress,
-                        should_stop=should_stop, processes=_prefer_processes(paths, workers))
+        results, decoded = _probe_images(paths, max_pixels=max_pixels, workers=workers,
+                                         progress=progress, should_stop=should_stop,
+                                         verify=verify, decode=decode,
+                                         max_decode_bytes=max_decode_bytes)
     kept = [k for k, result in enumerate(results) if not isinstance(result, str)]
     skipped.extend(SkippedFile(found[k][3], result) for k, result in enumerate(results)
                    if isinstance(result, str))
@@ -305,12 +261,76 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
                           "split": [item[2] for item in found], "width": facts[:, 0],
                           "height": facts[:, 1], "mode": [r[2] for r in results]})
     index = ImageIndex(str(root), frame, skipped, layout)
-    if block is not None:
-        (height, width), mode = target
-        index.decoded = ((height, width, mode), block[np.asarray(kept, dtype=np.int64)]
+    if decoded is not None:
+        shape, block = decoded
+        index.decoded = (shape, block[np.asarray(kept, dtype=np.int64)]
                          if len(kept) < len(block) else block)
     _check_usable(index, src, label_column)
     return index
+
+
+def _find_images(src: Path, cache_dir: Path, label_column: str | None, path_column: str | None,
+                 progress: Progress | None, should_stop: ShouldStop | None) -> tuple:
+    """``(root, found, skipped, layout, label_column)`` of a folder, zip or CSV of paths;
+    *found* holds ``(path, label, split, shown name)``, sorted by split, class and path."""
+    suffix = src.suffix.lower()
+    if src.is_dir() or suffix == ".zip":
+        if src.is_dir():
+            folder = src
+        else:
+            folder = _extract_zip(src, cache_dir, progress, should_stop)
+        root, found, skipped, layout = _scan_folder(folder)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        root = src.parent
+        found, skipped, label_column = _scan_csv(src, path_column, label_column)
+        layout = "csv"
+    else:
+        raise DataError(f"{src.name} is not an image folder, a zip file or a CSV file of "
+                        f"image paths; choose a folder with one sub-folder per class.")
+    if layout != "csv":  # a CSV keeps its own row order
+        # Keys built in a Python loop first: a key function called from inside list.sort
+        # keeps the GIL for the whole sort, which froze the window for 0.2 s on 10,000 files.
+        class_keys = {label: natural_key(label) for label in {item[1] for item in found}}
+        # (Path objects compare in Python code too: compare their parts, plain strings.)
+        keys = [(_SPLIT_ORDER[item[2]], class_keys[item[1]], str(item[0]).split(os.sep))
+                for item in found]
+        order = sorted(range(len(found)), key=keys.__getitem__)
+        found = [found[i] for i in order]
+    return root, found, skipped, layout, label_column
+
+
+def _probe_images(paths: list[str], *, max_pixels: int, workers: int | None,
+                  progress: Progress | None, should_stop: ShouldStop | None, verify: bool,
+                  decode: bool, max_decode_bytes: int) -> tuple[list, tuple | None]:
+    """Each file's ``(width, height, mode)`` or the reason it is skipped, in parallel; with
+    *decode* (and room for it) also ``((height, width, mode), uint8 (n, C, H, W))``."""
+    results: list[Any] = [None] * len(paths)
+
+    def keep(start: int, chunk_result: list) -> None:
+        results[start:start + len(chunk_result)] = chunk_result
+
+    target = _sample_size(paths, max_pixels) if decode else None
+    if target is not None:
+        (height, width), mode = target
+        if len(paths) * height * width * _channels(mode) > max_decode_bytes:
+            target = None
+    if target is None:
+        _run_chunks(_probe_chunk, paths, (max_pixels, verify), keep, workers=workers,
+                    progress=progress, should_stop=should_stop,
+                    processes=_prefer_processes(paths, workers))
+        return results, None
+    (height, width), mode = target
+    block = np.zeros((len(paths), _channels(mode), height, width), np.uint8)
+
+    def keep_decoded(start: int, chunk_result: tuple) -> None:
+        pixels, probes = chunk_result
+        block[start:start + len(probes)] = pixels
+        results[start:start + len(probes)] = probes
+
+    _run_chunks(_probe_decode_chunk, paths, (max_pixels, (width, height), mode),
+                keep_decoded, workers=workers, progress=progress,
+                should_stop=should_stop, processes=_prefer_processes(paths, workers))
+    return results, ((height, width, mode), block)
 
 
 def load_image(path: str | os.PathLike, size: tuple[int, int], mode: str = "RGB",
