@@ -282,11 +282,10 @@ class ShrinkJob:
         say = self.on_message
         teacher = load_run(self.run_dir)
         project = _teacher_project(teacher)
-        pre = teacher.preprocessor
         say(f"Loading the data of {teacher.path.name} ...")
         try:
-            x_train, y_train = load_split(teacher, "train")
-            x_val, y_val = load_split(teacher, "val")
+            train = load_split(teacher, "train")
+            val = load_split(teacher, "val")
             x_test, y_test, examples = load_split(teacher, "test", with_examples=True)
         except RunError as exc:
             raise ShrinkError(f"Pruning and distillation train on the run's data: {exc}") \
@@ -296,78 +295,15 @@ class ShrinkJob:
         training.early_stopping = False
         training.warmup_epochs = 0
         if self.method == "prune":
-            net = teacher_net
-            masks = magnitude_masks(net, self.sparsity)
-            with torch.no_grad():
-                for name, p in net.named_parameters():
-                    if name in masks:
-                        p.mul_(masks[name])
-                        # The dropped weights get no gradient, so every optimizer keeps them 0
-                        # (Adam's moments stay 0; decoupled decay of 0 is 0).
-                        p.register_hook(lambda g, m=masks[name]: g * m.to(g.device))
-            spec = teacher.spec
-            training.epochs = self.epochs or int(min(10, max(2, project.training.epochs // 4)))
-            training.lr = float(project.training.lr) / 10
-            training.schedule = "constant"
-            label = f"pruned {self.sparsity:.0%} of {teacher.path.name}"
-            derived = {"run": teacher.path.name, "method": "prune", "sparsity": self.sparsity}
-            say(f"Set {self.sparsity:.0%} of the weights to zero; fine-tuning for "
-                f"{training.epochs} epochs at learning rate {training.lr:g}.")
+            net, spec, label, derived = self._pruned(teacher, teacher_net, project, training)
         else:
-            choices = {s.key: s for s in student_choices(teacher)}
-            if not choices:
-                raise ShrinkError(f"There is no smaller network than {teacher.spec.name} for "
-                                  f"this data to distil into.")
-            key = self.student
-            if key == "auto":  # the same design narrower, else the largest smaller one
-                key = "half" if "half" in choices else next(iter(choices))
-            if key not in choices:
-                raise ShrinkError(f"{key!r} is not a smaller network for this run; choose one "
-                                  f"of: {', '.join(choices)}.")
-            student = choices[key]
-            spec = build_spec(student.config, pre.model_input(), pre.n_outputs, pre.task)
-            torch.manual_seed(training.seed)
-            net = build_model(spec, pre.feature_mean, pre.feature_std)
-            project.model = student.config
-            training.epochs = self.epochs or int(project.training.epochs)
-            # The teacher's rate suits a narrower copy; another preset gets its own default.
-            if spec.name != teacher.spec.name:
-                training.lr = suggested_lr(spec.name)
-            label = f"{student.title} distilled from {teacher.path.name}"
-            derived = {"run": teacher.path.name, "method": "distill", "student": key,
-                       "temperature": self.temperature, "alpha": self.alpha}
-            say(f"Teacher: {teacher.spec.name} ({_param_count(teacher.spec):,} parameters); "
-                f"student: {student.title} ({student.params:,}); {training.epochs} epochs.")
+            net, spec, label, derived = self._student(teacher, project, training)
         project.training = training
         project.model.init_from = ""
-        # "<stamp>-iris-flowers-mlp-pruned", not the teacher's time stamp twice.
-        stem = re.sub(r"^\d{8}-\d{6}-", "", teacher.path.name)[:30]
-        folder = RunFolder.create(teacher.path.parent,
-                                  f"{stem}-{'pruned' if self.method == 'prune' else 'distilled'}")
-        run_dir = folder.path
-        config = copy.deepcopy(teacher.config)
-        config["model"] = dataclasses.asdict(project.model)
-        config["training"] = dataclasses.asdict(training)
-        info = {"id": run_dir.name, "created": now_iso(), "status": "running",
-                "task": pre.task, "model": spec.name, "dataset": teacher.info.get("dataset", ""),
-                "label": label, "derived_from": derived}
-        folder.start(config=config, rows=teacher.split_rows(), preprocessor=pre, spec=spec,
-                     info=info, x_test=x_test)
-        callbacks = [RunWriter(folder), _Stopper(self), *self.callbacks]
-        kwargs = dict(callbacks=callbacks, target_scale=pre.target_std)
+        folder = self._start_folder(teacher, project, spec, label, derived, x_test)
+        pre = teacher.preprocessor
         try:
-            if self.method == "distill":
-                say("Computing the teacher's outputs on the training split ...")
-                soft = predict_raw(teacher_net, x_train)
-                trainer = _DistillTrainer(net, pre.task, training, teacher_out=soft,
-                                          labels=y_train, temperature=self.temperature,
-                                          alpha=self.alpha, **kwargs)
-            else:
-                trainer = Trainer(net, pre.task, training, **kwargs)
-            self.trainer = trainer
-            if self._stop.is_set():
-                trainer.should_stop = True
-            fit = trainer.fit(x_train, y_train, x_val, y_val)
+            fit = self._fit(folder, net, teacher_net, pre, training, train, val)
             folder.save_weights(net)
             evaluation = evaluate_arrays(net, pre, x_test, y_test, "test split",
                                          None if pre.kind == "image" else examples)
@@ -380,11 +316,107 @@ class ShrinkJob:
             raise
         finally:
             self.trainer = None
+        metrics, nonzero = self._write_results(folder, net, spec, pre.task, training, fit,
+                                               evaluation)
+        say(f"{label}: test " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
+        return ShrinkResult(run_dir=folder.path, method=self.method, label=label,
+                            metrics=metrics, params=metrics["params"], nonzero=nonzero,
+                            teacher_dir=teacher.path, history=list(fit.history))
+
+    def _pruned(self, teacher: Run, net: nn.Module, project, training) -> tuple:
+        """The teacher's network with its smallest weights zeroed and held at zero, and a
+        gentle fine-tuning schedule; ``(net, spec, label, derived_from)``."""
+        masks = magnitude_masks(net, self.sparsity)
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if name in masks:
+                    p.mul_(masks[name])
+                    # The dropped weights get no gradient, so every optimizer keeps them 0
+                    # (Adam's moments stay 0; decoupled decay of 0 is 0).
+                    p.register_hook(lambda g, m=masks[name]: g * m.to(g.device))
+        training.epochs = self.epochs or int(min(10, max(2, project.training.epochs // 4)))
+        training.lr = float(project.training.lr) / 10
+        training.schedule = "constant"
+        label = f"pruned {self.sparsity:.0%} of {teacher.path.name}"
+        derived = {"run": teacher.path.name, "method": "prune", "sparsity": self.sparsity}
+        self.on_message(f"Set {self.sparsity:.0%} of the weights to zero; fine-tuning for "
+                        f"{training.epochs} epochs at learning rate {training.lr:g}.")
+        return net, teacher.spec, label, derived
+
+    def _student(self, teacher: Run, project, training) -> tuple:
+        """A fresh smaller network to distil into; ``(net, spec, label, derived_from)``."""
+        pre = teacher.preprocessor
+        choices = {s.key: s for s in student_choices(teacher)}
+        if not choices:
+            raise ShrinkError(f"There is no smaller network than {teacher.spec.name} for "
+                              f"this data to distil into.")
+        key = self.student
+        if key == "auto":  # the same design narrower, else the largest smaller one
+            key = "half" if "half" in choices else next(iter(choices))
+        if key not in choices:
+            raise ShrinkError(f"{key!r} is not a smaller network for this run; choose one "
+                              f"of: {', '.join(choices)}.")
+        student = choices[key]
+        spec = build_spec(student.config, pre.model_input(), pre.n_outputs, pre.task)
+        torch.manual_seed(training.seed)
+        net = build_model(spec, pre.feature_mean, pre.feature_std)
+        project.model = student.config
+        training.epochs = self.epochs or int(project.training.epochs)
+        # The teacher's rate suits a narrower copy; another preset gets its own default.
+        if spec.name != teacher.spec.name:
+            training.lr = suggested_lr(spec.name)
+        label = f"{student.title} distilled from {teacher.path.name}"
+        derived = {"run": teacher.path.name, "method": "distill", "student": key,
+                   "temperature": self.temperature, "alpha": self.alpha}
+        self.on_message(f"Teacher: {teacher.spec.name} ({_param_count(teacher.spec):,} "
+                        f"parameters); student: {student.title} ({student.params:,}); "
+                        f"{training.epochs} epochs.")
+        return net, spec, label, derived
+
+    def _start_folder(self, teacher: Run, project, spec, label: str, derived: dict,
+                      x_test) -> RunFolder:
+        """The new run's folder beside the teacher's, started like any run's."""
+        pre = teacher.preprocessor
+        # "<stamp>-iris-flowers-mlp-pruned", not the teacher's time stamp twice.
+        stem = re.sub(r"^\d{8}-\d{6}-", "", teacher.path.name)[:30]
+        folder = RunFolder.create(teacher.path.parent,
+                                  f"{stem}-{'pruned' if self.method == 'prune' else 'distilled'}")
+        config = copy.deepcopy(teacher.config)
+        config["model"] = dataclasses.asdict(project.model)
+        config["training"] = dataclasses.asdict(project.training)
+        info = {"id": folder.path.name, "created": now_iso(), "status": "running",
+                "task": pre.task, "model": spec.name, "dataset": teacher.info.get("dataset", ""),
+                "label": label, "derived_from": derived}
+        folder.start(config=config, rows=teacher.split_rows(), preprocessor=pre, spec=spec,
+                     info=info, x_test=x_test)
+        return folder
+
+    def _fit(self, folder: RunFolder, net: nn.Module, teacher_net: nn.Module, pre, training,
+             train: tuple, val: tuple):
+        """Fine-tune (pruning) or distil (the teacher's soft outputs as targets)."""
+        (x_train, y_train), (x_val, y_val) = train, val
+        callbacks = [RunWriter(folder), _Stopper(self), *self.callbacks]
+        kwargs = dict(callbacks=callbacks, target_scale=pre.target_std)
+        if self.method == "distill":
+            self.on_message("Computing the teacher's outputs on the training split ...")
+            soft = predict_raw(teacher_net, x_train)
+            trainer = _DistillTrainer(net, pre.task, training, teacher_out=soft,
+                                      labels=y_train, temperature=self.temperature,
+                                      alpha=self.alpha, **kwargs)
+        else:
+            trainer = Trainer(net, pre.task, training, **kwargs)
+        self.trainer = trainer
+        if self._stop.is_set():
+            trainer.should_stop = True
+        return trainer.fit(x_train, y_train, x_val, y_val)
+
+    def _write_results(self, folder: RunFolder, net: nn.Module, spec, task: str, training,
+                       fit, evaluation) -> tuple[dict, int]:
+        """metrics.json and the final status; the metrics and the nonzero weights."""
         nonzero, total = sparsity_of(net)
         status = "stopped" if fit.stopped else "finished"
-        keys = (("accuracy", "f1_macro") if pre.task == "classification"
-                else ("mae", "rmse", "r2"))
-        metrics = {"task": pre.task, "test": {k: evaluation.metrics[k] for k in keys},
+        keys = ("accuracy", "f1_macro") if task == "classification" else ("mae", "rmse", "r2")
+        metrics = {"task": task, "test": {k: evaluation.metrics[k] for k in keys},
                    "n_test": evaluation.n, "train_seconds": fit.seconds,
                    "samples_per_second": fit.samples_per_second, "device": fit.device,
                    "epochs_completed": fit.epochs_completed, "best_epoch": fit.best_epoch,
@@ -396,10 +428,7 @@ class ShrinkJob:
         folder.write_metrics(metrics)
         folder.update(status=status, epochs_completed=fit.epochs_completed,
                       best_epoch=fit.best_epoch)
-        say(f"{label}: test " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
-        return ShrinkResult(run_dir=run_dir, method=self.method, label=label, metrics=metrics,
-                            params=metrics["params"], nonzero=nonzero, teacher_dir=teacher.path,
-                            history=list(fit.history))
+        return metrics, nonzero
 
 
 # -- measuring ----------------------------------------------------------------------------------
