@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     from .state import ProjectState
 
 PROJECT_FILTER = f"TrainDesk projects (*{PROJECT_SUFFIX})"
+#: Closing the window gives the background jobs this long to stop (issue 18: under 5 s in all).
+CLOSE_TIMEOUT_S = 4.0
+#: ... and then this long more, for one that missed its checks, before the process ends anyway.
+LATE_JOB_TIMEOUT_S = 30.0
 
 
 class MainWindow(QMainWindow):
@@ -636,16 +640,31 @@ class MainWindow(QMainWindow):
         if not self._confirm_discard():
             event.ignore()
             return
-        for page in (self.train_page, self.data_page):
-            page.shutdown()
-        self.evaluate_page.runner.shutdown()
-        self.evaluate_page.tryit.shutdown()
-        self.export_page.runner.shutdown()
+        self.shutdown_jobs()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.save_panel_state()
         self.settings.sync()
         self.closed_cleanly.emit()
         event.accept()
+
+    def shutdown_jobs(self) -> bool:
+        """Cancel every background job of the process and join it (the window is closing).
+
+        Each job stops at its next check, so this takes well under :data:`CLOSE_TIMEOUT_S`;
+        one that does not is waited for longer rather than left running, since ending the
+        process under a running thread aborts it and may cut a write short.
+        """
+        import logging
+
+        from workers.jobs import job_registry
+
+        registry = job_registry()
+        if registry.shutdown_all(CLOSE_TIMEOUT_S):
+            return True
+        logging.getLogger(__name__).warning(
+            "jobs still running %.0f s after closing: %s", CLOSE_TIMEOUT_S,
+            ", ".join(job.name for job in registry.jobs()))
+        return registry.join_all(LATE_JOB_TIMEOUT_S)
 
     # -- first start, tour and recovery --------------------------------------------------------
     def after_start(self, argv: list[str] | None = None) -> None:

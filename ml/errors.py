@@ -45,8 +45,14 @@ class ExportError(TrainDeskError):
     """An export could not be written or did not reproduce the model."""
 
 
-class Cancelled(TrainingError):
-    """The user stopped a run before its first epoch: nothing was saved, nothing failed."""
+class Cancelled(TrainingError, DataError):
+    """The user stopped a job (an import, a check, an export, a run before its first epoch):
+    nothing failed, and nothing half-done was kept.
+
+    Every long job raises it from :func:`ml.system.jobcontrol.check_stop`. It is also a
+    :class:`DataError` and a :class:`TrainingError` so that callers that catch those for the
+    stage a job was stopped in (reading data, preparing a run) treat it as before.
+    """
 
     MESSAGE = "Stopped before training began; nothing was saved."
 

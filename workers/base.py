@@ -9,6 +9,7 @@ the old one, whose late results are ignored.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import traceback
@@ -18,8 +19,14 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QThread, Signal, Slot
 
 from ml.errors import TrainDeskError, remember_details
+from ml.system.jobcontrol import CancelToken
+
+from .jobs import JobRegistry, job_registry
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two progress signals of one worker (Orange's rule: only what can be seen).
+PROGRESS_INTERVAL = 0.05
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -34,22 +41,44 @@ def describe_exception(exc: BaseException) -> str:
 
 
 class Worker(QObject):
-    """Base class: override :meth:`work`; connect to ``finished`` and ``errored``."""
+    """Base class: override :meth:`work`; connect to ``finished`` and ``errored``.
+
+    Every worker has one cancel flag, :attr:`token` (an :class:`ml.system.jobcontrol.CancelToken`,
+    to pass as ``should_stop`` to long ``ml`` calls), and one way to say how far it is:
+    :meth:`report_progress`, which emits ``progress(fraction, message)`` at most every
+    :data:`PROGRESS_INTERVAL` seconds and keeps the last value for the job registry.
+    """
 
     finished = Signal(object)
     errored = Signal(str)
+    progress = Signal(float, str)
 
     def __init__(self):
         super().__init__()
-        self._cancelled = False
+        self.token = CancelToken()
+        self.last_progress: tuple[float, str] = (float("nan"), "")
+        self._last_emit = -float("inf")
+
+    @property
+    def job_name(self) -> str:
+        """What the job registry lists this job as."""
+        return type(self).__name__
 
     def cancel(self) -> None:
         """Ask the work to stop at its next check. Safe from any thread."""
-        self._cancelled = True
+        self.token.cancel()
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled
+        return self.token.cancelled
+
+    def report_progress(self, fraction: float, message: str) -> None:
+        """The ``progress`` callable long ``ml`` calls take (from the worker's thread)."""
+        self.last_progress = (float(fraction), message)
+        now = time.monotonic()
+        if now - self._last_emit >= PROGRESS_INTERVAL or fraction >= 1.0:
+            self._last_emit = now
+            self.progress.emit(float(fraction), message)
 
     def work(self) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -69,67 +98,43 @@ class Worker(QObject):
 
 
 class FunctionWorker(Worker):
-    """Run ``fn(*args, **kwargs)`` in the background."""
+    """Run ``fn(*args, **kwargs)`` in the background.
+
+    When *fn* takes a ``should_stop`` or a ``progress`` keyword, it gets the worker's cancel
+    flag and :meth:`~Worker.report_progress`, so cancelling it is not ignored.
+    """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any):
         super().__init__()
+        accepted = _keywords(fn)
+        if "should_stop" in accepted:
+            kwargs.setdefault("should_stop", self.token)
+        if "progress" in accepted:
+            kwargs.setdefault("progress", self.report_progress)
         self._call = (fn, args, kwargs)
+
+    @property
+    def job_name(self) -> str:
+        return getattr(self._call[0], "__name__", "FunctionWorker").lstrip("_")
 
     def work(self) -> Any:
         fn, args, kwargs = self._call
+        self.token.check()  # cancelled before it began
         return fn(*args, **kwargs)
 
 
-class _ThreadReaper(QObject):
-    """Keep every worker thread referenced until it has really ended.
-
-    Dropping the last reference to a running ``QThread`` destroys it and aborts the process, and
-    ``QThread.finished`` is emitted from the ending thread itself. So threads are adopted here and
-    released only from a queued slot on the GUI thread, after ``wait()``.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self._alive: dict[int, tuple[Worker, QThread]] = {}
-
-    def adopt(self, worker: Worker, thread: QThread) -> None:
-        self._alive[id(thread)] = (worker, thread)
-        thread.finished.connect(self._on_thread_finished, Qt.ConnectionType.QueuedConnection)
-
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread = self.sender()
-        pair = self._alive.pop(id(thread), None)
-        if pair is not None:
-            pair[1].wait()
-
-    def wait_all(self, timeout_ms: int = 30_000) -> bool:
-        """Wait for every adopted thread to end (they must have been asked to stop)."""
-        ok = True
-        for _, thread in list(self._alive.values()):
-            ok = thread.wait(timeout_ms) and ok
-        for key, (_, thread) in list(self._alive.items()):
-            if thread.isFinished():
-                self._alive.pop(key, None)
-        return ok
-
-    @property
-    def running(self) -> int:
-        return sum(1 for _, t in self._alive.values() if t.isRunning())
+def _keywords(fn: Callable[..., Any]) -> set[str]:
+    """The keyword names *fn* declares (not those a ``**kwargs`` might pass on)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return set()
+    return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
-_reaper: _ThreadReaper | None = None
-
-
-def thread_reaper() -> _ThreadReaper:
-    """The process-wide reaper (created on, and bound to, the GUI thread)."""
-    global _reaper
-    if _reaper is None:
-        _reaper = _ThreadReaper()
-        app = QCoreApplication.instance()
-        if app is not None and _reaper.thread() is not app.thread():
-            _reaper.moveToThread(app.thread())
-    return _reaper
+#: Compatibility names: the job registry is what used to be the thread reaper.
+_ThreadReaper = JobRegistry
+thread_reaper = job_registry
 
 
 class TaskRunner(QObject):
@@ -147,6 +152,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self._worker: Worker | None = None
         self._threads: list[QThread] = []
+        job_registry().add_runner(self)  # closing the window cancels and joins its task
 
     @property
     def worker(self) -> Worker | None:
@@ -168,7 +174,7 @@ class TaskRunner(QObject):
         # while the GUI thread is blocked in wait() (shutdown on close).
         worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.errored.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread_reaper().adopt(worker, thread)
+        job_registry().adopt(worker, thread)
         self._threads = [t for t in self._threads if not t.isFinished()] + [thread]
         self._worker = worker
         thread.start()
@@ -211,14 +217,19 @@ class TaskRunner(QObject):
         self._worker = None
         self.running_changed.emit(False)
 
+    def _is_current(self, sender: QObject | None) -> bool:
+        # sender() is None once the worker is gone (its thread ended and was released before
+        # this queued call arrived): never the current one, even when there is none.
+        return sender is not None and sender is self._worker
+
     @Slot(object)
     def _on_worker_finished(self, result: object) -> None:
-        if self.sender() is self._worker:
+        if self._is_current(self.sender()):
             self._release()
             self.finished.emit(result)
 
     @Slot(str)
     def _on_worker_errored(self, message: str) -> None:
-        if self.sender() is self._worker:
+        if self._is_current(self.sender()):
             self._release()
             self.errored.emit(message)

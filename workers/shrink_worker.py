@@ -34,16 +34,16 @@ class ShrinkWorker(Worker):
 
     Signals
     -------
-    progress(str)
+    message_logged(str)
         One line per step and per epoch.
     """
 
-    progress = Signal(str)
+    message_logged = Signal(str)
 
     def __init__(self, run_dir: str, method: str, **options):
         super().__init__()
-        self.job = ShrinkJob(run_dir, method, callbacks=[_EpochLines(self.progress.emit)],
-                             on_message=self.progress.emit, **options)
+        self.job = ShrinkJob(run_dir, method, callbacks=[_EpochLines(self.message_logged.emit)],
+                             on_message=self.message_logged.emit, **options)
 
     def cancel(self) -> None:
         super().cancel()
@@ -51,6 +51,7 @@ class ShrinkWorker(Worker):
 
     def work(self):
         result = self.job.run()
-        self.progress.emit("Exporting both models to ONNX and measuring them ...")
+        self.message_logged.emit("Exporting both models to ONNX and measuring them ...")
+        self.token.check("Stopped; the smaller run is kept but was not measured.")
         report = compare_smaller(load_run(self.job.run_dir), [load_run(result.run_dir)])
         return result, report

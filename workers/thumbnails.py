@@ -23,6 +23,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from ml.errors import TrainDeskError
 
 from .base import describe_exception
+from .jobs import job_registry
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ class ThumbnailLoader(QObject):
         self._closed = False
         #: Jobs queued since construction (for tests and diagnostics).
         self.requests_queued = 0
+        job_registry().add_pool(self)  # closing the window cancels and joins it
 
     # -- asking ---------------------------------------------------------------------------------
     def request(self, key: int, source: Any) -> bool:
@@ -256,6 +258,11 @@ class ThumbnailLoader(QObject):
         self.cancel_all()
         self._cache.clear()
         self._reasons.clear()
+
+    def is_busy(self) -> bool:
+        """Whether a pool thread is decoding or about to."""
+        with self._queue.lock:
+            return self._queue.active > 0
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Cancel everything and wait for the pool's threads to finish (the window closes)."""

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from ml.evaluation.evaluate import Evaluation, evaluate_run
 from ml.runs.folder import load_run
+from ml.system.jobcontrol import check_stop
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
@@ -119,16 +120,19 @@ class ImportancePanel(QWidget):
         self.note.setText(message)
 
 
-def _importance(run_path: str, rows: pd.DataFrame):
+def _importance(run_path: str, rows: pd.DataFrame, should_stop=None):
     from ml.evaluation.explain import permutation_importance
 
     run = load_run(run_path)
-    return permutation_importance(run.load_model(), run.preprocessor, rows)
+    return permutation_importance(run.load_model(), run.preprocessor, rows,
+                                  should_stop=should_stop)
 
 
-def _evaluate(run_path: str, data: str | None, split: str = "test"
+def _evaluate(run_path: str, data: str | None, split: str = "test", should_stop=None
               ) -> tuple[str, Evaluation]:
-    return run_path, evaluate_run(load_run(run_path), data, split)
+    run = load_run(run_path)
+    check_stop(should_stop)
+    return run_path, evaluate_run(run, data, split)
 
 
 class EvaluatePage(QWidget):

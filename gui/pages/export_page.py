@@ -25,6 +25,7 @@ from ml.export import FORMATS, ExportReport, export_run, inputs_for_check
 from ml.export.package import PackageReport, export_package
 from ml.export.snippets import code_snippet
 from ml.runs.folder import load_run
+from ml.system.jobcontrol import check_stop
 from ml.system.resources import traindesk_home
 from workers.base import FunctionWorker, TaskRunner
 
@@ -58,20 +59,24 @@ def _first_example(run):
     return x[0] if len(x) else None
 
 
-def _export(run_path: str, fmt: str, out: str, compress: bool = False):
+def _export(run_path: str, fmt: str, out: str, compress: bool = False, should_stop=None):
     """Export (and check); with *compress*, also the int8 variants, measured.
 
-    Returns the report, or ``(report, CompressionReport)`` with *compress*.
+    Returns the report, or ``(report, CompressionReport)`` with *compress*. Stopped between
+    steps (each file is written whole or not at all).
     """
     run = load_run(run_path)
+    check_stop(should_stop, "The export was stopped.")
     x, checked_on = inputs_for_check(run)
+    check_stop(should_stop, "The export was stopped.")
     if fmt == "package":
         return export_package(run, out, x, checked_on=checked_on)
-    report = export_run(run, fmt, out, x, checked_on=checked_on)
+    report = export_run(run, fmt, out, x, checked_on=checked_on, should_stop=should_stop)
     if not compress or fmt != "onnx":
         return report
     from ml.export.compress import compress_run, compression_inputs
 
+    check_stop(should_stop, "The export was stopped; the model file is kept.")
     test_x, test_y, calibration = compression_inputs(run)
     return report, compress_run(run, report.path, test_x, test_y, calibration)
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from ml.evaluation.ensemble import Comparison, Ensemble, compare_runs
 from ml.export import FORMATS, export_ensemble, inputs_for_check
 from ml.runs.folder import RunFolder, load_run
+from ml.system.jobcontrol import check_stop
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
@@ -55,14 +56,16 @@ def short_name(name: str) -> str:
     return f"{match[1]}:{match[2]}:{match[3]} · {match[4]}" if match else name
 
 
-def _compare(paths: list[str], split: str, ensemble: bool) -> Comparison:
-    return compare_runs([load_run(p) for p in paths], split, ensemble=ensemble)
+def _compare(paths: list[str], split: str, ensemble: bool, should_stop=None) -> Comparison:
+    return compare_runs([load_run(p) for p in paths], split, ensemble=ensemble,
+                        should_stop=should_stop)
 
 
-def _export(paths: list[str], fmt: str, out: str):
+def _export(paths: list[str], fmt: str, out: str, should_stop=None):
     runs = [load_run(p) for p in paths]
     x, checked_on = inputs_for_check(runs[0])
-    return export_ensemble(Ensemble(runs), fmt, out, x, checked_on)
+    check_stop(should_stop, "The export was stopped.")
+    return export_ensemble(Ensemble(runs), fmt, out, x, checked_on, should_stop=should_stop)
 
 
 class CompareDialog(QDialog):

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ml.runs.folder import load_run
+from ml.system.jobcontrol import check_stop
 from ml.system.resources import traindesk_home
 from workers.base import FunctionWorker, TaskRunner
 
@@ -35,20 +36,27 @@ INTRO = ("One click writes a report to hand over: what the data was and what was
 
 
 def write_run_report(run_path: str, out: str, price_per_hour: float, currency: str,
-                     watts: float | None, include_smaller: bool, tables: list) -> list[Path]:
+                     watts: float | None, include_smaller: bool, tables: list,
+                     should_stop=None) -> list[Path]:
     """Build and write the report of the run in *run_path* (HTML, and PDF when registered);
-    with *include_smaller*, the pruned and distilled runs made from it are measured too."""
+    with *include_smaller*, the pruned and distilled runs made from it are measured too.
+    *should_stop* is checked between the steps, so a stopped report writes no file."""
     from ml.evaluation.report import build_report, write_report
     from ml.export.shrink import compare_smaller
 
     run = load_run(run_path)
     tables = list(tables)
     smaller = compare_smaller(run) if include_smaller else None
+    check_stop(should_stop, _STOPPED)
     if smaller is not None:
         tables.insert(0, smaller)
     report = build_report(run, price_per_hour=price_per_hour, currency=currency, watts=watts,
                           compression=tables)
+    check_stop(should_stop, _STOPPED)
     return write_report(report, out)
+
+
+_STOPPED = "The report was stopped; nothing was written."
 
 
 class ReportPanel(QWidget):

@@ -173,7 +173,7 @@ class ShrinkPanel(QWidget):
         else:
             worker = ShrinkWorker(current.record.path, "distill",
                                   student=str(self.student_combo.currentData()), epochs=epochs)
-        worker.progress.connect(self.log.appendPlainText)
+        worker.message_logged.connect(self.log.appendPlainText)
         self.log.clear()
         self.table.hide()
         self.use_button.setEnabled(False)

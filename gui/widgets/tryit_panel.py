@@ -44,6 +44,7 @@ from ml.data.images import IMAGE_SUFFIXES
 from ml.evaluation.tryit import CanvasStyle, Prediction, Predictor, frame_drawing, predict_path
 from ml.runs.folder import load_run
 from ml.system.fileio import atomic_write_text
+from ml.system.jobcontrol import check_stop
 from workers.base import FunctionWorker, TaskRunner
 
 from .. import dialogs
@@ -217,8 +218,10 @@ def token_html(tokens: list[str], scores) -> str:
     return " ".join(spans)
 
 
-def _predict_file(predictor: Predictor, source: str, out: str) -> tuple[int, str]:
-    frame = predict_path(predictor, source)
+def _predict_file(predictor: Predictor, source: str, out: str, should_stop=None
+                  ) -> tuple[int, str]:
+    frame = predict_path(predictor, source, should_stop=should_stop)
+    check_stop(should_stop, "Prediction was cancelled.")  # before the file is written
     atomic_write_text(out, frame.to_csv(index=False))
     return len(frame), out
 

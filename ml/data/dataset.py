@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..runs.project import DataConfig
+from ..system.jobcontrol import check_stop
 from .naturalsort import natural_key
 from .preprocessing import Preprocessor, class_codes
 from .samples import SAMPLE_PREFIX, SampleInfo, get_sample, load_sample_frame
@@ -210,7 +211,7 @@ def load_dataset(source: str, options: ReadOptions | dict | None = None, *,
     progress : callable, optional
         ``progress(fraction, message)`` now and then.
     should_stop : callable, optional
-        Returning True cancels the import with ``DataError("Import cancelled.")``.
+        Returning True cancels the import with ``Cancelled("Import cancelled.")``.
 
     Raises
     ------
@@ -265,8 +266,7 @@ def load_dataset(source: str, options: ReadOptions | dict | None = None, *,
 
 
 def _check_stop(should_stop) -> None:
-    if should_stop is not None and should_stop():
-        raise DataError("Import cancelled.")
+    check_stop(should_stop, "Import cancelled.")
 
 
 def _fraction_progress(say: Progress, message: str):
@@ -676,8 +676,7 @@ def decoded_images(dataset: Dataset, height: int, width: int, mode: str, *,
         nhwc, ok, skipped = decode_images(
             paths, (height, width), mode, should_stop=should_stop,
             progress=_fraction_progress(say, "Decoding images"))
-        if should_stop is not None and should_stop():
-            raise DataError("Import cancelled.")
+        _check_stop(should_stop)
         known = {s.path for s in dataset.skipped}
         dataset.skipped.extend(s for s in skipped if s.path not in known)
         images = np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..errors import TrainDeskError
 from ..runs.project import DataConfig
+from ..system.jobcontrol import ShouldStop, check_stop
 from .dataset import Dataset, DataSummary, resolve, split_rows
 
 #: The largest class this many times the smallest counts as imbalanced.
@@ -55,10 +56,16 @@ class Finding:
 
 
 def check_health(dataset: Dataset, config: DataConfig,
-                 summary: DataSummary | None = None) -> list[Finding]:
+                 summary: DataSummary | None = None, *,
+                 should_stop: ShouldStop | None = None) -> list[Finding]:
     """Run every check that applies to *dataset* under *config*.
 
     Returns an empty list for data the choices cannot resolve (that error is shown elsewhere).
+
+    Raises
+    ------
+    Cancelled
+        When *should_stop* returns True between two checks (the row checks hash every row).
     """
     if summary is None:
         try:
@@ -68,12 +75,17 @@ def check_health(dataset: Dataset, config: DataConfig,
     findings: list[Finding] = []
     if summary.task == "classification":
         findings += _class_checks(summary, config)
+    check_stop(should_stop, _STOPPED)
     if dataset.kind == "image":
         findings += _image_checks(dataset)
     else:
         findings += _column_checks(dataset, summary)
+        check_stop(should_stop, _STOPPED)
         findings += _row_checks(dataset, config, summary)
     return findings
+
+
+_STOPPED = "The health check was stopped."
 
 
 def _class_checks(summary: DataSummary, config: DataConfig) -> list[Finding]:

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import DataError
+from ..errors import Cancelled, DataError
+from ..system.jobcontrol import check_stop
 from .naturalsort import natural_key
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ def index_images(source: str | os.PathLike, *, cache_dir: str | os.PathLike,
     progress : callable, optional
         ``progress(done, total)``, at most about 20 times a second.
     should_stop : callable, optional
-        Returning True cancels with ``DataError("Import cancelled.")``.
+        Returning True cancels with ``Cancelled("Import cancelled.")``.
     decode : bool
         Also decode every image, in the same pass, at the size and colour mode
         :func:`suggest_size` picks from a sample of headers (``ImageIndex.decoded``). A file is
@@ -416,7 +417,7 @@ def decode_images(paths: Sequence[str | os.PathLike], size: tuple[int, int], mod
 
     Raises
     ------
-    DataError
+    Cancelled
         ``"Import cancelled."`` when *should_stop* returns True.
     """
     height, width = _check_size(size)
@@ -804,8 +805,7 @@ class _Ticker:
 
 
 def _check_stop(should_stop: ShouldStop | None) -> None:
-    if should_stop is not None and should_stop():
-        raise DataError("Import cancelled.")
+    check_stop(should_stop, "Import cancelled.")
 
 
 def _run_chunks(fn: Callable, items: list[str], args: tuple, consume: Callable[[int, Any], None],
@@ -849,7 +849,7 @@ def _run_here(fn: Callable, items: list[str], start: int, args: tuple,
     try:
         consume(start, fn(chunk, *args, should_stop))
     except _Cancelled:
-        raise DataError("Import cancelled.") from None
+        raise Cancelled("Import cancelled.") from None
     return len(chunk)
 
 
@@ -889,7 +889,7 @@ def _run_in(pool: Executor, n_workers: int, fn: Callable, items: list[str], args
                 try:
                     result = future.result()
                 except _Cancelled:
-                    raise DataError("Import cancelled.") from None
+                    raise Cancelled("Import cancelled.") from None
                 consume(start, result)
                 done_count += min(_CHUNK, len(items) - start)
             ticker(done_count)

@@ -19,6 +19,7 @@ from ..data.preprocessing import Preprocessor
 from ..errors import DataError
 from ..models.spec import InferenceModel
 from ..runs.folder import Run
+from ..system.jobcontrol import ShouldStop, check_stop
 from ..training.trainer import predict_raw
 from .evaluate import Evaluation, evaluation_from_predictions, load_split, outputs_to_predictions
 
@@ -119,7 +120,8 @@ def shared_split(runs: list[Run], split: str) -> np.ndarray:
 
 
 def compare_runs(runs: list[Run], split: str = "test", data: str | Path | None = None,
-                 ensemble: bool = False) -> Comparison:
+                 ensemble: bool = False, *, should_stop: ShouldStop | None = None
+                 ) -> Comparison:
     """Evaluate *runs* on the same rows (a shared split, or labelled file *data*); with
     *ensemble*, also their average, listed last.
 
@@ -127,6 +129,8 @@ def compare_runs(runs: list[Run], split: str = "test", data: str | Path | None =
     ------
     DataError
         If the runs cannot be compared or combined (see :func:`check_compatible`).
+    Cancelled
+        When *should_stop* returns True between two runs.
     """
     from .evaluate import evaluate_run
 
@@ -136,7 +140,11 @@ def compare_runs(runs: list[Run], split: str = "test", data: str | Path | None =
         raise DataError("Choose at least two runs.")
     if data is None:
         shared_split(runs, split)
-    evaluations = [evaluate_run(run, data, split) for run in runs]
+    evaluations = []
+    for run in runs:
+        check_stop(should_stop, "The comparison was stopped.")
+        evaluations.append(evaluate_run(run, data, split))
+    check_stop(should_stop, "The comparison was stopped.")
     names = [run.path.name for run in runs]
     if not ensemble:
         return Comparison(names, evaluations)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..data.preprocessing import Preprocessor
 from ..errors import DataError
 from ..models.spec import TrainDeskNet
+from ..system.jobcontrol import check_stop
 from ..training.trainer import predict_raw
 from .evaluate import outputs_to_predictions
 from .metrics import regression_metrics
@@ -69,8 +70,7 @@ def permutation_importance(net: TrainDeskNet, pre: Preprocessor, frame: pd.DataF
     for i, name in enumerate(names):
         shuffled = frame.copy()
         for r in range(repeats):
-            if should_stop is not None and should_stop():
-                raise DataError("Cancelled.")
+            check_stop(should_stop, "Cancelled.")
             shuffled[name] = frame[name].to_numpy()[rng.permutation(len(frame))]
             drops[i, r] = baseline - _score(net, pre, shuffled, y)
     mean, std = drops.mean(axis=1), drops.std(axis=1)

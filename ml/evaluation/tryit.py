@@ -19,6 +19,7 @@ from ..data.images import IMAGE_SUFFIXES, image_array, load_image
 from ..data.preprocessing import Preprocessor
 from ..errors import DataError
 from ..runs.folder import Run
+from ..system.jobcontrol import check_stop
 from ..training.trainer import predict_raw
 from .evaluate import add_prediction_columns, outputs_to_predictions, predict_frame
 
@@ -209,8 +210,7 @@ class Predictor:
         rows, errors = [], []
         inputs = []
         for path in paths:
-            if should_stop is not None and should_stop():
-                raise DataError("Prediction was cancelled.")
+            check_stop(should_stop, "Prediction was cancelled.")
             try:
                 inputs.append(self.image_input(path))
                 rows.append(str(path))

@@ -27,6 +27,7 @@ from ..errors import ExportError, RunError, TrainDeskError
 from ..models.spec import InferenceModel, ModelSpec, TrainDeskNet, build_model
 from ..runs.folder import Run, now_iso
 from ..system.fileio import atomic_path, atomic_write_json
+from ..system.jobcontrol import ShouldStop, check_stop
 
 FORMATS = {
     "onnx": ("ONNX", ".onnx"),
@@ -105,8 +106,8 @@ def inference_model(run: Run, net: TrainDeskNet | None = None) -> InferenceModel
 
 
 def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
-               net: TrainDeskNet | None = None, checked_on: str = "test samples"
-               ) -> ExportReport:
+               net: TrainDeskNet | None = None, checked_on: str = "test samples", *,
+               should_stop: ShouldStop | None = None) -> ExportReport:
     """Write *run*'s model as *fmt* to *out* and verify it on *x_check*.
 
     Parameters
@@ -121,14 +122,19 @@ def export_run(run: Run, fmt: str, out: str | Path, x_check: np.ndarray,
     ------
     ExportError
         If writing fails or the export does not reproduce the model's predictions.
+    Cancelled
+        When *should_stop* returns True before the file is written or checked (then no file
+        is kept: the export is written to a temporary file first).
     """
     out = export_path(fmt, out)
     return _export(inference_model(run, net), run.preprocessor.task,
-                   export_description(run, fmt, out.name), fmt, out, x_check, checked_on)
+                   export_description(run, fmt, out.name), fmt, out, x_check, checked_on,
+                   should_stop)
 
 
 def export_ensemble(ensemble, fmt: str, out: str | Path, x_check: np.ndarray,
-                    checked_on: str = "test samples") -> ExportReport:
+                    checked_on: str = "test samples", *,
+                    should_stop: ShouldStop | None = None) -> ExportReport:
     """Write an :class:`ml.evaluation.ensemble.Ensemble` as one model (the averaging inside it)
     and verify it on *x_check*, like :func:`export_run`."""
     out = export_path(fmt, out)
@@ -144,7 +150,7 @@ def export_ensemble(ensemble, fmt: str, out: str | Path, x_check: np.ndarray,
                                         "std": run.preprocessor.target_std}}
                     for run in ensemble.runs]}
     return _export(ensemble.inference_model(), ensemble.task, description, fmt, out, x_check,
-                   checked_on)
+                   checked_on, should_stop)
 
 
 def export_path(fmt: str, out: str | Path) -> Path:
@@ -160,7 +166,8 @@ def export_path(fmt: str, out: str | Path) -> Path:
 
 
 def _export(model: torch.nn.Module, task: str, description: dict, fmt: str, out: Path,
-            x_check: np.ndarray, checked_on: str) -> ExportReport:
+            x_check: np.ndarray, checked_on: str, should_stop: ShouldStop | None = None
+            ) -> ExportReport:
     if len(x_check) == 0:
         raise ExportError("There are no test samples to check the export with.")
     if x_check.dtype == np.uint8:  # image bytes: the exported model takes [0, 1] floats
@@ -170,12 +177,14 @@ def _export(model: torch.nn.Module, task: str, description: dict, fmt: str, out:
     writer, loader = _WRITERS[fmt]
     sidecar = out.with_name(out.stem + ".preprocessing.json")
     with atomic_path(out, error=ExportError) as tmp:
+        check_stop(should_stop, _STOPPED)
         try:
             writer(model, x_check, tmp, description)
         except TrainDeskError:
             raise
         except Exception as exc:  # noqa: BLE001 - exporter internals raise many kinds
             raise ExportError(f"The {FORMATS[fmt][0]} export failed: {exc}") from exc
+        check_stop(should_stop, _STOPPED)  # the temporary file is removed, nothing is kept
         try:
             produced = loader(tmp, x_check)
         except Exception as exc:  # noqa: BLE001
@@ -184,6 +193,9 @@ def _export(model: torch.nn.Module, task: str, description: dict, fmt: str, out:
         report = _compare(fmt, out, sidecar, task, reference, produced)
     atomic_write_json(sidecar, description, error=ExportError)
     return dataclasses.replace(report, checked_on=checked_on)
+
+
+_STOPPED = "The export was stopped; no file was written."
 
 
 def _compare(fmt: str, out: Path, sidecar: Path, task: str, reference: np.ndarray,
