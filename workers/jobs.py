@@ -1,11 +1,11 @@
 """The one registry of every background job the process runs.
 
 Each :class:`~workers.base.TaskRunner` registers itself when it is made and hands the registry
-every worker it starts, with the thread it runs on; each thumbnail loader registers its pool. So closing the window needs no
-list of pages to shut down: :meth:`JobRegistry.shutdown_all` cancels every job through its one
-cancel flag and joins every thread, within a deadline. The registry also keeps each worker
-thread referenced until it has really ended (dropping the last reference to a running
-``QThread`` aborts the process).
+every worker it starts, with the thread it runs on; each thumbnail loader registers its pool.
+So closing the window needs no list of pages to shut down: :meth:`JobRegistry.shutdown_all`
+cancels every job through its one cancel flag and joins every thread, within a deadline. The
+registry also keeps each worker thread referenced until it has really ended (dropping the last
+reference to a running ``QThread`` aborts the process).
 """
 
 from __future__ import annotations
