@@ -18,7 +18,7 @@ from ml.errors import DataError
 from ml.jobs.training import TrainingJob, apply_suggestions, balanced_class_weights
 from ml.models.presets import build_spec
 from ml.models.spec import build_model
-from ml.runs.project import DataConfig, Project, TrainingConfig
+from ml.runs.project import PROJECT_VERSION, DataConfig, Project, TrainingConfig
 
 # -- builders -------------------------------------------------------------------------------------
 
@@ -401,7 +401,7 @@ def test_version_1_project_is_migrated_keeping_one_hot_categories(tmp_path):
     project = Project.load(path)
     assert project.data.legacy_v1 and project.training.class_weights == "none"
     project.save(path)
-    assert json.loads(path.read_text())["version"] == 2
+    assert json.loads(path.read_text())["version"] == PROJECT_VERSION
     assert Project.load(path).data.legacy_v1  # the old defaults stay with the project
 
 
