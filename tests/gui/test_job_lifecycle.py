@@ -23,8 +23,6 @@ from .conftest import load_sample
 ROOT = Path(__file__).resolve().parents[2]
 #: The issue's bound on closing the window, cancel and join included.
 CLOSE_LIMIT_S = 5.0
-#: An export is stopped between its steps; the longest step is torch's ONNX export.
-EXPORT_CLOSE_LIMIT_S = 10.0
 
 
 def _big_csv(folder: Path, rows: int = 1_500_000) -> Path:
@@ -124,9 +122,9 @@ def test_closing_mid_export_leaves_the_old_file_or_the_new_one(qtbot, window, us
     window.evaluate_page.evaluate_current()
     assert export.runner.is_running()
     elapsed = _close_and_time(qtbot, window)
-    # Checked between steps, but two steps cannot be interrupted: re-reading the run's data
-    # for the check inputs, and torch.onnx.export itself (each 1-4 s on a loaded 2-core box).
-    assert elapsed < EXPORT_CLOSE_LIMIT_S
+    # Checked between steps; torch.onnx.export itself cannot be interrupted, and is most of
+    # the wait (2.4 s on an idle 2-core machine, 5.2 s while other jobs loaded it).
+    assert elapsed < CLOSE_LIMIT_S
     assert job_registry().running == 0
     assert _half_written(traindesk_home(), tmp_path) == []
 
