@@ -114,6 +114,21 @@ class ModelPage(QWidget):
         self._build_training_tab()
         self._build_transfer_tab()
 
+        self._build_settings_tabs()
+
+        right = self._build_network_view()
+
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.settings_tabs)
+        layout.addLayout(right, 1)
+
+        state.model_changed.connect(self._on_model_changed)
+        state.project_replaced.connect(self._on_project_replaced)
+        state.dataset_changed.connect(self.undo_stack.clear)
+        self._on_model_changed()
+
+    def _build_settings_tabs(self) -> None:
+        """Network, Training and Start from, each scrolling, kept narrow."""
         self.settings_tabs = QTabWidget()
         self.settings_tabs.setObjectName("modelSettingsTabs")
         for widget, title in ((self.network_tab, "Network"), (self.training_tab, "Training"),
@@ -131,6 +146,8 @@ class ModelPage(QWidget):
         self.settings_tabs.setMinimumWidth(400)
         self.settings_tabs.setMaximumWidth(480)
 
+    def _build_network_view(self) -> QVBoxLayout:
+        """The network's cost cards, its layers and diagram, and Show code."""
         # -- the network and its cost ----------------------------------------------------------
         self.params_card = MetricCard("trainable parameters")
         self.params_card.setObjectName("paramsCard")
@@ -178,15 +195,7 @@ class ModelPage(QWidget):
         right.addLayout(cards)
         right.addWidget(self.error_banner)
         right.addWidget(self.view_tabs, 1)
-
-        layout = QHBoxLayout(self)
-        layout.addWidget(self.settings_tabs)
-        layout.addLayout(right, 1)
-
-        state.model_changed.connect(self._on_model_changed)
-        state.project_replaced.connect(self._on_project_replaced)
-        state.dataset_changed.connect(self.undo_stack.clear)
-        self._on_model_changed()
+        return right
 
     # -- building -------------------------------------------------------------------------------
     def _build_network_tab(self) -> None:
@@ -263,6 +272,13 @@ class ModelPage(QWidget):
         self.suggest_button.clicked.connect(self._suggest)
 
     def _build_training_tab(self) -> None:
+        self._make_optimizer_widgets()
+        self._make_loop_widgets()
+        self._lay_out_training_tab()
+        self._connect_training_tab()
+
+    def _make_optimizer_widgets(self) -> None:
+        """The optimizer's and the schedule's settings, and the schedule's plot."""
         from ..widgets.schedule_plot import SchedulePlot
 
         self.optimizer_combo = QComboBox()
@@ -314,6 +330,9 @@ class ModelPage(QWidget):
         self.factor_spin.setRange(0.01, 0.99)
         self.factor_spin.setSingleStep(0.05)
         self.schedule_plot = SchedulePlot()
+
+    def _make_loop_widgets(self) -> None:
+        """Loss, batches, epochs, device, best epoch, early stopping and Estimate."""
         self.loss_combo = QComboBox()
         self.loss_combo.setObjectName("lossCombo")
         self.smoothing_spin = QDoubleSpinBox()
@@ -385,6 +404,8 @@ class ModelPage(QWidget):
         self.estimate_details.setWordWrap(True)
         self.estimate_details.hide()
 
+    def _lay_out_training_tab(self) -> None:
+        """The Optimizer, schedule and Loop boxes."""
         self.training_tab = QWidget()
         opt = QGroupBox("Optimizer")
         of = _form(opt)
@@ -432,6 +453,8 @@ class ModelPage(QWidget):
             layout.addWidget(box)
         layout.addStretch(1)
 
+    def _connect_training_tab(self) -> None:
+        """Every edit applies to the project; Estimate runs in the background."""
         for combo in (self.optimizer_combo, self.device_combo, self.schedule_combo,
                       self.loss_combo, self.monitor_combo):
             combo.currentIndexChanged.connect(self._on_training_edited)

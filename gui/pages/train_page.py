@@ -60,6 +60,30 @@ class TrainPage(QWidget):
         self._started = 0.0
         self._device = "cpu"
 
+        self._build_buttons()
+        top, info = self._build_status_rows()
+        self._build_tabs()
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(info)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+
+        self._build_timers()
+        self._eta = float("nan")
+        self._throughput = 0.0
+        self._shown_progress = 0.0
+        self._epoch_text = ""
+        self._stage = ""
+        self._offer: QMessageBox | None = None
+        state.steps_changed.connect(self._update_buttons)
+        state.current_run_changed.connect(self._update_buttons)
+        state.model_changed.connect(self._update_buttons)
+        self._update_buttons()
+
+    def _build_buttons(self) -> None:
+        """Start, Stop, Pause, Resume, the More menu and presenter mode."""
         self.start_button = QPushButton("▶  Start training")
         self.start_button.setObjectName("startButton")
         self.stop_button = QPushButton("■  Stop")
@@ -112,6 +136,9 @@ class TrainPage(QWidget):
                                     "(Ctrl+.)")
         self.start_button.clicked.connect(self.start_training)
         self.stop_button.clicked.connect(self.stop_training)
+
+    def _build_status_rows(self) -> tuple[QHBoxLayout, QHBoxLayout]:
+        """The buttons with progress and time, then device and meters."""
         self.progress = QProgressBar()
         self.progress.setObjectName("trainProgress")
         self.progress.setRange(0, 1000)
@@ -139,7 +166,10 @@ class TrainPage(QWidget):
         info.addWidget(self.device_label, 1)
         info.addWidget(self.meters_label)
         info.addWidget(self.presenter_button)
+        return top, info
 
+    def _build_tabs(self) -> None:
+        """Live (curves over the log), Runs and Search."""
         self.curves = LiveCurvesWidget()
         self.curves.setObjectName("liveCurves")
         self.log = QPlainTextEdit()
@@ -154,7 +184,7 @@ class TrainPage(QWidget):
         self.splitter.addWidget(self.log)
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
-        self.runs_panel = RunsPanel(state)
+        self.runs_panel = RunsPanel(self.state)
         self.runs_panel.rerun_requested.connect(self.rerun)
         self.runs_panel.resume_requested.connect(self.resume_run)
         self.runs_panel.clone_requested.connect(lambda _: self.edit_requested.emit())
@@ -166,12 +196,8 @@ class TrainPage(QWidget):
         self.tabs.addTab(self.runs_panel, "Runs")
         self.tabs.addTab(self.search_panel, "Search")
 
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(info)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.tabs, 1)
-
+    def _build_timers(self) -> None:
+        """The clock and the meters' timer."""
         # Elapsed time keeps ticking between progress signals; the meters read once a second.
         self.clock = QTimer(self)
         self.clock.setInterval(500)
@@ -180,16 +206,6 @@ class TrainPage(QWidget):
         self.meter_timer = QTimer(self)
         self.meter_timer.setInterval(1000)
         self.meter_timer.timeout.connect(self.update_meters)
-        self._eta = float("nan")
-        self._throughput = 0.0
-        self._shown_progress = 0.0
-        self._epoch_text = ""
-        self._stage = ""
-        self._offer: QMessageBox | None = None
-        state.steps_changed.connect(self._update_buttons)
-        state.current_run_changed.connect(self._update_buttons)
-        state.model_changed.connect(self._update_buttons)
-        self._update_buttons()
 
     # -- control --------------------------------------------------------------------------------
     def is_training(self) -> bool:

@@ -211,6 +211,27 @@ class LayerEditor(QWidget):
         self._selected = -1
         self._form_key: tuple | None = None
 
+        bar = self._build_toolbar()
+
+        self._build_tree()
+
+        self.settings_box = QGroupBox("Settings of the selected layer")
+        self.settings_form = QFormLayout(self.settings_box)
+        self.settings_widgets: dict[str, QWidget] = {}
+        self.problem_label = QLabel("")
+        self.problem_label.setWordWrap(True)
+        mark_problem(self.problem_label)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.problem_label)
+        layout.addWidget(self.settings_box)
+        self._update_buttons()
+
+    def _build_toolbar(self) -> QHBoxLayout:
+        """Add layer (a menu by group), Duplicate, Remove, move, undo/redo and reset."""
         self.add_button = QToolButton()
         self.add_button.setObjectName("addLayerButton")
         self.add_button.setText("Add layer")
@@ -243,9 +264,9 @@ class LayerEditor(QWidget):
                                 lambda: self.move_layer(-1))
         self.down_button = button("▼", "Move the selected layer down (or drag it).",
                                   lambda: self.move_layer(1))
-        self.undo_action = undo_stack.createUndoAction(self, "Undo")
+        self.undo_action = self.undo_stack.createUndoAction(self, "Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.redo_action = undo_stack.createRedoAction(self, "Redo")
+        self.redo_action = self.undo_stack.createRedoAction(self, "Redo")
         self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
         self.addActions([self.undo_action, self.redo_action])
         self.undo_button = QToolButton()
@@ -260,7 +281,10 @@ class LayerEditor(QWidget):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.reset_button)
+        return bar
 
+    def _build_tree(self) -> None:
+        """The layers' table, reordered by dragging; Delete removes the selected one."""
         self.tree = _LayerTree()
         self.tree.setObjectName("layerTree")
         self.tree.setHeaderLabels(list(self.COLUMNS))
@@ -274,21 +298,6 @@ class LayerEditor(QWidget):
         delete.setShortcut(QKeySequence.StandardKey.Delete)
         delete.triggered.connect(self.remove_layer)
         self.tree.addAction(delete)
-
-        self.settings_box = QGroupBox("Settings of the selected layer")
-        self.settings_form = QFormLayout(self.settings_box)
-        self.settings_widgets: dict[str, QWidget] = {}
-        self.problem_label = QLabel("")
-        self.problem_label.setWordWrap(True)
-        mark_problem(self.problem_label)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(bar)
-        layout.addWidget(self.tree, 1)
-        layout.addWidget(self.problem_label)
-        layout.addWidget(self.settings_box)
-        self._update_buttons()
 
     # -- showing --------------------------------------------------------------------------------
     def show_layers(self, layers: list[dict], checks: Sequence, custom: bool) -> None:

@@ -115,39 +115,8 @@ class LiveCurvesWidget(QWidget):
         grid.setRowStretch(0, 1)
         lp, mp, rp = (w.getPlotItem() for w in (self.loss_plot, self.metric_plot,
                                                   self.lr_plot))
-        self.loss_legend = lp.addLegend(offset=(-10, 10), labelTextSize="11pt")
-        self.batch_raw = lp.plot(pen=pg.mkPen(GREY + (90,), width=1))
-        self.batch_smooth = lp.plot(pen=pg.mkPen(BLUE + (150,), width=2),
-                                    name="training (per batch, smoothed)")
-        self.train_loss = lp.plot(pen=pg.mkPen(BLUE, width=3), symbol="o", symbolSize=7,
-                                  symbolBrush=BLUE, name="training (epoch)")
-        self.val_loss = lp.plot(pen=pg.mkPen(ORANGE, width=3), symbol="s", symbolSize=7,
-                                symbolBrush=ORANGE, name="validation")
-        self.lr = rp.plot(pen=pg.mkPen(GREEN, width=2))
-        for curve in (self.batch_raw, self.batch_smooth, self.lr):
-            curve.setDownsampling(auto=True, method="peak")
-            curve.setClipToView(True)
-        self.metric_legend = mp.addLegend(offset=(-10, -10), labelTextSize="11pt")
-        self.train_metric = mp.plot(pen=pg.mkPen(BLUE, width=3), symbol="o", symbolSize=7,
-                                    symbolBrush=BLUE, name="training")
-        self.val_metric = mp.plot(pen=pg.mkPen(ORANGE, width=3), symbol="s", symbolSize=7,
-                                  symbolBrush=ORANGE, name="validation")
-        # Where validation loss was lowest so far: the weights kept with "keep the best epoch".
-        self.best_lines = []
-        for plot in (lp, mp):
-            line = pg.InfiniteLine(angle=90, movable=False,
-                                   pen=pg.mkPen(ORANGE + (120,), width=2,
-                                                style=Qt.PenStyle.DotLine),
-                                   label="best", labelOpts={"position": 0.5, "color": ORANGE,
-                                                            "fill": (255, 255, 255, 220)})
-            line.hide()
-            plot.addItem(line, ignoreBounds=True)
-            self.best_lines.append(line)
-        self.overfit_band = pg.LinearRegionItem(movable=False,
-                                                brush=pg.mkBrush(230, 160, 20, 40),
-                                                pen=pg.mkPen(None))
-        self.overfit_band.hide()
-        lp.addItem(self.overfit_band, ignoreBounds=True)
+        self._add_curves(lp, mp, rp)
+        self._add_markers(lp, mp)
         # Axes (and the grid they draw) are the costliest part of a repaint: keep each as a
         # cached pixmap, redrawn only when its range changes - curve updates then only blit.
         for widget in (self.loss_plot, self.metric_plot, self.lr_plot):
@@ -176,6 +145,45 @@ class LiveCurvesWidget(QWidget):
         self.timer.setInterval(REDRAW_MS)
         self.timer.timeout.connect(self._redraw)
         self.timer.start()
+
+    def _add_curves(self, lp, mp, rp) -> None:
+        """One curve item per series (loss per batch and per epoch, metric, rate)."""
+        self.loss_legend = lp.addLegend(offset=(-10, 10), labelTextSize="11pt")
+        self.batch_raw = lp.plot(pen=pg.mkPen(GREY + (90,), width=1))
+        self.batch_smooth = lp.plot(pen=pg.mkPen(BLUE + (150,), width=2),
+                                    name="training (per batch, smoothed)")
+        self.train_loss = lp.plot(pen=pg.mkPen(BLUE, width=3), symbol="o", symbolSize=7,
+                                  symbolBrush=BLUE, name="training (epoch)")
+        self.val_loss = lp.plot(pen=pg.mkPen(ORANGE, width=3), symbol="s", symbolSize=7,
+                                symbolBrush=ORANGE, name="validation")
+        self.lr = rp.plot(pen=pg.mkPen(GREEN, width=2))
+        for curve in (self.batch_raw, self.batch_smooth, self.lr):
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+        self.metric_legend = mp.addLegend(offset=(-10, -10), labelTextSize="11pt")
+        self.train_metric = mp.plot(pen=pg.mkPen(BLUE, width=3), symbol="o", symbolSize=7,
+                                    symbolBrush=BLUE, name="training")
+        self.val_metric = mp.plot(pen=pg.mkPen(ORANGE, width=3), symbol="s", symbolSize=7,
+                                  symbolBrush=ORANGE, name="validation")
+
+    def _add_markers(self, lp, mp) -> None:
+        """The best-epoch lines and the overfitting band, hidden until needed."""
+        # Where validation loss was lowest so far: the weights kept with "keep the best epoch".
+        self.best_lines = []
+        for plot in (lp, mp):
+            line = pg.InfiniteLine(angle=90, movable=False,
+                                   pen=pg.mkPen(ORANGE + (120,), width=2,
+                                                style=Qt.PenStyle.DotLine),
+                                   label="best", labelOpts={"position": 0.5, "color": ORANGE,
+                                                            "fill": (255, 255, 255, 220)})
+            line.hide()
+            plot.addItem(line, ignoreBounds=True)
+            self.best_lines.append(line)
+        self.overfit_band = pg.LinearRegionItem(movable=False,
+                                                brush=pg.mkBrush(230, 160, 20, 40),
+                                                pen=pg.mkPen(None))
+        self.overfit_band.hide()
+        lp.addItem(self.overfit_band, ignoreBounds=True)
 
     # -- appearance -----------------------------------------------------------------------------
     def _titles(self) -> dict[str, tuple[str, str, str]]:

@@ -50,12 +50,37 @@ class SearchDialog(QDialog):
         self.low: dict[str, QDoubleSpinBox] = {}
         self.high: dict[str, QDoubleSpinBox] = {}
         self.choices: dict[str, dict] = {}
+        space_box = self._build_space()
+
+        form = self._build_budget()
+        epochs = project.training.epochs
+        note = QLabel(f"Each trial is a full run of up to {epochs} epochs and is kept in the "
+                      f"run history. Searching runs in the background; you can stop it at "
+                      f"any time and keep the trials so far.")
+        note.setWordWrap(True)
+        mute(note)
+        self.error = QLabel()
+        mark_problem(self.error)
+        self.error.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.start = buttons.addButton("Start search", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(space_box)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+
+    def _build_space(self) -> QGroupBox:
+        """A row per setting: whether to search it, and its range or its choices."""
         grid = QGridLayout()
         grid.addWidget(QLabel("<b>Search</b>"), 0, 0)
         grid.addWidget(QLabel("<b>from</b>"), 0, 1)
         grid.addWidget(QLabel("<b>to</b>"), 0, 2)
         defaults = {"lr", "batch_size", "dropout", "weight_decay"}
-        hand_made = bool(project.model.layers)
+        hand_made = bool(self.project.model.layers)
         for r, (name, (label, default)) in enumerate(PARAMETERS.items(), start=1):
             check = QCheckBox(label)
             check.setObjectName(f"search_{name}")
@@ -90,7 +115,10 @@ class SearchDialog(QDialog):
                 grid.addWidget(spin, r, col)
         space_box = QGroupBox("What to search")
         space_box.setLayout(grid)
+        return space_box
 
+    def _build_budget(self) -> QFormLayout:
+        """Trials, time budget, strategy and pruning."""
         self.trials = QSpinBox()
         self.trials.setObjectName("searchTrials")
         self.trials.setRange(1, 10_000)
@@ -112,25 +140,7 @@ class SearchDialog(QDialog):
         form.addRow("Time budget", self.minutes)
         form.addRow("Strategy", self.sampler)
         form.addRow("", self.pruning)
-        epochs = project.training.epochs
-        note = QLabel(f"Each trial is a full run of up to {epochs} epochs and is kept in the "
-                      f"run history. Searching runs in the background; you can stop it at "
-                      f"any time and keep the trials so far.")
-        note.setWordWrap(True)
-        mute(note)
-        self.error = QLabel()
-        mark_problem(self.error)
-        self.error.setWordWrap(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.start = buttons.addButton("Start search", QDialogButtonBox.ButtonRole.AcceptRole)
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(space_box)
-        layout.addLayout(form)
-        layout.addWidget(note)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        return form
 
     def settings(self) -> dict:
         """``{"space": SearchSpace, "trials", "minutes", "sampler", "pruning"}``."""
