@@ -341,11 +341,7 @@ def estimate_fit(model: nn.Module, task: str, config: TrainingConfig, x_train, y
     clock, growth = _sample_fit(make_trainer, data, should_stop, memory,
                                 Path(checkpoint_dir) if checkpoint_dir is not None else None,
                                 epochs)
-    # The later epochs are the steady state; the first one's extra is start-up.
-    steady = [_phases(e) for e in clock.epochs[1:]] or [_phases(clock.epochs[0])]
-    mid = {k: statistics.median(p[k] for p in steady) for k in steady[0]}
-    first = _phases(clock.epochs[0])
-    start_up = max(0.0, clock.epochs[0]["begin"] - clock.began + first["whole"] - mid["whole"])
+    mid, start_up = _steady_phases(clock)
     streamed = isinstance(x_train, ImageFiles)
     workers = 0
     if streamed:
@@ -373,6 +369,16 @@ def estimate_fit(model: nn.Module, task: str, config: TrainingConfig, x_train, y
         memory_kind="GPU" if device.type == "cuda" else "RAM",
         sampled_steps=sum(len(e["batches"]) for e in clock.epochs),
         sampled_epochs=len(clock.epochs))
+
+
+def _steady_phases(clock) -> tuple[dict, float]:
+    """The median time of each phase over the steady epochs, and the start-up seconds."""
+    # The later epochs are the steady state; the first one's extra is start-up.
+    steady = [_phases(e) for e in clock.epochs[1:]] or [_phases(clock.epochs[0])]
+    mid = {k: statistics.median(p[k] for p in steady) for k in steady[0]}
+    first = _phases(clock.epochs[0])
+    start_up = max(0.0, clock.epochs[0]["begin"] - clock.began + first["whole"] - mid["whole"])
+    return mid, start_up
 
 
 def _nbytes(x, y) -> int:
