@@ -70,6 +70,57 @@ class DataPage(QWidget):
     def __init__(self, state: ProjectState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
+        self._make_runners()
+        self._updating = False
+        self._pending: tuple[str, dict, bool] | None = None
+
+        left = self._build_source_panel()
+
+        # -- right: what is in it -------------------------------------------------------------
+        self.title_label = heading("No data yet")
+        self.subtitle_label = QLabel("Pick a sample dataset on the left, or open your own "
+                                     "file or folder.")
+        self.subtitle_label.setWordWrap(True)
+        self.error_banner = MessageBanner()
+        self.error_banner.setObjectName("dataError")
+        self.warning_banner = MessageBanner()
+        self.warning_banner.setObjectName("dataWarnings")
+        self.read_bar = self._make_read_bar()
+
+        self._build_tabs()
+
+        side = self._build_side_panel()
+
+        body = QHBoxLayout()
+        body.addWidget(self.tabs, 1)
+        body.addWidget(side)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.title_label)
+        rl.addWidget(self.subtitle_label)
+        rl.addWidget(self.read_bar)
+        rl.addWidget(self.error_banner)
+        rl.addWidget(self.warning_banner)
+        rl.addLayout(body, 1)
+
+        self.splitter = splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        state.dataset_changed.connect(self._on_dataset_changed)
+        state.data_config_changed.connect(self._on_config_changed)
+        state.project_replaced.connect(self._on_project_replaced)
+        self._on_loading_changed(False)
+        self._on_dataset_changed()
+
+    def _make_runners(self) -> None:
+        """The import and health runners and the timers that spread the redraws."""
         self.loader = TaskRunner(self)
         self.loader.finished.connect(self._on_dataset_loaded)
         self.loader.errored.connect(self._on_load_errored)
@@ -92,9 +143,9 @@ class DataPage(QWidget):
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(15)
         self._preview_timer.timeout.connect(self._fill_preview)
-        self._updating = False
-        self._pending: tuple[str, dict, bool] | None = None
 
+    def _build_source_panel(self) -> QWidget:
+        """The samples, Open file/folder, and the import's progress and Cancel."""
         # -- left: where the data comes from ---------------------------------------------------
         self.sample_list = QListWidget()
         self.sample_list.setObjectName("sampleList")
@@ -153,18 +204,10 @@ class DataPage(QWidget):
         ll.addLayout(progress_row)
         left.setMinimumWidth(230)
         left.setMaximumWidth(280)
+        return left
 
-        # -- right: what is in it -------------------------------------------------------------
-        self.title_label = heading("No data yet")
-        self.subtitle_label = QLabel("Pick a sample dataset on the left, or open your own "
-                                     "file or folder.")
-        self.subtitle_label.setWordWrap(True)
-        self.error_banner = MessageBanner()
-        self.error_banner.setObjectName("dataError")
-        self.warning_banner = MessageBanner()
-        self.warning_banner.setObjectName("dataWarnings")
-        self.read_bar = self._make_read_bar()
-
+    def _build_tabs(self) -> None:
+        """Preview, Columns, Text, Images and Health."""
         self.preview_model = DataFrameModel()
         self.preview = QTableView()
         self.preview.setObjectName("previewTable")
@@ -191,8 +234,8 @@ class DataPage(QWidget):
         self.columns_view.horizontalHeader().setStretchLastSection(True)
         self.columns_view.verticalHeader().hide()
 
-        self.text_panel = TextPanel(state)
-        self.image_panel = ImagePanel(state)
+        self.text_panel = TextPanel(self.state)
+        self.image_panel = ImagePanel(self.state)
         self.health_view = HealthView()
         self.health_view.setObjectName("healthView")
         self.health_view.action_requested.connect(self._on_health_action)
@@ -205,6 +248,8 @@ class DataPage(QWidget):
         self.images_tab = self.tabs.addTab(self.image_panel, "Images")
         self.health_tab = self.tabs.addTab(self.health_view, "Health")
 
+    def _build_side_panel(self) -> QWidget:
+        """What to predict, the split and the class balance."""
         # -- target, task, split, balance ---------------------------------------------------
         self.target_combo = QComboBox()
         self.target_combo.setObjectName("targetCombo")
@@ -263,34 +308,7 @@ class DataPage(QWidget):
         sl.addStretch(1)  # keeps the boxes compact while the chart is hidden
         side.setMinimumWidth(300)
         side.setMaximumWidth(380)
-
-        body = QHBoxLayout()
-        body.addWidget(self.tabs, 1)
-        body.addWidget(side)
-
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.title_label)
-        rl.addWidget(self.subtitle_label)
-        rl.addWidget(self.read_bar)
-        rl.addWidget(self.error_banner)
-        rl.addWidget(self.warning_banner)
-        rl.addLayout(body, 1)
-
-        self.splitter = splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
-
-        state.dataset_changed.connect(self._on_dataset_changed)
-        state.data_config_changed.connect(self._on_config_changed)
-        state.project_replaced.connect(self._on_project_replaced)
-        self._on_loading_changed(False)
-        self._on_dataset_changed()
+        return side
 
     def _make_read_bar(self) -> QWidget:
         bar = QWidget()

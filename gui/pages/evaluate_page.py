@@ -146,6 +146,49 @@ class EvaluatePage(QWidget):
         self.runner.errored.connect(self._on_errored)
         self.evaluation: Evaluation | None = None
 
+        top = self._build_run_row()
+
+        self.cards = [MetricCard("") for _ in range(3)]
+        cards = QHBoxLayout()
+        for card in self.cards:
+            cards.addWidget(card)
+        self.banner = MessageBanner()
+        self.banner.setObjectName("evaluateBanner")
+
+        self._build_classification_view()
+
+        regression = self._build_regression_view()
+        self.views = QStackedWidget()
+        self.views.addWidget(self.class_tabs)
+        self.views.addWidget(regression)
+        self._pred = None  # the predictions shown (moved by the threshold)
+
+        metrics_tab = QWidget()
+        ml = QVBoxLayout(metrics_tab)
+        ml.addWidget(self.source_label)
+        ml.addLayout(cards)
+        ml.addWidget(self.more_metrics)
+        ml.addWidget(self.views, 1)
+        self.tryit = TryItPanel()
+        self.tryit.setObjectName("tryItPanel")
+        self.page_tabs = QTabWidget()
+        self.page_tabs.setObjectName("evaluateTabs")
+        self.page_tabs.addTab(metrics_tab, "Metrics")
+        self.page_tabs.addTab(self.tryit, "Try it")
+        self.page_tabs.currentChanged.connect(lambda _: self._sync_tryit())
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.page_tabs, 1)
+
+        state.runs_changed.connect(self._fill_runs)
+        state.current_run_changed.connect(self._on_current_run_changed)
+        self._fill_runs()
+        self._on_current_run_changed()
+
+    def _build_run_row(self) -> QHBoxLayout:
+        """Which run, on which rows (or another file), and Compare runs."""
         self.run_combo = QComboBox()
         self.run_combo.setObjectName("runCombo")
         self.run_combo.setMinimumContentsLength(36)
@@ -172,14 +215,10 @@ class EvaluatePage(QWidget):
                                        "as an ensemble you can export")
         self.compare_button.clicked.connect(self.open_compare)
         top.addWidget(self.compare_button)
+        return top
 
-        self.cards = [MetricCard("") for _ in range(3)]
-        cards = QHBoxLayout()
-        for card in self.cards:
-            cards.addWidget(card)
-        self.banner = MessageBanner()
-        self.banner.setObjectName("evaluateBanner")
-
+    def _build_classification_view(self) -> None:
+        """Per-class table, confusion matrix with its threshold, and the curves."""
         self.class_model = RecordsModel(["Class", "Precision", "Recall", "F1", "Support"])
         self.class_view = QTableView()
         self.class_view.setObjectName("perClassTable")
@@ -242,6 +281,8 @@ class EvaluatePage(QWidget):
         self.class_tabs.addTab(self.curves, "ROC, precision-recall, reliability")
         self.importance = ImportancePanel(self)
 
+    def _build_regression_view(self) -> QWidget:
+        """Predicted against actual, residuals, and Largest errors."""
         self.scatter = ScatterPlotWidget()
         self.scatter.setObjectName("scatterPlot")
         self.residuals = ResidualsPanel()
@@ -258,34 +299,7 @@ class EvaluatePage(QWidget):
         self.reg_importance = ImportancePanel(self)
         self.reg_tabs.setCornerWidget(self.errors_button)
         rl.addWidget(self.reg_tabs)
-        self.views = QStackedWidget()
-        self.views.addWidget(self.class_tabs)
-        self.views.addWidget(regression)
-        self._pred = None  # the predictions shown (moved by the threshold)
-
-        metrics_tab = QWidget()
-        ml = QVBoxLayout(metrics_tab)
-        ml.addWidget(self.source_label)
-        ml.addLayout(cards)
-        ml.addWidget(self.more_metrics)
-        ml.addWidget(self.views, 1)
-        self.tryit = TryItPanel()
-        self.tryit.setObjectName("tryItPanel")
-        self.page_tabs = QTabWidget()
-        self.page_tabs.setObjectName("evaluateTabs")
-        self.page_tabs.addTab(metrics_tab, "Metrics")
-        self.page_tabs.addTab(self.tryit, "Try it")
-        self.page_tabs.currentChanged.connect(lambda _: self._sync_tryit())
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.page_tabs, 1)
-
-        state.runs_changed.connect(self._fill_runs)
-        state.current_run_changed.connect(self._on_current_run_changed)
-        self._fill_runs()
-        self._on_current_run_changed()
+        return regression
 
     # -- runs -----------------------------------------------------------------------------------
     @Slot()

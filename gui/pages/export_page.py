@@ -95,32 +95,9 @@ class ExportPage(QWidget):
         self._exporting_run = self._compressed_run = ""
 
         self.run_label = QLabel("")
-        self.format_group = QButtonGroup(self)
-        fmt_box = QGroupBox("Format")
-        fl = QVBoxLayout(fmt_box)
-        self.format_buttons: dict[str, QRadioButton] = {}
-        for fmt, (title, suffix) in CHOICES.items():
-            button = QRadioButton(f"{title} ({suffix})" if suffix else f"{title} (folder + .zip)")
-            button.setObjectName(f"format_{fmt}")
-            button.setToolTip(DESCRIPTIONS[fmt])
-            self.format_group.addButton(button)
-            self.format_buttons[fmt] = button
-            fl.addWidget(button)
-            hint = QLabel(DESCRIPTIONS[fmt])
-            mute(hint).setStyleSheet("margin-left: 22px;")
-            fl.addWidget(hint)
-        self.format_buttons["onnx"].setChecked(True)
+        fmt_box = self._build_format_box()
 
-        self.path_edit = QLineEdit()
-        self.path_edit.setObjectName("exportPath")
-        for button in self.format_buttons.values():
-            button.toggled.connect(self._on_format_toggled)
-        self.browse_button = QPushButton("Choose…")
-        self.browse_button.clicked.connect(self._on_browse)
-        path_row = QHBoxLayout()
-        path_row.addWidget(QLabel("Save as:"))
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(self.browse_button)
+        path_row = self._build_path_row()
 
         self.compress_check = QCheckBox("Also make int8 versions (about 3x smaller; faster "
                                         "only for large models - size, speed and test "
@@ -163,20 +140,7 @@ class ExportPage(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(self.files_label)
         layout.addWidget(self.compress_table)
-        self.code_view = QPlainTextEdit()
-        self.code_view.setObjectName("codeSnippet")
-        self.code_view.setReadOnly(True)
-        self.code_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.code_view.setMinimumHeight(150)
-        self.code_view.setMaximumHeight(260)
-        self.copy_button = QPushButton("Copy as code")
-        self.copy_button.setObjectName("copyCodeButton")
-        self.copy_button.setToolTip("Copy a Python program that loads this export and predicts")
-        self.copy_button.clicked.connect(self.copy_code)
-        code_row = QHBoxLayout()
-        code_row.addWidget(QLabel("Use it from Python:"))
-        code_row.addStretch(1)
-        code_row.addWidget(self.copy_button)
+        code_row = self._build_code_row()
         layout.addLayout(code_row)
         layout.addWidget(self.code_view)
         note = QLabel("Every export is loaded back in its own runtime and run on the test split "
@@ -191,6 +155,57 @@ class ExportPage(QWidget):
 
         state.current_run_changed.connect(self._on_run_changed)
         self._on_run_changed()
+
+    def _build_format_box(self) -> QGroupBox:
+        """A radio button per export format, each with what it is for."""
+        self.format_group = QButtonGroup(self)
+        fmt_box = QGroupBox("Format")
+        fl = QVBoxLayout(fmt_box)
+        self.format_buttons: dict[str, QRadioButton] = {}
+        for fmt, (title, suffix) in CHOICES.items():
+            button = QRadioButton(f"{title} ({suffix})" if suffix else f"{title} (folder + .zip)")
+            button.setObjectName(f"format_{fmt}")
+            button.setToolTip(DESCRIPTIONS[fmt])
+            self.format_group.addButton(button)
+            self.format_buttons[fmt] = button
+            fl.addWidget(button)
+            hint = QLabel(DESCRIPTIONS[fmt])
+            mute(hint).setStyleSheet("margin-left: 22px;")
+            fl.addWidget(hint)
+        self.format_buttons["onnx"].setChecked(True)
+        return fmt_box
+
+    def _build_path_row(self) -> QHBoxLayout:
+        """Where to save, with Choose."""
+        self.path_edit = QLineEdit()
+        self.path_edit.setObjectName("exportPath")
+        for button in self.format_buttons.values():
+            button.toggled.connect(self._on_format_toggled)
+        self.browse_button = QPushButton("Choose…")
+        self.browse_button.clicked.connect(self._on_browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(QLabel("Save as:"))
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(self.browse_button)
+        return path_row
+
+    def _build_code_row(self) -> QHBoxLayout:
+        """The Python snippet that uses the export, and Copy as code."""
+        self.code_view = QPlainTextEdit()
+        self.code_view.setObjectName("codeSnippet")
+        self.code_view.setReadOnly(True)
+        self.code_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.code_view.setMinimumHeight(150)
+        self.code_view.setMaximumHeight(260)
+        self.copy_button = QPushButton("Copy as code")
+        self.copy_button.setObjectName("copyCodeButton")
+        self.copy_button.setToolTip("Copy a Python program that loads this export and predicts")
+        self.copy_button.clicked.connect(self.copy_code)
+        code_row = QHBoxLayout()
+        code_row.addWidget(QLabel("Use it from Python:"))
+        code_row.addStretch(1)
+        code_row.addWidget(self.copy_button)
+        return code_row
 
     def selected_format(self) -> str:
         return next(f for f, b in self.format_buttons.items() if b.isChecked())

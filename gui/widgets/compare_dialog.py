@@ -85,21 +85,7 @@ class CompareDialog(QDialog):
         self.exporter.finished.connect(self._on_exported)
         self.exporter.errored.connect(self._on_error)
 
-        self.run_list = QListWidget()
-        self.run_list.setObjectName("compareRuns")
-        current = state.current_run.record.path if state.current_run is not None else None
-        for record in state.project.runs:
-            if (record.status not in ("finished", "stopped")
-                    or not RunFolder(record.path).has_model):
-                continue
-            metrics = ", ".join(f"{k} {v:.3f}" for k, v in record.metrics.items())
-            item = QListWidgetItem(f"{record.id} · {record.model} · {metrics}")
-            item.setData(Qt.ItemDataRole.UserRole, record.path)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if record.path == current
-                               else Qt.CheckState.Unchecked)
-            self.run_list.addItem(item)
-        self.run_list.itemChanged.connect(lambda _: self._update_buttons())
+        self._build_run_list()
         self.split_combo = QComboBox()
         self.split_combo.addItem("Test split", "test")
         self.split_combo.addItem("Validation split", "val")
@@ -113,23 +99,7 @@ class CompareDialog(QDialog):
         self.banner = MessageBanner()
         self.banner.setObjectName("compareBanner")
 
-        self.table = QTableWidget()
-        self.table.setObjectName("compareTable")
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.left_combo, self.right_combo = QComboBox(), QComboBox()
-        self.left_combo.currentIndexChanged.connect(lambda _: self._show_pair())
-        self.right_combo.currentIndexChanged.connect(lambda _: self._show_pair())
-        self.left_matrix, self.right_matrix = ConfusionMatrixWidget(), ConfusionMatrixWidget()
-        self.left_scatter, self.right_scatter = ScatterPlotWidget(), ScatterPlotWidget()
-        pair = QGridLayout()
-        pair.addWidget(self.left_combo, 0, 0)
-        pair.addWidget(self.right_combo, 0, 1)
-        for col, widgets in enumerate(((self.left_matrix, self.left_scatter),
-                                       (self.right_matrix, self.right_scatter))):
-            for w in widgets:
-                pair.addWidget(w, 1, col)
-        pair_box = QWidget()
-        pair_box.setLayout(pair)
+        pair_box = self._build_pair_view()
 
         self.format_combo = QComboBox()
         for fmt, (title, suffix) in FORMATS.items():
@@ -166,6 +136,46 @@ class CompareDialog(QDialog):
         self.resize(1240, 760)
         self._show_pair()
         self._update_buttons()
+
+    def _build_run_list(self) -> None:
+        """The runs with a model, ticked to compare (the current one ticked)."""
+        self.run_list = QListWidget()
+        self.run_list.setObjectName("compareRuns")
+        state = self.state
+        current = state.current_run.record.path if state.current_run is not None else None
+        for record in state.project.runs:
+            if (record.status not in ("finished", "stopped")
+                    or not RunFolder(record.path).has_model):
+                continue
+            metrics = ", ".join(f"{k} {v:.3f}" for k, v in record.metrics.items())
+            item = QListWidgetItem(f"{record.id} · {record.model} · {metrics}")
+            item.setData(Qt.ItemDataRole.UserRole, record.path)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if record.path == current
+                               else Qt.CheckState.Unchecked)
+            self.run_list.addItem(item)
+        self.run_list.itemChanged.connect(lambda _: self._update_buttons())
+
+    def _build_pair_view(self) -> QWidget:
+        """The comparison table's two runs side by side: matrices or scatter plots."""
+        self.table = QTableWidget()
+        self.table.setObjectName("compareTable")
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.left_combo, self.right_combo = QComboBox(), QComboBox()
+        self.left_combo.currentIndexChanged.connect(lambda _: self._show_pair())
+        self.right_combo.currentIndexChanged.connect(lambda _: self._show_pair())
+        self.left_matrix, self.right_matrix = ConfusionMatrixWidget(), ConfusionMatrixWidget()
+        self.left_scatter, self.right_scatter = ScatterPlotWidget(), ScatterPlotWidget()
+        pair = QGridLayout()
+        pair.addWidget(self.left_combo, 0, 0)
+        pair.addWidget(self.right_combo, 0, 1)
+        for col, widgets in enumerate(((self.left_matrix, self.left_scatter),
+                                       (self.right_matrix, self.right_scatter))):
+            for w in widgets:
+                pair.addWidget(w, 1, col)
+        pair_box = QWidget()
+        pair_box.setLayout(pair)
+        return pair_box
 
     # -- choosing -------------------------------------------------------------------------------
     def checked_paths(self) -> list[str]:

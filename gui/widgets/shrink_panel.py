@@ -57,6 +57,38 @@ class ShrinkPanel(QWidget):
 
         intro = QLabel(INTRO)
         intro.setWordWrap(True)
+        form = self._build_method_form()
+
+        buttons = self._build_buttons()
+        self.banner = MessageBanner()
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("shrinkLog")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(500)
+        self.log.setMaximumHeight(120)
+        self.table = VariantTable()
+        self.table.setObjectName("shrinkTable")
+        self.table.hide()
+        note = QLabel("Pruned weights are zeros: the file keeps its size but shrinks in a .zip; "
+                      "a distilled network is smaller and faster everywhere. Times are for one "
+                      "sample at a time on this computer's CPU (ONNX Runtime).")
+        note.setWordWrap(True)
+        mute(note)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.table)
+        layout.addWidget(self.log)
+        layout.addWidget(note)
+        layout.addStretch(1)
+        state.current_run_changed.connect(self.refresh)
+        self.refresh()
+
+    def _build_method_form(self) -> QFormLayout:
+        """Prune (how much) or distil (into which student), and the epochs."""
         self.prune_radio = QRadioButton("Prune: set this share of the weights to zero")
         self.prune_radio.setObjectName("pruneRadio")
         self.distill_radio = QRadioButton("Distil into a smaller network")
@@ -89,7 +121,10 @@ class ShrinkPanel(QWidget):
         form.addRow("Epochs:", self.epochs_spin)
         for w in (self.prune_radio, self.distill_radio):
             w.toggled.connect(self._update_enabled)
+        return form
 
+    def _build_buttons(self) -> QHBoxLayout:
+        """Start, Stop and Export the smaller model."""
         self.start_button = QPushButton("Make a smaller model")
         self.start_button.setObjectName("shrinkButton")
         self.start_button.setMinimumHeight(36)
@@ -108,32 +143,7 @@ class ShrinkPanel(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.use_button)
-        self.banner = MessageBanner()
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("shrinkLog")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(500)
-        self.log.setMaximumHeight(120)
-        self.table = VariantTable()
-        self.table.setObjectName("shrinkTable")
-        self.table.hide()
-        note = QLabel("Pruned weights are zeros: the file keeps its size but shrinks in a .zip; "
-                      "a distilled network is smaller and faster everywhere. Times are for one "
-                      "sample at a time on this computer's CPU (ONNX Runtime).")
-        note.setWordWrap(True)
-        mute(note)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.table)
-        layout.addWidget(self.log)
-        layout.addWidget(note)
-        layout.addStretch(1)
-        state.current_run_changed.connect(self.refresh)
-        self.refresh()
+        return buttons
 
     @Slot()
     def refresh(self) -> None:

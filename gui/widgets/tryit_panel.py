@@ -254,6 +254,40 @@ class TryItPanel(QWidget):
         self.batch.errored.connect(self._on_batch_error)
         self.setAcceptDrops(True)
 
+        image_page = self._build_image_page()
+
+        table_page = self._build_table_page()
+
+        text_page = self._build_text_page()
+
+        self.inputs = QStackedWidget()
+        self.inputs.addWidget(QLabel("Train a model to try it."))
+        self.inputs.addWidget(image_page)
+        self.inputs.addWidget(table_page)
+        self.inputs.addWidget(text_page)
+
+        right = self._build_answer()
+
+        body = QHBoxLayout()
+        body.addWidget(self.inputs, 1)
+        body.addLayout(right, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.banner)
+        layout.addLayout(body, 1)
+
+        # Text re-predicts on every keystroke; a 60 ms pause merges a burst of them.
+        self._text_timer = QTimer(self)
+        self._text_timer.setSingleShot(True)
+        self._text_timer.setInterval(60)
+        self._text_timer.timeout.connect(lambda: self._request("text",
+                                                               self.text_edit.toPlainText()))
+        self._form_timer = QTimer(self)
+        self._form_timer.setSingleShot(True)
+        self._form_timer.setInterval(30)
+        self._form_timer.timeout.connect(self.predict_form)
+
+    def _build_image_page(self) -> QWidget:
+        """Draw, open or paste an image; what the model sees and where it looks."""
         # Inputs: one page per kind of model.
         self.canvas = DrawingCanvas()
         self.canvas.drawn.connect(self.predict_drawing)
@@ -305,7 +339,10 @@ class TryItPanel(QWidget):
         seen.addWidget(self.method_label)
         seen.addStretch(1)
         il.addLayout(seen)
+        return image_page
 
+    def _build_table_page(self) -> QWidget:
+        """A field per input column, and Fill from a random test row."""
         self.form = QFormLayout()
         self.form_widgets: dict[str, QWidget] = {}
         form_box = QWidget()
@@ -320,7 +357,10 @@ class TryItPanel(QWidget):
         tl = QVBoxLayout(table_page)
         tl.addWidget(self.random_button, 0, Qt.AlignmentFlag.AlignLeft)
         tl.addWidget(form_scroll, 1)
+        return table_page
 
+    def _build_text_page(self) -> QWidget:
+        """Type a text; each word shaded by how much it pushes the answer."""
         self.text_edit = QPlainTextEdit()
         self.text_edit.setObjectName("tryText")
         self.text_edit.setPlaceholderText("Type here: the model answers as you type.")
@@ -341,13 +381,10 @@ class TryItPanel(QWidget):
         xl.addWidget(self.text_edit)
         xl.addWidget(self.token_caption)
         xl.addWidget(self.token_view, 1)
+        return text_page
 
-        self.inputs = QStackedWidget()
-        self.inputs.addWidget(QLabel("Train a model to try it."))
-        self.inputs.addWidget(image_page)
-        self.inputs.addWidget(table_page)
-        self.inputs.addWidget(text_page)
-
+    def _build_answer(self) -> QVBoxLayout:
+        """The answer, its probabilities and Predict a whole file."""
         # The answer.
         self.answer = QLabel("")
         self.answer.setObjectName("tryAnswer")
@@ -372,24 +409,7 @@ class TryItPanel(QWidget):
         right.addWidget(self.input_note)
         right.addWidget(self.bars, 1)
         right.addWidget(self.batch_button, 0, Qt.AlignmentFlag.AlignRight)
-
-        body = QHBoxLayout()
-        body.addWidget(self.inputs, 1)
-        body.addLayout(right, 1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addLayout(body, 1)
-
-        # Text re-predicts on every keystroke; a 60 ms pause merges a burst of them.
-        self._text_timer = QTimer(self)
-        self._text_timer.setSingleShot(True)
-        self._text_timer.setInterval(60)
-        self._text_timer.timeout.connect(lambda: self._request("text",
-                                                               self.text_edit.toPlainText()))
-        self._form_timer = QTimer(self)
-        self._form_timer.setSingleShot(True)
-        self._form_timer.setInterval(30)
-        self._form_timer.timeout.connect(self.predict_form)
+        return right
 
     # -- the run --------------------------------------------------------------------------------
     def set_run(self, run_path: str | None, examples=None) -> None:
