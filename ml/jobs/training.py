@@ -303,6 +303,13 @@ class TrainingJob:
         if rows is not None and not _same_rows(rows, setup.prepared.rows):
             raise RunError(f"The data of run {folder.name} no longer splits the same way; it "
                            f"cannot be resumed.")
+        # The classes in the order the network's outputs learnt them: a TrainDesk that orders
+        # labels differently would otherwise go on training with every class swapped.
+        learnt = list(folder.preprocessor().class_names or [])
+        if learnt != list(setup.prepared.preprocessor.class_names or []):
+            raise RunError(f"Run {folder.name} learnt its classes in another order than this "
+                           f"TrainDesk reads them from the data; it cannot be resumed. Train "
+                           f"it again.")
         return checkpoint
 
     def _describe(self, setup: _Setup, folder: RunFolder, checkpoint: dict | None, transfer,

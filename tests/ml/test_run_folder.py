@@ -135,3 +135,12 @@ def test_files_that_are_not_runs_get_one_plain_message(tmp_path):
         RunFolder.open(tmp_path)
     with pytest.raises(RunError, match="already holds a run"):
         RunFolder.claim(tmp_path)
+
+
+def test_resume_refuses_a_run_whose_classes_would_come_in_another_order(finished, tmp_path):
+    run = _copy(finished, tmp_path)
+    doc = json.loads((run / "preprocessing.json").read_text())
+    doc["class_names"] = list(reversed(doc["class_names"]))
+    (run / "preprocessing.json").write_text(json.dumps(doc))
+    with pytest.raises(RunError, match="classes in another order"):
+        TrainingJob.resume(run, epochs=3).run()
