@@ -142,6 +142,9 @@ class ModelPage(QWidget):
                 combo.setSizeAdjustPolicy(
                     QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
                 combo.setMinimumContentsLength(10)
+                # The policy shapes only the size hint; the minimum still fits the longest
+                # entry, which kept the form wider than its scroll area.
+                combo.setMinimumWidth(combo.sizeHint().width())
             self.settings_tabs.addTab(scroll, title)
         self.settings_tabs.setMinimumWidth(400)
         self.settings_tabs.setMaximumWidth(480)
@@ -373,7 +376,7 @@ class ModelPage(QWidget):
         self.monitor_combo.addItem("best validation accuracy (MAE for numbers)", "val_metric")
         self.monitor_combo.setToolTip("What picks the best epoch and what early stopping "
                                       "watches.")
-        self.oom_check = QCheckBox("Out of GPU memory: retry with a smaller batch automatically")
+        self.oom_check = QCheckBox("Out of GPU memory: retry with a smaller batch")
         self.oom_check.setObjectName("oomRetryCheck")
         self.oom_check.setToolTip("Halves the batch size and goes on from the last completed "
                                   "epoch, without asking. Off: training stops and offers it.")

@@ -331,3 +331,18 @@ def test_early_stopping_settings(qtbot, window):
     page.patience_es_spin.setValue(4)
     page.min_delta_spin.setValue(0.01)
     assert (training.early_stopping, training.patience, training.min_delta) == (True, 4, 0.01)
+
+
+def test_every_settings_tab_fits_its_scroll_area_without_cutting_fields(qtbot, window):
+    """Long combo entries ("Automatic (CPU: ...)", "best validation accuracy ...") once made the
+    Training tab wider than its scroll area, cutting off the right edge of every field."""
+    from PySide6.QtWidgets import QScrollArea
+
+    load_sample(qtbot, window, "iris")
+    window.go_to(1)
+    areas = window.model_page.settings_tabs.findChildren(QScrollArea)
+    assert len(areas) == 3
+    for i, area in enumerate(areas):
+        window.model_page.settings_tabs.setCurrentIndex(i)
+        qtbot.wait(20)
+        assert area.widget().minimumSizeHint().width() <= area.viewport().width()
