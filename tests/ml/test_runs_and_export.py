@@ -154,7 +154,7 @@ def test_missing_and_damaged_runs(tmp_path, iris_run):
     with pytest.raises(RunError, match="not found"):
         load_run(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(RunError, match="not a complete TrainDesk run"):
+    with pytest.raises(RunError, match="not a run folder"):
         load_run(tmp_path / "empty")
     import shutil
 
@@ -165,6 +165,9 @@ def test_missing_and_damaged_runs(tmp_path, iris_run):
         load_run(broken).load_model()
     (broken / "model.json").write_text("{")
     with pytest.raises(RunError, match="damaged"):
+        load_run(broken)
+    (broken / "config.json").unlink()
+    with pytest.raises(RunError, match=r"not a complete TrainDesk run folder \(config.json"):
         load_run(broken)
 
 
