@@ -27,7 +27,7 @@ def test_a_failing_health_check_shows_its_error_not_the_previous_ticks(qtbot, wi
     assert page.tabs.tabText(page.health_tab) == "Health ✓"
     assert page.health_view.error == ""
 
-    def broken(dataset, config):
+    def broken(dataset, config, **kwargs):
         raise DataError("The column 'sepal_length' could not be hashed.")
 
     with monkeypatch.context() as patch:  # not monkeypatch.undo(): the dialogs stay answered
