@@ -705,8 +705,12 @@ def _cmd_predict(args) -> int:
     from .runs.folder import load_run
     from .system.fileio import atomic_write_text
 
-    out = predict_path(Predictor(load_run(args.run_dir)), args.input)
+    predictor = Predictor(load_run(args.run_dir))
+    out = predict_path(predictor, args.input)
     text = out.to_csv(index=False)
+    answer = predictor.answer(out)  # one input: also in words, "Not sure: ..." when unsure
+    if answer:
+        _err(answer)
     if args.out:
         atomic_write_text(args.out, text, error=DataError)
         _err(f"Wrote {len(out)} predictions to {args.out}")

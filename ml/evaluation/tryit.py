@@ -23,6 +23,43 @@ from ..system.jobcontrol import check_stop
 from ..training.trainer import predict_raw
 from .evaluate import add_prediction_columns, outputs_to_predictions, predict_frame
 
+#: An answer is worded as unsure when its class is less likely than not (below one half: if the
+#: probabilities are calibrated, it is more often wrong than right) or beats the next most likely
+#: class by less than this many probability points (the "margin" of active learning's margin
+#: sampling): 51% against 49% is a coin toss, however the 51% is rounded.
+UNSURE_MARGIN = 0.2
+
+
+def is_unsure(label: str, probabilities: list[tuple[str, float]]) -> bool:
+    """Whether the answer *label* is too close to call (see :data:`UNSURE_MARGIN`).
+
+    Parameters
+    ----------
+    label : str
+        The class the model answers (with a decision threshold, not always the most probable).
+    probabilities : list of (str, float)
+        Every class's probability.
+    """
+    probs = dict(probabilities)
+    if label not in probs:
+        return False
+    others = [p for name, p in probabilities if name != label]
+    runner_up = max(others, default=0.0)
+    return probs[label] < 0.5 or probs[label] - runner_up < UNSURE_MARGIN
+
+
+def answer_text(label: str, probabilities: list[tuple[str, float]]) -> str:
+    """The answer in words: ``"flower · 97.0%"``, or when unsure (:func:`is_unsure`) the two
+    likeliest classes, ``"Not sure: flower 51%, china 49%"``."""
+    probs = dict(probabilities)
+    if label not in probs:
+        return label
+    if not is_unsure(label, probabilities):
+        return f"{label}  ·  {100 * probs[label]:.1f}%"
+    others = sorted(((p, name) for name, p in probabilities if name != label), reverse=True)
+    second = f", {others[0][1]} {100 * others[0][0]:.0f}%" if others else ""
+    return f"Not sure: {label} {100 * probs[label]:.0f}%{second}"
+
 
 @dataclass
 class Prediction:
@@ -41,6 +78,17 @@ class Prediction:
         out = sorted(self.probabilities, key=lambda p: -p[1])
         return out if k is None else out[:k]
 
+    @property
+    def unsure(self) -> bool:
+        """Classification: the answer is too close to call (see :func:`is_unsure`)."""
+        return self.task == "classification" and is_unsure(self.label, self.probabilities)
+
+    def text(self) -> str:
+        """The answer in words, as the Try it panel and ``main.py predict`` say it."""
+        if self.task != "classification":
+            return f"Predicted: {self.label}"
+        return answer_text(self.label, self.probabilities)
+
 
 @dataclass
 class FormField:
@@ -52,6 +100,9 @@ class FormField:
     choices: list[str] = field(default_factory=list)
     low: float | None = None
     high: float | None = None
+    #: Numeric: every value seen in the data is a whole number (a count, an age, a year), so
+    #: the form shows and steps whole numbers.
+    integer: bool = False
 
 
 @dataclass
@@ -94,6 +145,20 @@ class Predictor:
         """``(height, width)`` of the model's images."""
         return int(self.pre.input_shape[-2]), int(self.pre.input_shape[-1])
 
+    #: Images this small and gray are drawings (digits, letters, sketches): Try it offers a
+    #: canvas to draw on. Anything in colour or larger is a photo: Try it offers a drop zone.
+    DRAWING_MAX_SIDE = 32
+
+    @property
+    def input_style(self) -> str:
+        """How people give this model an image: ``"drawing"`` (small grayscale images, such as
+        8x8 or 28x28 digits) or ``"photo"`` (colour, or larger than
+        :attr:`DRAWING_MAX_SIDE`); ``""`` for models that do not read images."""
+        if self.kind != "image":
+            return ""
+        gray = self.image_mode in ("L", "1") or int(self.pre.input_shape[0]) == 1
+        return "drawing" if gray and max(self.image_size) <= self.DRAWING_MAX_SIDE else "photo"
+
     @property
     def image_mode(self) -> str:
         if self.pre.image:
@@ -110,16 +175,11 @@ class Predictor:
                     enc.categories[0] if enc.categories else "")
                 fields.append(FormField(enc.name, "categorical", default, list(enc.categories)))
                 continue
-            low = high = None
-            if examples is not None and enc.name in examples.columns and enc.type == "numeric":
-                values = pd.to_numeric(examples[enc.name], errors="coerce").dropna()
-                if len(values):
-                    low, high = float(values.min()), float(values.max())
             if enc.type == "date":
                 default = (pd.Timestamp("1970-01-01") + pd.Timedelta(days=enc.fill)).date()
                 fields.append(FormField(enc.name, "date", default.isoformat()))
             else:
-                fields.append(FormField(enc.name, enc.type, float(enc.fill), low=low, high=high))
+                fields.append(_number_field(enc.name, enc.type, float(enc.fill), examples))
         return fields
 
     def canvas_style(self, images: np.ndarray | None = None) -> CanvasStyle:
@@ -228,6 +288,13 @@ class Predictor:
             out = pd.concat([out, bad], ignore_index=True)
         return out
 
+    def answer(self, out: pd.DataFrame) -> str:
+        """The answer in words (:meth:`Prediction.text`) when *out*, as :func:`predict_path`
+        gives it, holds one predicted input; ``""`` for several rows or one that failed."""
+        if len(out) != 1 or "prediction" not in out or pd.isna(out["prediction"].iloc[0]):
+            return ""
+        return self._one(out).text()
+
     def _one(self, out: pd.DataFrame) -> Prediction:
         row = out.iloc[0]
         if self.task == "classification":
@@ -244,6 +311,24 @@ class Predictor:
             return Prediction("classification", label, float(proba[0, int(pred[0])]), probs)
         value = float(pred[0])
         return Prediction("regression", f"{value:.4g}", value)
+
+
+def _number_field(name: str, kind: str, fill: float, examples: pd.DataFrame | None
+                  ) -> FormField:
+    """A numeric or boolean field, with the range seen in *examples* and, when all its values
+    there are whole numbers, marked ``integer`` (its default then rounded to one)."""
+    low = high = None
+    integer = False
+    if examples is not None and name in examples.columns and kind == "numeric":
+        values = pd.to_numeric(examples[name], errors="coerce").dropna().to_numpy(np.float64)
+        values = values[np.isfinite(values)]
+        if len(values):
+            low, high = float(values.min()), float(values.max())
+            integer = bool(np.all(values == np.round(values)))
+    # The training fill of a whole-number column can be a mean such as 3.4; the form shows the
+    # whole number next to it, and predicts what it shows.
+    default = float(round(fill)) if integer else fill
+    return FormField(name, kind, default, low=low, high=high, integer=integer)
 
 
 def image_files(folder: str | Path) -> list[Path]:

@@ -152,3 +152,51 @@ def test_predict_on_the_command_line_explains_bad_input_in_one_line(digits_run, 
         proc = run_main("predict", str(digits_run.path), str(target))
         assert proc.returncode == 2 and words in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_close_answer_is_worded_as_not_sure():
+    from ml.evaluation.tryit import Prediction, answer_text, is_unsure
+
+    assert answer_text("flower", [("flower", 0.506), ("china", 0.494)]) == (
+        "Not sure: flower 51%, china 49%")
+    assert answer_text("flower", [("flower", 0.97), ("china", 0.03)]) == "flower  ·  97.0%"
+    # Below one half it is more likely wrong than right, however far ahead of the rest.
+    assert is_unsure("a", [("a", 0.45), ("b", 0.2), ("c", 0.2), ("d", 0.15)])
+    assert not is_unsure("a", [("a", 0.75), ("b", 0.25)])  # wins by 50 points
+    assert is_unsure("a", [("a", 0.58), ("b", 0.42)])  # wins by 16 points: a near coin toss
+    # With a decision threshold the answer can be the less likely class: it comes first.
+    assert answer_text("yes", [("no", 0.6), ("yes", 0.4)]) == "Not sure: yes 40%, no 60%"
+    one = Prediction("classification", "flower", 0.51, [("flower", 0.51), ("china", 0.49)])
+    assert one.unsure and one.text().startswith("Not sure: flower 51%")
+    assert Prediction("regression", "3.2", 3.2).text() == "Predicted: 3.2"
+    assert not Prediction("regression", "3.2", 3.2).unsure
+
+
+def test_small_gray_images_are_drawn_and_the_rest_are_photos(digits_run, folder_run):
+    assert Predictor(digits_run).input_style == "drawing"  # 8x8 gray digits
+    assert Predictor(folder_run[0]).input_style == "photo"  # colour files
+
+
+def test_whole_number_columns_get_whole_number_fields(tmp_path):
+    from ml.data.samples import load_sample_frame
+
+    project = Project(data=DataConfig(source="sample:diabetes"),
+                      training=TrainingConfig(epochs=1))
+    run = load_run(TrainingJob(project, run_dir=tmp_path / "run").run().run_dir)
+    fields = {f.name: f for f in Predictor(run).form_fields(load_sample_frame("diabetes"))}
+    assert fields["sex"].integer and fields["age"].integer
+    assert float(fields["age"].default).is_integer()
+    assert not fields["bmi"].integer and not fields["s5_ltg"].integer
+    assert not any(f.integer for f in Predictor(run).form_fields())  # no data seen: no claim
+
+
+def test_predict_says_one_answer_in_words_on_the_command_line(folder_run, tmp_path):
+    from tests.conftest import run_main
+
+    run, data = folder_run
+    file = next((data / "red").glob("*.png"))
+    proc = run_main("predict", str(run.path), str(file))
+    assert proc.returncode == 0, proc.stderr
+    said = Predictor(run).predict_image(file).text()
+    assert proc.stderr.strip().splitlines()[-1] == said
+    assert said.startswith(("Not sure: ", "red", "blue"))
