@@ -21,7 +21,9 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPaintEvent,
+    QPalette,
     QPen,
+    QPixmap,
 )
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -175,6 +178,65 @@ class DrawingCanvas(QWidget):
         painter.end()
 
 
+class PhotoDropZone(QWidget):
+    """A big square to drop a photo on (or click, to open one), showing the photo itself large
+    and smoothly scaled - not the model's few pixels, which the panel shows beside it."""
+
+    clicked = Signal()
+    HINT = "Drop a photo here\nor click to open one"
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("photoDropZone")
+        self.setMinimumSize(260, 220)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Drop an image file here, or click to open one")
+        self.photo: QImage | None = None
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(420, 380)
+
+    def set_photo(self, image: QImage | None) -> None:
+        """Show *image* (``None`` or a null image: the empty zone and its hint)."""
+        self.photo = None if image is None or image.isNull() else image
+        self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        area = self.rect().adjusted(2, 2, -2, -2)
+        if self.photo is None:
+            pen = QPen(self.palette().mid().color(), 2, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.drawRoundedRect(area, 10, 10)
+            font = QFont(self.font())
+            font.setPointSizeF(font.pointSizeF() * 1.3)
+            painter.setFont(font)
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, self.HINT)
+        else:
+            shown = QPixmap.fromImage(self.photo).scaled(
+                area.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation)
+            painter.drawPixmap(area.x() + (area.width() - shown.width()) // 2,
+                               area.y() + (area.height() - shown.height()) // 2, shown)
+        painter.end()
+
+
+class NumberField(QDoubleSpinBox):
+    """A number in the form, written without trailing zeros ("4", "25.7", not "4.0000")."""
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt's name
+        text = super().textFromValue(value)
+        point = self.locale().decimalPoint()
+        return text.rstrip("0").rstrip(point) if point in text else text
+
+
 def qimage_to_pil(image: QImage) -> Image.Image:
     """A QImage (clipboard, drop) as an RGBA PIL image."""
     image = image.convertToFormat(QImage.Format.Format_RGBA8888)
@@ -186,6 +248,32 @@ def qimage_to_pil(image: QImage) -> Image.Image:
 # -- the work done off the GUI thread -------------------------------------------------------------
 def _load(run_path: str) -> Predictor:
     return Predictor(load_run(run_path))
+
+
+#: The longest side of a photo's preview: sharp on a large screen, quick to decode and scale.
+PREVIEW_SIDE = 1024
+
+
+def _preview(payload) -> QImage:
+    """A photo (a file or a PIL image) as an RGB QImage of at most :data:`PREVIEW_SIDE` a side,
+    upright as its EXIF says (decoded here, off the GUI thread: a photo can be 50 megapixels).
+
+    Raises
+    ------
+    DataError
+        When the file cannot be read.
+    """
+    from ml.data.images import thumbnail
+
+    if isinstance(payload, Image.Image):
+        img = payload.convert("RGB")
+        img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BILINEAR)
+        pixels = np.asarray(img)
+    else:
+        pixels = thumbnail(payload, PREVIEW_SIDE)
+    h, w = pixels.shape[:2]
+    rgb = np.ascontiguousarray(pixels[:, :, :3])
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 def _predict(predictor: Predictor, kind: str, payload) -> tuple[Prediction, object, object]:
@@ -252,6 +340,11 @@ class TryItPanel(QWidget):
         self.batch = TaskRunner(self)
         self.batch.finished.connect(self._on_batch_done)
         self.batch.errored.connect(self._on_batch_error)
+        # A photo's large preview is decoded beside the prediction; a file that cannot be read
+        # leaves the zone empty (the prediction's error says why).
+        self.previewer = TaskRunner(self)
+        self.previewer.finished.connect(lambda image: self.drop_zone.set_photo(image))
+        self.previewer.errored.connect(lambda _message: self.drop_zone.set_photo(None))
         self.setAcceptDrops(True)
 
         image_page = self._build_image_page()
@@ -271,6 +364,7 @@ class TryItPanel(QWidget):
         body = QHBoxLayout()
         body.addWidget(self.inputs, 1)
         body.addLayout(right, 1)
+        self._body = body
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addLayout(body, 1)
@@ -286,6 +380,9 @@ class TryItPanel(QWidget):
         self._form_timer.setInterval(30)
         self._form_timer.timeout.connect(self.predict_form)
 
+    DRAW_HINT = "Draw in the square, drop an image file here, open one or paste one."
+    PHOTO_HINT = "Drop a photo in the frame, open one or paste one."
+
     def _build_image_page(self) -> QWidget:
         """Draw, open or paste an image; what the model sees and where it looks."""
         # Inputs: one page per kind of model.
@@ -299,9 +396,12 @@ class TryItPanel(QWidget):
         self.paste_button = QPushButton("Paste")
         self.paste_button.setToolTip("Predict the image on the clipboard")
         self.paste_button.clicked.connect(self.paste_image)
-        self.image_hint = QLabel("Draw in the square, drop an image file here, open one or "
-                                 "paste one.")
+        self.image_hint = QLabel(self.DRAW_HINT)
         self.image_hint.setWordWrap(True)
+        # Photo sets get a drop zone showing the photo large instead of the canvas.
+        self.drop_zone = PhotoDropZone()
+        self.drop_zone.clicked.connect(self._on_open_image)
+        self.drop_zone.hide()
         self.model_view = QLabel()
         self.model_view.setObjectName("modelInputView")
         self.heat_view = QLabel()
@@ -310,19 +410,21 @@ class TryItPanel(QWidget):
         for view in (self.model_view, self.heat_view):
             view.setFixedSize(170, 170)
             view.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            view.setStyleSheet("border: 1px solid #bbb; background: #fafafa;")
+            view.setStyleSheet("border: 1px solid palette(mid); background: palette(base);")
         self.model_view.setToolTip("What the model sees: the input at the model's size")
         image_page = QWidget()
         il = QHBoxLayout(image_page)
         col = QVBoxLayout()
         col.addWidget(self.canvas)
+        col.addWidget(self.drop_zone)
         buttons = QHBoxLayout()
         for b in (self.clear_button, self.open_button, self.paste_button):
             buttons.addWidget(b)
         col.addLayout(buttons)
         col.addWidget(self.image_hint)
         col.addStretch(1)
-        il.addLayout(col)
+        self._image_column = col
+        il.addLayout(col, 1)
         self.explain_check = QCheckBox("Show where it looks")
         self.explain_check.setObjectName("explainCheck")
         self.explain_check.setChecked(True)
@@ -396,6 +498,11 @@ class TryItPanel(QWidget):
         self.input_note = QLabel("")
         self.input_note.setObjectName("tryInputNote")
         mute(self.input_note).setStyleSheet("font-size: 13px;")
+        self.confidence = QProgressBar()
+        self.confidence.setObjectName("confidenceBar")
+        self.confidence.setRange(0, 100)
+        self.confidence.setToolTip("How likely the model thinks its answer is")
+        self.confidence.hide()
         self.bars = ProbabilityBars()
         self.batch_button = QPushButton("Predict a whole file…")
         self.batch_button.setObjectName("batchPredictButton")
@@ -406,6 +513,7 @@ class TryItPanel(QWidget):
         self.banner.setObjectName("tryBanner")
         right = QVBoxLayout()
         right.addWidget(self.answer)
+        right.addWidget(self.confidence)
         right.addWidget(self.input_note)
         right.addWidget(self.bars, 1)
         right.addWidget(self.batch_button, 0, Qt.AlignmentFlag.AlignRight)
@@ -443,6 +551,9 @@ class TryItPanel(QWidget):
     def _prepare_inputs(self) -> None:
         p = self.predictor
         self._show(None)
+        photo = p.input_style == "photo"  # the photo gets the room the answer spares
+        self._body.setStretch(0, 3 if photo else 1)
+        self._body.setStretch(1, 2 if photo else 1)
         self.batch_button.setText("Predict a folder of images…" if p.kind == "image" else
                                   "Predict a whole file…")
         if p.kind == "image":
@@ -453,6 +564,7 @@ class TryItPanel(QWidget):
             self.canvas.set_pen_for(self.style_.size[0])
             self.canvas.image.fill(0)
             self.canvas.update()
+            self._show_image_input(p.input_style)
             self.inputs.setCurrentIndex(1)
         elif p.kind == "text":
             self.inputs.setCurrentIndex(3)
@@ -462,6 +574,18 @@ class TryItPanel(QWidget):
             self._build_form(p)
             self.inputs.setCurrentIndex(2)
             self.predict_form()
+
+    def _show_image_input(self, style: str) -> None:
+        """The canvas for drawing-style sets, the drop zone and its large preview for photos."""
+        photo = style == "photo"
+        self.canvas.setVisible(not photo)
+        self.clear_button.setVisible(not photo)
+        self.drop_zone.setVisible(photo)
+        self.drop_zone.set_photo(None)
+        self.image_hint.setText(self.PHOTO_HINT if photo else self.DRAW_HINT)
+        col = self._image_column
+        col.setStretch(col.indexOf(self.drop_zone), 1 if photo else 0)
+        col.setStretch(col.count() - 1, 0 if photo else 1)  # the spacer under the canvas
 
     def _build_form(self, p: Predictor) -> None:
         while self.form.rowCount():
@@ -483,11 +607,15 @@ class TryItPanel(QWidget):
                 w.setPlaceholderText("YYYY-MM-DD")
                 w.editingFinished.connect(self._form_timer.start)
             else:
-                w = QDoubleSpinBox()
+                w = NumberField()
                 span = (f.high - f.low) if f.low is not None else 0.0
-                w.setDecimals(4 if span and span < 10 else 3)
+                if f.integer:  # counts, ages, years: whole numbers, stepped by whole numbers
+                    w.setDecimals(0)
+                    w.setSingleStep(max(1.0, round(span / 50)))
+                else:
+                    w.setDecimals(4 if span and span < 10 else 3)
+                    w.setSingleStep(span / 50 if span else 0.1)
                 w.setRange(-1e12, 1e12)
-                w.setSingleStep(span / 50 if span else 0.1)
                 w.setValue(float(f.default))
                 if f.low is not None:
                     w.setToolTip(f"Seen in the data: {f.low:.4g} to {f.high:.4g}")
@@ -611,6 +739,20 @@ class TryItPanel(QWidget):
         if self.banner.kind == "error" and not self._batch_error:
             self.banner.clear_message()
         self.runner.start(FunctionWorker(_predict, self.predictor, kind, payload))
+        if self.drop_zone.isVisibleTo(self):
+            self._preview_input(kind, payload)
+
+    def _preview_input(self, kind: str, payload) -> None:
+        """Show a photo input large in the drop zone (a file or pasted image is decoded in the
+        background; an evaluated example is already the model's few pixels)."""
+        from .examples import image_pixmap
+
+        if kind == "array":
+            self.previewer.cancel()
+            chw = np.asarray(payload)
+            self.drop_zone.set_photo(image_pixmap(chw, max(chw.shape[-2:])).toImage())
+        elif kind == "image":
+            self.previewer.start(FunctionWorker(_preview, payload))
 
     def is_busy(self) -> bool:
         return self.runner.is_running() or self.loader.is_running()
@@ -683,19 +825,36 @@ class TryItPanel(QWidget):
             self.token_view.setText("")
             self.input_note.setText("")
             self._input = self.explanation = None
+            self.confidence.hide()
+            self.previewer.cancel()
+            self.drop_zone.set_photo(None)
             return
         self.input_note.setText(self._note)
+        self.answer.setText(prediction.text())  # "Not sure: ..." when too close to call
         if prediction.task == "classification":
-            self.answer.setText(f"{prediction.label}  ·  {100 * prediction.value:.1f}%")
             self.bars.set_probabilities(prediction.ranked(), prediction.label)
+            self._show_confidence(prediction)
         else:
-            self.answer.setText(f"Predicted: {prediction.label}")
             self.bars.set_probabilities([], "")
+            self.confidence.hide()
         self.predicted.emit(prediction)
+
+    def _show_confidence(self, prediction: Prediction) -> None:
+        """The answer's probability as a bar, amber when the answer is unsure."""
+        value = dict(prediction.probabilities).get(prediction.label, prediction.value)
+        self.confidence.setValue(round(100 * value))
+        self.confidence.setFormat("Confidence %p%: not sure" if prediction.unsure else
+                                  "Confidence %p%")
+        palette = QPalette()  # only the bar's colour: the rest follows the theme
+        if prediction.unsure:
+            palette.setColor(QPalette.ColorRole.Highlight, QColor("#d9822b"))
+        self.confidence.setPalette(palette)
+        self.confidence.show()
 
     @Slot(str)
     def _on_error(self, message: str) -> None:
         self._batch_error = False
+        self._show(None)  # the answer shown was for an earlier input: it must not stay
         self.banner.show_message(message, "error")
 
     @Slot(str)
@@ -733,7 +892,7 @@ class TryItPanel(QWidget):
         self.banner.show_message(f"Wrote {n:,} predictions to {out}.", "ok")
 
     def shutdown(self) -> None:
-        for runner in (self.loader, self.runner, self.batch):
+        for runner in (self.loader, self.runner, self.batch, self.previewer):
             runner.shutdown()
 
 

@@ -35,6 +35,8 @@ def test_a_drawn_digit_is_predicted_like_the_same_image_file(qtbot, window, user
     _train(qtbot, window, epochs=3)
     panel = _try_it(qtbot, window)
     assert panel.inputs.currentIndex() == 1 and panel.style_.light_ink
+    # Small gray images are drawn: the canvas, not the photo drop zone.
+    assert panel.canvas.isVisibleTo(panel) and not panel.drop_zone.isVisibleTo(panel)
     canvas = panel.canvas
     _stroke(qtbot, canvas, [(140, 40), (140, 120), (140, 200), (141, 240)])  # a "1"
     qtbot.waitUntil(lambda: panel.prediction is not None, timeout=20_000)
@@ -195,3 +197,68 @@ def test_two_runs_and_their_ensemble_side_by_side_then_exported(qtbot, window, u
     qtbot.waitUntil(lambda: out.is_file() and "identical predictions" in dialog.banner.text(),
                     timeout=60_000)
     dialog.close()
+
+
+def test_a_photo_set_gets_a_drop_zone_a_large_preview_and_a_confidence_bar(qtbot, window,
+                                                                          user, tmp_path):
+    from PIL import Image
+
+    from tests.gui.test_data_import_gui import open_folder
+    from tests.ml.test_import_pipeline import make_image_folder
+
+    open_folder(qtbot, window, user, make_image_folder(tmp_path / "photos", n=10))
+    _train(qtbot, window, epochs=1)
+    panel = _try_it(qtbot, window)
+    assert panel.inputs.currentIndex() == 1
+    assert panel.drop_zone.isVisibleTo(panel) and not panel.canvas.isVisibleTo(panel)
+    assert not panel.clear_button.isVisibleTo(panel)
+    photo = tmp_path / "holiday.jpg"
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)).save(photo)
+    panel.predict_image_file(str(photo))
+    qtbot.waitUntil(lambda: panel.prediction is not None and panel.drop_zone.photo is not None,
+                    timeout=20_000)
+    # The photo itself, large: not the model's 24x24 pixels blown up in a small tile.
+    assert (panel.drop_zone.photo.width(), panel.drop_zone.photo.height()) == (400, 300)
+    assert panel.drop_zone.width() > 1.5 * panel.model_view.width()
+    shown = panel.prediction
+    p = dict(shown.probabilities)[shown.label]
+    assert panel.confidence.isVisibleTo(panel) and panel.confidence.value() == round(100 * p)
+    assert panel.answer.text() == shown.text()
+    # A file that cannot be read: a plain sentence, and the last photo's answer is gone.
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not a png")
+    panel.predict_image_file(str(broken))
+    qtbot.waitUntil(lambda: panel.banner.kind == "error", timeout=20_000)
+    assert "broken.png" in panel.banner.text() and "Traceback" not in panel.banner.text()
+    assert panel.prediction is None and panel.answer.text() == "" and panel.bars.bars == []
+    assert not panel.confidence.isVisibleTo(panel)
+    qtbot.waitUntil(lambda: not panel.previewer.is_running(), timeout=20_000)
+    assert panel.drop_zone.photo is None
+
+
+def test_a_close_answer_says_not_sure(qtbot, window, user):
+    from ml.evaluation.tryit import Prediction
+
+    panel = window.evaluate_page.tryit
+    panel._show(Prediction("classification", "flower", 0.506,
+                           [("flower", 0.506), ("china", 0.494)]))
+    assert panel.answer.text() == "Not sure: flower 51%, china 49%"
+    assert panel.confidence.value() == 51 and "not sure" in panel.confidence.format()
+    panel._show(Prediction("classification", "flower", 0.97, [("flower", 0.97), ("china", 0.03)]))
+    assert panel.answer.text() == "flower  ·  97.0%" and panel.confidence.value() == 97
+    assert "not sure" not in panel.confidence.format()
+
+
+def test_whole_number_fields_show_no_decimals(qtbot, window, user):
+    load_sample(qtbot, window, "diabetes")
+    _train(qtbot, window, epochs=1)
+    panel = _try_it(qtbot, window)
+    sex, age, bmi = (panel.form_widgets[n] for n in ("sex", "age", "bmi"))
+    assert sex.decimals() == 0 and age.decimals() == 0 and "." not in age.text()
+    assert bmi.decimals() > 0
+    for field in panel.form_widgets.values():  # "25.7" and "4", not "25.700" and "4.0000"
+        assert "." not in field.text() or not field.text().endswith("0"), field.text()
+    age.stepBy(1)
+    assert float(age.value()).is_integer()
+    qtbot.waitUntil(lambda: panel.prediction is not None, timeout=20_000)
