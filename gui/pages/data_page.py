@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -211,6 +212,7 @@ class DataPage(QWidget):
         self.preview_model = DataFrameModel()
         self.preview = QTableView()
         self.preview.setObjectName("previewTable")
+        self.preview.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.preview.setModel(self.preview_model)
         self.preview.setAlternatingRowColors(True)
         self.preview.horizontalHeader().setDefaultSectionSize(110)
@@ -226,6 +228,7 @@ class DataPage(QWidget):
                                       6: (ENCODINGS, self._on_encoding_edited)}
         self.columns_view = QTableView()
         self.columns_view.setObjectName("columnsTable")
+        self.columns_view.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.columns_view.setModel(self.columns_model)
         self.columns_view.setItemDelegate(ChoiceDelegate(self.columns_view))
         self.columns_view.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
@@ -242,7 +245,22 @@ class DataPage(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("dataTabs")
-        self.preview_tab = self.tabs.addTab(self.preview, "Preview")
+        # With no data yet the preview says where data can come from, dropping included
+        # (the window takes files and folders dropped anywhere on it).
+        self.drop_hint = QLabel("Drop a table (CSV, Excel, Parquet), a folder or .zip of images "
+                                "(one sub-folder per class), or a TrainDesk project here - or "
+                                "pick a sample on the left, or use Open file… or Open folder…")
+        self.drop_hint.setObjectName("dropHint")
+        self.drop_hint.setWordWrap(True)
+        self.drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        mute(self.drop_hint)
+        self.drop_hint.setStyleSheet("QLabel#dropHint { border: 2px dashed palette(mid); "
+                                     "background: palette(base); border-radius: 10px; "
+                                     "padding: 24px; font-size: 12pt; }")
+        self.preview_stack = QStackedWidget()
+        self.preview_stack.addWidget(self.drop_hint)
+        self.preview_stack.addWidget(self.preview)
+        self.preview_tab = self.tabs.addTab(self.preview_stack, "Preview")
         self.columns_tab = self.tabs.addTab(self.columns_view, "Columns")
         self.text_tab = self.tabs.addTab(self.text_panel, "Text")
         self.images_tab = self.tabs.addTab(self.image_panel, "Images")
@@ -455,6 +473,7 @@ class DataPage(QWidget):
         self._updating = True
         try:
             self.target_combo.clear()
+            self.preview_stack.setCurrentWidget(self.preview if dataset else self.drop_hint)
             if dataset is None:
                 self.preview_model.set_frame(pd.DataFrame())
                 self.title_label.setText("No data yet")
@@ -590,9 +609,10 @@ class DataPage(QWidget):
             self.task_label.setText("")
             self.split_label.setText("")
             self._chart_timer.start()
-            self.weights_check.setEnabled(False)
+            self.weights_check.setVisible(False)
             return
-        self.weights_check.setEnabled(summary.task == "classification")
+        # Class weights mean nothing for numbers: hidden, not greyed, when predicting one.
+        self.weights_check.setVisible(summary.task == "classification")
         self._chart_timer.start()
         detected = "detected" if data.task is None else "chosen"
         kind = f", {summary.kind} input" if summary.kind != "tabular" else ""
@@ -639,7 +659,9 @@ class DataPage(QWidget):
             if summary is not None:
                 role = summary.roles[name]
             else:
-                role = "target" if name == target else data.column_roles.get(name, "feature")
+                # No summary (no valid target yet): propose what resolve() would.
+                role = "target" if name == target else data.column_roles.get(
+                    name, "ignore" if info.id_like else "feature")
             missing = data.missing.get(name, "auto")
             fill = data.fill_values.get(name, "")
             encoding = data.encodings.get(name, "auto") if kind == "categorical" else "—"

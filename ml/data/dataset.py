@@ -383,6 +383,7 @@ def _column_roles(dataset: Dataset, config: DataConfig, target: str, types: dict
             roles[c] = "ignore" if info.id_like or info.n_missing == len(frame) else "feature"
             if types[c] == "text" and config.legacy_v1:
                 roles[c] = "ignore"
+    _keep_lone_identifiers(dataset, config, roles, warnings)
     for c in columns:
         if dataset.columns[c].n_missing == len(frame) and c != target:
             if roles[c] == "feature":
@@ -406,6 +407,23 @@ def _column_roles(dataset: Dataset, config: DataConfig, target: str, types: dict
             for c in others:
                 roles[c] = "ignore"
     return roles, text_columns
+
+
+def _keep_lone_identifiers(dataset: Dataset, config: DataConfig, roles: dict[str, str],
+                           warnings: list[str]) -> None:
+    """Use the proposed-ignore identifiers after all when nothing else is left to learn from:
+    in a table of just ``x = 0, 1, 2, ...`` and a target the numbers are the feature."""
+    if any(role == "feature" for role in roles.values()):
+        return
+    n_rows = len(dataset.frame)
+    lone = [c for c, info in dataset.columns.items()
+            if roles[c] == "ignore" and c not in config.column_roles and info.id_like
+            and info.n_missing < n_rows]
+    for c in lone:
+        roles[c] = "feature"
+        warnings.append(f"Column {c!r} looks like an identifier (a different value on every "
+                        f"row), but it is the only column to learn from, so it is used. Set "
+                        f"its role to ignore if it only numbers the rows.")
 
 
 def _resolve_target(dataset: Dataset, config: DataConfig, target: str, types: dict[str, str],

@@ -24,7 +24,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +100,14 @@ _DATE_FORMATS = tuple(
 _ID_NAME = re.compile(r"(^|[\s_.-])(id|uuid|guid|key|index|idx)$|^row_?(id|num|number)?$"
                       r"|^unnamed: \d+$", re.IGNORECASE)
 _ID_CAMEL = re.compile(r"[a-z](Id|ID)$")
+#: Headers of a column of row names: R's ``rownames`` (Rdatasets) and ``row.names``, readr's
+#: ``...1`` for an empty header, pandas' ``Unnamed: 0``, and ``column`` (what :func:`_tidy` calls
+#: an empty header). Such a column is an identifier whenever its values are all different.
+_ROW_NAMES = re.compile(r"^(rownames|row\.names|\.\.\.\d+|unnamed: \d+|column|)$",
+                        re.IGNORECASE)
+#: R's ``read.csv`` calls an empty first header ``X``; ``X`` is also a common feature name, so
+#: it is an identifier only when it holds increasing whole numbers or labels, all different.
+_R_EMPTY_HEADER = "X"
 
 
 class _Retry(Exception):
@@ -1247,7 +1255,7 @@ def describe_column(series: pd.Series) -> ColumnInfo:
                           example)
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
         return _describe_numbers(series, name)
-    return _describe_text(series, name)
+    return _row_labels(_describe_text(series, name), len(series))
 
 
 def _describe_numbers(series: pd.Series, name: str) -> ColumnInfo:
@@ -1266,11 +1274,14 @@ def _describe_numbers(series: pd.Series, name: str) -> ColumnInfo:
         dtype="float64", na_value=np.nan))))
     example = str(series.iloc[first])
     n_unique = _count_distinct(present)
-    # Whole numbers, all different, are an identifier only by name: counts, prices or a
-    # feature x = 0, 1, 2, ... look the same and must stay features.
-    id_like = bool(n_unique == len(present) >= MIN_ID_ROWS and _id_name(name)
-                   and (raw.dtype.kind in "iu" or (np.all(np.isfinite(present))
-                                                   and np.all(present == np.round(present)))))
+    whole = raw.dtype.kind in "iu" or bool(np.all(np.isfinite(present))
+                                           and np.all(present == np.round(present)))
+    # Whole numbers, all different, are an identifier by name, or when they number the rows
+    # (exactly 0..N-1 or 1..N in file order, as an exported index or R's row names do). Counts,
+    # prices or a sorted measurement look the same otherwise and must stay features.
+    id_like = bool(whole and n_unique == len(present) and (
+        (len(present) >= MIN_ID_ROWS and (_id_name(name) or _numbers_rows(raw)))
+        or (n_missing == 0 and _row_names_header(name, present))))
     return ColumnInfo(name, "numeric", n_missing + infinite, n_unique, infinite, example,
                       id_like)
 
@@ -1328,6 +1339,34 @@ def _describe_text(series: pd.Series, name: str) -> ColumnInfo:
 
 def _id_name(name: str) -> bool:
     return bool(_ID_NAME.search(name) or _ID_CAMEL.search(name))
+
+
+def _numbers_rows(raw: np.ndarray) -> bool:
+    """The values are exactly 0, 1, ..., N-1 or 1, 2, ..., N in file order (row numbers)."""
+    if raw.dtype.kind not in "iuf" or len(raw) == 0 or raw[0] not in (0, 1):
+        return False
+    return bool(np.array_equal(raw, np.arange(len(raw), dtype=np.float64) + raw[0]))
+
+
+def _row_names_header(name: str, values: np.ndarray) -> bool:
+    """*name* is a header R, readr or pandas give row names (see :data:`_ROW_NAMES`); ``X``
+    only with increasing numbers, as R's row names stay after rows are dropped."""
+    if len(values) < 2:
+        return False
+    if name == _R_EMPTY_HEADER:
+        return len(values) >= MIN_ID_ROWS and bool(np.all(np.diff(values) > 0))
+    return bool(_ROW_NAMES.match(name))
+
+
+def _row_labels(info: ColumnInfo, n_rows: int) -> ColumnInfo:
+    """*info*, marked as an identifier when it is a column of row labels: a row-name header
+    (or ``X``) over a different, non-empty label on every row - even labels with spaces, like
+    R's ``mtcars`` car names, which would otherwise read as free text."""
+    named = bool(_ROW_NAMES.match(info.name)) or info.name == _R_EMPTY_HEADER
+    if info.id_like or not named or info.type not in ("text", "categorical") \
+            or info.n_missing or not 2 <= info.n_unique == n_rows:
+        return info
+    return replace(info, id_like=True)
 
 
 def _finite_numbers(strings: pd.Series) -> np.ndarray:

@@ -335,12 +335,45 @@ def test_identifier_columns_are_flagged():
     assert describe_column(pd.Series(np.arange(n), name="PassengerId")).id_like
     # Measurements, free text, repeated values and short columns are not identifiers.
     assert not describe_column(pd.Series(np.arange(n) * 1.37, name="id")).id_like
-    assert not describe_column(pd.Series(np.arange(n), name="x")).id_like
+    assert not describe_column(pd.Series(np.arange(n) * 2, name="x")).id_like
     sentences = pd.Series([f"the review number {i}" for i in range(n)], name="review")
     info = describe_column(sentences)
     assert info.type == "text" and not info.id_like
     assert not describe_column(pd.Series(["a", "b"] * 25, name="id")).id_like
     assert not describe_column(pd.Series(np.arange(10), name="id")).id_like
+
+
+@pytest.mark.parametrize("name, values", [
+    ("rownames", np.arange(1, 51)),  # Rdatasets' first column
+    ("rownames", [f"Mazda RX{i} Wagon" for i in range(32)]),  # mtcars' car names: not free text
+    ("Unnamed: 0", np.arange(50)),  # an empty header, read by pandas
+    ("column", [f"r{i}" for i in range(30)]),  # an empty header, named by TrainDesk
+    ("X", np.arange(1, 51)),  # R's read.csv names an empty header X
+    ("X", [f"Datsun {i}" for i in range(25)]),
+    ("...1", np.arange(1, 51)),  # readr's name for an empty header
+    ("rownames", np.arange(1, 11)),  # a row-name header is enough even for a short table
+    ("height", np.arange(1, 51)),  # any exact 1..N sequence
+    ("x", np.arange(50)),  # any exact 0..N-1 sequence
+    ("x", np.arange(50, dtype="float64")),
+])
+def test_row_names_and_row_numbers_are_identifiers(name, values):
+    assert describe_column(pd.Series(values, name=name)).id_like
+
+
+@pytest.mark.parametrize("name, values", [
+    ("x", np.arange(2, 52)),  # sorted whole numbers, but not 0..N-1 or 1..N
+    ("x", np.arange(1, 51) * 3),
+    ("x", np.r_[np.arange(1, 50), 51]),
+    ("x", np.arange(50)[::-1]),  # a countdown is a feature
+    ("X", np.sort(np.random.default_rng(0).random(50))),  # sorted measurements called X
+    ("X", np.random.default_rng(1).random(50)),
+    ("X", [2, 1] + list(range(3, 51))),  # X is a row-name header only when increasing
+    ("rownames", [1, 2, 2, 3] * 10),  # repeats: not one name per row
+    ("Unnamed: 0", [1.0, np.nan] * 25),
+    ("x", np.arange(10)),  # too short to tell
+])
+def test_features_that_only_look_like_row_numbers_are_kept(name, values):
+    assert not describe_column(pd.Series(values, name=name)).id_like
 
 
 def test_many_distinct_words_are_categorical_and_sentences_are_text():
