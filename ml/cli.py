@@ -125,6 +125,8 @@ def _add_train_and_search(sub) -> None:
                         "non-test rows; prints each fold's metric and the mean +/- std")
     p.add_argument("--out", help="the run folder to create (default: a new folder under the "
                    "project's runs folder or ~/TrainDesk/runs)")
+    p.add_argument("--name", help="the run's name, as the app lists it (default: e.g. "
+                   "'Run 3 · small MLP')")
 
     p = sub.add_parser("search", help="hyperparameter search (Optuna): trials are ordinary runs")
     _add_project_args(p)
@@ -152,6 +154,12 @@ def _add_run_commands(sub) -> None:
     p.add_argument("--split", choices=["test", "val"], default="test",
                    help="the run's split to evaluate on (default: test)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--threshold", metavar="P",
+                   help="two-class models: evaluate deciding at this probability instead of "
+                        "the run's saved threshold (between 0 and 1)")
+    p.add_argument("--save-threshold", action="store_true",
+                   help="with --threshold: save it with the run, for predict, exports, the "
+                        "package, the report and the app")
 
     p = sub.add_parser("compare", help="compare runs on the same rows, or average them into "
                                        "an ensemble")
@@ -171,6 +179,10 @@ def _add_run_commands(sub) -> None:
     p.add_argument("input", help="a CSV/Excel file with the feature columns, an image file or a "
                                  "folder of images (image models)")
     p.add_argument("--out", help="the CSV file to write (default: standard output)")
+    p.add_argument("--threshold", metavar="P",
+                   help="two-class models: say the second class from this probability on "
+                        "(between 0 and 1; default: the threshold saved with the run, else "
+                        "0.5)")
 
 
 def _add_export_and_shrink(sub) -> None:
@@ -322,9 +334,13 @@ def _train(args) -> int:
     progress = [] if args.quiet else [ConsoleProgress()]
     say = (lambda m: None) if args.quiet else _err
     if args.folds is not None:
+        if args.name:
+            raise TrainDeskError("--name names one run; cross-validation names its runs "
+                                 "itself ('Fold 2 of 5 · ...'). Leave --name out.")
         return _cross_validate(args, project, dataset, progress, say)
     job = TrainingJob(project, dataset=dataset, run_dir=Path(args.out) if args.out else None,
-                      runs_dir=project.runs_dir(), callbacks=progress, on_message=say)
+                      runs_dir=project.runs_dir(), callbacks=progress, on_message=say,
+                      name=_run_name(args.name))
 
     result = _run_job(job, args.quiet)
     if args.project and is_main():
@@ -524,12 +540,27 @@ def _run_job(job, quiet: bool):
         signal.signal(signal.SIGINT, previous)
 
 
+def _run_name(name: str | None) -> str:
+    """The run name given with ``--name``, checked before any work starts."""
+    from .runs.folder import MAX_NAME
+
+    if name is None:
+        return ""
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME:
+        raise TrainDeskError(f"--name needs a name of 1 to {MAX_NAME} characters, e.g. "
+                             f"--name \"small MLP, more epochs\".")
+    return name
+
+
 def _print_result(result) -> None:
     from .training.distributed import is_main
 
     if not is_main():
         return
     print(f"run: {result.run_dir}")
+    if result.name:
+        print(f"name: {result.name}")
     print(f"status: {result.status}")
     print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in result.metrics["test"].items()))
 
@@ -546,6 +577,8 @@ def _resume(args) -> int:
     except NothingToDo as done:  # a preemptible job started again after it finished
         print(done)
         return EXIT_OK
+    if args.name:
+        job.name = _run_name(args.name)  # a resumed run may get a (new) name, too
     _print_result(_run_job(job, args.quiet))
     return EXIT_OK
 
@@ -631,17 +664,46 @@ class ConsoleProgress(Callback):
 
 
 # -- evaluate -------------------------------------------------------------------------------------
+def _threshold_arg(run, text: str | None) -> float | None:
+    """``--threshold``: checked (0 < P < 1, a two-class run); None when not given."""
+    from .errors import DataError
+    from .runs.folder import check_threshold
+
+    if text is None:
+        return None
+    value = check_threshold(text, "--threshold")
+    if run.threshold is None:
+        pre = run.preprocessor
+        what = (f"sorts into {len(pre.class_names)} classes" if pre.task == "classification"
+                else "predicts a number")
+        raise DataError(f"--threshold applies only to models that sort into two classes; this "
+                        f"run {what}. Leave --threshold out.")
+    return value
+
+
 def _cmd_evaluate(args) -> int:
-    from .evaluation.evaluate import evaluate_run
+    from .errors import DataError
+    from .evaluation.evaluate import evaluate_run, rethreshold
     from .runs.folder import load_run
 
     run = load_run(args.run_dir)
+    threshold = _threshold_arg(run, args.threshold)
+    if args.save_threshold:
+        if threshold is None:
+            raise DataError("--save-threshold needs --threshold P (the threshold to save).")
+        run.folder.set_threshold(threshold, "chosen with main.py evaluate --save-threshold")
+        run = load_run(args.run_dir)
+        _err(f"Saved the decision threshold {threshold:.2f} with {run.path.name}.")
     evaluation = evaluate_run(run, args.data, split=args.split)
+    if threshold is not None:
+        evaluation = rethreshold(evaluation, threshold)
     if args.json:
         # JSON has no NaN (e.g. ROC AUC with one class present): null instead.
         metrics = {k: (None if v != v else v) for k, v in evaluation.metrics.items()}
         doc = {"task": evaluation.task, "source": evaluation.source, "n": evaluation.n,
                "metrics": metrics}
+        if evaluation.threshold is not None:
+            doc["threshold"] = evaluation.threshold
         if evaluation.report is not None:
             doc["per_class"] = {
                 name: {"precision": float(evaluation.report.precision[i]),
@@ -653,6 +715,9 @@ def _cmd_evaluate(args) -> int:
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     print(f"{run.path.name}: {evaluation.task} on {evaluation.source} ({evaluation.n} rows)")
+    if evaluation.threshold is not None:
+        print(f"  says {evaluation.class_names[1]} from a probability of "
+              f"{evaluation.threshold:.2f} (the decision threshold)")
     for key, value in evaluation.metrics.items():
         print(f"  {key:<16} {value:.4f}")
     if evaluation.report is not None:
@@ -705,7 +770,14 @@ def _cmd_predict(args) -> int:
     from .runs.folder import load_run
     from .system.fileio import atomic_write_text
 
-    predictor = Predictor(load_run(args.run_dir))
+    run = load_run(args.run_dir)
+    predictor = Predictor(run, _threshold_arg(run, args.threshold))
+    if predictor.threshold is not None:
+        origin = ("given with --threshold" if args.threshold is not None else
+                  "saved with the run" if (run.config.get("decision") or {}).get("threshold")
+                  is not None else "the default")
+        _err(f"Says {run.preprocessor.class_names[1]} from a probability of "
+             f"{predictor.threshold:.2f} ({origin}).")
     out = predict_path(predictor, args.input)
     text = out.to_csv(index=False)
     answer = predictor.answer(out)  # one input: also in words, "Not sure: ..." when unsure
@@ -771,11 +843,10 @@ def _export_report(run, args) -> int:
 
     if not 0 <= args.price_per_hour < 1e6:
         raise DataError("--price-per-hour must be 0 or more.")
-    tables = []
     smaller = derived_runs(run)
     if smaller:
         _err(f"Measuring {len(smaller)} smaller version(s) made from this run ...")
-        tables.append(compare_smaller(run, smaller))
+        compare_smaller(run, smaller)
     if args.quantize:
         from .export import export_run, inputs_for_check
         from .export.compress import compress_run, compression_inputs
@@ -783,9 +854,10 @@ def _export_report(run, args) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             x, checked_on = inputs_for_check(run)
             onnx = export_run(run, "onnx", Path(tmp) / "model.onnx", x, checked_on=checked_on)
-            tables.append(compress_run(run, onnx.path, *compression_inputs(run)))
-    report = build_report(run, price_per_hour=args.price_per_hour, currency=args.currency,
-                          compression=tables)
+            compress_run(run, onnx.path, *compression_inputs(run))
+    # Every measurement is kept with the run (measured.json): the report shows those of its
+    # weights, also the int8 versions measured by an earlier `export --quantize int8`.
+    report = build_report(run, price_per_hour=args.price_per_hour, currency=args.currency)
     for path in write_report(report, args.out, pdf=not args.no_pdf):
         print(f"wrote {path}")
     return EXIT_OK

@@ -21,7 +21,13 @@ from ..models.spec import InferenceModel
 from ..runs.folder import Run
 from ..system.jobcontrol import ShouldStop, check_stop
 from ..training.trainer import predict_raw
-from .evaluate import Evaluation, evaluation_from_predictions, load_split, outputs_to_predictions
+from .evaluate import (
+    Evaluation,
+    decide,
+    evaluation_from_predictions,
+    load_split,
+    outputs_to_predictions,
+)
 
 #: What members must share to take the same input (the rest - scaling statistics, target
 #: scaling - lives inside each member's network or inference wrapper).
@@ -80,7 +86,7 @@ class Ensemble:
                 for net, run in zip(self._nets, self.runs)]
         if self.task == "classification":
             proba = np.mean([p for _, p in outs], axis=0)
-            return proba.argmax(axis=1), proba
+            return decide(proba), proba  # two classes: at the default threshold
         return np.mean([pred for pred, _ in outs], axis=0), None
 
     def inference_model(self) -> EnsembleModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from ..data.preprocessing import Preprocessor
 from ..data.tabular import read_table
 from ..errors import DataError, RunError
 from ..models.spec import TrainDeskNet
-from ..runs.folder import Run, data_fingerprint
+from ..runs.folder import DEFAULT_THRESHOLD, Run, data_fingerprint
 from ..training.trainer import predict_raw
 from .metrics import (
     ClassReport,
@@ -21,6 +22,7 @@ from .metrics import (
     full_classification_metrics,
     per_class_report,
     regression_metrics,
+    with_threshold,
 )
 
 
@@ -44,45 +46,66 @@ class Evaluation:
     #: What each evaluated row was, to show examples: the table rows (a DataFrame, text
     #: columns included) or the images (``uint8`` ``(N, C, H, W)``); None when unknown.
     examples: object = None
+    #: Two classes: the probability of the second class from which it was predicted (see
+    #: :attr:`ml.runs.folder.Run.threshold`); None for other models.
+    threshold: float | None = None
 
     @property
     def n(self) -> int:
         return len(self.y_true)
 
 
-def outputs_to_predictions(raw: np.ndarray, pre: Preprocessor
+def is_binary(pre: Preprocessor) -> bool:
+    """Whether *pre* sorts into exactly two classes (the models with a decision threshold)."""
+    return pre.task == "classification" and len(pre.class_names) == 2
+
+
+def decide(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Class indices from probabilities: two classes say the second from *threshold* on
+    (default :data:`~ml.runs.folder.DEFAULT_THRESHOLD`), more classes the most probable."""
+    if proba.shape[1] == 2:
+        return with_threshold(proba, DEFAULT_THRESHOLD if threshold is None else threshold)
+    return proba.argmax(axis=1)
+
+
+def outputs_to_predictions(raw: np.ndarray, pre: Preprocessor, threshold: float | None = None
                            ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Turn raw network outputs into predictions (and class probabilities)."""
+    """Turn raw network outputs into predictions (and class probabilities); two classes are
+    decided at *threshold* (see :func:`decide`)."""
     if pre.task == "classification":
         z = raw - raw.max(axis=1, keepdims=True)
         e = np.exp(z)
         proba = e / e.sum(axis=1, keepdims=True)
-        return proba.argmax(axis=1), proba
+        return decide(proba, threshold), proba
     return pre.inverse_target(raw.reshape(-1)), None
 
 
 def evaluate_arrays(net: TrainDeskNet, pre: Preprocessor, x: np.ndarray, y: np.ndarray,
-                    source: str = "test", examples=None) -> Evaluation:
+                    source: str = "test", examples=None, threshold: float | None = None
+                    ) -> Evaluation:
     """Evaluate *net* on encoded inputs *x* and encoded targets *y*; *examples* are the rows
-    as the user knows them (see :attr:`Evaluation.examples`; images default to *x*)."""
+    as the user knows them (see :attr:`Evaluation.examples`; images default to *x*); two
+    classes are decided at *threshold*."""
     raw = predict_raw(net, x)
-    pred, proba = outputs_to_predictions(raw, pre)
+    pred, proba = outputs_to_predictions(raw, pre, threshold)
     if examples is None and pre.kind == "image":
         examples = x
-    return evaluation_from_predictions(pre, y, pred, proba, source, examples)
+    return evaluation_from_predictions(pre, y, pred, proba, source, examples, threshold)
 
 
 def evaluation_from_predictions(pre: Preprocessor, y: np.ndarray, pred: np.ndarray,
                                 proba: np.ndarray | None, source: str = "test",
-                                examples=None) -> Evaluation:
+                                examples=None, threshold: float | None = None) -> Evaluation:
     """Metrics for predictions *pred* (class indices, or values in the target's units) and
-    probabilities *proba* against encoded targets *y*."""
+    probabilities *proba* against encoded targets *y*; *threshold*: the one *pred* was decided
+    at (two classes)."""
     if pre.task == "classification":
         k = len(pre.class_names)
         cm = confusion_matrix(y, pred, k)
+        used = (DEFAULT_THRESHOLD if threshold is None else float(threshold)) if k == 2 else None
         return Evaluation("classification", source, np.asarray(y), pred, proba,
                           list(pre.class_names), full_classification_metrics(y, pred, proba, k),
-                          cm, per_class_report(cm), examples)
+                          cm, per_class_report(cm), examples, used)
     y_true = pre.inverse_target(y)
     return Evaluation("regression", source, y_true, pred, None, [],
                       regression_metrics(y_true, pred), examples=examples)
@@ -124,12 +147,27 @@ def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") 
     pre = run.preprocessor
     if data is not None:
         x, y, examples = labelled_inputs(pre, data)
-        return evaluate_arrays(net, pre, x, y, Path(data).name, examples=examples)
+        return evaluate_arrays(net, pre, x, y, Path(data).name, examples=examples,
+                               threshold=run.threshold)
     if split not in ("test", "val"):
         raise DataError(f"Unknown split {split!r}; use test or val.")
     x, y, examples = load_split(run, split, with_examples=True)
     return evaluate_arrays(net, pre, x, y,
-                           "test split" if split == "test" else "validation split", examples)
+                           "test split" if split == "test" else "validation split", examples,
+                           threshold=run.threshold)
+
+
+def rethreshold(evaluation: Evaluation, threshold: float) -> Evaluation:
+    """The same two-class *evaluation* decided at *threshold*: predictions, confusion matrix,
+    per-class report and metrics follow it (the probabilities stay)."""
+    if evaluation.task != "classification" or len(evaluation.class_names) != 2:
+        return evaluation
+    pred = with_threshold(evaluation.proba, threshold)
+    cm = confusion_matrix(evaluation.y_true, pred, 2)
+    return dataclasses.replace(
+        evaluation, y_pred=pred, confusion=cm, report=per_class_report(cm),
+        metrics=full_classification_metrics(evaluation.y_true, pred, evaluation.proba, 2),
+        threshold=float(threshold))
 
 
 #: What :func:`load_split`'s "the split no longer exists" errors advise, after the reason.
@@ -201,9 +239,12 @@ def _labelled_images(pre: Preprocessor, source: str) -> tuple[np.ndarray, np.nda
         np.ones(len(dataset.frame), dtype=bool)))
 
 
-def predict_frame(net: TrainDeskNet, pre: Preprocessor, frame: pd.DataFrame) -> pd.DataFrame:
-    """Return *frame* with a ``prediction`` column (and ``probability_<class>`` columns)."""
-    pred, proba = outputs_to_predictions(predict_raw(net, pre.transform_features(frame)), pre)
+def predict_frame(net: TrainDeskNet, pre: Preprocessor, frame: pd.DataFrame,
+                  threshold: float | None = None) -> pd.DataFrame:
+    """Return *frame* with a ``prediction`` column (and ``probability_<class>`` columns); two
+    classes are decided at *threshold*."""
+    pred, proba = outputs_to_predictions(predict_raw(net, pre.transform_features(frame)), pre,
+                                         threshold)
     out = frame.copy()
     add_prediction_columns(out, pre, pred, proba)
     return out

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ExportError, TrainDeskError
+from ..training.diagnose import overfitting
 from ..system.fileio import atomic_write_text
 
 if TYPE_CHECKING:
@@ -338,7 +339,8 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
     watts : float, optional
         Power draw while training; default: a typical figure for the device.
     compression : list of CompressionReport, optional
-        Measured smaller versions (int8, pruned, distilled) to show.
+        Measured smaller versions (int8, pruned, distilled) to show; default: those measured
+        of this run's weights and kept with it (``RunFolder.smaller_tables``).
 
     When the run's data file is gone the report still comes out, from the numbers saved with the
     run, and says which parts it could not show.
@@ -367,7 +369,8 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
     report.sections.append(Section("Results on the test examples",
                                    "How well the model does on examples it never saw while "
                                    "training - the best guide to how it will do in use.",
-                                   _results_html(evaluation, test, pre, report, evaluation_note)))
+                                   _results_html(evaluation, test, pre, report, evaluation_note)
+                                   + _threshold_html(run, evaluation, report)))
     # Examples
     report.sections.append(Section("Example predictions", "A few test examples with what the "
                                    "model said and the right answer.",
@@ -375,7 +378,9 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
     # Compression
     report.sections.append(Section("Smaller versions", "Versions of the model made smaller for "
                                    "phones, browsers or cheap servers, and what each one trades "
-                                   "(size, speed, score).", _compression_html(compression or [])))
+                                   "(size, speed, score).",
+                                   _compression_html(_measured_smaller(run) if compression is None
+                                                     else compression)))
     _add_reproducibility(report, run)
     _add_cost(report, run, price_per_hour, currency, watts)
     return report
@@ -424,16 +429,7 @@ def _add_data(report: Report, run: Run) -> None:
                 f"{split.get('val_fraction', 0):.0%} validation, "
                 f"{split.get('test_fraction', 0):.0%} test"
                 f"{', keeping class proportions' if split.get('stratify') else ''}.</p>")
-    findings = _health(run)
-    if findings is None:
-        body.append('<p class="muted">The data file is not available any more, so its health '
-                    'was not checked again.</p>')
-    elif findings:
-        body.append("<p>Things noticed in the data:</p><ul>" + "".join(
-            f'<li class="finding {f.severity}">{_e(f.message)}</li>' for f in findings) + "</ul>")
-    else:
-        body.append("<p>The data checks (missing values, duplicates, class balance, leaks, "
-                    "constant columns) found nothing to worry about.</p>")
+    body.append(_health_html(_health(run)))
     report.sections.append(Section("The data", "What the model learned from, and how it was "
                                    "divided so that it could be tested fairly.", "\n".join(body)))
 
@@ -473,6 +469,10 @@ def _add_training(report: Report, run: Run) -> None:
         text = (_img("loss.png", "metric.png") + f"<p>{len(history)} epochs (passes over the "
                 f"training data)" + (f"; the weights of epoch {best} were kept (best on "
                                      f"validation, green line)" if best else "") + ".</p>")
+        found = overfitting(history)  # the same reading the Train page shows under its curves
+        if found is not None:
+            report.numbers["overfitting"] = found["message"]
+            text += f'<p class="finding warning">⚠ {_e(found["message"])}</p>'
     else:
         text = "<p>No epoch finished, so there are no curves.</p>"
     report.sections.append(Section("Training", "How the model's error fell as it practised on "
@@ -527,17 +527,70 @@ def _add_cost(report: Report, run: Run, price_per_hour: float, currency: str,
                                         f"{currency}{cost['money']:.4f}"]], numeric=(1,))))
 
 
-def _health(run: Run):
+def _health(run: Run) -> dict:
+    """The health check kept with the run (``outcome`` ok, findings or failed); for a run
+    from before it was kept, the check made now (``"now": True``), or ``outcome``
+    ``unavailable`` when the data file is gone."""
     from ..data.dataset import load_dataset
-    from ..data.health import check_health
+    from ..data.health import health_record
     from ..runs.folder import project_from_config
 
+    kept = run.folder.measurements().get("health")
+    if isinstance(kept, dict) and kept.get("outcome") in ("ok", "findings", "failed"):
+        return kept
     try:
         project = project_from_config(run.config, run.path.name)
         dataset = load_dataset(project.data.source, project.data.read_options or None)
-        return check_health(dataset, project.data)
     except (TrainDeskError, OSError):
+        return {"outcome": "unavailable"}
+    return {**health_record(dataset, project.data), "now": True}
+
+
+def _health_html(record: dict) -> str:
+    """What the health check found, in words - a check that failed never reads as "nothing
+    found"."""
+    from ..data.health import findings_of
+
+    when = "checked now" if record.get("now") else "checked when this run was trained"
+    if record["outcome"] == "unavailable":
+        return ('<p class="muted">The data file is not available any more, so its health '
+                'was not checked again.</p>')
+    if record["outcome"] == "failed":
+        return (f'<p class="warning">The data health check could not run ({when}): '
+                f'{_e(record.get("error") or "no reason was given")} The data was not checked '
+                f'for missing values, duplicates, class balance or leaks.</p>')
+    findings = findings_of(record)
+    if findings:
+        return (f"<p>Things noticed in the data ({when}):</p><ul>" + "".join(
+            f'<li class="finding {f.severity}">{_e(f.message)}</li>' for f in findings)
+            + "</ul>")
+    return (f"<p>The data checks (missing values, duplicates, class balance, leaks, constant "
+            f"columns) found nothing to worry about ({when}).</p>")
+
+
+def _measured_smaller(run: Run) -> list:
+    """The tables of smaller versions measured of the run's weights: pruned and distilled
+    first, then int8."""
+    tables = run.folder.smaller_tables()
+    found = [_kept_table(tables[k]) for k in ("derived", "int8") if k in tables]
+    return [t for t in found if t is not None]
+
+
+def _kept_table(doc: dict):
+    """A kept table (``CompressionReport.to_dict``, which this layer may not import) with the
+    attributes :func:`_compression_html` reads; None when it is damaged."""
+    from types import SimpleNamespace
+
+    try:
+        variants = [SimpleNamespace(
+            name=str(v["name"]), size_bytes=int(v["size_bytes"]),
+            zipped_bytes=int(v.get("zipped_bytes") or 0), latency_ms=float(v["latency_ms"]),
+            metric_name=str(v["metric_name"]),
+            metric=float("nan") if v["metric"] is None else float(v["metric"]))
+            for v in doc["variants"]]
+    except (KeyError, TypeError, ValueError):
         return None
+    return SimpleNamespace(variants=variants) if variants else None
 
 
 def _results_html(evaluation, test: dict, pre, report: Report, note: str) -> str:
@@ -579,6 +632,27 @@ def _results_html(evaluation, test: dict, pre, report: Report, note: str) -> str
         parts.append(_img("scatter.png") + "<p>Each dot is a test example; on the green line the "
                      "prediction is exact.</p>")
     return "\n".join(parts)
+
+
+def _threshold_html(run: Run, evaluation, report: Report) -> str:
+    """Two classes: from which probability the model says the second class (the results and
+    examples above were decided there; the saved numbers of a run without its data were not)."""
+    from ..runs.folder import DEFAULT_THRESHOLD
+
+    threshold = run.threshold
+    if threshold is None:
+        return ""
+    names = run.preprocessor.class_names
+    report.numbers["threshold"] = f"{threshold:.2f}"
+    chosen = ("the decision threshold chosen for this run" if threshold != DEFAULT_THRESHOLD
+              else "the usual decision threshold")
+    text = (f"<p>The model says <b>{_e(names[1])}</b> when its probability is at least "
+            f"<b>{threshold:.2f}</b>, else <b>{_e(names[0])}</b> ({chosen}; the exports and "
+            f"the package decide the same way).")
+    if evaluation is None and threshold != DEFAULT_THRESHOLD:
+        text += (f" The numbers above were saved when the model was trained, at "
+                 f"{DEFAULT_THRESHOLD:.2f}.")
+    return text + "</p>"
 
 
 def _examples_html(evaluation, pre, report: Report, n: int) -> str:
@@ -636,7 +710,7 @@ def _short(value, limit: int) -> str:
 
 def _compression_html(reports: list) -> str:
     if not reports:
-        return ('<p class="muted">No smaller versions were made for this report. In TrainDesk: '
+        return ('<p class="muted">No smaller versions of this model were measured. In TrainDesk: '
                 'Export step - "Also make int8 versions", or "Make it smaller" (pruning, '
                 'distillation).</p>')
     parts = []

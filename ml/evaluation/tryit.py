@@ -18,10 +18,10 @@ from PIL import Image
 from ..data.images import IMAGE_SUFFIXES, image_array, load_image
 from ..data.preprocessing import Preprocessor
 from ..errors import DataError
-from ..runs.folder import Run
+from ..runs.folder import Run, check_threshold
 from ..system.jobcontrol import check_stop
 from ..training.trainer import predict_raw
-from .evaluate import add_prediction_columns, outputs_to_predictions, predict_frame
+from .evaluate import add_prediction_columns, is_binary, outputs_to_predictions, predict_frame
 
 #: An answer is worded as unsure when its class is less likely than not (below one half: if the
 #: probabilities are calibrated, it is more often wrong than right) or beats the next most likely
@@ -72,6 +72,8 @@ class Prediction:
     value: float
     #: Classification: ``(class, probability)`` in the model's class order.
     probabilities: list[tuple[str, float]] = field(default_factory=list)
+    #: Two classes: the probability of the second class from which it is said.
+    threshold: float | None = None
 
     def ranked(self, k: int | None = None) -> list[tuple[str, float]]:
         """The classes, most probable first (the top *k*)."""
@@ -122,14 +124,34 @@ class Predictor:
 
     Safe to call from a worker thread while the GUI thread keeps the instance: calls are
     serialised by a lock (the network is not re-entrant in eval mode with shared buffers).
+
+    Two classes are decided at :attr:`threshold`: the run's saved one unless *threshold* is
+    given (``main.py predict --threshold``).
     """
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, threshold: float | None = None):
         self.run = run
         self.net = run.load_model()
         self.pre: Preprocessor = run.preprocessor
         self._lock = threading.Lock()
         self._pixel_range = _pixel_range(run)
+        self.threshold: float | None = None
+        self.set_threshold(run.threshold if threshold is None else threshold)
+
+    def set_threshold(self, threshold: float | None) -> None:
+        """Decide two classes at *threshold* from now on (other models have none).
+
+        Raises
+        ------
+        DataError
+            If the model does not sort into two classes, or *threshold* is not in (0, 1).
+        """
+        if not is_binary(self.pre):
+            if threshold is not None and threshold != self.run.threshold:
+                raise DataError(f"A decision threshold applies only to models that sort into "
+                                f"two classes; this one {_what(self.pre)}.")
+            return
+        self.threshold = check_threshold(threshold)
 
     # -- what the input looks like --------------------------------------------------------------
     @property
@@ -199,7 +221,7 @@ class Predictor:
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``main.py predict`` for a table: *frame* plus ``prediction`` (and probabilities)."""
         with self._lock:
-            return predict_frame(self.net, self.pre, frame)
+            return predict_frame(self.net, self.pre, frame, self.threshold)
 
     def predict_row(self, values: dict) -> Prediction:
         """Predict one table row given as ``{column: value}`` (missing columns get the fill)."""
@@ -246,7 +268,7 @@ class Predictor:
             return self._one(self.predict_frame(frame))
         with self._lock:
             raw = predict_raw(self.net, x)
-        pred, proba = outputs_to_predictions(raw, self.pre)
+        pred, proba = outputs_to_predictions(raw, self.pre, self.threshold)
         return self._from_arrays(pred, proba)
 
     def explain_image(self, x: np.ndarray, target: int | None = None):
@@ -281,7 +303,7 @@ class Predictor:
             x = np.concatenate(inputs)
             with self._lock:
                 raw = predict_raw(self.net, x)
-            pred, proba = outputs_to_predictions(raw, self.pre)
+            pred, proba = outputs_to_predictions(raw, self.pre, self.threshold)
             add_prediction_columns(out, self.pre, pred, proba)
         if errors:
             bad = pd.DataFrame({"file": [p for p, _ in errors], "error": [e for _, e in errors]})
@@ -300,7 +322,8 @@ class Predictor:
         if self.task == "classification":
             probs = [(name, float(row[f"probability_{name}"])) for name in self.pre.class_names]
             label = str(row["prediction"])
-            return Prediction("classification", label, dict(probs)[label], probs)
+            return Prediction("classification", label, dict(probs)[label], probs,
+                              self.threshold)
         value = float(row["prediction"])
         return Prediction("regression", f"{value:.4g}", value)
 
@@ -308,7 +331,8 @@ class Predictor:
         if self.task == "classification":
             probs = [(name, float(p)) for name, p in zip(self.pre.class_names, proba[0])]
             label = self.pre.class_names[int(pred[0])]
-            return Prediction("classification", label, float(proba[0, int(pred[0])]), probs)
+            return Prediction("classification", label, float(proba[0, int(pred[0])]), probs,
+                              self.threshold)
         value = float(pred[0])
         return Prediction("regression", f"{value:.4g}", value)
 
@@ -329,6 +353,12 @@ def _number_field(name: str, kind: str, fill: float, examples: pd.DataFrame | No
     # whole number next to it, and predicts what it shows.
     default = float(round(fill)) if integer else fill
     return FormField(name, kind, default, low=low, high=high, integer=integer)
+
+
+def _what(pre: Preprocessor) -> str:
+    if pre.task == "classification":
+        return f"sorts into {len(pre.class_names)} classes"
+    return "predicts a number"
 
 
 def image_files(folder: str | Path) -> list[Path]:

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import ExportError, RunError, TrainDeskError
 from ..models.spec import InferenceModel, ModelSpec, TrainDeskNet, build_model
-from ..runs.folder import Run, now_iso
+from ..runs.folder import DEFAULT_THRESHOLD, Run, now_iso
 from ..system.fileio import atomic_path, atomic_write_json
 from ..system.jobcontrol import ShouldStop, check_stop
 
@@ -50,12 +50,23 @@ class ExportReport:
     identical: int
     max_abs_diff: float
     checked_on: str = "test samples"
+    #: Two classes: the decision threshold the export carries (``output.decision``), and its
+    #: rule in words.
+    threshold: float | None = None
+    rule: str = ""
+
+    @property
+    def decides(self) -> str:
+        """" It says <class> when ..." for a two-class export, else ""."""
+        if self.threshold is None:
+            return ""
+        return f" It says {self.rule} (the decision threshold, kept in its metadata)."
 
     @property
     def summary(self) -> str:
         return (f"{FORMATS[self.format][0]} written to {self.path.name}; checked on {self.n} "
                 f"{self.checked_on}: identical predictions {self.identical} of {self.n}, max "
-                f"|difference| {self.max_abs_diff:.2g}.")
+                f"|difference| {self.max_abs_diff:.2g}.{self.decides}")
 
 
 def inputs_for_check(run: Run) -> tuple[np.ndarray, str]:
@@ -76,13 +87,25 @@ _INPUT_NOTES = {
 }
 
 
-def export_description(run: Run, fmt: str, model_file: str) -> dict:
-    """The JSON that travels with an export: what goes in, what comes out, how to encode it."""
+def decision_rule(class_names: list[str], threshold: float) -> dict:
+    """How a two-class export's probabilities become an answer (``output.decision``)."""
+    return {"threshold": float(threshold), "positive_class": class_names[1],
+            "rule": f"{class_names[1]} when its probability is at least {threshold:.2f}, "
+                    f"else {class_names[0]}"}
+
+
+def export_description(run: Run, fmt: str, model_file: str,
+                       threshold: float | None = None) -> dict:
+    """The JSON that travels with an export: what goes in, what comes out, how to encode it,
+    and - two classes - the decision threshold (*threshold*, else the run's saved one)."""
     pre = run.preprocessor
     output = ({"kind": "probabilities", "shape": [None, pre.n_outputs],
                "class_names": list(pre.class_names)}
               if pre.task == "classification" else
               {"kind": "prediction", "shape": [None, 1], "units": f"same as {pre.target!r}"})
+    threshold = run.threshold if threshold is None else threshold
+    if threshold is not None:
+        output["decision"] = decision_rule(list(pre.class_names), threshold)
     return {
         "format": EXPORT_FORMAT,
         "version": 1,
@@ -139,7 +162,9 @@ def export_ensemble(ensemble, fmt: str, out: str | Path, x_check: np.ndarray,
     and verify it on *x_check*, like :func:`export_run`."""
     out = export_path(fmt, out)
     first = ensemble.runs[0]
-    description = export_description(first, fmt, out.name)
+    # The average is a new model: it decides at the default threshold, as it is evaluated.
+    description = export_description(first, fmt, out.name,
+                                     DEFAULT_THRESHOLD if first.threshold is not None else None)
     del description["model_spec"]
     description["run"] = ensemble.name
     description["ensemble"] = {
@@ -174,28 +199,46 @@ def _export(model: torch.nn.Module, task: str, description: dict, fmt: str, out:
         x_check = x_check.astype(np.float32) / np.float32(255.0)
     with torch.no_grad():
         reference = model(torch.from_numpy(x_check)).numpy()
-    writer, loader = _WRITERS[fmt]
     sidecar = out.with_name(out.stem + ".preprocessing.json")
     with atomic_path(out, error=ExportError) as tmp:
         check_stop(should_stop, _STOPPED)
-        try:
-            writer(model, x_check, tmp, description)
-        except TrainDeskError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - exporter internals raise many kinds
-            raise ExportError(f"The {FORMATS[fmt][0]} export failed: {exc}") from exc
-        check_stop(should_stop, _STOPPED)  # the temporary file is removed, nothing is kept
-        try:
-            produced = loader(tmp, x_check)
-        except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"The written {FORMATS[fmt][0]} file could not be run: "
-                              f"{exc}") from exc
+        produced = _write_and_run(fmt, model, x_check, tmp, description, should_stop)
         report = _compare(fmt, out, sidecar, task, reference, produced)
     atomic_write_json(sidecar, description, error=ExportError)
-    return dataclasses.replace(report, checked_on=checked_on)
+    decision = description["output"].get("decision") or {}
+    return dataclasses.replace(report, checked_on=checked_on,
+                               threshold=decision.get("threshold"), rule=decision.get("rule", ""))
 
 
 _STOPPED = "The export was stopped; no file was written."
+
+
+def _write_and_run(fmt: str, model: torch.nn.Module, x: np.ndarray, tmp: Path, description: dict,
+                   should_stop: ShouldStop | None) -> np.ndarray:
+    """Write the export to *tmp* and return *x* run through the written file, in its runtime.
+
+    On a worker thread (the app's), ONNX is converted and run in a child process
+    (:mod:`ml.export.onnx_child`): importing ``onnx`` holds the GIL for over half a second,
+    which froze the window.
+    """
+    if fmt == "onnx":
+        from . import onnx_child
+
+        if onnx_child.wanted():
+            return onnx_child.export_onnx_in_child(model, x, tmp, description, should_stop)
+    writer, loader = _WRITERS[fmt]
+    try:
+        writer(model, x, tmp, description)
+    except TrainDeskError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - exporter internals raise many kinds
+        raise ExportError(f"The {FORMATS[fmt][0]} export failed: {exc}") from exc
+    check_stop(should_stop, _STOPPED)  # the temporary file is removed, nothing is kept
+    try:
+        return loader(tmp, x)
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"The written {FORMATS[fmt][0]} file could not be run: "
+                          f"{exc}") from exc
 
 
 def _compare(fmt: str, out: Path, sidecar: Path, task: str, reference: np.ndarray,
@@ -245,6 +288,10 @@ def _write_onnx(model: InferenceModel, x: np.ndarray, path: Path, description: d
         _drop_onnx_stack_traces(function)
     entry = proto.metadata_props.add()
     entry.key, entry.value = "traindesk", json.dumps(description)
+    decision = description["output"].get("decision")
+    if decision:  # also on its own, for runtimes that show metadata but parse no JSON
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "decision_threshold", repr(decision["threshold"])
     proto.producer_name = "TrainDesk"
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))

@@ -55,7 +55,7 @@ class PackageReport:
                     f"{self.unchecked} Export again once the data file it was trained on is "
                     f"back to check it.")
         return (f"{head}; predict.py on {self.checked_rows} raw rows matches the app (max "
-                f"|difference| {self.max_abs_diff:.2g}).")
+                f"|difference| {self.max_abs_diff:.2g}).{self.model.decides}")
 
 
 def _requirements(image: bool) -> str:
@@ -77,6 +77,10 @@ def _readme(run: Run, description: dict) -> str:
                   + ", ".join(c["name"] for c in pre["columns"]))
     out = ("a `prediction` column and one `probability_<class>` column per class"
            if description["task"] == "classification" else "a `prediction` column")
+    decision = description["output"].get("decision")
+    if decision:
+        out += (f". The prediction is {decision['rule']} (the decision threshold chosen for "
+                f"this run; `--threshold P` decides at P instead)")
     return (f"TrainDesk model package - run {run.path.name}\n\n"
             f"    pip install -r requirements.txt\n"
             f"    python predict.py INPUT --out predictions.csv\n\n"

@@ -33,12 +33,19 @@ def _example(example: np.ndarray | None, shape: list, dtype: str) -> str:
 
 def code_snippet(fmt: str, path: str | Path, *, task: str, class_names: list[str],
                  input_shape: list, input_dtype: str = "float32",
-                 example: np.ndarray | None = None) -> str:
+                 example: np.ndarray | None = None, threshold: float | None = None) -> str:
     """Python that loads the export at *path* (format *fmt*) and predicts *example* (one encoded
-    input, without the batch axis) or a placeholder of the right shape."""
+    input, without the batch axis) or a placeholder of the right shape; a two-class model
+    decides at *threshold*, as the app does."""
     path = str(path)
     x = _example(example, input_shape, input_dtype)
-    if task == "classification":
+    if task == "classification" and threshold is not None and len(class_names) == 2:
+        show = (f"classes = {class_names!r}\n"
+                f"threshold = {threshold:g}  # the decision threshold chosen for this run\n"
+                f"print(classes[int(probabilities[0, 1] >= threshold)], "
+                f"probabilities[0].round(3))")
+        name = "probabilities"
+    elif task == "classification":
         show = (f"classes = {class_names!r}\n"
                 f"print(classes[int(probabilities[0].argmax())], probabilities[0].round(3))")
         name = "probabilities"
@@ -51,6 +58,9 @@ def code_snippet(fmt: str, path: str | Path, *, task: str, class_names: list[str
                 f"#   pip install -r {folder / 'requirements.txt'}\n"
                 f"#   python {folder / 'predict.py'} INPUT --out predictions.csv\n"
                 f"# INPUT is raw data: a CSV with the columns, an image or folder, a text file.\n"
+                + (f"# It says {class_names[1]} from a probability of {threshold:.2f} on (the "
+                   f"decision threshold; add --threshold P for another).\n"
+                   if threshold is not None and len(class_names) == 2 else "") +
                 f"import subprocess, sys\n\n"
                 f"subprocess.run([sys.executable, {str(folder / 'predict.py')!r}, 'INPUT.csv',\n"
                 f"                '--out', 'predictions.csv'], check=True)\n")

@@ -4,7 +4,8 @@
 
     RUN_DIR/
       run.json              status (running | stopped | finished | failed), timestamps, device,
-                            settings changed after the start (``changes``)
+                            settings changed after the start (``changes``), the run's name
+                            (``name``, e.g. "Run 3 · Small MLP"; renaming rewrites only it)
       config.json           resolved data, model and training settings, data fingerprint;
                             written once, when the run starts
       split.npz             row indices of the train / val / test splits
@@ -17,6 +18,9 @@
       history.jsonl         one JSON line per epoch
       model.safetensors     final weights
       metrics.json          test metrics, speed, device
+      measured.json         what was measured of the run besides training (optional): the data
+                            health check at its start, and the smaller versions (int8, pruned,
+                            distilled) measured later, each tied to the weights it measured
 
 :class:`RunFolder` alone reads and writes these files; everything else (training, resume,
 evaluation, export, prediction, the GUI's lists) goes through it. Every file is written
@@ -32,6 +36,15 @@ Versions of the format (``version`` in run.json and config.json)
     run.json's ``changes``; every weights file and checkpoint carries a checksum, and one
     without is refused. A version-1 folder is migrated in memory when it is opened and
     written as version 2 the next time the run is saved (see :mod:`ml.runs.migrations`).
+
+The decision threshold
+----------------------
+A two-class model says its second class from a probability of :attr:`Run.threshold` on. The
+threshold is chosen after training (the Evaluate page), so it is a later change like any other:
+``run.json``'s ``changes`` gets ``{"setting": "decision.threshold", ...}`` and
+:meth:`RunFolder.settings` shows it as ``config["decision"]["threshold"]``. A run without one
+(every run from before it existed) decides at :data:`DEFAULT_THRESHOLD`; an older TrainDesk
+opening a run with one skips the ``decision`` change (it has no such section) and still opens it.
 """
 
 from __future__ import annotations
@@ -55,6 +68,7 @@ from .. import __version__
 from ..data.preprocessing import Preprocessor
 from ..data.samples import SAMPLE_PREFIX, get_sample
 from ..errors import DataError, ModelSpecError, RunError
+from ..labels import run_name_from_id
 from ..models.spec import ModelSpec, TrainDeskNet, build_model
 from ..system.fileio import atomic_path, atomic_write_json, atomic_write_text
 from ..system.resources import resource_path
@@ -66,6 +80,34 @@ from .weights import load_checkpoint, load_weights, save_checkpoint, save_weight
 CHECK_ROWS, CHECK_BYTES = 1000, 20_000_000
 #: The files that hold tensors, each checked against its checksum when read.
 WEIGHT_FILES = ("model.safetensors", "best.safetensors", "checkpoint.pt")
+#: ``measured.json``'s format name (the file is optional: a run from before it has none).
+MEASURED_FORMAT = "traindesk-run-measured"
+#: The longest human name a run may have (it heads table columns).
+MAX_NAME = 80
+#: Where a two-class model says its second class when nothing else was chosen.
+DEFAULT_THRESHOLD = 0.5
+#: The later change that holds a chosen threshold (see the module docstring).
+THRESHOLD_SETTING = "decision.threshold"
+#: Sections of :meth:`RunFolder.settings` that only later changes make (none in config.json).
+_LATER_SECTIONS = ("decision",)
+
+
+def check_threshold(value: Any, what: str = "The decision threshold") -> float:
+    """*value* as a threshold strictly between 0 and 1.
+
+    Raises
+    ------
+    DataError
+        If it is not a number between 0 and 1.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not 0.0 < number < 1.0:  # NaN fails too
+        raise DataError(f"{what} must be a number between 0 and 1 (for example 0.7), not "
+                        f"{str(value)[:20]!r}.")
+    return round(number, 4)
 
 
 def now_iso() -> str:
@@ -157,6 +199,35 @@ class RunFolder:
         return self.path.name
 
     @property
+    def title(self) -> str:
+        """The run's human name: ``name`` in run.json, or for a run written before runs had
+        names (or one without), a readable one made from its folder's time stamp."""
+        name = self._info.get("name")
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+        return run_name_from_id(self.name, str(self._info.get("model", "")),
+                                str(self._info.get("created", "")))
+
+    def rename(self, name: str) -> str:
+        """Give the run the human *name* (kept in run.json; the folder keeps its own name, so
+        nothing that points at it breaks). Returns the name as stored.
+
+        Raises
+        ------
+        RunError
+            If *name* is empty or too long, or run.json cannot be written.
+        """
+        name = " ".join(str(name).split())
+        if not name:
+            raise RunError("A run's name cannot be empty; type a few words, e.g. "
+                           "\"Small MLP, more epochs\".")
+        if len(name) > MAX_NAME:
+            raise RunError(f"A run's name can be at most {MAX_NAME} characters long; this one "
+                           f"has {len(name)}.")
+        self.update(name=name)
+        return name
+
+    @property
     def info(self) -> dict[str, Any]:
         """``run.json`` (a copy): status, timestamps, device, changes."""
         return copy.deepcopy(self._info)
@@ -175,6 +246,8 @@ class RunFolder:
         config = copy.deepcopy(self._config)
         for change in self._info.get("changes") or []:
             section, _, key = str(change.get("setting", "")).partition(".")
+            if section in _LATER_SECTIONS and section not in config:
+                config[section] = {}
             if isinstance(config.get(section), dict) and key:
                 config[section][key] = change.get("to")
         return config
@@ -233,6 +306,36 @@ class RunFolder:
         changes = list(self._info.get("changes") or [])
         changes.append({"setting": setting, "from": old, "to": to, "why": why, "at": now_iso()})
         self.update(changes=changes)
+
+    def set_threshold(self, threshold: float, why: str = "chosen on the Evaluate page"
+                      ) -> float:
+        """Save the decision threshold of a two-class run (a later change; see the module)
+        and return it as saved (rounded to 4 decimals).
+
+        Raises
+        ------
+        DataError
+            If *threshold* is not strictly between 0 and 1.
+        RunError
+            If the run is not a two-class classification, or run.json cannot be written.
+        """
+        value = check_threshold(threshold)
+        pre = self.preprocessor()
+        if pre.task != "classification" or len(pre.class_names) != 2:
+            raise RunError(f"The run {self.name} does not sort into two classes, so it has no "
+                           f"decision threshold.")
+        changes = list(self._info.get("changes") or [])
+        if changes and changes[-1].get("setting") == THRESHOLD_SETTING:
+            # Moving the slider again: one change from the value before, not one per move.
+            last = changes.pop()
+            if last.get("from") == value:
+                self.update(changes=changes)
+                return value
+            changes.append({**last, "to": value, "why": why, "at": now_iso()})
+            self.update(changes=changes)
+            return value
+        self.change(THRESHOLD_SETTING, value, why)
+        return value
 
     def write_metrics(self, metrics: dict) -> None:
         atomic_write_json(self.path / "metrics.json", metrics, error=RunError)
@@ -306,6 +409,55 @@ class RunFolder:
             raise RunError(f"The split of run {self.path.name} is missing or damaged "
                            f"({type(exc).__name__}).") from None
 
+    # -- what was measured besides training (measured.json) -----------------------------------
+    def measurements(self) -> dict[str, Any]:
+        """``measured.json``: ``health`` (the data check at the run's start) and ``smaller``
+        (measured tables of its smaller versions, by kind). Empty for a run from before the
+        file existed; a damaged file counts as nothing measured (it is advisory, and measuring
+        again rewrites it)."""
+        try:
+            doc = json.loads((self.path / "measured.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return {}
+        if not isinstance(doc, dict) or doc.get("format") != MEASURED_FORMAT:
+            return {}
+        return {k: v for k, v in doc.items() if k not in ("format", "written_by", "updated")}
+
+    def record_measurement(self, key: str, value: Any) -> None:
+        """Keep *value* (JSON) under *key* in ``measured.json``, the other keys as they were."""
+        doc = {**self.measurements(), key: value, "format": MEASURED_FORMAT,
+               "written_by": __version__, "updated": now_iso()}
+        atomic_write_json(self.path / "measured.json", doc, error=RunError)
+
+    def model_digest(self) -> str:
+        """What identifies the final weights: their checksum (size and time for a file written
+        before checksums); empty without a model."""
+        file = self.path / "model.safetensors"
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(file), framework="pt") as fh:
+                digest = (fh.metadata() or {}).get("digest")
+            st = file.stat()
+        except Exception:  # noqa: BLE001 - no readable model: nothing to tie a measurement to
+            return ""
+        return str(digest or f"{st.st_size}-{st.st_mtime_ns}")
+
+    def record_smaller(self, kind: str, table: dict) -> None:
+        """Keep a measured table of smaller versions (*kind*: ``int8`` or ``derived``), tied
+        to the weights it measured."""
+        smaller = dict(self.measurements().get("smaller") or {})
+        smaller[kind] = {**table, "model": self.model_digest(), "measured": now_iso()}
+        self.record_measurement("smaller", smaller)
+
+    def smaller_tables(self) -> dict[str, dict]:
+        """The measured tables of smaller versions that are still true of the run's weights, by
+        kind (a resumed run's new weights make the earlier ones stale)."""
+        digest = self.model_digest()
+        smaller = self.measurements().get("smaller") or {}
+        return {k: v for k, v in smaller.items() if isinstance(v, dict) and digest
+                and v.get("model") == digest}
+
     def check_inputs(self) -> np.ndarray:
         """Encoded test inputs kept in the run folder, to check exports when the data is gone."""
         try:
@@ -350,6 +502,19 @@ class Run:
     @property
     def has_model(self) -> bool:
         return self.folder.has_model
+
+    @property
+    def threshold(self) -> float | None:
+        """Two classes: the probability of the second class from which the model says it
+        (the saved choice, else :data:`DEFAULT_THRESHOLD`); ``None`` for any other model."""
+        pre = self.preprocessor
+        if pre.task != "classification" or len(pre.class_names) != 2:
+            return None
+        saved = (self.config.get("decision") or {}).get("threshold")
+        try:
+            return check_threshold(saved) if saved is not None else DEFAULT_THRESHOLD
+        except DataError:  # a hand-edited run.json: decide as if nothing had been chosen
+            return DEFAULT_THRESHOLD
 
     def load_model(self) -> TrainDeskNet:
         """Build the network and load the final weights (safetensors: no code is executed)."""

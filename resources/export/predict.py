@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Predict with a model exported by TrainDesk - no TrainDesk needed.
 
-    python predict.py INPUT [--out predictions.csv]
+    python predict.py INPUT [--out predictions.csv] [--threshold P]
 
 INPUT is what the model was trained on, raw:
 
@@ -10,7 +10,9 @@ INPUT is what the model was trained on, raw:
 * a text model: a CSV file with the text column(s), or a plain .txt file (one text per line).
 
 The output is a CSV: the input's rows (for images, a ``file`` column) with a ``prediction``
-column and, for classification, one ``probability_<class>`` column per class. It needs only
+column and, for classification, one ``probability_<class>`` column per class. A two-class model
+says its second class from the probability in ``output.decision.threshold`` of preprocessing.json
+on (the threshold chosen in TrainDesk; ``--threshold P`` overrides it). It needs only
 ``onnxruntime``, ``numpy`` and - for images - ``Pillow`` (see requirements.txt). The encoding
 below mirrors TrainDesk's own, step by step, using ``preprocessing.json`` beside this file.
 """
@@ -290,10 +292,33 @@ def run_model(x: np.ndarray) -> np.ndarray:
     return np.concatenate(outs) if outs else np.zeros((0, 1), np.float32)
 
 
-def prediction_columns(out: np.ndarray, description: dict) -> dict[str, list]:
+def decided(out: np.ndarray, description: dict, threshold: float | None = None) -> np.ndarray:
+    """Class indices: two classes at the decision threshold (TrainDesk's rule: the second class
+    from a probability of *threshold* on), more classes the most probable."""
+    if out.shape[1] == 2:
+        if threshold is None:
+            threshold = (description["output"].get("decision") or {}).get("threshold", 0.5)
+        return (out[:, 1] >= threshold).astype(np.int64)
+    return out.argmax(axis=1)
+
+
+def threshold_arg(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        fail(f"--threshold must be a number between 0 and 1 (for example 0.7), not {text!r}.")
+    return value
+
+
+def prediction_columns(out: np.ndarray, description: dict, threshold: float | None = None
+                       ) -> dict[str, list]:
     if description["task"] == "classification":
         names = description["output"]["class_names"]
-        columns = {"prediction": [names[i] for i in out.argmax(axis=1)]}
+        columns = {"prediction": [names[i] for i in decided(out, description, threshold)]}
         for j, name in enumerate(names):
             columns[f"probability_{name}"] = [float(v) for v in out[:, j]]
         return columns
@@ -315,7 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Predict with a model exported by TrainDesk.")
     parser.add_argument("input", help="a CSV file, an image or folder of images, or a .txt file")
     parser.add_argument("--out", help="the CSV file to write (default: standard output)")
+    parser.add_argument("--threshold", help="two classes: say the second class from this "
+                        "probability on (default: the threshold saved with the model)")
     args = parser.parse_args(argv)
+    threshold = threshold_arg(args.threshold)
     description = json.loads((HERE / "preprocessing.json").read_text(encoding="utf-8"))
     pre = description["preprocessing"]
     path = Path(args.input)
@@ -349,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         else:  # table columns (pixel columns too)
             x = encode_table(table, pre)
         rows = [[r.get(h, "") for h in header] for r in table]
-    columns = prediction_columns(run_model(x), description)
+    columns = prediction_columns(run_model(x), description, threshold)
     header = header + list(columns)
     rows = [row + [columns[c][i] for c in columns] for i, row in enumerate(rows)]
     write_csv(header, rows, args.out)
