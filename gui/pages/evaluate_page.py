@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import html
 
 import pandas as pd
-from PySide6.QtCore import QSignalBlocker, Qt, Slot
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ml.evaluation.evaluate import Evaluation, evaluate_run
+from ml.evaluation.evaluate import Evaluation, evaluate_run, rethreshold
+from ml.labels import metric_label
 from ml.runs.folder import load_run
 from ml.system.jobcontrol import check_stop
 from workers.base import FunctionWorker, TaskRunner
@@ -29,9 +30,9 @@ from workers.base import FunctionWorker, TaskRunner
 from .. import dialogs
 from ..state import ProjectState
 from ..theme import mute
-from ..widgets.common import MessageBanner, MetricCard, heading
-from ..widgets.eval_plots import CurvesPanel, ResidualsPanel
-from ..widgets.plots import BarChartWidget, ConfusionMatrixWidget, ScatterPlotWidget
+from ..widgets.common import CardRow, MessageBanner, MetricCard, heading
+from ..widgets.eval_plots import CurvesPanel, ImportanceChart, ResidualsPanel
+from ..widgets.plots import ConfusionMatrixWidget, ScatterPlotWidget
 from ..widgets.table_models import RecordsModel
 from ..widgets.tryit_panel import TryItPanel
 
@@ -72,7 +73,7 @@ class ImportancePanel(QWidget):
         self.button.clicked.connect(self.compute)
         self.note = QLabel(self.INTRO)
         self.note.setWordWrap(True)
-        self.chart = BarChartWidget()
+        self.chart = ImportanceChart()
         self.chart.setObjectName("importanceChart")
         row = QHBoxLayout()
         row.addWidget(self.button)
@@ -85,7 +86,7 @@ class ImportancePanel(QWidget):
     def reset(self) -> None:
         self.runner.cancel()
         self.result = None
-        self.chart.set_bars([], [], "Feature importance")
+        self.chart.set_importance([], [], [], "", "Feature importance")
         self.note.setText(self.INTRO)
         self.button.setEnabled(True)
 
@@ -103,16 +104,18 @@ class ImportancePanel(QWidget):
         self.result = result
         self.button.setEnabled(True)
         score = "accuracy" if result.score == "accuracy" else "R²"
-        shown = min(len(result.features), 25)
         scale = 100.0 if result.score == "accuracy" else 1.0
-        self.chart.set_bars(result.features[:shown], list(scale * result.mean[:shown]),
-                            f"Drop in {score} when the column is shuffled"
-                            + (" (points)" if scale == 100 else ""))
+        # The value axis says what a bar measures, in its unit (accuracy in percentage points).
+        self.chart.set_importance(
+            result.features, list(scale * result.mean), list(scale * result.std),
+            f"drop in {score} when the column is shuffled"
+            + (" (percentage points)" if scale == 100 else ""), "Feature importance")
         top = result.features[0]
         self.note.setText(f"The model relies most on <b>{top}</b>: shuffling it lowers the "
                           f"{score} by {scale * result.mean[0]:.3g}"
                           f"{' points' if scale == 100 else ''} (from "
-                          f"{scale * result.baseline:.3g}). Bars near 0: columns it ignores.")
+                          f"{scale * result.baseline:.3g}). Whiskers: the spread over repeated "
+                          f"shuffles; grey bars at or below 0: columns it ignores.")
 
     @Slot(str)
     def _on_error(self, message: str) -> None:
@@ -149,9 +152,7 @@ class EvaluatePage(QWidget):
         top = self._build_run_row()
 
         self.cards = [MetricCard("") for _ in range(3)]
-        cards = QHBoxLayout()
-        for card in self.cards:
-            cards.addWidget(card)
+        self.cards_row = CardRow(self.cards)
         self.banner = MessageBanner()
         self.banner.setObjectName("evaluateBanner")
 
@@ -162,11 +163,12 @@ class EvaluatePage(QWidget):
         self.views.addWidget(self.class_tabs)
         self.views.addWidget(regression)
         self._pred = None  # the predictions shown (moved by the threshold)
+        self._threshold_run = ""  # the folder of the run whose threshold the slider sets
 
         metrics_tab = QWidget()
         ml = QVBoxLayout(metrics_tab)
         ml.addWidget(self.source_label)
-        ml.addLayout(cards)
+        ml.addWidget(self.cards_row)
         ml.addWidget(self.more_metrics)
         ml.addWidget(self.views, 1)
         self.tryit = TryItPanel()
@@ -222,13 +224,17 @@ class EvaluatePage(QWidget):
         self.class_model = RecordsModel(["Class", "Precision", "Recall", "F1", "Support"])
         self.class_view = QTableView()
         self.class_view.setObjectName("perClassTable")
+        self.class_view.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.class_view.setModel(self.class_model)
         self.class_view.verticalHeader().hide()
-        self.class_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # The names get the room: the numbers are short, and equal shares cut long names.
+        header = self.class_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.matrix = ConfusionMatrixWidget()
         self.matrix.setObjectName("confusionMatrix")
-        self.matrix.setToolTip("Click a cell to see its examples, the model's most confident "
-                               "first")
+        self.matrix.setToolTip("Click a cell (or pick it with the arrow keys and press Enter) "
+                               "to see its examples, the model's most confident first")
         self.matrix.cell_clicked.connect(self.show_cell)
         self.mistakes_button = QPushButton("Most confident mistakes…")
         self.mistakes_button.setObjectName("mistakesButton")
@@ -246,7 +252,9 @@ class EvaluatePage(QWidget):
         cl.addLayout(left, 2)
         right = QVBoxLayout()
         title = QHBoxLayout()
-        title.addWidget(heading("Confusion matrix (click a cell for its examples)", 12), 1)
+        matrix_title = heading("Confusion matrix (click a cell for its examples)", 12)
+        matrix_title.setWordWrap(True)  # beside the two controls at the minimum window size
+        title.addWidget(matrix_title, 1)
         self.normalize_combo = QComboBox()
         self.normalize_combo.setObjectName("matrixNumbers")
         self.normalize_combo.addItem("Counts", False)
@@ -259,18 +267,30 @@ class EvaluatePage(QWidget):
         title.addWidget(self.mistakes_button)
         right.addLayout(title)
         # Two classes: where the second class starts, as a slider; the matrix, the table and
-        # the cards follow it live.
+        # the cards follow it live, and it is saved with the run (a moment after it stops
+        # moving) for Try it, predict, the exports and the report.
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setObjectName("thresholdSlider")
         self.threshold_slider.setRange(1, 99)
         self.threshold_slider.setValue(50)
         self.threshold_slider.valueChanged.connect(lambda v: self.set_threshold(v / 100))
         self.threshold_label = QLabel("")
+        self.threshold_note = QLabel("")
+        self.threshold_note.setObjectName("thresholdNote")
+        self.threshold_note.setWordWrap(True)
+        mute(self.threshold_note)
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(400)
+        self._save_timer.timeout.connect(self.save_threshold)
         self.threshold_row = QWidget()
-        tr = QHBoxLayout(self.threshold_row)
+        tr = QVBoxLayout(self.threshold_row)
         tr.setContentsMargins(0, 0, 0, 0)
-        tr.addWidget(self.threshold_label)
-        tr.addWidget(self.threshold_slider, 1)
+        slider_row = QHBoxLayout()
+        slider_row.addWidget(self.threshold_label)
+        slider_row.addWidget(self.threshold_slider, 1)
+        tr.addLayout(slider_row)
+        tr.addWidget(self.threshold_note)
         right.addWidget(self.threshold_row)
         right.addWidget(self.matrix, 1)
         cl.addLayout(right, 3)
@@ -307,9 +327,9 @@ class EvaluatePage(QWidget):
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
         for i, record in enumerate(self.state.project.runs):
-            metrics = ", ".join(f"{k} {v:.3f}" for k, v in record.metrics.items())
-            self.run_combo.addItem(f"{record.id} · {record.model} · {record.status} · {metrics}",
-                                   i)
+            metrics = ", ".join(f"{metric_label(k)} {v:.3f}" for k, v in record.metrics.items())
+            self.run_combo.addItem(f"{record.title} · {record.status} · {metrics}", i)
+            self.run_combo.setItemData(i, f"Folder: {record.path}", Qt.ItemDataRole.ToolTipRole)
         current = self.state.current_run
         if current is not None:
             for i in range(self.run_combo.count()):
@@ -410,22 +430,69 @@ class EvaluatePage(QWidget):
 
     def set_threshold(self, threshold: float) -> None:
         """Two classes: predict the second one from *threshold* on; the matrix, per-class
-        table and metrics follow at once."""
-        from ml.evaluation.metrics import (
-            confusion_matrix,
-            full_classification_metrics,
-            per_class_report,
-            with_threshold,
-        )
-
+        table, metrics and the curves' operating point follow at once, and the threshold is
+        saved with the run a moment later (:meth:`save_threshold`)."""
         ev = self.evaluation
         if ev is None or ev.task != "classification" or len(ev.class_names) != 2:
             return
-        pred = with_threshold(ev.proba, threshold)
-        cm = confusion_matrix(ev.y_true, pred, 2)
+        self._apply_threshold(threshold)
+        self.threshold_note.setText("Saving …")
+        self._save_timer.start()
+
+    def _apply_threshold(self, threshold: float) -> None:
+        """Show the evaluation decided at *threshold* (the run's cached one follows)."""
+        ev = rethreshold(self.evaluation, threshold)
+        self.evaluation = ev
+        current = self.state.current_run
+        if current is not None and ev.source == "test split" and \
+                str(current.path) == self._threshold_run:
+            current.evaluation = ev
         self._label_threshold(threshold)
-        self._show_classes(pred, full_classification_metrics(ev.y_true, pred, ev.proba, 2), cm,
-                           per_class_report(cm))
+        self._show_classes(ev.y_pred, ev.metrics, ev.confusion, ev.report)
+        self.curves.set_threshold(threshold)
+
+    @Slot()
+    def save_threshold(self) -> None:
+        """Save the shown threshold with its run, so that Try it, predict, every export, the
+        package and the report decide there too."""
+        from ml.errors import TrainDeskError
+        from ml.runs.folder import RunFolder
+
+        self._save_timer.stop()
+        ev = self.evaluation
+        if ev is None or ev.threshold is None or not self._threshold_run:
+            return
+        try:
+            saved = RunFolder.open(self._threshold_run).set_threshold(ev.threshold)
+        except TrainDeskError as exc:
+            self.threshold_note.setText("")
+            self.banner.show_message(f"The threshold was not saved: {exc}", "error")
+            return
+        self._note_threshold(saved)
+        self.state.threshold_changed.emit(self._threshold_run, saved)
+
+    def _note_threshold(self, threshold: float) -> None:
+        self.threshold_note.setText(f"Saved with the run: Try it, predict, the exports, the "
+                                    f"package and the report also decide at "
+                                    f"{threshold:.2f}.")
+
+    def _saved_threshold(self, evaluation: Evaluation) -> float:
+        """The run's saved threshold (an evaluation made before it was saved, e.g. at the end
+        of a resumed training, may be at another)."""
+        from ml.errors import TrainDeskError
+        from ml.runs.folder import DEFAULT_THRESHOLD, RunFolder, check_threshold
+
+        try:  # run.json and config.json only: this runs on the GUI thread
+            saved = (RunFolder.open(self._threshold_run).settings().get("decision") or {}).get(
+                "threshold")
+            return DEFAULT_THRESHOLD if saved is None else check_threshold(saved)
+        except TrainDeskError:
+            return evaluation.threshold
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self._save_timer.isActive():  # leaving the page: a threshold just chosen is kept
+            self.save_threshold()
+        super().hideEvent(event)
 
     # -- examples -------------------------------------------------------------------------------
     @Slot(int, int)
@@ -512,6 +579,8 @@ class EvaluatePage(QWidget):
                            != "running" else None, examples)
 
     def show_evaluation(self, evaluation: Evaluation | None) -> None:
+        if self._save_timer.isActive():  # the threshold just chosen for the evaluation shown
+            self.save_threshold()
         self.evaluation = evaluation
         self.banner.clear_message()
         self._sync_tryit()
@@ -523,7 +592,8 @@ class EvaluatePage(QWidget):
             self.matrix.set_matrix([[]], [])
             self.more_metrics.setText("")
             return
-        run_name = Path(self.state.current_run.record.path).name if self.state.current_run else ""
+        current = self.state.current_run
+        run_name = html.escape(current.record.title) if current is not None else ""
         self.source_label.setText(f"<b>{run_name}</b> on the <b>{evaluation.source}</b> "
                                   f"({evaluation.n:,} rows never used for training)")
         m = evaluation.metrics
@@ -531,13 +601,18 @@ class EvaluatePage(QWidget):
             self.views.setCurrentIndex(0)
             binary = len(evaluation.class_names) == 2
             self.threshold_row.setVisible(binary)
-            if binary:
-                with QSignalBlocker(self.threshold_slider):
-                    self.threshold_slider.setValue(50)
-                self._label_threshold(0.5)
+            self._threshold_run = str(current.path) if current is not None else ""
             self._show_classes(evaluation.y_pred, m, evaluation.confusion, evaluation.report)
             self.mistakes_button.setEnabled(evaluation.examples is not None)
             self.curves.set_evaluation(evaluation)
+            if binary:
+                threshold = self._saved_threshold(evaluation)
+                with QSignalBlocker(self.threshold_slider):
+                    self.threshold_slider.setValue(round(100 * threshold))
+                if threshold != evaluation.threshold:
+                    self._apply_threshold(threshold)
+                self._label_threshold(threshold)
+                self._note_threshold(threshold)
             self._offer_importance(self.class_tabs, self.importance, evaluation)
         else:
             self.more_metrics.setText(describe_more(m))

@@ -141,7 +141,7 @@ def test_runs_table_sorts_overlays_compares_clones_and_deletes(qtbot, window, us
     dialog = panel.compare_selected()
     table = dialog.findChild(type(panel.table), "diffTable")
     keys = {table.item(r, 0).text() for r in range(table.rowCount())}
-    assert keys == {"training.epochs", "training.lr"}
+    assert keys == {"Epochs", "Learning rate"}  # labels, not config keys
     dialog.close()
 
     panel.select_paths([runs[0].path])
@@ -464,3 +464,40 @@ def test_feature_importance_from_the_evaluate_page(qtbot, window, user):
                                        "petal_width"} or len(panel.chart.labels) == 4
     assert panel.chart.labels[0] == panel.result.features[0]
     assert "relies most on" in panel.note.text()
+    # The value axis says what the bars measure (it used to say "rows").
+    value_axis = panel.chart.getPlotItem().getAxis("bottom").labelText
+    assert value_axis == "drop in accuracy when the column is shuffled (percentage points)"
+
+
+def test_importance_bars_are_horizontal_sorted_and_named_in_full(qtbot):
+    import pyqtgraph as pg
+
+    from gui.widgets.eval_plots import ImportanceChart
+
+    chart = ImportanceChart()
+    qtbot.addWidget(chart)
+    chart.resize(700, 500)
+    chart.show()
+    long_name = "mean concave points of the nucleus"
+    chart.set_importance(["a", long_name, "c"], [0.1, 0.5, -0.02], [0.01, 0.02, 0.01],
+                         "drop in R² when the column is shuffled", "Feature importance")
+    plot = chart.getPlotItem()
+    assert chart.labels == [long_name, "a", "c"]  # most important first, on top
+    assert plot.getViewBox().yInverted()
+    bars = next(i for i in plot.items if isinstance(i, pg.BarGraphItem))
+    assert list(bars.opts["width"]) == [0.5, 0.1, -0.02]  # lengths along x: horizontal
+    assert list(bars.opts["y"]) == [0, 1, 2] and bars.opts["height"] < 1
+    left = plot.getAxis("left")
+    assert [label for _, label in left._tickLevels[0]] == [long_name, "a", "c"]  # not cut
+    qtbot.waitUntil(lambda: left.width() > chart.fontMetrics().horizontalAdvance(long_name),
+                    timeout=2000)  # room for the longest name, laid out a moment later
+    assert left.labelText == "" and "rows" not in plot.getAxis("bottom").labelText
+    assert plot.getAxis("bottom").labelText == "drop in R² when the column is shuffled"
+    # Thirty columns in a short chart: only as many as can be read, and the title says so.
+    names = [f"column_{i:02d}" for i in range(30)]
+    chart.resize(700, 300)
+    chart.set_importance(names, list(np.linspace(1, 0, 30)), [0.0] * 30, "drop", "Importance")
+    assert 3 <= len(chart.labels) < 30 and chart.labels == names[:len(chart.labels)]
+    assert f"the {len(chart.labels)} of 30 columns" in plot.titleLabel.text
+    chart.resize(700, 900)
+    qtbot.waitUntil(lambda: len(chart.labels) > 12, timeout=2000)
