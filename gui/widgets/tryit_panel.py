@@ -21,7 +21,6 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPaintEvent,
-    QPalette,
     QPen,
     QPixmap,
 )
@@ -249,6 +248,9 @@ def qimage_to_pil(image: QImage) -> Image.Image:
 def _load(run_path: str) -> Predictor:
     return Predictor(load_run(run_path))
 
+
+#: The confidence bar's colour when the answer is unsure: amber, a caution in either theme.
+UNSURE_COLOUR = "#d9822b"
 
 #: The longest side of a photo's preview: sharp on a large screen, quick to decode and scale.
 PREVIEW_SIDE = 1024
@@ -845,10 +847,10 @@ class TryItPanel(QWidget):
         self.confidence.setValue(round(100 * value))
         self.confidence.setFormat("Confidence %p%: not sure" if prediction.unsure else
                                   "Confidence %p%")
-        palette = QPalette()  # only the bar's colour: the rest follows the theme
-        if prediction.unsure:
-            palette.setColor(QPalette.ColorRole.Highlight, QColor("#d9822b"))
-        self.confidence.setPalette(palette)
+        # The chunk's colour only (a palette set here would lose to the application's style
+        # sheet once a theme is applied; the style keeps drawing the bar in the theme).
+        self.confidence.setStyleSheet(f"selection-background-color: {UNSURE_COLOUR};"
+                                      if prediction.unsure else "")
         self.confidence.show()
 
     @Slot(str)

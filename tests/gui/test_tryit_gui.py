@@ -237,17 +237,36 @@ def test_a_photo_set_gets_a_drop_zone_a_large_preview_and_a_confidence_bar(qtbot
     assert panel.drop_zone.photo is None
 
 
-def test_a_close_answer_says_not_sure(qtbot, window, user):
+def test_a_close_answer_says_not_sure(qtbot):
+    from gui import theme
+    from gui.widgets.tryit_panel import UNSURE_COLOUR, TryItPanel
     from ml.evaluation.tryit import Prediction
 
-    panel = window.evaluate_page.tryit
-    panel._show(Prediction("classification", "flower", 0.506,
-                           [("flower", 0.506), ("china", 0.494)]))
-    assert panel.answer.text() == "Not sure: flower 51%, china 49%"
-    assert panel.confidence.value() == 51 and "not sure" in panel.confidence.format()
-    panel._show(Prediction("classification", "flower", 0.97, [("flower", 0.97), ("china", 0.03)]))
-    assert panel.answer.text() == "flower  ·  97.0%" and panel.confidence.value() == 97
-    assert "not sure" not in panel.confidence.format()
+    panel = TryItPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1000, 600)
+    panel.show()
+    theme.apply("dark")  # the amber must survive a theme's style sheet
+    try:
+        panel._show(Prediction("classification", "flower", 0.506,
+                               [("flower", 0.506), ("china", 0.494)]))
+        assert panel.answer.text() == "Not sure: flower 51%, china 49%"
+        bar = panel.confidence
+        assert bar.value() == 51 and "not sure" in bar.format() and bar.isVisible()
+
+        def amber() -> bool:  # the chunk's colour as drawn (Fusion shades it a little)
+            c = bar.grab().toImage().pixelColor(6, bar.height() // 2)
+            return c.red() > 180 and c.blue() < 100 and UNSURE_COLOUR in bar.styleSheet()
+
+        assert amber()
+        panel._show(Prediction("classification", "flower", 0.97,
+                               [("flower", 0.97), ("china", 0.03)]))
+        assert panel.answer.text() == "flower  ·  97.0%" and bar.value() == 97
+        assert "not sure" not in bar.format()
+        assert not amber()
+    finally:
+        theme.apply("light")
+        panel.shutdown()
 
 
 def test_whole_number_fields_show_no_decimals(qtbot, window, user):
