@@ -36,9 +36,21 @@ def style_plot(plot: pg.PlotItem, title: str, x_label: str, y_label: str,
     for name, label in (("bottom", x_label), ("left", y_label)):
         axis = plot.getAxis(name)
         axis.setTickFont(font)
-        axis.enableAutoSIPrefix(False)  # "accuracy (x0.001)" helps nobody
+        plain_numbers(axis)
         axis.setLabel(label, **{"font-size": f"{12 * scale:.0f}pt"})
     plot.showGrid(x=True, y=True, alpha=0.25)
+
+
+def plain_numbers(axis: pg.AxisItem) -> None:
+    """Ticks show the values themselves, never an SI-scaled "(x0.001)" version of them.
+
+    Disabling the prefix alone is not enough: pyqtgraph's ``enableAutoSIPrefix(False)`` still
+    recomputes the scale from the axis' current range and freezes it, so a plot re-styled while
+    it showed a learning rate of 0.001 went on reading 1000x too big.  An empty set of enable
+    ranges makes that recomputation always come out at 1.
+    """
+    axis.setSIPrefixEnableRanges(())
+    axis.enableAutoSIPrefix(False)
 
 
 class CurveBuffer:
@@ -478,7 +490,9 @@ class ConfusionMatrixWidget(QWidget):
 
     Colour shows the share of each true class (row-normalised), so small classes are as visible
     as big ones; the numbers are the raw counts, or with :meth:`set_normalized` that share in
-    percent. Clicking a cell emits ``cell_clicked(true, predicted)``.
+    percent. Clicking a cell emits ``cell_clicked(true, predicted)``; so does Enter (or Space)
+    on the current cell, which the arrow keys move (:attr:`current`) while the matrix has
+    focus. The empty cells and the grid take the theme's colours.
     """
 
     cell_clicked = Signal(int, int)
@@ -488,8 +502,11 @@ class ConfusionMatrixWidget(QWidget):
         self.matrix = np.zeros((0, 0), dtype=np.int64)
         self.labels: list[str] = []
         self.normalized = False
+        self.current = (0, 0)  # the cell the keyboard is on (true, predicted)
         self.setMinimumSize(360, 320)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # A cell's examples must open without a mouse: Tab reaches the matrix, arrows pick.
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(520, 480)
@@ -497,6 +514,8 @@ class ConfusionMatrixWidget(QWidget):
     def set_matrix(self, matrix: np.ndarray, labels: list[str]) -> None:
         self.matrix = np.asarray(matrix, dtype=np.int64)
         self.labels = [str(lab) for lab in labels]
+        k = len(self.labels)
+        self.current = (min(self.current[0], max(k - 1, 0)), min(self.current[1], max(k - 1, 0)))
         self.update()
 
     def set_normalized(self, normalized: bool) -> None:
@@ -549,20 +568,18 @@ class ConfusionMatrixWidget(QWidget):
         font = QFont(self.font())
         font.setPointSizeF(max(6.0, min(12.0, cell / 3.2)))
         painter.setFont(font)
+        grid = self.palette().mid().color()
         for i in range(k):
             for j in range(k):
                 rect = QRectF(area.left() + j * cell, area.top() + i * cell, cell, cell)
-                s = float(share[i, j])
-                if i == j:
-                    color = QColor.fromRgbF(1 - 0.85 * s, 1 - 0.45 * s, 1 - 0.75 * s)
-                else:
-                    color = QColor.fromRgbF(1 - 0.1 * s, 1 - 0.75 * s, 1 - 0.75 * s)
+                color = self.cell_color(i, j, float(share[i, j]))
                 painter.fillRect(rect, color)
-                painter.setPen(QPen(QColor(220, 220, 220)))
+                painter.setPen(QPen(grid))
                 painter.drawRect(rect)
                 if cell >= 18:
-                    painter.setPen(QColor(255, 255, 255) if s > 0.6 else QColor(30, 30, 30))
+                    painter.setPen(_readable_on(color))
                     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.cell_text(i, j))
+        self._paint_focus(painter, area, cell)
 
         painter.setFont(self._label_font())
         painter.setPen(self.palette().text().color())
@@ -599,6 +616,52 @@ class ConfusionMatrixWidget(QWidget):
                                 self.TITLE_BAND), Qt.AlignmentFlag.AlignCenter, "True class")
         painter.restore()
 
+    #: The full colours of a right (green) and a wrong (red) cell; an empty cell is the theme's
+    #: base colour, and a cell's share of its true class mixes towards the full colour.
+    RIGHT, WRONG = QColor(38, 140, 64), QColor(230, 64, 64)
+
+    def cell_color(self, i: int, j: int, share: float) -> QColor:
+        """The fill of cell (*i*, *j*) holding *share* of its true class."""
+        empty = self.palette().base().color()
+        full = self.RIGHT if i == j else self.WRONG
+        s = max(0.0, min(1.0, share)) * 0.85
+        return QColor.fromRgbF(*(a + (b - a) * s for a, b in (
+            (empty.redF(), full.redF()), (empty.greenF(), full.greenF()),
+            (empty.blueF(), full.blueF()))))
+
+    def _paint_focus(self, painter: QPainter, area: QRectF, cell: float) -> None:
+        """A frame round the keyboard's cell while the matrix has focus."""
+        if not self.hasFocus():
+            return
+        i, j = self.current
+        rect = QRectF(area.left() + j * cell, area.top() + i * cell, cell, cell)
+        painter.setPen(QPen(self.palette().highlight().color(), 3))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(rect.adjusted(1.5, 1.5, -1.5, -1.5))
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        k = len(self.labels)
+        key = Qt.Key(event.key())
+        moves = {Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0), Qt.Key.Key_Left: (0, -1),
+                 Qt.Key.Key_Right: (0, 1)}
+        if k and key in moves:
+            di, dj = moves[key]
+            i, j = self.current
+            self.current = (min(max(i + di, 0), k - 1), min(max(j + dj, 0), k - 1))
+            self.update()
+        elif k and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.cell_clicked.emit(*self.current)
+        else:
+            super().keyPressEvent(event)
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().focusInEvent(event)
+        self.update()
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().focusOutEvent(event)
+        self.update()
+
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
         k = len(self.labels)
         if k == 0:
@@ -609,4 +672,19 @@ class ConfusionMatrixWidget(QWidget):
             j = int((pos.x() - area.left()) // cell)
             i = int((pos.y() - area.top()) // cell)
             if 0 <= i < k and 0 <= j < k:
+                self.current = (i, j)
                 self.cell_clicked.emit(i, j)
+
+
+def _readable_on(fill: QColor) -> QColor:
+    """Near-black or white, whichever has the higher contrast ratio (WCAG) on *fill*."""
+    def luminance(c: QColor) -> float:
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+               for v in (c.redF(), c.greenF(), c.blueF())]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    dark, light = QColor(30, 30, 30), QColor(255, 255, 255)
+    bg = luminance(fill)
+    on_dark = (bg + 0.05) / (luminance(dark) + 0.05)
+    on_light = (1.05) / (bg + 0.05)
+    return dark if on_dark >= on_light else light

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize
 
 from .. import theme
-from .plots import BLUE
+from .plots import BLUE, plain_numbers
 
 #: Points drawn per epoch (warm-up and one-cycle change within an epoch).
 STEPS_PER_EPOCH = 8
@@ -25,7 +25,7 @@ class SchedulePlot(pg.PlotWidget):
         item = self.getPlotItem()
         item.setLabel("bottom", "epoch")
         item.setLabel("left", "learning rate")
-        item.getAxis("left").enableAutoSIPrefix(False)
+        plain_numbers(item.getAxis("left"))  # 0.001, not "(x0.001)"
         item.showGrid(x=True, y=True, alpha=0.25)
         self.curve = self.plot([], [], pen=pg.mkPen(BLUE, width=2))
         self.note = pg.TextItem("", color=theme.colors().muted, anchor=(1, 0))

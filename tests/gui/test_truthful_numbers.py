@@ -1,0 +1,34 @@
+"""Numbers on screen are the true numbers: axis scales, baselines beside headline metrics."""
+
+from PySide6.QtCore import Qt
+
+from tests.gui.conftest import load_sample
+
+
+def train(qtbot, window, epochs: int = 3) -> None:
+    window.model_page.epochs_spin.setValue(epochs)
+    window.go_to(2)
+    qtbot.mouseClick(window.train_page.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=180_000)
+
+
+def live_axes(window):
+    curves = window.train_page.curves
+    for widget in (curves.loss_plot, curves.metric_plot, curves.lr_plot):
+        item = widget.getPlotItem()
+        for name in ("left", "bottom"):
+            yield item.getAxis(name)
+
+
+def test_every_live_axis_reads_true_values_after_a_second_run(qtbot, window, user):
+    load_sample(qtbot, window, "digits")
+    train(qtbot, window)
+    train(qtbot, window)  # re-styles the plots while they show a learning rate of ~0.001
+    curves = window.train_page.curves
+    curves.set_presenter(True)
+    curves.set_presenter(False)
+    curves.redraw_now()
+    for axis in live_axes(window):
+        assert axis.autoSIPrefixScale == 1.0, axis.labelText
+        assert axis.labelUnitPrefix == ""
+        assert "(x" not in axis.labelString()
