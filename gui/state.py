@@ -18,7 +18,13 @@ from ml.data.dataset import Dataset, DataSummary, estimate_model_input, resolve
 from ml.errors import TrainDeskError
 from ml.evaluation.evaluate import Evaluation
 from ml.jobs.training import apply_suggestions
-from ml.models.presets import build_spec, preset_layers, resolve_preset, suggested_lr
+from ml.models.presets import (
+    build_spec,
+    preset_layers,
+    resolve_preset,
+    suggested_lr,
+    with_data_embeddings,
+)
 from ml.models.spec import ModelSpec, ModelSummary, check_layers, summarize
 from ml.runs.folder import RunFolder
 from ml.runs.project import Project, RunRecord
@@ -46,6 +52,8 @@ class ProjectState(QObject):
     model_changed = Signal()
     runs_changed = Signal()
     current_run_changed = Signal()
+    #: A run's saved decision threshold changed (its folder, the threshold).
+    threshold_changed = Signal(str, float)
     training_changed = Signal(bool)
     dirty_changed = Signal(bool)
     #: Any edit of the project (also while it already has unsaved changes): autosave listens.
@@ -98,10 +106,11 @@ class ProjectState(QObject):
         try:
             self.model_input = estimate_model_input(self.dataset, self.summary, self.project.data)
             # The editor shows every layer, bad ones marked, before the whole is checked.
-            self.layers = ([dict(layer) for layer in model.layers] if model.layers else
-                           preset_layers(model.preset, model, self.model_input, n_out))
+            self.layers = (with_data_embeddings(model.layers, self.model_input) if model.layers
+                           else preset_layers(model.preset, model, self.model_input, n_out))
             self.layer_checks = check_layers(self.model_input.shape, self.layers,
-                                             self.model_input.dtype, n_outputs=n_out)
+                                             self.model_input.dtype, n_outputs=n_out,
+                                             embeddings=self.model_input.embeddings)
             self.project.training.validate()
             loss_for(self.summary.task, self.project.training.loss)
             self.spec = build_spec(model, self.model_input, n_out, self.summary.task)
@@ -238,6 +247,25 @@ class ProjectState(QObject):
         self.runs_changed.emit()
         if make_current:
             self.set_current_run(record, evaluation)
+
+    def rename_run(self, record: RunRecord, name: str) -> str:
+        """Give a run a new human name: in its run folder (its owner writes run.json) and in
+        the project's list. Returns the name as stored.
+
+        Raises
+        ------
+        TrainDeskError
+            If the name is empty or too long, or the run folder cannot be written.
+        """
+        stored = RunFolder.open(record.path).rename(name)
+        for entry in self.project.runs:
+            if entry.path == record.path:
+                entry.name = stored
+        record.name = stored
+        self.set_dirty(True)
+        # Only the lists change: current_run_changed would make the pages evaluate it again.
+        self.runs_changed.emit()
+        return stored
 
     def remove_runs(self, records: list[RunRecord]) -> None:
         """Drop runs from the project's list (their folders are the caller's business)."""

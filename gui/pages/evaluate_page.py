@@ -186,6 +186,7 @@ class EvaluatePage(QWidget):
 
         state.runs_changed.connect(self._fill_runs)
         state.current_run_changed.connect(self._on_current_run_changed)
+        state.threshold_changed.connect(self.tryit.use_threshold)
         self._fill_runs()
         self._on_current_run_changed()
 

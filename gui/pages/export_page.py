@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -16,15 +18,17 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from ml.export import FORMATS, ExportReport, export_run, inputs_for_check
+from ml.export.compress import CompressionReport
 from ml.export.package import PackageReport, export_package
 from ml.export.snippets import code_snippet
-from ml.runs.folder import load_run
+from ml.runs.folder import RunFolder, load_run
 from ml.system.jobcontrol import check_stop
 from ml.system.resources import traindesk_home
 from workers.base import FunctionWorker, TaskRunner
@@ -92,9 +96,14 @@ class ExportPage(QWidget):
         self.runner.errored.connect(self._on_errored)
         self.last_report: ExportReport | None = None
         self.last_compression = None
-        self._exporting_run = self._compressed_run = ""
 
         self.run_label = QLabel("")
+        # Two classes: the decision threshold every export and the package carry.
+        self.decision_label = QLabel("")
+        self.decision_label.setObjectName("exportDecision")
+        self.decision_label.setWordWrap(True)
+        mute(self.decision_label)
+        self.decision_label.hide()
         fmt_box = self._build_format_box()
 
         path_row = self._build_path_row()
@@ -119,15 +128,24 @@ class ExportPage(QWidget):
         page = QVBoxLayout(self)
         page.addWidget(heading("Export the model"))
         page.addWidget(self.run_label)
+        page.addWidget(self.decision_label)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("exportTabs")
         page.addWidget(self.tabs, 1)
         export_tab = QWidget()
-        self.tabs.addTab(export_tab, "Export")
+        # Taller than a 720-pixel screen leaves: it scrolls, instead of the layout squeezing
+        # the format descriptions under the next option.
+        scroll = QScrollArea()
+        scroll.setObjectName("exportScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(export_tab)
+        self.tabs.addTab(scroll, "Export")
         self.shrink_panel = ShrinkPanel(state)
         self.shrink_panel.export_requested.connect(lambda: self.tabs.setCurrentIndex(0))
         self.tabs.addTab(self.shrink_panel, "Make it smaller")
-        self.report_panel = ReportPanel(state, tables=self._report_tables)
+        self.report_panel = ReportPanel(state)
         self.tabs.addTab(self.report_panel, "Report")
         layout = QVBoxLayout(export_tab)
         layout.addWidget(fmt_box)
@@ -154,6 +172,7 @@ class ExportPage(QWidget):
         self.path_edit.textChanged.connect(lambda _: self.update_code())
 
         state.current_run_changed.connect(self._on_run_changed)
+        state.threshold_changed.connect(self._on_threshold_changed)
         self._on_run_changed()
 
     def _build_format_box(self) -> QGroupBox:
@@ -170,6 +189,7 @@ class ExportPage(QWidget):
             self.format_buttons[fmt] = button
             fl.addWidget(button)
             hint = QLabel(DESCRIPTIONS[fmt])
+            hint.setWordWrap(True)  # a narrow window wraps it rather than cutting it
             mute(hint).setStyleSheet("margin-left: 22px;")
             fl.addWidget(hint)
         self.format_buttons["onnx"].setChecked(True)
@@ -224,11 +244,43 @@ class ExportPage(QWidget):
     def _on_run_changed(self) -> None:
         current = self.state.current_run
         self.export_button.setEnabled(current is not None)
-        self.run_label.setText(f"Run: <b>{current.record.id}</b> ({current.record.model}, "
-                               f"{current.record.status})" if current else "Train a model first.")
+        self.run_label.setText(f"Run: <b>{html.escape(current.record.title)}</b> "
+                               f"({current.record.status})" if current else
+                               "Train a model first.")
+        self.run_label.setToolTip(f"Folder: {current.record.path}" if current else "")
         self.path_edit.setText(self._default_path(self.selected_format()))
         self.banner.clear_message()
         self.files_label.setText("")
+        self._show_kept_int8(current)
+        self.update_code()
+
+    @Slot(str, float)
+    def _on_threshold_changed(self, run_path: str, _threshold: float) -> None:
+        """The run's threshold was saved anew: the line above and the snippet follow."""
+        current = self.state.current_run
+        if current is not None and str(current.path) == run_path:
+            self._snippet_path = None  # read the run again
+            self.update_code()
+
+    def _show_decision(self, run) -> None:
+        threshold = run.threshold if run is not None else None
+        self.decision_label.setVisible(threshold is not None)
+        if threshold is not None:
+            no, yes = (html.escape(str(n)) for n in run.preprocessor.class_names)
+            self.decision_label.setText(
+                f"Decision threshold <b>{threshold:.2f}</b>: the exports and the package say "
+                f"<b>{yes}</b> from that probability on, else <b>{no}</b> (it is kept in each "
+                f"file's metadata; set it on the Evaluate page).")
+
+    def _show_kept_int8(self, current) -> None:
+        """The int8 versions measured of this run's weights before (kept in its folder): this
+        page shows what the run's report shows, also after a restart."""
+        kept = RunFolder(current.path).smaller_tables().get("int8") if current else None
+        self.last_compression = CompressionReport.from_dict(kept) if kept else None
+        if self.last_compression is None:
+            self.compress_table.hide()
+        else:
+            self.compress_table.show_report(self.last_compression)
 
     @Slot(bool)
     def _on_format_toggled(self, checked: bool) -> None:
@@ -269,7 +321,6 @@ class ExportPage(QWidget):
         self.files_label.setText("")
         self.compress_table.hide()
         fmt = self.selected_format()
-        self._exporting_run = str(current.record.path)
         self.runner.start(FunctionWorker(_export, str(current.path), fmt,
                                          str(Path(path).expanduser()),
                                          fmt == "onnx" and self.compress_check.isChecked()))
@@ -280,7 +331,6 @@ class ExportPage(QWidget):
         if isinstance(report, tuple):
             report, compressed = report
         self.last_compression = compressed
-        self._compressed_run = self._exporting_run if compressed is not None else ""
         if compressed is not None:
             self.compress_table.show_report(compressed)
         self.last_report = report
@@ -295,19 +345,12 @@ class ExportPage(QWidget):
             self.files_label.setText(f"Model: {report.path}<br>Preprocessing: "
                                      f"{report.sidecar}")
 
-    def _report_tables(self) -> list:
-        """The int8 measurements of the current run made on this page, for its report."""
-        current = self.state.current_run
-        if current is not None and self.last_compression is not None and \
-                self._compressed_run == str(current.record.path):
-            return [self.last_compression]
-        return []
-
     def update_code(self) -> None:
         """The "Copy as code" snippet for the chosen format and file."""
         current = self.state.current_run
         if current is None:
             self.code_view.setPlainText("")
+            self._show_decision(None)
             return
         try:
             run = self._snippet_run if getattr(self, "_snippet_path", None) == str(
@@ -318,12 +361,15 @@ class ExportPage(QWidget):
                 self._snippet_example = _first_example(run)
         except Exception:  # noqa: BLE001 - no snippet for a damaged run; export says why
             self.code_view.setPlainText("")
+            self._show_decision(None)
             return
         pre = run.preprocessor
+        self._show_decision(run)
         self.code_view.setPlainText(code_snippet(
             self.selected_format(), self.path_edit.text().strip(), task=pre.task,
             class_names=list(pre.class_names), input_shape=list(pre.input_shape),
-            input_dtype=pre.input_dtype, example=self._snippet_example))
+            input_dtype=pre.input_dtype, example=self._snippet_example,
+            threshold=run.threshold))
 
     @Slot()
     def copy_code(self) -> None:

@@ -7,6 +7,7 @@ dropped), through :class:`ml.evaluation.tryit.Predictor`, so what the panel show
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -327,6 +328,7 @@ class TryItPanel(QWidget):
         self.prediction: Prediction | None = None
         self._input = None  # the last image input, as the model saw it
         self._pending = None  # an example to explain once the model has loaded
+        self._last_request = None  # (kind, payload, note) of the answer shown
         self._note = ""  # what the shown answer is about, in words
         self.explanation = None  # its Saliency (images) or TokenImportance (texts)
         self.style_: CanvasStyle | None = None
@@ -505,6 +507,11 @@ class TryItPanel(QWidget):
         self.confidence.setRange(0, 100)
         self.confidence.setToolTip("How likely the model thinks its answer is")
         self.confidence.hide()
+        self.threshold_note = QLabel("")
+        self.threshold_note.setObjectName("tryThresholdNote")
+        self.threshold_note.setWordWrap(True)
+        mute(self.threshold_note).setStyleSheet("font-size: 13px;")
+        self.threshold_note.hide()
         self.bars = ProbabilityBars()
         self.batch_button = QPushButton("Predict a whole file…")
         self.batch_button.setObjectName("batchPredictButton")
@@ -517,9 +524,33 @@ class TryItPanel(QWidget):
         right.addWidget(self.answer)
         right.addWidget(self.confidence)
         right.addWidget(self.input_note)
+        right.addWidget(self.threshold_note)
         right.addWidget(self.bars, 1)
         right.addWidget(self.batch_button, 0, Qt.AlignmentFlag.AlignRight)
         return right
+
+    def _say_threshold(self) -> None:
+        """Two classes: from which probability the answer is the second class."""
+        p = self.predictor
+        threshold = p.threshold if p is not None else None
+        self.threshold_note.setVisible(threshold is not None)
+        if threshold is not None:
+            no, yes = (html.escape(str(n)) for n in p.pre.class_names)
+            self.threshold_note.setText(
+                f"Says <b>{yes}</b> from a probability of <b>{threshold:.2f}</b> on, else "
+                f"<b>{no}</b> (the run's decision threshold, set on the Metrics tab).")
+
+    @Slot(str, float)
+    def use_threshold(self, run_path: str, threshold: float) -> None:
+        """The run *run_path* now decides at *threshold*: so does this panel, and the answer
+        shown is asked again."""
+        if self.predictor is None or run_path != self._run_path or \
+                self.predictor.threshold is None:
+            return
+        self.predictor.set_threshold(threshold)
+        self._say_threshold()
+        if self.prediction is not None and self._last_request is not None:
+            self._request(*self._last_request)
 
     # -- the run --------------------------------------------------------------------------------
     def set_run(self, run_path: str | None, examples=None) -> None:
@@ -529,6 +560,7 @@ class TryItPanel(QWidget):
         if not run_path:
             self._run_path = ""
             self.predictor = None
+            self._say_threshold()
             self.loader.cancel()
             self.runner.cancel()
             self.inputs.setCurrentIndex(0)
@@ -546,6 +578,7 @@ class TryItPanel(QWidget):
     def _on_loaded(self, predictor: Predictor) -> None:
         self.predictor = predictor
         self.banner.clear_message()
+        self._say_threshold()
         self._prepare_inputs()
         if self._pending is not None:
             self.explain_example(*self._pending)
@@ -736,6 +769,7 @@ class TryItPanel(QWidget):
     # -- predicting -----------------------------------------------------------------------------
     def _request(self, kind: str, payload, note: str = "") -> None:
         self._note = note
+        self._last_request = (kind, payload, note)  # asked again when the threshold moves
         # A new input replaces the last input's error, not a batch file's (a debounced form
         # prediction landing just after a batch failed must not hide why it failed).
         if self.banner.kind == "error" and not self._batch_error:

@@ -203,6 +203,23 @@ def with_threshold(proba: np.ndarray, threshold: float) -> np.ndarray:
     return (np.asarray(proba)[:, 1] >= threshold).astype(np.int64)
 
 
+def operating_point(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
+    """Where deciding "positive" from *score* >= *threshold* sits on the ROC and precision-recall
+    curves: true and false positive rates, precision and recall (*y* is 1 for positives).
+
+    A rate without its denominator is NaN (as on the curves); precision with no positive
+    prediction is 1, where the precision-recall curve ends.
+    """
+    y = np.asarray(y).astype(bool).reshape(-1)
+    said = np.asarray(score, np.float64).reshape(-1) >= threshold
+    tp, fp = float(np.sum(said & y)), float(np.sum(said & ~y))
+    positives, negatives = float(y.sum()), float((~y).sum())
+    tpr = tp / positives if positives else float("nan")
+    return {"threshold": float(threshold), "tpr": tpr,
+            "fpr": fp / negatives if negatives else float("nan"),
+            "precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tpr}
+
+
 def full_classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None,
                                 n_classes: int) -> dict[str, float]:
     """Everything the Evaluate page reports for classes: :func:`classification_metrics` plus
