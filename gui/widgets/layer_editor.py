@@ -38,6 +38,8 @@ from ..theme import mark_problem
 
 #: The "Add layer" menu: sections of layer types (types this build lacks are left out).
 LAYER_GROUPS = (
+    # Column embeddings read a table's category codes; its columns are set from the data.
+    ("Tables", ("embed_columns",)),
     ("Dense", ("linear", "residual_block", "dropout", "flatten")),
     ("Convolution (images, sequences)", ("conv2d", "conv1d", "residual_block")),
     ("Pooling", ("maxpool2d", "avgpool2d", "adaptive_avgpool2d", "maxpool1d", "avgpool1d",
@@ -309,7 +311,9 @@ class LayerEditor(QWidget):
         selected = min(self._selected, len(self.layers) - 1)
         with QSignalBlocker(self.tree):
             self.tree.clear()
-            red = QBrush(QColor("#fdecea"))
+            # The error banner's colours: light red with dark red text in both themes (the
+            # dark theme's light text was unreadable on it).
+            red, red_text = QBrush(QColor("#fdecea")), QBrush(QColor("#8a1c12"))
             for i, layer in enumerate(self.layers):
                 check = self.checks[i] if i < len(self.checks) else None
                 kind = LAYER_TYPES.get(layer.get("type", ""))
@@ -329,6 +333,7 @@ class LayerEditor(QWidget):
                 if error:
                     for c in range(len(row)):
                         item.setBackground(c, red)
+                        item.setForeground(c, red_text)
                         item.setToolTip(c, error)
                 self.tree.addTopLevelItem(item)
             if selected >= 0:

@@ -134,6 +134,31 @@ def _embed_layers(spec_in: InputSpec) -> list[dict]:
                                                   for pos, card in spec_in.embeddings]}]
 
 
+def with_data_embeddings(layers: Sequence[dict], input_spec: InputSpec | Sequence[int]
+                         ) -> list[dict]:
+    """*layers* with a first Column embeddings layer's columns taken from the data.
+
+    Which inputs hold category codes, and how many codes each has, is the data's business
+    (the editor shows it as "set from the data"): a hand-added layer starts empty, and one set
+    up on the whole file can meet other positions once training fits on its own split. The
+    widths the user chose are kept when the number of columns still matches. A table with no
+    embedded columns, or a layer in another place, is left for :func:`check_layers` to judge.
+    """
+    out = [dict(layer) for layer in layers]
+    spec_in = InputSpec.of(input_spec)
+    if not out or out[0].get("type") != "embed_columns" or not spec_in.embeddings:
+        return out
+    try:
+        dims = [int(dim) for _, _, dim in out[0].get("columns") or []]
+    except (TypeError, ValueError):
+        dims = []
+    if len(dims) != len(spec_in.embeddings):
+        dims = [embedding_dim(card) for _, card in spec_in.embeddings]
+    out[0]["columns"] = [[int(pos), int(card), dim]
+                         for (pos, card), dim in zip(spec_in.embeddings, dims, strict=True)]
+    return out
+
+
 def _image_blocks(shape: Sequence[int], channels: Sequence[int], convs: int, activation: str,
                   batch_norm: bool) -> list[dict]:
     """VGG-style blocks: *convs* 3x3 convolutions, then a 2x2 max pooling while the map is at
@@ -270,14 +295,14 @@ def build_spec(config: ModelConfig, input_shape: InputSpec | Sequence[int], n_ou
     spec_in = InputSpec.of(input_shape)
     preset = resolve_preset(config, spec_in)
     if config.layers:
-        layers = [dict(layer) for layer in config.layers]
+        layers = with_data_embeddings(config.layers, spec_in)
         name = "custom"
     else:
         layers = preset_layers(preset, config, spec_in, n_outputs)
         name = preset
     spec = ModelSpec(input_shape=list(spec_in.shape), layers=layers, task=task, name=name,
                      input_dtype=spec_in.dtype)
-    summarize(spec, n_outputs=n_outputs)
+    summarize(spec, n_outputs=n_outputs, embeddings=spec_in.embeddings)
     return spec
 
 

@@ -160,7 +160,8 @@ AFTER_ERROR = "Comes after a layer with a problem; fix that one first."
 
 
 def check_layers(input_shape, layers: Sequence[dict], input_dtype: str = "float32", *,
-                 n_outputs: int | None = None) -> list[LayerCheck]:
+                 n_outputs: int | None = None,
+                 embeddings: Sequence[tuple[int, int]] | None = None) -> list[LayerCheck]:
     """Check every layer, going on after a bad one, for the layer editor.
 
     Parameters
@@ -173,6 +174,10 @@ def check_layers(input_shape, layers: Sequence[dict], input_dtype: str = "float3
     n_outputs : int, optional
         What the task needs from the last layer (classes, or 1); a flat output of another
         size is an error on the last layer.
+    embeddings : sequence of (int, int), optional
+        The data's embedded categorical inputs (:attr:`InputSpec.embeddings`): their category
+        codes must be read by a first Column embeddings layer (see :func:`embedding_problem`).
+        None when unknown (a saved spec alone), which skips that check.
 
     Returns
     -------
@@ -199,6 +204,10 @@ def check_layers(input_shape, layers: Sequence[dict], input_dtype: str = "float3
             if i == 0 and input_dtype == "int64" and name not in TOKEN_LAYERS:
                 raise ModelSpecError("a text model gets token ids; its first layer must be an "
                                      "Embedding (or Word embeddings)")
+            if embeddings is not None and input_dtype != "int64":
+                problem = embedding_problem(i, layer, embeddings)
+                if problem:
+                    raise ModelSpecError(problem)
             try:
                 out, params, macs = kind.infer(shape, layer_params(layer))
             except (TypeError, ValueError, KeyError) as exc:
@@ -232,6 +241,47 @@ def check_layers(input_shape, layers: Sequence[dict], input_dtype: str = "float3
     return checks
 
 
+#: What to do when the category codes of embedded columns would be read as quantities.
+EMBED_ADVICE = ("add Column embeddings as the first layer (or click 'Back to the preset'), "
+                "or set those columns' encoding to one-hot on the Data page")
+
+
+def embedding_problem(index: int, layer: dict, embeddings: Sequence[tuple[int, int]]
+                      ) -> str | None:
+    """Why layer *index* misreads the data's embedded columns, or None.
+
+    An embedded categorical column reaches the network as a category code (1, 2, 3 ...), a
+    name and not a quantity: only a Column embeddings layer in first place turns it into
+    numbers. Without one every later layer would do arithmetic on the codes, so such a model
+    is refused rather than trained.
+    """
+    wanted = {int(pos) for pos, _ in embeddings}
+    cards = {int(pos): int(card) for pos, card in embeddings}
+    is_embed = layer.get("type") == "embed_columns"
+    if index > 0:
+        return ("Column embeddings must be the first layer: later ones no longer see the "
+                "category codes; move it to the top") if is_embed else None
+    n = len(wanted)
+    if not is_embed:
+        if not wanted:
+            return None
+        return (f"the data gives {n} categorical column{'s' if n != 1 else ''} as category "
+                f"codes (names, not quantities), which only a first Column embeddings layer "
+                f"can read; {EMBED_ADVICE}")
+    try:
+        given = {int(pos): int(card) for pos, card, _ in layer_params(layer)["columns"]}
+    except (TypeError, ValueError, KeyError):
+        return None  # the layer's own check names the bad setting
+    if not wanted:
+        return ("the data has no embedded categorical columns, so this layer would take "
+                "ordinary numbers for category codes; remove it")
+    if set(given) != wanted or any(given[pos] < cards[pos] for pos in wanted):
+        return (f"it does not embed the data's {n} categorical column{'s' if n != 1 else ''} "
+                f"as they are encoded now (the data changed since it was set up); "
+                f"{EMBED_ADVICE}")
+    return None
+
+
 def _shape_text(shape: Shape) -> str:
     return "x".join(map(str, shape))
 
@@ -249,8 +299,10 @@ def estimate_training_memory(summary: ModelSummary, batch_size: int,
     return int(weights * (2 + slots) + activations)
 
 
-def summarize(spec: ModelSpec, n_outputs: int | None = None) -> ModelSummary:
-    """Infer every layer's output shape and parameter count.
+def summarize(spec: ModelSpec, n_outputs: int | None = None,
+              embeddings: Sequence[tuple[int, int]] | None = None) -> ModelSummary:
+    """Infer every layer's output shape and parameter count (*n_outputs* and *embeddings*:
+    see :func:`check_layers`).
 
     Raises
     ------
@@ -262,7 +314,8 @@ def summarize(spec: ModelSpec, n_outputs: int | None = None) -> ModelSummary:
         raise ModelSpecError(f"The input shape {list(shape)} is invalid.")
     if not spec.layers:
         raise ModelSpecError("The network has no layers; add at least a Linear layer.")
-    checks = check_layers(shape, spec.layers, spec.input_dtype, n_outputs=n_outputs)
+    checks = check_layers(shape, spec.layers, spec.input_dtype, n_outputs=n_outputs,
+                          embeddings=embeddings)
     bad = next((c for c in checks if c.error and c.error != AFTER_ERROR), None)
     if bad is not None:
         if bad.index == len(checks) - 1 and bad.output_shape is not None:
