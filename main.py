@@ -42,6 +42,10 @@ def _prepare_process() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _prepare_process()
+    if argv and argv[0] == "onnx-child":  # hidden: the ONNX export's child process (frozen app)
+        from ml.export.onnx_child import main as onnx_child_main
+
+        return onnx_child_main(argv[1:])
     if argv and (argv[0] in HEADLESS_COMMANDS or argv[0].startswith("-")):
         from gui.report_pdf import install as install_pdf_reports  # Qt loads only for a PDF
         from ml.cli import main as cli_main
