@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 
 import pandas as pd
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ml.evaluation.baseline import baseline_of, headline_notes
 from ml.evaluation.evaluate import Evaluation, evaluate_run, rethreshold
 from ml.labels import metric_label
 from ml.runs.folder import load_run
@@ -153,6 +155,9 @@ class EvaluatePage(QWidget):
 
         self.cards = [MetricCard("") for _ in range(3)]
         self.cards_row = CardRow(self.cards)
+        # What ignoring the inputs would score, beside the cards (ml.evaluation.baseline).
+        self.baseline_note = MessageBanner()
+        self.baseline_note.setObjectName("baselineNote")
         self.banner = MessageBanner()
         self.banner.setObjectName("evaluateBanner")
 
@@ -169,6 +174,7 @@ class EvaluatePage(QWidget):
         ml = QVBoxLayout(metrics_tab)
         ml.addWidget(self.source_label)
         ml.addWidget(self.cards_row)
+        ml.addWidget(self.baseline_note)
         ml.addWidget(self.more_metrics)
         ml.addWidget(self.views, 1)
         self.tryit = TryItPanel()
@@ -267,9 +273,20 @@ class EvaluatePage(QWidget):
         title.addWidget(self.normalize_combo)
         title.addWidget(self.mistakes_button)
         right.addLayout(title)
-        # Two classes: where the second class starts, as a slider; the matrix, the table and
-        # the cards follow it live, and it is saved with the run (a moment after it stops
-        # moving) for Try it, predict, the exports and the report.
+        right.addWidget(self._build_threshold_row())
+        right.addWidget(self.matrix, 1)
+        cl.addLayout(right, 3)
+        self.curves = CurvesPanel()
+        self.curves.setObjectName("curvesPanel")
+        self.class_tabs = QTabWidget()
+        self.class_tabs.addTab(classification, "Classes and confusion")
+        self.class_tabs.addTab(self.curves, "ROC, precision-recall, reliability")
+        self.importance = ImportancePanel(self)
+
+    def _build_threshold_row(self) -> QWidget:
+        """Two classes: where the second class starts, as a slider; the matrix, the table and
+        the cards follow it live, and it is saved with the run (a moment after it stops
+        moving) for Try it, predict, the exports and the report."""
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setObjectName("thresholdSlider")
         self.threshold_slider.setRange(1, 99)
@@ -292,15 +309,7 @@ class EvaluatePage(QWidget):
         slider_row.addWidget(self.threshold_slider, 1)
         tr.addLayout(slider_row)
         tr.addWidget(self.threshold_note)
-        right.addWidget(self.threshold_row)
-        right.addWidget(self.matrix, 1)
-        cl.addLayout(right, 3)
-        self.curves = CurvesPanel()
-        self.curves.setObjectName("curvesPanel")
-        self.class_tabs = QTabWidget()
-        self.class_tabs.addTab(classification, "Classes and confusion")
-        self.class_tabs.addTab(self.curves, "ROC, precision-recall, reliability")
-        self.importance = ImportancePanel(self)
+        return self.threshold_row
 
     def _build_regression_view(self) -> QWidget:
         """Predicted against actual, residuals, and Largest errors."""
@@ -423,6 +432,14 @@ class EvaluatePage(QWidget):
                                        if r.support[i] and r.f1[i] < 0.8}
         self.matrix.set_matrix(cm, ev.class_names)
         self.more_metrics.setText(describe_more(m))
+        self._show_baseline(dataclasses.replace(ev, y_pred=pred))
+
+    def _show_baseline(self, evaluation: Evaluation) -> None:
+        """The rare-class and baseline sentences under the cards; amber when the model is
+        barely better than ignoring its inputs."""
+        base = baseline_of(evaluation)
+        self.baseline_note.show_message(" ".join(headline_notes(evaluation)),
+                                        "warning" if base is not None and base.close else "info")
 
     def _label_threshold(self, threshold: float) -> None:
         ev = self.evaluation
@@ -592,6 +609,7 @@ class EvaluatePage(QWidget):
             self.class_model.set_rows([])
             self.matrix.set_matrix([[]], [])
             self.more_metrics.setText("")
+            self.baseline_note.clear_message()
             return
         current = self.state.current_run
         run_name = html.escape(current.record.title) if current is not None else ""
@@ -624,4 +642,5 @@ class EvaluatePage(QWidget):
             self.cards[0].set_value(f"{m['mae']:.4g}", "mean absolute error")
             self.cards[1].set_value(f"{m['rmse']:.4g}", "root mean squared error")
             self.cards[2].set_value(f"{m['r2']:.3f}", "R² (1 is perfect)")
+            self._show_baseline(evaluation)
             self.scatter.set_points(evaluation.y_true, evaluation.y_pred)
