@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ProjectError, TrainDeskError
+from ..labels import run_name_from_id
 from ..system.fileio import atomic_write_json
 
 PROJECT_FORMAT = "traindesk-project"
@@ -352,6 +353,19 @@ class RunRecord:
     label: str = ""
     epochs: int = 0
     seconds: float = 0.0
+    #: The run's human name ("Run 3 · small MLP"), as in its run.json; empty in projects
+    #: saved before runs had names (:attr:`title` then makes one).
+    name: str = ""
+
+    @property
+    def title(self) -> str:
+        """What the run is called on screen: its name, else a readable one from its start
+        time and model (never the raw folder name when that can be helped)."""
+        if self.name.strip():
+            return self.name.strip()
+        if self.label:
+            return f"{self.label[:1].upper()}{self.label[1:]}"
+        return run_name_from_id(self.id, self.model, self.created)
 
 
 @dataclass
