@@ -14,8 +14,9 @@ Versions
     the window's geometry lives under ``window/geometry``.
 
 Keys added later without changing the meaning of any older one need no new version: the theme
-(``view/theme``), the welcome (``welcome/seen``, ``welcome/show``) and the panels' splitters and
-tabs (``panels/...``, read back only when they still fit).
+(``view/theme``), the welcome (``welcome/seen``, ``welcome/show``), the panels' splitters and
+tabs (``panels/...``, read back only when they still fit) and whether the Model page shows all
+settings or the basic few (``view/all_settings``; absent: the basic few).
 """
 
 from __future__ import annotations
@@ -87,3 +88,17 @@ def add_recent(settings: QSettings, path: str | Path) -> list[str]:
     settings.setValue("recent/projects", projects)
     settings.sync()
     return projects
+
+
+def all_settings_shown(settings: QSettings) -> bool:
+    """Whether the Model page shows every setting (else the basic few, the default)."""
+    value = settings.value("view/all_settings", False)
+    if isinstance(value, str):  # an INI file gives strings back
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def set_all_settings_shown(settings: QSettings, on: bool) -> None:
+    """Remember whether the Model page shows every setting (*on*) or the basic few."""
+    settings.setValue("view/all_settings", bool(on))
+    settings.sync()

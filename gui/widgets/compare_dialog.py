@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from ml.evaluation.ensemble import Comparison, Ensemble, compare_runs
 from ml.export import FORMATS, export_ensemble, inputs_for_check
+from ml.labels import metric_label, model_label
 from ml.runs.folder import RunFolder, load_run
 from ml.system.jobcontrol import check_stop
 from workers.base import FunctionWorker, TaskRunner
@@ -40,13 +41,11 @@ from .. import dialogs
 from .common import MessageBanner
 from .plots import ConfusionMatrixWidget, ScatterPlotWidget
 
-#: Metrics shown, in order: (key, label, higher is better).
-ROWS = (("accuracy", "Accuracy", True), ("balanced_accuracy", "Balanced accuracy", True),
-        ("f1_macro", "Macro F1", True), ("f1_weighted", "Weighted F1", True),
-        ("precision_macro", "Macro precision", True), ("recall_macro", "Macro recall", True),
-        ("top2_accuracy", "Top-2 accuracy", True), ("roc_auc", "ROC AUC", True),
-        ("log_loss", "Log loss", False), ("mae", "MAE", False), ("rmse", "RMSE", False),
-        ("r2", "R²", True), ("mape", "MAPE", False))
+#: Metrics shown, in order: (key, higher is better); their labels are ml.labels'.
+ROWS = (("accuracy", True), ("balanced_accuracy", True), ("f1_macro", True),
+        ("f1_weighted", True), ("precision_macro", True), ("recall_macro", True),
+        ("top2_accuracy", True), ("roc_auc", True), ("log_loss", False), ("mae", False),
+        ("rmse", False), ("r2", True), ("mape", False))
 
 
 def short_name(name: str) -> str:
@@ -147,8 +146,13 @@ class CompareDialog(QDialog):
             if (record.status not in ("finished", "stopped")
                     or not RunFolder(record.path).has_model):
                 continue
-            metrics = ", ".join(f"{k} {v:.3f}" for k, v in record.metrics.items())
-            item = QListWidgetItem(f"{record.id} · {record.model} · {metrics}")
+            metrics = ", ".join(f"{metric_label(k)} {v:.3f}" for k, v in record.metrics.items())
+            what = model_label(record.model)
+            # The name usually says the model already ("Run 3 · small MLP").
+            shown = record.title if what.lower() in record.title.lower() else (
+                f"{record.title} · {what}")
+            item = QListWidgetItem(f"{shown} · {metrics}")
+            item.setToolTip(f"Folder: {record.path}")
             item.setData(Qt.ItemDataRole.UserRole, record.path)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if record.path == current
@@ -160,6 +164,7 @@ class CompareDialog(QDialog):
         """The comparison table's two runs side by side: matrices or scatter plots."""
         self.table = QTableWidget()
         self.table.setObjectName("compareTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.left_combo, self.right_combo = QComboBox(), QComboBox()
         self.left_combo.currentIndexChanged.connect(lambda _: self._show_pair())
@@ -220,13 +225,14 @@ class CompareDialog(QDialog):
         self.table.clear()
         self.table.setRowCount(len(rows))
         self.table.setColumnCount(len(comparison.names))
-        self.table.setHorizontalHeaderLabels([short_name(n) for n in comparison.names])
+        names = self.run_names(comparison)
+        self.table.setHorizontalHeaderLabels(names)
         for c, name in enumerate(comparison.names):
-            self.table.horizontalHeaderItem(c).setToolTip(name)
-        self.table.setVerticalHeaderLabels([label for _, label, _ in rows])
+            self.table.horizontalHeaderItem(c).setToolTip(f"{names[c]}\nFolder: {name}")
+        self.table.setVerticalHeaderLabels([metric_label(key) for key, _ in rows])
         bold = QFont(self.font())
         bold.setBold(True)
-        for r, (key, _, higher) in enumerate(rows):
+        for r, (key, higher) in enumerate(rows):
             values = [ev.metrics.get(key, float("nan")) for ev in comparison.evaluations]
             finite = [v for v in values if v == v]
             best = (max(finite) if higher else min(finite)) if finite else None
@@ -242,11 +248,21 @@ class CompareDialog(QDialog):
                              (self.right_combo, len(comparison.names) - 1)):
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems(comparison.names)
+            combo.addItems(names)
             combo.setCurrentIndex(index)
             combo.blockSignals(False)
         self._show_pair()
         self.export_button.setEnabled(comparison.ensemble is not None)
+
+    def run_names(self, comparison: Comparison) -> list[str]:
+        """The compared models' names as the runs list shows them (the ensemble keeps its
+        own): the runs' names, not their folders'."""
+        by_path = {r.path: r for r in self.state.project.runs}
+        names = []
+        for i, name in enumerate(comparison.names):
+            record = by_path.get(self._paths[i]) if i < len(self._paths) else None
+            names.append(record.title if record is not None else short_name(name))
+        return names
 
     def _show_pair(self) -> None:
         comparison = self.comparison

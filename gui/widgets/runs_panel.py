@@ -7,7 +7,7 @@ import json
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ml.errors import TrainDeskError
+from ml.labels import group_label, model_label, setting_label
 from ml.runs.folder import RunFolder, config_diff, delete_run, project_from_config, read_history
 from ml.runs.project import Project, RunRecord
 
@@ -90,6 +91,7 @@ class RunsPanel(QWidget):
         self.state = state
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setObjectName("runsTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -101,35 +103,11 @@ class RunsPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_selection)
         self.table.doubleClicked.connect(lambda _: self._open_selected())
-
-        self.compare_button = QPushButton("Compare settings")
-        self.compare_button.setToolTip("Select two runs: the settings they differ in")
-        self.compare_button.clicked.connect(self.compare_selected)
-        self.resume_button = QPushButton("Resume")
-        self.resume_button.setObjectName("resumeRunButton")
-        self.resume_button.setToolTip("Continue a stopped, failed or interrupted run from its "
-                                      "last completed epoch")
-        self.resume_button.clicked.connect(self._resume)
-        self.rerun_button = QPushButton("Re-run")
-        self.rerun_button.setToolTip("Train again with exactly this run's settings")
-        self.rerun_button.clicked.connect(self._rerun)
-        self.clone_button = QPushButton("Clone and edit")
-        self.clone_button.setToolTip("Put this run's settings into the project and open the "
-                                     "Model page to change them")
-        self.clone_button.clicked.connect(self._clone)
-        self.open_button = QPushButton("Evaluate")
-        self.open_button.setToolTip("Make this run the one the Evaluate and Export pages show")
-        self.open_button.clicked.connect(self._open_selected)
-        self.delete_button = QPushButton("Delete…")
-        self.delete_button.setObjectName("deleteRunsButton")
-        self.delete_button.clicked.connect(self.delete_selected)
-        buttons = QHBoxLayout()
-        self.hint = QLabel("Select runs to overlay their curves; two to compare settings.")
-        mute(self.hint)
-        buttons.addWidget(self.hint, 1)
-        for b in (self.open_button, self.resume_button, self.compare_button, self.rerun_button,
-                  self.clone_button, self.delete_button):
-            buttons.addWidget(b)
+        # Double-click opens a run; its name is edited with Rename (or F2), then typed in place.
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.table.itemChanged.connect(self._on_item_changed)
+        self._filling = False
+        buttons = self._build_buttons()
 
         self.loss_plot = pg.PlotWidget()
         self.metric_plot = pg.PlotWidget()
@@ -160,12 +138,51 @@ class RunsPanel(QWidget):
         state.project_replaced.connect(self.refresh)
         self.refresh()
 
+    def _build_buttons(self) -> QHBoxLayout:
+        """The hint and the actions on the selected runs, in a row under the table."""
+        self.compare_button = QPushButton("Compare settings")
+        self.compare_button.setToolTip("Select two runs: the settings they differ in")
+        self.compare_button.clicked.connect(self.compare_selected)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setObjectName("resumeRunButton")
+        self.resume_button.setToolTip("Continue a stopped, failed or interrupted run from its "
+                                      "last completed epoch")
+        self.resume_button.clicked.connect(self._resume)
+        self.rerun_button = QPushButton("Re-run")
+        self.rerun_button.setToolTip("Train again with exactly this run's settings")
+        self.rerun_button.clicked.connect(self._rerun)
+        self.clone_button = QPushButton("Clone and edit")
+        self.clone_button.setToolTip("Put this run's settings into the project and open the "
+                                     "Model page to change them")
+        self.clone_button.clicked.connect(self._clone)
+        self.open_button = QPushButton("Evaluate")
+        self.open_button.setToolTip("Make this run the one the Evaluate and Export pages show")
+        self.open_button.clicked.connect(self._open_selected)
+        self.rename_button = QPushButton("Rename")
+        self.rename_button.setObjectName("renameRunButton")
+        self.rename_button.setToolTip("Give the run a name of your own (F2); it is kept in the "
+                                      "run folder")
+        self.rename_button.clicked.connect(self.rename_selected)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setObjectName("deleteRunsButton")
+        self.delete_button.clicked.connect(self.delete_selected)
+        buttons = QHBoxLayout()
+        self.hint = QLabel("Select runs to overlay their curves; two to compare settings.")
+        self.hint.setWordWrap(True)  # beside seven buttons it would be cut off at 1280 px
+        mute(self.hint)
+        buttons.addWidget(self.hint, 1)
+        for b in (self.open_button, self.rename_button, self.resume_button, self.compare_button,
+                  self.rerun_button, self.clone_button, self.delete_button):
+            buttons.addWidget(b)
+        return buttons
+
     # -- table ----------------------------------------------------------------------------------
     @Slot()
     def refresh(self) -> None:
         """Fill the table from the project's runs (keeping the selection)."""
         chosen = {r.path for r in self.selected_records()}
         table = self.table
+        self._filling = True
         table.setSortingEnabled(False)
         table.setRowCount(0)
         for record in self.state.project.runs:
@@ -181,10 +198,10 @@ class RunsPanel(QWidget):
             seconds = record.seconds or (history[-1].get("seconds", math.nan) if history
                                          else math.nan)
             cells = [
-                _SortItem(record.label or record.id, record.id),
-                _SortItem(record.group, record.group),
+                _SortItem(record.title, record.title.lower()),
+                _SortItem(group_label(record.group), record.group),
                 _SortItem(self.status_of(record), self.status_of(record)),
-                _SortItem(record.model, record.model),
+                _SortItem(model_label(record.model), record.model),
                 _SortItem(_metric_text(test, classification), test),
                 _SortItem(_metric_text(best, classification), best),
                 _SortItem(str(epochs), epochs),
@@ -192,13 +209,15 @@ class RunsPanel(QWidget):
                           seconds),
                 _SortItem(record.created.replace("T", " ")[:19], record.created)]
             cells[0].setData(Qt.ItemDataRole.UserRole, record.path)
-            cells[0].setToolTip(record.path)
+            cells[0].setFlags(cells[0].flags() | Qt.ItemFlag.ItemIsEditable)  # the name
+            cells[0].setToolTip(f"{record.title}\nFolder: {record.path}")
             for c, item in enumerate(cells):
                 if c >= 4:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 table.setItem(r, c, item)
         table.setSortingEnabled(True)
+        self._filling = False
         for r in range(table.rowCount()):
             if table.item(r, 0).data(Qt.ItemDataRole.UserRole) in chosen:
                 table.selectRow(r)
@@ -241,6 +260,7 @@ class RunsPanel(QWidget):
         one = len(records) == 1
         busy = self.state.training
         self.open_button.setEnabled(one and RunFolder(records[0].path).has_model)
+        self.rename_button.setEnabled(one)
         self.resume_button.setEnabled(one and not busy and self.resumable(records[0]))
         self.compare_button.setEnabled(len(records) == 2)
         self.rerun_button.setEnabled(one and not busy)
@@ -256,7 +276,8 @@ class RunsPanel(QWidget):
         self.loss_legend.clear()
         self.overlaid = []
         tasks = {r.task for r in records}
-        metric = "accuracy" if tasks == {"classification"} else "mae"
+        # Nothing (or classes) selected: accuracy; MAE only when every run predicts a number.
+        metric = "mae" if tasks == {"regression"} else "accuracy"
         style_plot(mp, "Validation accuracy" if metric == "accuracy" else
                    "Validation MAE", "epoch", "accuracy (%)" if metric == "accuracy" else
                    "MAE (target units)")
@@ -268,7 +289,7 @@ class RunsPanel(QWidget):
                            else Qt.PenStyle.DashLine)
             x = [h["epoch"] for h in history if "val_loss" in h]
             lp.plot(x, [h["val_loss"] for h in history if "val_loss" in h], pen=pen,
-                    name=record.label or record.id)
+                    name=record.title)
             key = "val_" + metric
             scale = 100.0 if metric == "accuracy" else 1.0
             mx = [h["epoch"] for h in history if key in h]
@@ -335,12 +356,12 @@ class RunsPanel(QWidget):
             layout.addWidget(QLabel("The two runs have the same settings."))
         table = QTableWidget(len(diff), 3)
         table.setObjectName("diffTable")
-        table.setHorizontalHeaderLabels(["Setting", records[0].label or records[0].id,
-                                         records[1].label or records[1].id])
+        table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
+        table.setHorizontalHeaderLabels(["Setting", records[0].title, records[1].title])
         table.verticalHeader().hide()
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         for r, (key, va, vb) in enumerate(diff):
-            for c, value in enumerate((key, _show(va), _show(vb))):
+            for c, value in enumerate((setting_label(key), _show(va), _show(vb))):
                 table.setItem(r, c, QTableWidgetItem(value))
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         table.setVisible(bool(diff))
@@ -353,12 +374,45 @@ class RunsPanel(QWidget):
         return dialog
 
     @Slot()
+    def rename_selected(self) -> None:
+        """Start typing a new name for the selected run, in its row."""
+        record = self._one()
+        if record is None:
+            return
+        for r in range(self.table.rowCount()):
+            item = self.table.item(r, 0)
+            if item.data(Qt.ItemDataRole.UserRole) == record.path:
+                self.table.setCurrentItem(item)
+                self.table.editItem(item)
+                return
+
+    @Slot(QTableWidgetItem)
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        """A name typed in the Run column: stored in the run folder and the project."""
+        if self._filling or item.column() != 0:
+            return
+        # Later, not inside the table's own signal: renaming refills the table.
+        path, text = item.data(Qt.ItemDataRole.UserRole), item.text()
+        QTimer.singleShot(0, lambda: self._rename(path, text))
+
+    def _rename(self, path: str, text: str) -> None:
+        record = next((r for r in self.state.project.runs if r.path == path), None)
+        if record is None or " ".join(text.split()) == record.title:
+            self.refresh()  # shows the name as stored (spaces tidied)
+            return
+        try:
+            self.state.rename_run(record, text)
+        except TrainDeskError as exc:
+            dialogs.show_error(self, "Rename the run", exc)
+            self.refresh()  # back to the name it has
+
+    @Slot()
     def delete_selected(self) -> None:
         """Delete the selected runs' folders (after asking) and drop them from the project."""
         records = self.selected_records()
         if not records or self.state.training:
             return
-        names = ", ".join(r.label or r.id for r in records[:5]) + (
+        names = ", ".join(r.title for r in records[:5]) + (
             f" and {len(records) - 5} more" if len(records) > 5 else "")
         if not dialogs.ask_yes_no(self, "Delete runs",
                                   f"Delete {len(records)} run(s) ({names}) with their models "

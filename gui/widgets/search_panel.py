@@ -28,9 +28,14 @@ from PySide6.QtWidgets import (
 
 from ml.errors import TrainDeskError
 from ml.jobs.search import PARAMETERS, SearchSpace
+from ml.labels import setting_label
 from ml.runs.project import Project
 
 from ..theme import mark_problem, mute
+
+#: A trial's state (ml.jobs.search.Trial.state) as the table says it.
+STATES = {"complete": "finished", "pruned": "stopped early (hopeless)", "failed": "failed",
+          "stopped": "stopped"}
 
 #: Spin boxes for each range: (decimals, step, minimum, maximum) of the two bounds.
 _RANGE_SPINS = {"lr": (5, 0.0001, 1e-6, 10.0), "width": (0, 8, 1, 4096),
@@ -181,6 +186,7 @@ class SearchResultsPanel(QWidget):
         self.title.setWordWrap(True)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setObjectName("trialsTable")
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -221,9 +227,10 @@ class SearchResultsPanel(QWidget):
             value = t.get("value")
             shown = "" if value is None or not math.isfinite(value) else (
                 f"{100 * value:.1f}%" if accuracy else f"{value:.4g}")
-            params = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                               for k, v in t["params"].items())
-            state = t["state"] + (" ★ best" if t["number"] == self.best else "")
+            params = ", ".join(f"{setting_label(k)} {v:.3g}" if isinstance(v, float)
+                               else f"{setting_label(k)} {v}" for k, v in t["params"].items())
+            state = STATES.get(t["state"], t["state"]) + (" ★ best" if t["number"] == self.best
+                                                          else "")
             cells = (str(t["number"]), state, shown, str(t.get("epochs", "")),
                      params + (f" — {t['error']}" if t.get("error") else ""))
             for c, text in enumerate(cells):

@@ -199,6 +199,7 @@ def test_diagram_and_code_of_the_network(qtbot, window, user, tmp_path):
 def test_training_settings_schedule_loss_and_estimate(qtbot, window):
     load_sample(qtbot, window, "wine")
     page, training = window.model_page, window.state.project.training
+    page.all_button.click()  # these are expert settings
     page.optimizer_combo.setCurrentIndex(page.optimizer_combo.findData("sgd"))
     assert not page.nesterov_check.isHidden() and not page.momentum_spin.isHidden()
     page.nesterov_check.setChecked(True)
