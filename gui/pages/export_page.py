@@ -85,6 +85,23 @@ def _export(run_path: str, fmt: str, out: str, compress: bool = False, should_st
     return report, compress_run(run, report.path, test_x, test_y, calibration)
 
 
+def _export_note() -> QLabel:
+    """What every export is checked on, and what its model file takes."""
+    # The model file takes encoded values (as the code above the note feeds them); only the
+    # package's predict.py encodes raw ones, and the note must not promise more.
+    note = QLabel("Every export is loaded back in its own runtime and run on the test split "
+                  "before it is kept; a file that does not reproduce the model is not saved. "
+                  "The model file takes <b>encoded</b> values, as the code above feeds them; "
+                  "how to encode raw ones (column encodings, scaling, class names) is written "
+                  "beside it as <i>name</i>.preprocessing.json. To feed raw values (a CSV, "
+                  "images, texts) as they are, export the Standalone package: its predict.py "
+                  "encodes them.")
+    note.setObjectName("exportNote")
+    note.setWordWrap(True)
+    mute(note)
+    return note
+
+
 class ExportPage(QWidget):
     """Choose a format and a file; the export is checked before it is kept."""
 
@@ -161,13 +178,7 @@ class ExportPage(QWidget):
         code_row = self._build_code_row()
         layout.addLayout(code_row)
         layout.addWidget(self.code_view)
-        note = QLabel("Every export is loaded back in its own runtime and run on the test split "
-                      "before it is kept; a file that does not reproduce the model is not saved. "
-                      "The preprocessing (column encodings, scaling, class names) is written "
-                      "beside it as <i>name</i>.preprocessing.json, so raw values can be fed.")
-        note.setWordWrap(True)
-        mute(note)
-        layout.addWidget(note)
+        layout.addWidget(_export_note())
         layout.addStretch(1)
         self.path_edit.textChanged.connect(lambda _: self.update_code())
 

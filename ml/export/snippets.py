@@ -22,13 +22,22 @@ def _example(example: np.ndarray | None, shape: list, dtype: str) -> str:
         if dtype == "int64":
             text = ", ".join(str(int(v)) for v in values)
         else:
-            text = ", ".join(f"{float(v):.6g}" for v in values)
+            # The shortest text that reads back as the same float32: the exact input.
+            text = ", ".join(np.format_float_positional(np.float32(v), unique=True, trim="-")
+                             for v in values)
         dims = ", ".join(str(int(d)) for d in np.asarray(example).shape)
-        return (f"# one test example, encoded as the model takes it (see preprocessing.json)\n"
+        return (f"{_ENCODED}# one test example, already encoded as the model takes it\n"
                 f"x = np.array([{text}], dtype={np_dtype}).reshape(1, {dims})")
     dims = ", ".join(str(int(d)) for d in shape)
-    return (f"# your input, encoded as preprocessing.json describes: shape (batch, {dims})\n"
+    return (f"{_ENCODED}# your input, encoded as preprocessing.json describes: shape "
+            f"(batch, {dims})\n"
             f"x = np.zeros((1, {dims}), dtype={np_dtype})")
+
+
+#: Above the model formats' input: they take encoded values, not raw ones.
+_ENCODED = ("# The model takes ENCODED values, not raw ones: preprocessing.json beside it says\n"
+            "# how to encode raw input. For raw CSVs, images or texts as they are, export the\n"
+            "# Standalone package: its predict.py encodes them.\n")
 
 
 def code_snippet(fmt: str, path: str | Path, *, task: str, class_names: list[str],
