@@ -681,8 +681,21 @@ def _threshold_arg(run, text: str | None) -> float | None:
     return value
 
 
+def _baseline_doc(evaluation) -> dict:
+    """``evaluate --json``'s baseline: what ignoring the inputs would score, and the notes."""
+    from .evaluation.baseline import baseline_of, headline_notes
+
+    base = baseline_of(evaluation)
+    if base is None:
+        return {}
+    return {"baseline": {"metric": base.metric, "value": base.value, "rule": base.rule,
+                         "close": base.close},
+            "notes": headline_notes(evaluation)}
+
+
 def _cmd_evaluate(args) -> int:
     from .errors import DataError
+    from .evaluation.baseline import headline_notes
     from .evaluation.evaluate import evaluate_run, rethreshold
     from .runs.folder import load_run
 
@@ -701,7 +714,9 @@ def _cmd_evaluate(args) -> int:
         # JSON has no NaN (e.g. ROC AUC with one class present): null instead.
         metrics = {k: (None if v != v else v) for k, v in evaluation.metrics.items()}
         doc = {"task": evaluation.task, "source": evaluation.source, "n": evaluation.n,
-               "metrics": metrics}
+               "rows": evaluation.rows_text, "metrics": metrics}
+        if evaluation.overlap is not None:
+            doc["overlap"] = evaluation.overlap
         if evaluation.threshold is not None:
             doc["threshold"] = evaluation.threshold
         if evaluation.report is not None:
@@ -712,9 +727,12 @@ def _cmd_evaluate(args) -> int:
                        "support": int(evaluation.report.support[i])}
                 for i, name in enumerate(evaluation.class_names)}
             doc["confusion_matrix"] = evaluation.confusion.tolist()
+        doc.update(_baseline_doc(evaluation))
         print(json.dumps(doc, indent=2))
         return EXIT_OK
-    print(f"{run.path.name}: {evaluation.task} on {evaluation.source} ({evaluation.n} rows)")
+    print(f"{run.path.name}: {evaluation.task} on {evaluation.source}: {evaluation.rows_text}")
+    for note in headline_notes(evaluation):
+        print(f"  {note}")
     if evaluation.threshold is not None:
         print(f"  says {evaluation.class_names[1]} from a probability of "
               f"{evaluation.threshold:.2f} (the decision threshold)")

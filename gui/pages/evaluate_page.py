@@ -212,6 +212,8 @@ class EvaluatePage(QWidget):
                                     "were never used to pick the model)")
         self.split_combo.activated.connect(lambda _: self.evaluate_current())
         self.source_label = QLabel("")
+        self.source_label.setObjectName("evaluationSource")
+        self.source_label.setWordWrap(True)  # a file's overlap with training takes a sentence
         top = QHBoxLayout()
         top.addWidget(QLabel("Run:"))
         top.addWidget(self.run_combo, 1)
@@ -613,8 +615,9 @@ class EvaluatePage(QWidget):
             return
         current = self.state.current_run
         run_name = html.escape(current.record.title) if current is not None else ""
-        self.source_label.setText(f"<b>{run_name}</b> on the <b>{evaluation.source}</b> "
-                                  f"({evaluation.n:,} rows never used for training)")
+        # What the rows were used for, as ml found it: another file may hold training rows.
+        self.source_label.setText(f"<b>{run_name}</b> on the <b>{html.escape(evaluation.source)}"
+                                  f"</b>: {html.escape(evaluation.rows_text)}")
         m = evaluation.metrics
         if evaluation.task == "classification":
             self.views.setCurrentIndex(0)

@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from ml.errors import Cancelled
+from ml.evaluation.baseline import baseline_of, headline_notes
 from ml.jobs.training import RunResult
+from ml.labels import metric_label
 from ml.runs.folder import RunFolder
 from ml.system.monitor import SystemMonitor
 from ml.training.trainer import monitored
@@ -412,8 +414,11 @@ class TrainPage(QWidget):
             f"{info['batch_size']} · {info['params']:,} parameters · mixed precision "
             f"{info['amp']}")
         self.progress.setFormat((f"{self._stage} · " if self._stage else "") + "Epoch 1 …")
-        if self._kind != "run":
-            self.curves.reset()  # each fold or trial draws its own curves
+        # Each fit draws its own curves (a fold, a trial, a retry with half the batch), and a
+        # resumed one first shows the epochs its run trained before the stop.
+        self.curves.reset()
+        for logs in info.get("earlier_epochs") or []:  # the best epoch and overfitting too
+            self.curves.add_epoch(logs)
         self.curves.set_planned_epochs(info["epochs"])
 
     @Slot(str)
@@ -441,6 +446,7 @@ class TrainPage(QWidget):
 
     @Slot(dict)
     def _on_epoch_finished(self, logs: dict) -> None:
+        before = self.curves.overfitting
         self.curves.add_epoch(logs)
         keys = ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae")
         parts = [f"{k} {logs[k]:.4f}" for k in keys if k in logs]
@@ -448,7 +454,7 @@ class TrainPage(QWidget):
                          f"  lr {logs.get('lr', float('nan')):.3g}"
                          f"  ({logs['epoch_seconds']:.2f} s)")
         note = self.curves.overfitting
-        if note is not None and note["epochs"] == 2:  # say it once, when it first shows
+        if note is not None and before is None:  # say it once, when it first shows
             self._on_message(note["message"])
 
     @Slot(dict)
@@ -517,11 +523,21 @@ class TrainPage(QWidget):
                     f"{retries[-1]['to']}." if retries else "")
         verb = "finished" if result.status == "finished" else "stopped"
         self.progress.setFormat(f"Training {verb} after {result.fit.epochs_completed} epochs")
-        self.banner.show_message(f"Training {verb}: {headline}.{best_text}{oom_text} Go on to "
-                                 f"Evaluate.", "ok")
-        self._on_message(f"Saved to {result.run_dir}")
+        notes, kind = self._baseline_notes(result)
+        self.banner.show_message(f"Training {verb}: {headline}.{notes}{best_text}{oom_text} Go "
+                                 f"on to Evaluate.", kind)
+        self._on_message(f"Saved “{result.record().title}” to {result.run_dir}")
         self.state.add_run(result.record(), result.evaluation)
         self.run_finished.emit(result)
+
+    @staticmethod
+    def _baseline_notes(result) -> tuple[str, str]:
+        """The rare-class and baseline sentences for the banner, and its colour: a warning
+        when the model is barely better than ignoring its inputs."""
+        notes = headline_notes(result.evaluation)
+        base = baseline_of(result.evaluation)
+        close = base is not None and base.close
+        return "".join(f" {n}" for n in notes), "warning" if close else "ok"
 
     def _crossval_finished(self, result) -> None:
         summary = result.summary()
@@ -547,8 +563,9 @@ class TrainPage(QWidget):
         else:
             shown = (f"{100 * best.value:.1f}%" if result.metric == "accuracy"
                      else f"{best.value:.4g}")
+            what = metric_label(f"val_{result.metric}")  # "Validation MAE (average error)"
             self.banner.show_message(f"Search{' (stopped)' if result.stopped else ''}: best "
-                                     f"trial {best.number} with validation {result.metric} "
+                                     f"trial {best.number} with {what[0].lower()}{what[1:]} "
                                      f"{shown}. Press “Use the best settings” to keep them.",
                                      "ok")
             run = next((r for r in result.runs if r.run_dir.name == best.run), None)

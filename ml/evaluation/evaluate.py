@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..data.dataset import load_dataset
 from ..data.preprocessing import Preprocessor
+from ..data.rowhash import row_hashes
 from ..data.tabular import read_table
 from ..errors import DataError, RunError
 from ..models.spec import TrainDeskNet
@@ -49,10 +50,74 @@ class Evaluation:
     #: Two classes: the probability of the second class from which it was predicted (see
     #: :attr:`ml.runs.folder.Run.threshold`); None for other models.
     threshold: float | None = None
+    #: The target column (for sentences such as "rows where churn is “yes”"); "" for images.
+    target: str = ""
+    #: Regression: the target's training mean, the baseline's prediction (see
+    #: :mod:`ml.evaluation.baseline`); None when unknown.
+    target_mean: float | None = None
+    #: What one evaluated example is called: "rows" or "images".
+    unit: str = "rows"
+    #: Another labelled file: how many of its rows are among the run's training (``train``)
+    #: and validation (``val``) rows; None when that was not or could not be checked.
+    overlap: dict[str, int] | None = None
+    #: Where the rows stand with training, in words (see :attr:`rows_text`); "" for the default.
+    rows_note: str = ""
 
     @property
     def n(self) -> int:
         return len(self.y_true)
+
+    @property
+    def rows_text(self) -> str:
+        """The evaluated rows in a few words that are true of them, e.g. "150 rows never used
+        for training or to pick the best epoch" (the test split)."""
+        return self.rows_note or split_rows_note(self.source, self.n, self.unit)
+
+
+def split_rows_note(source: str, n: int, unit: str = "rows") -> str:
+    """What *n* rows of a run's own split *source* (``test split``, ``validation split``)
+    were used for; for any other source, just how many there are."""
+    if source == "test split":
+        return f"{n:,} {unit} never used for training or to pick the best epoch"
+    if source == "validation split":
+        return (f"{n:,} {unit} not trained on, but used to pick the best epoch, so the scores "
+                f"flatter the model a little")
+    return f"{n:,} {unit}"
+
+
+def overlap_note(n: int, overlap: dict[str, int] | None, unit: str = "rows") -> str:
+    """The rows of another file in words: how many the run trained on or picked its best epoch
+    with (from :attr:`Evaluation.overlap`), or that this could not be checked."""
+    if overlap is None and unit == "images":
+        return f"{n:,} images; whether any were used for training is not checked for images"
+    if overlap is None:
+        return (f"{n:,} {unit}; whether any were used for training could not be checked (this "
+                f"run was trained before TrainDesk kept a record of its training rows)")
+    train, val = int(overlap.get("train", 0)), int(overlap.get("val", 0))
+    if not train and not val:
+        return f"{n:,} {unit}, none of them used for training or to pick the best epoch"
+    parts = []
+    if train:
+        parts.append(f"{train:,} {'was' if train == 1 else 'were'} used for training")
+    if val:
+        parts.append(f"{val:,} to pick the best epoch (validation)")
+    unused = n - train - val
+    rest = (f"; {unused:,} {'was' if unused == 1 else 'were'} never used" if unused
+            else "; none was left out of training")
+    return (f"{n:,} {unit}: {' and '.join(parts)}, so these scores are optimistic{rest}")
+
+
+def count_overlap(run: Run, frame: pd.DataFrame) -> dict[str, int] | None:
+    """How many rows of *frame* have the values of one of *run*'s training or validation rows
+    (training first: a row in both counts once, as training); None when the run keeps no row
+    hashes or *frame* lacks one of the hashed columns."""
+    known = run.folder.row_hashes()
+    if known is None or any(c not in frame.columns for c in known["columns"]):
+        return None
+    hashes = row_hashes(frame, known["columns"])
+    in_train = np.isin(hashes, known["train"])
+    in_val = ~in_train & np.isin(hashes, known["val"])
+    return {"train": int(in_train.sum()), "val": int(in_val.sum())}
 
 
 def is_binary(pre: Preprocessor) -> bool:
@@ -105,10 +170,17 @@ def evaluation_from_predictions(pre: Preprocessor, y: np.ndarray, pred: np.ndarr
         used = (DEFAULT_THRESHOLD if threshold is None else float(threshold)) if k == 2 else None
         return Evaluation("classification", source, np.asarray(y), pred, proba,
                           list(pre.class_names), full_classification_metrics(y, pred, proba, k),
-                          cm, per_class_report(cm), examples, used)
+                          cm, per_class_report(cm), examples, used, **_described(pre))
     y_true = pre.inverse_target(y)
     return Evaluation("regression", source, y_true, pred, None, [],
-                      regression_metrics(y_true, pred), examples=examples)
+                      regression_metrics(y_true, pred), examples=examples,
+                      target_mean=float(pre.target_mean), **_described(pre))
+
+
+def _described(pre: Preprocessor) -> dict:
+    """What an :class:`Evaluation` says about its rows: the target's name and their unit."""
+    image = pre.kind == "image"
+    return {"target": "" if image else str(pre.target), "unit": "images" if image else "rows"}
 
 
 def labelled_inputs(pre: Preprocessor, data: str | Path):
@@ -147,8 +219,13 @@ def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") 
     pre = run.preprocessor
     if data is not None:
         x, y, examples = labelled_inputs(pre, data)
-        return evaluate_arrays(net, pre, x, y, Path(data).name, examples=examples,
-                               threshold=run.threshold)
+        evaluation = evaluate_arrays(net, pre, x, y, Path(data).name, examples=examples,
+                                     threshold=run.threshold)
+        # Another file may hold the training rows themselves (it may be the training file).
+        if isinstance(examples, pd.DataFrame):
+            evaluation.overlap = count_overlap(run, examples)
+        evaluation.rows_note = overlap_note(evaluation.n, evaluation.overlap, evaluation.unit)
+        return evaluation
     if split not in ("test", "val"):
         raise DataError(f"Unknown split {split!r}; use test or val.")
     x, y, examples = load_split(run, split, with_examples=True)

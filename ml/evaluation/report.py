@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ExportError, TrainDeskError
-from ..training.diagnose import overfitting
+from ..labels import model_label
 from ..system.fileio import atomic_write_text
+from ..training.diagnose import overfitting
+from .baseline import baseline_of, headline_notes
 
 if TYPE_CHECKING:
     from ..runs.folder import Run
@@ -59,9 +61,10 @@ body{font-family:Helvetica,Arial,sans-serif;max-width:920px;margin:24px auto;col
 line-height:1.45;padding:0 16px}
 h1{font-size:26px;margin-bottom:4px}h2{font-size:20px;margin-top:28px;border-bottom:2px solid
 #dde;padding-bottom:4px}p.lead{font-size:15px;color:#334}.muted{color:#667;font-size:13px}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccd;padding:4px 8px;
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccd;padding:4px 6px;
 font-size:13px;text-align:left}th{background:#f0f2f8}td.num{text-align:right}
 .finding{margin:4px 0}.warning{color:#8a4b00}.cm td{text-align:center;min-width:34px}
+.repro td{font-size:12px}
 """
 
 PdfWriter = Callable[["Report", Path], None]
@@ -274,15 +277,23 @@ def _data_name(source: str) -> str:
     return source if source.startswith("sample:") else Path(source).name or source
 
 
-def _table(header: list[str], rows: list[list], numeric: tuple[int, ...] = ()) -> str:
+def _table(header: list[str], rows: list[list], numeric: tuple[int, ...] = (),
+           css_class: str = "") -> str:
     """An HTML table; the columns in *numeric* are right-aligned."""
-    out = ["<table>", "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>"]
+    out = [f'<table class="{css_class}">' if css_class else "<table>",
+           "<tr>" + "".join(f"<th>{_breakable(h)}</th>" for h in header) + "</tr>"]
     for row in rows:
         cells = "".join(f'<td class="num">{_e(v)}</td>' if j in numeric else f"<td>{_e(v)}</td>"
                         for j, v in enumerate(row))
         out.append(f"<tr>{cells}</tr>")
     out.append("</table>")
     return "\n".join(out)
+
+
+def _breakable(name) -> str:
+    """A column title, escaped, that may wrap after an underscore: ``mean_smoothness`` is one
+    word to a line breaker, and a table of such titles would not fit the page otherwise."""
+    return _e(name).replace("_", "_\u200b")
 
 
 def _img(*names: str) -> str:
@@ -349,8 +360,8 @@ def build_report(run: Run, *, price_per_hour: float = 1.0, currency: str = "$",
 
     pre, info = run.preprocessor, run.info
     report = Report(title=f"Model report: {info.get('dataset') or run.path.name}",
-                    subtitle=f"Run {run.path.name} · {info.get('model', run.spec.name)} · "
-                             f"written {_dt.datetime.now():%Y-%m-%d %H:%M} by TrainDesk")
+                    subtitle=f"{_run_title(run)} · written "
+                             f"{_dt.datetime.now():%Y-%m-%d %H:%M} by TrainDesk")
     try:
         evaluation = evaluate_run(run)
         evaluation_note = ""
@@ -404,10 +415,31 @@ def _add_summary(report: Report, run: Run, evaluation, test: dict) -> None:
                     f"{metric_text('mae', test.get('mae', float('nan')))} on average, and it "
                     f"explains {metric_text('r2', test.get('r2', float('nan')))} of the "
                     f"variation (R²; 1 would be perfect).")
-    report.sections.append(Section("Summary", headline, ""))
+    report.sections.append(Section("Summary", headline, _baseline_html(report, evaluation)))
     for key in ("accuracy", "f1_macro", "mae", "rmse", "r2"):
         if key in test:
             report.numbers[key] = metric_text(key, test[key])
+
+
+def _baseline_html(report: Report, evaluation) -> str:
+    """The rare-class and baseline sentences under the headline (none without an evaluation:
+    the run's data file is gone)."""
+    if evaluation is None:
+        return ""
+    notes = headline_notes(evaluation)
+    base = baseline_of(evaluation)
+    if base is not None:
+        report.numbers["baseline"] = metric_text(base.metric, base.value)
+    style = ' class="warning"' if base is not None and base.close else ""
+    return "".join(f"<p{style}>{_e(note)}</p>" for note in notes)
+
+
+def _run_title(run: Run) -> str:
+    """The run as the app names it ("Run 3 · small MLP"), with the model when the name does
+    not already say it."""
+    title = run.folder.title if run.folder is not None else run.path.name
+    model = model_label(str(run.info.get("model", run.spec.name)))
+    return title if model.lower() in title.lower() else f"{title} · {model}"
 
 
 def _add_data(report: Report, run: Run) -> None:
@@ -498,7 +530,7 @@ def _add_reproducibility(report: Report, run: Run) -> None:
                                                  f"{training.get('lr', '')}, "
                                                  f"{batch}"],
         ["Device", run.metrics.get("device") or info.get("device", "")],
-        *_versions()])
+        *_versions()], css_class="repro")  # smaller: the 64-digit hash fits an A4 line
     report.numbers["sha256"] = str(fingerprint.get("sha256", ""))
     report.sections.append(Section("Reproducibility", "Everything needed to train the same model "
                                    "again: with these settings, data and versions TrainDesk "
@@ -692,7 +724,7 @@ def _examples_html(evaluation, pre, report: Report, n: int) -> str:
         report.images["examples.png"] = image_strip(images[picks], captions, good)
         return _img("examples.png") + '<p class="muted">Green: right; red: wrong.</p>'
     frame = evaluation.examples
-    shown = [c for c in frame.columns if c != pre.target][:6]
+    shown = _columns_that_fit([c for c in frame.columns if c != pre.target][:6])
     rows = []
     for i in picks:
         pred, conf, truth = said(i)
@@ -700,6 +732,20 @@ def _examples_html(evaluation, pre, report: Report, n: int) -> str:
                   for c in shown]
         rows.append(values + [pred + (f" ({conf})" if conf else ""), truth])
     return _table([*shown, "Model said", "Right answer"], rows)
+
+
+def _columns_that_fit(columns: list, budget: int = 36) -> list:
+    """The first *columns* whose titles fit a page beside the two answer columns: a column is
+    as wide as its title's longest piece (and a number's digits), and an A4 page holds about
+    *budget* characters of them. At least one is shown."""
+    shown, used = [], 0
+    for name in columns:
+        width = max(6, *(len(p) for p in str(name).replace("_", " ").split() or [""]))
+        if shown and used + width > budget:
+            break
+        shown.append(name)
+        used += width
+    return shown
 
 
 def _short(value, limit: int) -> str:

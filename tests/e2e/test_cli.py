@@ -46,6 +46,10 @@ def test_train_evaluate_predict_export_on_a_sample(tmp_path):
     doc = json.loads(proc.stdout)
     assert doc["metrics"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     assert set(doc["per_class"]) == {"setosa", "versicolor", "virginica"}
+    # Beside the headline: what always answering the most common test class would score.
+    assert doc["baseline"]["metric"] == "accuracy" and doc["baseline"]["value"] < 0.5
+    assert doc["baseline"]["rule"].startswith("always answering")
+    assert any("would score" in note for note in doc["notes"])
 
     from ml.data.samples import load_sample_frame
 

@@ -32,3 +32,12 @@ def test_every_live_axis_reads_true_values_after_a_second_run(qtbot, window, use
         assert axis.autoSIPrefixScale == 1.0, axis.labelText
         assert axis.labelUnitPrefix == ""
         assert "(x" not in axis.labelString()
+    # The headline is read beside what always answering the most common class would score.
+    banner = window.train_page.banner.text()
+    assert "always answering" in banner and "would" in banner
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    note = page.baseline_note
+    assert note.isVisible() and note.text().startswith("For comparison, always answering")
+    assert note.kind == "info"  # digits: far better than the most common class

@@ -110,6 +110,8 @@ def test_a_classification_report_has_every_section_and_the_runs_numbers(iris_run
     accuracy = run.metrics["test"]["accuracy"]
     assert f"right {metric_text('accuracy', accuracy)} of the time" in html
     assert report.numbers["accuracy"] == metric_text("accuracy", accuracy)
+    # ... beside what always answering the test split's most common class would score.
+    assert "always answering" in html and report.numbers["baseline"] in html
     assert f"{run.metrics['test']['f1_macro'] * 100:.1f}%" in html
     # Confusion matrix cells sum to the test split.
     cells = re.findall(r'<td style="background:rgb[^"]*">(\d+)</td>', html)
@@ -177,6 +179,7 @@ def test_regression_report_shows_a_scatter_and_error_numbers(tmp_path):
     assert parse_html(html).h2 == SECTIONS
     assert "predicts the number price" in html
     assert report.numbers["mae"] == metric_text("mae", run.metrics["test"]["mae"])
+    assert "always predicting the training average" in html
     assert any("scatter" in name for name in report.images)
     assert "Cost" in html
 
