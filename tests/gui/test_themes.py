@@ -112,15 +112,17 @@ def test_every_ml_word_on_screen_has_a_plain_tooltip(qtbot, window, user):
     window.go_to(3)  # the evaluation fills in
     qtbot.wait(200)
     missing, seen = [], set()
-    for page in _visit_every_panel(qtbot, window):
-        for widget in page.findChildren(QWidget):
-            text = visible_text(widget)
-            if not widget.isVisible() or not text or len(text) > 80:
-                continue
-            terms = terms_in(text)
-            seen.update(terms)
-            if terms and not widget.toolTip():
-                missing.append(text)
+    for every in (False, True):  # the Model page's Basic settings, then All settings
+        window.model_page.show_all_settings(every)
+        for page in _visit_every_panel(qtbot, window):
+            for widget in page.findChildren(QWidget):
+                text = visible_text(widget)
+                if not widget.isVisible() or not text or len(text) > 80:
+                    continue
+                terms = terms_in(text)
+                seen.update(terms)
+                if terms and not widget.toolTip():
+                    missing.append(text)
     assert not missing, sorted(set(missing))
     # The words the issue names are on screen, and explained.
     assert {"Epoch", "Batch size", "Learning rate", "Dropout", "F1 score"} <= seen
