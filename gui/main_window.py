@@ -723,6 +723,7 @@ class MainWindow(QMainWindow):
             lambda on: (self.settings.setValue("welcome/show", on), self.settings.sync()))
         dialog.sample_chosen.connect(self._open_sample)
         dialog.open_file_chosen.connect(self._open_any_file)
+        dialog.open_folder_chosen.connect(self._open_any_folder)
         dialog.tour_chosen.connect(self.start_tour)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -741,6 +742,12 @@ class MainWindow(QMainWindow):
 
         path = dialogs.open_file(self, "Open a data file or a project",
                                  f"{PROJECT_FILTER};;{FILE_FILTER}")
+        if path:
+            self.open_dropped(path)
+
+    @Slot()
+    def _open_any_folder(self) -> None:
+        path = dialogs.open_folder(self, "Open a folder of images (one sub-folder per class)")
         if path:
             self.open_dropped(path)
 

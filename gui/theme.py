@@ -5,8 +5,8 @@ cannot reach is styled here once, by role, instead of with colours scattered ove
 
 - labels that are hints or captions set ``muted=True`` (:func:`mute`), problems ``problem=True``;
   the application style sheet colours them per theme;
-- pyqtgraph plots get the theme's background and axis colours, also when the theme changes while
-  they are on screen;
+- pyqtgraph plots get the theme's background, axis, title and legend colours, also when the theme
+  changes while they are on screen;
 - painted widgets ask :func:`colors` for their text colour.
 
 Coloured banners (error, warning, ok) keep their own light backgrounds with dark text in both
@@ -132,11 +132,24 @@ def _apply_to_plots(app: QApplication, theme: Colors) -> None:
 
     pg.setConfigOptions(background=theme.plot_background, foreground=theme.plot_foreground)
     for widget in app.allWidgets():
-        if isinstance(widget, pg.PlotWidget):
+        if isinstance(widget, (pg.PlotWidget, pg.GraphicsLayoutWidget)):
             widget.setBackground(theme.plot_background)
-            for name in ("left", "bottom", "right", "top"):
-                axis = widget.getPlotItem().getAxis(name)
-                axis.setPen(theme.plot_foreground)
-                axis.setTextPen(theme.plot_foreground)
-        elif isinstance(widget, pg.GraphicsLayoutWidget):
-            widget.setBackground(theme.plot_background)
+            _recolour_items(widget.scene().items(), theme)
+
+
+def _recolour_items(items, theme: Colors) -> None:
+    """Axes, titles and legend entries of open plots in *theme*'s foreground.
+
+    pyqtgraph bakes the foreground colour into a title's or legend entry's text when it is set,
+    so an open plot kept the old theme's text until it is drawn again; labels given their own
+    colour keep it.
+    """
+    import pyqtgraph as pg
+
+    for item in items:
+        if isinstance(item, pg.AxisItem):
+            item.setPen(theme.plot_foreground)
+            item.setTextPen(theme.plot_foreground)
+        elif (isinstance(item, pg.LabelItem) and item.opts.get("color") is None
+              and item.text and item.isVisible()):  # a hidden (empty) title stays hidden
+            item.setText(item.text)  # re-reads the foreground colour just configured

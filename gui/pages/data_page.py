@@ -254,9 +254,9 @@ class DataPage(QWidget):
         self.drop_hint.setWordWrap(True)
         self.drop_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         mute(self.drop_hint)
-        self.drop_hint.setStyleSheet("QLabel#dropHint { border: 2px dashed palette(mid); "
-                                     "background: palette(base); border-radius: 10px; "
-                                     "padding: 24px; font-size: 12pt; }")
+        self.drop_hint.setStyleSheet("QLabel#dropHint { border: 2px dashed "
+                                     "palette(placeholder-text); background: palette(base); "
+                                     "border-radius: 10px; padding: 24px; font-size: 12pt; }")
         self.preview_stack = QStackedWidget()
         self.preview_stack.addWidget(self.drop_hint)
         self.preview_stack.addWidget(self.preview)

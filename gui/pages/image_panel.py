@@ -184,6 +184,7 @@ class ImagePanel(QWidget):
         self.skipped_model = _SkippedModel(["File", "Reason"])
         self.skipped_view = QTableView()
         self.skipped_view.setObjectName("skippedTable")
+        self.skipped_view.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.skipped_view.setModel(self.skipped_model)
         self.skipped_view.verticalHeader().hide()
         self.skipped_view.verticalHeader().setDefaultSectionSize(22)

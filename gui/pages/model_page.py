@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QDoubleValidator, QFont, QGuiApplication, QStandardItemModel, QUndoStack
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QRadioButton,
     QScrollArea,
     QSpinBox,
     QTabWidget,
@@ -32,6 +34,7 @@ from .. import dialogs
 from ..state import ProjectState
 from ..theme import mark_problem, mute
 from ..widgets.common import (
+    CardRow,
     MessageBanner,
     MetricCard,
     format_bytes,
@@ -115,11 +118,15 @@ class ModelPage(QWidget):
         self._build_transfer_tab()
 
         self._build_settings_tabs()
+        detail = self._build_detail_toggle()
 
         right = self._build_network_view()
 
+        left = QVBoxLayout()
+        left.addLayout(detail)
+        left.addWidget(self.settings_tabs, 1)
         layout = QHBoxLayout(self)
-        layout.addWidget(self.settings_tabs)
+        layout.addLayout(left)
         layout.addLayout(right, 1)
 
         state.model_changed.connect(self._on_model_changed)
@@ -149,6 +156,46 @@ class ModelPage(QWidget):
         self.settings_tabs.setMinimumWidth(400)
         self.settings_tabs.setMaximumWidth(480)
 
+    def _build_detail_toggle(self) -> QHBoxLayout:
+        """Basic / All settings: a newcomer sees the few settings that matter first; the
+        choice is remembered (settings.ini) for the next session."""
+        from ..settings import all_settings_shown, open_settings
+
+        self._app_settings = open_settings()
+        self.all_settings = all_settings_shown(self._app_settings)
+        # Radio buttons: which one is on reads at a glance in both themes.
+        self.basic_button = QRadioButton("Basic")
+        self.basic_button.setObjectName("basicSettingsButton")
+        self.basic_button.setToolTip("Only what most runs need: the model, learning rate, "
+                                     "batch size and epochs")
+        self.all_button = QRadioButton("All settings")
+        self.all_button.setObjectName("allSettingsButton")
+        self.all_button.setToolTip("Every setting: optimizer, schedule, loss, device, "
+                                   "transfer learning and more")
+        group = QButtonGroup(self)
+        for button in (self.basic_button, self.all_button):
+            group.addButton(button)
+        (self.all_button if self.all_settings else self.basic_button).setChecked(True)
+        self.basic_button.clicked.connect(lambda: self.show_all_settings(False))
+        self.all_button.clicked.connect(lambda: self.show_all_settings(True))
+        self.detail_note = QLabel("The other settings keep their values.")
+        mute(self.detail_note)
+        row = QHBoxLayout()
+        row.addWidget(self.basic_button)
+        row.addWidget(self.all_button)
+        row.addWidget(self.detail_note)
+        row.addStretch(1)  # the radios stay together when the note is hidden
+        return row
+
+    def show_all_settings(self, on: bool) -> None:
+        """Show every setting (*on*) or only the basic ones, and remember the choice."""
+        from ..settings import set_all_settings_shown
+
+        self.all_settings = bool(on)
+        (self.all_button if on else self.basic_button).setChecked(True)
+        set_all_settings_shown(self._app_settings, self.all_settings)
+        self._show_rows()
+
     def _build_network_view(self) -> QVBoxLayout:
         """The network's cost cards, its layers and diagram, and Show code."""
         # -- the network and its cost ----------------------------------------------------------
@@ -159,9 +206,9 @@ class ModelPage(QWidget):
         self.memory_card = MetricCard("training memory")
         self.memory_card.setToolTip("An estimate for the chosen batch size: weights, gradients, "
                                     "optimizer state and the activations kept for learning.")
-        cards = QHBoxLayout()
-        for card in (self.params_card, self.size_card, self.macs_card, self.memory_card):
-            cards.addWidget(card)
+        self.cards_row = CardRow((self.params_card, self.size_card, self.macs_card,
+                                  self.memory_card))
+        self.cards_row.setObjectName("costCards")
         self.error_banner = MessageBanner()
         self.error_banner.setObjectName("modelError")
         self.input_label = QLabel("")
@@ -195,7 +242,7 @@ class ModelPage(QWidget):
         right = QVBoxLayout()
         right.addLayout(top)
         right.addWidget(self.input_label)
-        right.addLayout(cards)
+        right.addWidget(self.cards_row)
         right.addWidget(self.error_banner)
         right.addWidget(self.view_tabs, 1)
         return right
@@ -248,7 +295,8 @@ class ModelPage(QWidget):
         form.addRow(self.preset_label)
         form.addRow(self.suggest_button)
         knobs = QGroupBox("Shape of the preset")
-        kf = _form(knobs)
+        self.knobs_box, self._knobs_form = knobs, _form(knobs)
+        kf = self._knobs_form
         kf.addRow("Hidden layers:", self.hidden_edit)
         self.channels_row_label = QLabel("Conv channels:")
         kf.addRow(self.channels_row_label, self.channels_edit)
@@ -411,7 +459,7 @@ class ModelPage(QWidget):
         """The Optimizer, schedule and Loop boxes."""
         self.training_tab = QWidget()
         opt = QGroupBox("Optimizer")
-        of = _form(opt)
+        self._opt_form = of = _form(opt)
         of.addRow("Optimizer:", self.optimizer_combo)
         of.addRow("Learning rate:", self.lr_combo)
         self.momentum_label = QLabel("Momentum:")
@@ -419,7 +467,8 @@ class ModelPage(QWidget):
         of.addRow(self.nesterov_check)
         of.addRow("Weight decay:", self.weight_decay_combo)
         sched = QGroupBox("Learning-rate schedule")
-        sf = _form(sched)
+        self.schedule_box, self._schedule_form = sched, _form(sched)
+        sf = self._schedule_form
         sf.addRow("Schedule:", self.schedule_combo)
         sf.addRow("Warm-up:", self.warmup_spin)
         self.step_label, self.gamma_label = QLabel("Step every:"), QLabel("Multiply by:")
@@ -430,7 +479,7 @@ class ModelPage(QWidget):
         sf.addRow(self.factor_label, self.factor_spin)
         sf.addRow(self.schedule_plot)
         loop = QGroupBox("Loop")
-        lf = _form(loop)
+        self._loop_form = lf = _form(loop)
         lf.addRow("Loss:", self.loss_combo)
         self.smoothing_label = QLabel("Label smoothing:")
         lf.addRow(self.smoothing_label, self.smoothing_spin)
@@ -506,7 +555,7 @@ class ModelPage(QWidget):
             Qt.TextInteractionFlag.TextSelectableByMouse)
         self.transfer_tab = QWidget()
         box = QGroupBox("Transfer learning")
-        form = _form(box)
+        self._transfer_form = form = _form(box)
         form.addRow("Start from:", self.init_combo)
         form.addRow("", self.init_file_button)
         form.addRow("Freeze loaded layers:", self.freeze_spin)
@@ -703,20 +752,9 @@ class ModelPage(QWidget):
         self.early_check.setChecked(training.early_stopping)
         self.patience_es_spin.setValue(training.patience)
         self.min_delta_spin.setValue(training.min_delta)
-        for w in (self.patience_es_label, self.patience_es_spin, self.min_delta_label,
-                  self.min_delta_spin):
-            w.setVisible(training.early_stopping)
-        sgd_like = training.optimizer in ("sgd", "rmsprop")
-        for w in (self.momentum_label, self.momentum_spin):
-            w.setVisible(sgd_like)
-        self.nesterov_check.setVisible(training.optimizer == "sgd")
-        for w in (self.step_label, self.step_spin, self.gamma_label, self.gamma_spin):
-            w.setVisible(training.schedule == "step")
-        for w in (self.patience_label, self.patience_spin, self.factor_label, self.factor_spin):
-            w.setVisible(training.schedule == "plateau")
-        classification = task == "classification"
-        for w in (self.smoothing_label, self.smoothing_spin):
-            w.setVisible(classification)
+        self.monitor_combo.setItemText(1, "best validation accuracy" if task == "classification"
+                                       else "lowest validation MAE")
+        self._show_rows()
         self.schedule_plot.show_schedule(training)
 
     def _show_preset_state(self) -> None:
@@ -729,19 +767,69 @@ class ModelPage(QWidget):
         custom = bool(model.layers)
         self.custom_label.setText("The layers were edited by hand; these settings apply again "
                                   "after “Back to the preset”." if custom else "")
-        family = (info.kind if info else "")
-        conv = name in ("cnn", "vgg", "resnet")
-        # Only the presets built from these settings offer them.
-        self.hidden_edit.setEnabled(not custom and name in ("mlp", "mlp_bn", "cnn", "vgg",
-                                                             "text"))
-        self.activation_combo.setEnabled(not custom and name not in ("resnet", "rnn",
-                                                                     "transformer", "linear"))
-        self.dropout_spin.setEnabled(not custom and name not in ("resnet", "linear"))
-        for w in (self.channels_edit, self.channels_row_label, self.batchnorm_check):
-            w.setEnabled(conv and not custom)
-        for w in (self.rnn_combo, self.rnn_row_label):
-            w.setEnabled(name == "rnn" and not custom)
-            w.setVisible(family == "text" or name == "rnn")
+        self._show_rows()
+
+    def _preset_rows(self) -> list[tuple[QFormLayout, QWidget, bool, bool]]:
+        """The preset's shape settings: only those the chosen preset is built from apply
+        (none once the layers were edited by hand)."""
+        state, model = self.state, self.state.project.model
+        name = model.preset
+        if name == "auto" and state.spec is not None:
+            name = state.spec.name
+        shaped = not model.layers
+        conv = shaped and name in ("cnn", "vgg", "resnet")
+        kf = self._knobs_form
+        return [(kf, self.hidden_edit, shaped and name in ("mlp", "mlp_bn", "cnn", "vgg",
+                                                           "text"), False),
+                (kf, self.channels_edit, conv, False),
+                (kf, self.activation_combo, shaped and name not in (
+                    "resnet", "rnn", "transformer", "linear"), False),
+                (kf, self.dropout_spin, shaped and name not in ("resnet", "linear"), False),
+                (kf, self.batchnorm_check, conv, False),
+                (kf, self.rnn_combo, shaped and name == "rnn", False)]
+
+    def _training_rows(self) -> list[tuple[QFormLayout, QWidget, bool, bool]]:
+        """The training settings: each with whether it applies to these settings and data,
+        and whether it is one of the basic few."""
+        training = self.state.project.training
+        task = self.state.summary.task if self.state.summary is not None else "classification"
+        gpu = cuda_available()
+        of, sf, lf = self._opt_form, self._schedule_form, self._loop_form
+        early = training.early_stopping
+        return [(of, self.optimizer_combo, True, False), (of, self.lr_combo, True, True),
+                (of, self.momentum_spin, training.optimizer in ("sgd", "rmsprop"), False),
+                (of, self.nesterov_check, training.optimizer == "sgd", False),
+                (of, self.weight_decay_combo, True, False),
+                *((sf, w, training.schedule == "step", False)
+                  for w in (self.step_spin, self.gamma_spin)),
+                *((sf, w, training.schedule == "plateau", False)
+                  for w in (self.patience_spin, self.factor_spin)),
+                (lf, self.loss_combo, True, False),
+                (lf, self.smoothing_spin, task == "classification", False),
+                (lf, self.clip_spin, True, False), (lf, self.batch_spin, True, True),
+                (lf, self.epochs_spin, True, True), (lf, self.seed_spin, True, False),
+                (lf, self.device_combo, True, False), (lf, self.amp_check, gpu, False),
+                (lf, self.best_check, True, False), (lf, self.monitor_combo, True, False),
+                (lf, self.oom_check, gpu or mps_available(), False),
+                (lf, self.early_check, True, True), (lf, self.patience_es_spin, early, True),
+                (lf, self.min_delta_spin, early, False),
+                (self._transfer_form, self.freeze_spin,
+                 bool(self.state.project.model.init_from), True)]
+
+    def _show_rows(self) -> None:
+        """Show each setting that applies to this data and model - in Basic, only the basic
+        ones. A hidden setting keeps its value; one that does not apply is hidden, not greyed."""
+        every = self.all_settings
+        preset = self._preset_rows()
+        for form, field, applies, basic in preset + self._training_rows():
+            form.setRowVisible(field, applies and (every or basic))
+        # The custom-layers note explains why no shape setting applies.
+        self.knobs_box.setVisible(every and (any(r[2] for r in preset)
+                                             or bool(self.state.project.model.layers)))
+        self.schedule_box.setVisible(every)
+        # Transfer learning is for experts, unless it is in use (then it stays in sight).
+        self.settings_tabs.setTabVisible(2, every or bool(self.state.project.model.init_from))
+        self.detail_note.setVisible(not every)
 
     def _show_summary(self) -> None:
         state = self.state
@@ -859,7 +947,7 @@ class ModelPage(QWidget):
             self.init_combo.clear()
             self.init_combo.addItem("Fresh weights (no transfer)", "")
             for record in reversed(with_runs):
-                self.init_combo.addItem(f"Run {record.id} ({record.model})", record.path)
+                self.init_combo.addItem(f"Run: {record.title}", record.path)
             index = self.init_combo.findData(model.init_from)
             if index < 0 and model.init_from:
                 self.init_combo.addItem(f"File: {model.init_from}", model.init_from)

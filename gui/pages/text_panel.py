@@ -68,6 +68,7 @@ class TextPanel(QWidget):
         self.preview_model = RecordsModel(["Text", "Tokens", "Unknown", "Cut"])
         self.preview_view = QTableView()
         self.preview_view.setObjectName("tokenPreview")
+        self.preview_view.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         self.preview_view.setModel(self.preview_model)
         self.preview_view.setWordWrap(True)
         self.preview_view.verticalHeader().hide()

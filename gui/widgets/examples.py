@@ -167,6 +167,7 @@ class ExamplesDialog(QDialog):
                                                                         "Error"])
         table = QTableWidget(len(rows), len(head) + len(columns))
         table.setObjectName("exampleTable")
+        table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it
         table.setHorizontalHeaderLabels(head + columns)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.verticalHeader().hide()

@@ -20,6 +20,7 @@ from ml.data.health import Finding
 from ..theme import mark_problem
 
 _COLOURS = {"warning": ("#fff4e5", "#b45309", "⚠"), "info": ("#eef4fb", "#1d4ed8", "ℹ")}
+_TEXT = "#1f1f1f"  # on the findings' light backgrounds, in either theme
 _ACTIONS = {"class_weights": "Use class weights", "ignore_columns": "Ignore these columns"}
 
 
@@ -87,7 +88,10 @@ class HealthView(QScrollArea):
         bg, fg, icon = _COLOURS.get(finding.severity, _COLOURS["info"])
         row = QFrame()
         row.setObjectName(f"finding_{finding.key}")
-        row.setStyleSheet(f"QFrame#{row.objectName()} {{ background: {bg}; border-radius: 4px; }}")
+        # The light background brings its own dark text: the palette's text is near-white in
+        # the dark theme, unreadable on cream.
+        row.setStyleSheet(f"QFrame#{row.objectName()} {{ background: {bg}; border-radius: 4px; }}"
+                          f" QFrame#{row.objectName()} QLabel {{ color: {_TEXT}; }}")
         layout = QHBoxLayout(row)
         mark = QLabel(icon)
         mark.setStyleSheet(f"color: {fg}; font-size: 16px;")

@@ -163,6 +163,8 @@ class RecordsModel(QAbstractTableModel):
             if isinstance(value, (int, np.integer)):
                 return f"{int(value):,}"
             return str(value)
+        if role == Qt.ItemDataRole.ToolTipRole and isinstance(value, str) and value:
+            return value  # the whole text where a narrow column elides it
         if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float,
                                                                             np.number)):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -46,6 +46,7 @@ class WelcomeDialog(QDialog):
 
     sample_chosen = Signal(str)  # "sample:NAME"
     open_file_chosen = Signal()
+    open_folder_chosen = Signal()  # a file dialog cannot pick a folder: its own button
     tour_chosen = Signal()
 
     def __init__(self, samples, show_at_start: bool, parent=None):
@@ -71,6 +72,8 @@ class WelcomeDialog(QDialog):
         self.sample_button.setObjectName("welcomeSampleButton")
         self.file_button = _big(QPushButton("Open a file…"))
         self.file_button.setObjectName("welcomeFileButton")
+        self.folder_button = _big(QPushButton("Open a folder…"))
+        self.folder_button.setObjectName("welcomeFolderButton")
         self.tour_button = _big(QPushButton("Take the 30-second tour"))
         self.tour_button.setObjectName("welcomeTourButton")
         self.sample_button.setDefault(True)
@@ -84,7 +87,10 @@ class WelcomeDialog(QDialog):
                                     "in under a minute:"))
         sample_side.addWidget(self.sample_combo)
         grid.addLayout(sample_side, 0, 1)
-        grid.addWidget(self.file_button, 1, 0)
+        open_buttons = QVBoxLayout()
+        open_buttons.addWidget(self.file_button)
+        open_buttons.addWidget(self.folder_button)
+        grid.addLayout(open_buttons, 1, 0)
         grid.addWidget(_note("Your own table (CSV, Excel, Parquet), a folder or .zip of images "
                              "sorted into one folder per class, or a saved TrainDesk project. "
                              "You can also drop it onto the window."), 1, 1)
@@ -114,6 +120,7 @@ class WelcomeDialog(QDialog):
 
         self.sample_button.clicked.connect(self._on_sample)
         self.file_button.clicked.connect(self._on_file)
+        self.folder_button.clicked.connect(self._on_folder)
         self.tour_button.clicked.connect(self._on_tour)
 
     @Slot()
@@ -127,6 +134,11 @@ class WelcomeDialog(QDialog):
     def _on_file(self) -> None:
         self.accept()
         self.open_file_chosen.emit()
+
+    @Slot()
+    def _on_folder(self) -> None:
+        self.accept()
+        self.open_folder_chosen.emit()
 
     @Slot()
     def _on_tour(self) -> None:
