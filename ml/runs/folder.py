@@ -9,6 +9,9 @@
       config.json           resolved data, model and training settings, data fingerprint;
                             written once, when the run starts
       split.npz             row indices of the train / val / test splits
+      row_hashes.npz        a hash of each training and validation row's values (feature and
+                            target columns, ``columns``), to count a file's rows that were
+                            trained on (see ml.data.rowhash); runs before it have none
       check_inputs.npy      a sample of encoded test inputs, to check exports later
       preprocessing.json    fitted encodings and statistics (see ml.data.preprocessing)
       model.json            the model spec (layers)
@@ -267,7 +270,8 @@ class RunFolder:
 
     # -- writing --------------------------------------------------------------------------------
     def start(self, *, config: dict, rows: dict[str, np.ndarray], preprocessor: Preprocessor,
-              spec: ModelSpec, info: dict, x_test: np.ndarray) -> None:
+              spec: ModelSpec, info: dict, x_test: np.ndarray,
+              row_hashes: dict[str, np.ndarray] | None = None) -> None:
         """Write the files that describe a new run, before its first epoch: ``config.json``
         (once, never rewritten), the split, check inputs, preprocessing, model and run.json."""
         self._config = {**config, "format": CONFIG_FORMAT, "version": RUN_VERSION,
@@ -276,6 +280,8 @@ class RunFolder:
         with atomic_path(self.path / "split.npz", error=RunError) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **{k: np.asarray(v, np.int64) for k, v in rows.items()})
+        if row_hashes is not None:
+            self._write_row_hashes(row_hashes)
         # A sample of encoded test inputs, so an export can be checked even after the data file
         # has moved or changed (derived from the user's own data; it stays in the run folder).
         per_row = max(1, x_test[:1].nbytes)
@@ -457,6 +463,27 @@ class RunFolder:
         smaller = self.measurements().get("smaller") or {}
         return {k: v for k, v in smaller.items() if isinstance(v, dict) and digest
                 and v.get("model") == digest}
+
+    def _write_row_hashes(self, hashes: dict[str, np.ndarray]) -> None:
+        """``row_hashes.npz``: ``train`` and ``val`` (uint64, sorted) and ``columns`` (the
+        hashed columns, as text). An optional file: an older TrainDesk ignores it."""
+        arrays = {k: np.sort(np.asarray(hashes[k], np.uint64)) for k in ("train", "val")}
+        arrays["columns"] = np.asarray([str(c) for c in hashes["columns"]], dtype=np.str_)
+        with atomic_path(self.path / "row_hashes.npz", error=RunError) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+    def row_hashes(self) -> dict[str, Any] | None:
+        """The hashes of the training and validation rows and the columns they cover, or None
+        for a run without them (older than the file, an image run, or a damaged file)."""
+        try:
+            with open(self.path / "row_hashes.npz", "rb") as fh, \
+                    np.load(fh, allow_pickle=False) as npz:
+                return {"train": np.asarray(npz["train"], np.uint64),
+                        "val": np.asarray(npz["val"], np.uint64),
+                        "columns": [str(c) for c in npz["columns"]]}
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
 
     def check_inputs(self) -> np.ndarray:
         """Encoded test inputs kept in the run folder, to check exports when the data is gone."""

@@ -1,0 +1,26 @@
+"""The Evaluate page says what the evaluated rows were used for, as ml counted it."""
+
+from pathlib import Path
+
+from tests.gui.test_export_extras import _train_iris
+
+IRIS = Path(__file__).resolve().parents[2] / "resources" / "samples" / "iris.csv"
+
+
+def test_the_training_file_is_not_called_unused(qtbot, window, user):
+    current = _train_iris(qtbot, window, epochs=2)
+    rows = current.evaluation.n
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    assert f"{rows} rows never used for training or to pick the best epoch" in \
+        page.source_label.text()
+    user.open_paths.append(str(IRIS))
+    page.file_button.click()
+    qtbot.waitUntil(lambda: page.evaluation is not None and page.evaluation.source == "iris.csv",
+                    timeout=30_000)
+    text = page.source_label.text()
+    assert "on the <b>iris.csv</b>: 150 rows: " in text
+    assert "were used for training and" in text and "so these scores are optimistic" in text
+    assert "never used for training" not in text
+    assert page.evaluation.overlap["train"] + page.evaluation.overlap["val"] == 150 - rows
