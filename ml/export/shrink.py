@@ -387,8 +387,9 @@ class ShrinkJob:
         info = {"id": folder.path.name, "created": now_iso(), "status": "running",
                 "task": pre.task, "model": spec.name, "dataset": teacher.info.get("dataset", ""),
                 "label": label, "derived_from": derived}
+        # The same rows as the teacher's, so the same hashes of its training rows (if any).
         folder.start(config=config, rows=teacher.split_rows(), preprocessor=pre, spec=spec,
-                     info=info, x_test=x_test)
+                     info=info, x_test=x_test, row_hashes=teacher.folder.row_hashes())
         return folder
 
     def _fit(self, folder: RunFolder, net: nn.Module, teacher_net: nn.Module, pre, training,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
+from ..data.rowhash import row_hashes
 from ..data.streaming import ImageFiles
 from ..errors import Cancelled, DataError, NothingToDo, OutOfMemory, RunError, TrainDeskError
 from ..evaluation.evaluate import Evaluation, evaluate_arrays
@@ -338,7 +339,8 @@ class TrainingJob:
                                   "features": prepared.summary.features}
             run_info["created"] = now_iso()
             folder.start(config=config, rows=prepared.rows, preprocessor=prepared.preprocessor,
-                         spec=setup.spec, info=run_info, x_test=prepared.x["test"])
+                         spec=setup.spec, info=run_info, x_test=prepared.x["test"],
+                         row_hashes=split_row_hashes(setup.dataset, prepared))
             say(f"Run folder: {folder.path}")
         elif main:
             for setting, (value, why) in self._changes.items():
@@ -552,6 +554,19 @@ class JobQueue:
             return dataset
         say(f"Loading {project.data.source} ...")
         return load_dataset(project.data.source, project.data.read_options)
+
+
+def split_row_hashes(dataset: Dataset, prepared: PreparedData) -> dict | None:
+    """Hashes of the training and validation rows' feature and target values, so that an
+    evaluation on another file can tell how many of its rows were trained on; None for images
+    (their rows are files, and a copy of a picture is not the same row)."""
+    if dataset.kind == "image" or prepared.summary.image_shape:
+        return None
+    columns = [*prepared.summary.features, prepared.summary.target]
+    frame = dataset.frame
+    return {"columns": columns,
+            **{part: row_hashes(frame.iloc[prepared.rows[part]], columns)
+               for part in ("train", "val")}}
 
 
 def _same_rows(a: dict, b: dict) -> bool:
