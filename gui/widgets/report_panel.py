@@ -36,22 +36,21 @@ INTRO = ("One click writes a report to hand over: what the data was and what was
 
 
 def write_run_report(run_path: str, out: str, price_per_hour: float, currency: str,
-                     watts: float | None, include_smaller: bool, tables: list,
+                     watts: float | None, include_smaller: bool,
                      should_stop=None) -> list[Path]:
     """Build and write the report of the run in *run_path* (HTML, and PDF when registered);
-    with *include_smaller*, the pruned and distilled runs made from it are measured too.
+    with *include_smaller*, the pruned and distilled runs made from it are measured again
+    first. The report shows every smaller version measured of the run's weights (kept in
+    its folder), the int8 ones measured on the Export step too.
     *should_stop* is checked between the steps, so a stopped report writes no file."""
     from ml.evaluation.report import build_report, write_report
     from ml.export.shrink import compare_smaller
 
     run = load_run(run_path)
-    tables = list(tables)
-    smaller = compare_smaller(run) if include_smaller else None
+    if include_smaller:
+        compare_smaller(run)  # kept with the run, where the report reads it
     check_stop(should_stop, _STOPPED)
-    if smaller is not None:
-        tables.insert(0, smaller)
-    report = build_report(run, price_per_hour=price_per_hour, currency=currency, watts=watts,
-                          compression=tables)
+    report = build_report(run, price_per_hour=price_per_hour, currency=currency, watts=watts)
     check_stop(should_stop, _STOPPED)
     return write_report(report, out)
 
@@ -62,10 +61,9 @@ _STOPPED = "The report was stopped; nothing was written."
 class ReportPanel(QWidget):
     """Settings for the report's cost estimate, where to save it, and a button."""
 
-    def __init__(self, state: ProjectState, tables=lambda: [], parent: QWidget | None = None):
+    def __init__(self, state: ProjectState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self._tables = tables  # measured int8 variants of the current run, from the Export tab
         self.runner = TaskRunner(self)
         self.runner.finished.connect(self._on_written)
         self.runner.errored.connect(self._on_errored)
@@ -175,8 +173,7 @@ class ReportPanel(QWidget):
         self.runner.start(FunctionWorker(
             write_run_report, str(current.record.path), str(Path(path).expanduser()),
             self.price_spin.value(), self.currency_edit.text().strip(),
-            float(self.watts_spin.value()) or None, self.smaller_check.isChecked(),
-            self._tables()))
+            float(self.watts_spin.value()) or None, self.smaller_check.isChecked()))
 
     @Slot(object)
     def _on_written(self, paths) -> None:

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ml.export.compress import CompressionReport
 from ml.export.shrink import SPARSITIES, student_choices
 from ml.models.spec import summarize
-from ml.runs.folder import load_run
+from ml.runs.folder import RunFolder, load_run
 from workers.base import TaskRunner
 from workers.shrink_worker import ShrinkWorker
 
@@ -153,6 +154,7 @@ class ShrinkPanel(QWidget):
         self.student_combo.clear()
         current = self.state.current_run
         choices = []
+        self._show_kept(current)
         if current is not None:
             try:
                 choices = student_choices(load_run(current.record.path))
@@ -165,6 +167,17 @@ class ShrinkPanel(QWidget):
             self.prune_radio.setChecked(True)
         self.start_button.setEnabled(current is not None)
         self._update_enabled()
+
+    def _show_kept(self, current) -> None:
+        """The pruned and distilled versions measured of this run's weights before (kept in
+        its folder, as its report shows them); nothing for a run without any."""
+        kept = RunFolder(current.record.path).smaller_tables().get("derived") if current \
+            else None
+        report = CompressionReport.from_dict(kept) if kept else None
+        if report is None:
+            self.table.hide()
+        else:
+            self.table.show_report(report)
 
     def _update_enabled(self) -> None:
         self.sparsity_combo.setEnabled(self.prune_radio.isChecked())

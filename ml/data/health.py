@@ -60,18 +60,16 @@ def check_health(dataset: Dataset, config: DataConfig,
                  should_stop: ShouldStop | None = None) -> list[Finding]:
     """Run every check that applies to *dataset* under *config*.
 
-    Returns an empty list for data the choices cannot resolve (that error is shown elsewhere).
-
     Raises
     ------
+    TrainDeskError
+        When the choices cannot be resolved (no target, a column that is gone ...): the data
+        could not be checked, which is not the same as nothing found.
     Cancelled
         When *should_stop* returns True between two checks (the row checks hash every row).
     """
     if summary is None:
-        try:
-            summary = resolve(dataset, config)
-        except TrainDeskError:
-            return []
+        summary = resolve(dataset, config)
     findings: list[Finding] = []
     if summary.task == "classification":
         findings += _class_checks(summary, config)
@@ -86,6 +84,32 @@ def check_health(dataset: Dataset, config: DataConfig,
 
 
 _STOPPED = "The health check was stopped."
+
+
+def health_record(dataset: Dataset, config: DataConfig,
+                  summary: DataSummary | None = None) -> dict:
+    """Run the checks and return their outcome as JSON, to keep with a run: ``{"outcome":
+    "ok" | "findings" | "failed", "findings": [...], "error": why it failed}``. A check that
+    fails is an outcome too (never raised): it is advisory, and must not read as "ok"."""
+    try:
+        findings = check_health(dataset, config, summary)
+    except TrainDeskError as exc:
+        return {"outcome": "failed", "findings": [], "error": str(exc)}
+    return {"outcome": "findings" if findings else "ok", "error": "",
+            "findings": [{"key": f.key, "severity": f.severity, "count": f.count,
+                          "message": f.message} for f in findings]}
+
+
+def findings_of(record: dict) -> list[Finding]:
+    """The findings of a :func:`health_record` (those that cannot be read are left out)."""
+    out = []
+    for item in record.get("findings") or []:
+        try:
+            out.append(Finding(str(item["key"]), str(item["severity"]), int(item["count"]),
+                               str(item["message"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def _class_checks(summary: DataSummary, config: DataConfig) -> list[Finding]:

@@ -13,6 +13,8 @@ and its file is not kept.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import statistics
 import tempfile
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ExportError
+from ..errors import ExportError, RunError
 from ..system.fileio import atomic_path
 
 #: The largest drop of the test metric a quantised model may show: accuracy in points of a
@@ -54,6 +56,27 @@ class CompressionReport:
     """The original export and its compressed variants, measured the same way."""
 
     variants: list[Variant]
+
+    def to_dict(self) -> dict:
+        """The measurements as JSON (kept with the run: see ``RunFolder.record_smaller``)."""
+        return {"variants": [{**dataclasses.asdict(v), "path": str(v.path),
+                              "metric": v.metric if math.isfinite(v.metric) else None}
+                             for v in self.variants]}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> CompressionReport | None:
+        """A report read back from :meth:`to_dict`; ``None`` when *doc* is damaged."""
+        try:
+            variants = [Variant(name=str(v["name"]), path=Path(str(v.get("path", ""))),
+                                size_bytes=int(v["size_bytes"]),
+                                latency_ms=float(v["latency_ms"]),
+                                metric_name=str(v["metric_name"]),
+                                metric=float("nan") if v["metric"] is None else float(v["metric"]),
+                                zipped_bytes=int(v.get("zipped_bytes", 0)))
+                        for v in doc["variants"]]
+        except (KeyError, TypeError, ValueError):
+            return None
+        return cls(variants) if variants else None
 
     def table(self) -> str:
         """The comparison as plain text (the CLI prints it; the report and GUI show it)."""
@@ -241,4 +264,9 @@ def compress_run(run, onnx_path: str | Path, x: np.ndarray, y: np.ndarray,
                               f"{variant.metric:.4f} (more than {tolerance}). The quantised file "
                               f"was not kept; use the original export.")
         variants.append(variant)
-    return CompressionReport(variants)
+    report = CompressionReport(variants)
+    try:  # kept with the run, so its report and every screen show what was measured
+        run.folder.record_smaller("int8", report.to_dict())
+    except RunError:
+        pass  # a read-only run folder: the files and this table are still the user's
+    return report

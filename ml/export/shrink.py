@@ -471,7 +471,24 @@ def compare_smaller(original: Run, smaller: list[Run] | None = None):
     smaller = derived_runs(original) if smaller is None else smaller
     if not smaller:
         return None
-    return measure_runs([original, *smaller], ["original", *map(variant_name, smaller)])
+    report = measure_runs([original, *smaller], ["original", *map(variant_name, smaller)])
+    _keep_measured(original, report)
+    return report
+
+
+def _keep_measured(original: Run, report):
+    """Keep *report* with *original*'s run, merged into what was measured of it before (one
+    row per version, the newest measurement of each), so its report shows them all."""
+    from .compress import CompressionReport
+
+    kept = CompressionReport.from_dict(original.folder.smaller_tables().get("derived") or {})
+    fresh = {v.name for v in report.variants}
+    rows = list(report.variants) + [v for v in (kept.variants if kept else [])
+                                    if v.name not in fresh]
+    try:
+        original.folder.record_smaller("derived", CompressionReport(rows).to_dict())
+    except RunError:
+        pass  # a read-only run folder: the measurement is still shown where it was asked for
 
 
 def derived_runs(run: Run) -> list[Run]:

@@ -34,3 +34,18 @@ class RunWriter(Callback):
         if best is not None and best.best_epoch == int(logs["epoch"]) and best.state:
             # The best epoch so far, kept apart from the last: loadable with no code run.
             self.folder.save_weights(best.state, "best.safetensors")
+
+
+def earlier_epochs(checkpoint: dict | None) -> list[dict]:
+    """The epochs a run had trained when *checkpoint* was written (its ``history`` lines, as
+    :class:`RunWriter` keeps them), oldest first: what a resumed run's curves start from.
+    Empty for no checkpoint; a line that cannot be read is left out."""
+    out = []
+    for line in (checkpoint or {}).get("history") or []:
+        try:
+            entry = json.loads(line) if isinstance(line, str) else line
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "epoch" in entry:
+            out.append(dict(entry))
+    return out

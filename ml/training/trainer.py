@@ -31,6 +31,7 @@ from ..runs.project import TrainingConfig
 from ..system.device import amp_dtype, describe_device, release_device_memory, select_device
 from . import distributed
 from .callbacks import BestWeights, Callback, CallbackList, EarlyStopping
+from .checkpoint import earlier_epochs
 from .schedules import Scheduler, make_scheduler
 
 # Every torch optimizer imports torch._dynamo (and sympy) on its first construction. Done
@@ -388,7 +389,9 @@ class Trainer:
         ----------
         resume : dict, optional
             A checkpoint (``{"epoch", "model", "training": training_state()}``): continue from
-            it. With the same data and settings the result equals an uninterrupted fit.
+            it. With the same data and settings the result equals an uninterrupted fit. The
+            epochs it had trained (its ``history``) reach the callbacks' ``on_fit_begin`` as
+            ``earlier_epochs``, so live curves can show them first.
 
         Raises
         ------
@@ -408,7 +411,7 @@ class Trainer:
             "device": run.info.label, "device_type": run.device.type,
             "amp": str(run.dtype).replace("torch.", "") if run.dtype else "off",
             "params": sum(p.numel() for p in self.model.parameters()),
-            "first_epoch": first_epoch})
+            "first_epoch": first_epoch, "earlier_epochs": earlier_epochs(resume)})
         self._loss_kind = self._loss_name()
         self._fit_start = time.perf_counter()  # moved on by pauses: paused time is not training
         processed = 0
