@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import Dataset, DataSummary, PreparedData, load_dataset, prepare
+from ..data.health import health_record
 from ..data.rowhash import row_hashes
 from ..data.streaming import ImageFiles
 from ..errors import Cancelled, DataError, NothingToDo, OutOfMemory, RunError, TrainDeskError
@@ -341,6 +342,10 @@ class TrainingJob:
             folder.start(config=config, rows=prepared.rows, preprocessor=prepared.preprocessor,
                          spec=setup.spec, info=run_info, x_test=prepared.x["test"],
                          row_hashes=split_row_hashes(setup.dataset, prepared))
+            # The data's health as it was trained on, kept with the run: its report then says
+            # what this run's check found (or that it failed), not what a later check finds.
+            folder.record_measurement("health", health_record(setup.dataset, project.data,
+                                                              prepared.summary))
             say(f"Run folder: {folder.path}")
         elif main:
             for setting, (value, why) in self._changes.items():
