@@ -10,10 +10,12 @@ from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QStackedWidget,
     QTableView,
@@ -181,7 +183,14 @@ class EvaluatePage(QWidget):
         self.tryit.setObjectName("tryItPanel")
         self.page_tabs = QTabWidget()
         self.page_tabs.setObjectName("evaluateTabs")
-        self.page_tabs.addTab(metrics_tab, "Metrics")
+        # At the minimum window size the cards, the banner and the matrix need more height
+        # than there is: the tab scrolls rather than squeezing the matrix off its bottom.
+        metrics_scroll = QScrollArea()
+        metrics_scroll.setObjectName("metricsScroll")
+        metrics_scroll.setWidgetResizable(True)
+        metrics_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        metrics_scroll.setWidget(metrics_tab)
+        self.page_tabs.addTab(metrics_scroll, "Metrics")
         self.page_tabs.addTab(self.tryit, "Try it")
         self.page_tabs.currentChanged.connect(lambda _: self._sync_tryit())
 

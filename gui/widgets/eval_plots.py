@@ -34,7 +34,7 @@ class CurvesPanel(QWidget):
         self.calibration = pg.PlotWidget()
         row = QHBoxLayout()
         for widget in (self.roc, self.pr, self.calibration):
-            widget.setMinimumSize(260, 240)
+            widget.setMinimumSize(200, 240)  # three side by side at the minimum window size
             widget.setMouseEnabled(x=False, y=False)
             row.addWidget(widget)
         self.caption = QLabel("")

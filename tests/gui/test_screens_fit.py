@@ -58,6 +58,8 @@ def test_model_evaluate_and_export_pages_fit_at_the_minimum_size_and_a_projector
             # The layer editor's tool buttons are not this test's concern at 1024 pixels.
             found = [c for c in _clipped(page) if row != 1 or c[0] != "QToolButton"]
             assert not found, (size, row, found)
+        matrix = window.evaluate_page.matrix  # laid out whole (its tab scrolls if need be)
+        assert matrix.height() >= matrix.minimumHeight(), (size, matrix.height())
         cards = window.model_page.cards_row
         assert cards.columns in (2, 4)
         for card in cards.cards:  # every digit of every headline number is on screen
@@ -78,10 +80,13 @@ def test_per_class_table_gives_long_class_names_the_room(qtbot, window, user):
     page.class_model.set_rows([[name, 0.9, 0.8, 0.85, 12], ["b", 1.0, 1.0, 1.0, 3]])
     page.class_view.show()
     page.class_view.resize(420, 200)
-    qtbot.wait(20)
     view = page.class_view
     needed = view.fontMetrics().horizontalAdvance(name)
-    assert view.columnWidth(0) > needed, (view.columnWidth(0), needed)
+    header = view.horizontalHeader()
+    assert header.sectionResizeMode(0) == header.ResizeMode.Stretch
+    assert all(header.sectionResizeMode(c) == header.ResizeMode.ResizeToContents
+               for c in range(1, 5))
+    qtbot.waitUntil(lambda: view.columnWidth(0) > needed, timeout=3000)
     assert page.class_model.data(page.class_model.index(0, 0), Qt.ItemDataRole.ToolTipRole) == name
 
 
