@@ -417,8 +417,7 @@ class TrainPage(QWidget):
         # Each fit draws its own curves (a fold, a trial, a retry with half the batch), and a
         # resumed one first shows the epochs its run trained before the stop.
         self.curves.reset()
-        for logs in info.get("earlier_epochs") or []:  # the best epoch and overfitting too
-            self.curves.add_epoch(logs)
+        self.curves.replay_epochs(info.get("earlier_epochs") or [])
         self.curves.set_planned_epochs(info["epochs"])
 
     @Slot(str)

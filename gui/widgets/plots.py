@@ -351,6 +351,15 @@ class LiveCurvesWidget(QWidget):
             buf.extend(np.array(keep))
             self._dirty.add("lr")
 
+    def replay_epochs(self, history: list[dict]) -> None:
+        """Draw the epochs a resumed run trained before its stop (their logs): the loss and
+        metric curves, the best epoch, overfitting, and the learning rate each epoch began
+        with (no per-batch points survive a stop)."""
+        for logs in history:
+            if logs.get("lr") is not None:
+                self._add_lr(np.array([[float(logs["epoch"]) - 1.0, float(logs["lr"])]]))
+            self.add_epoch(logs)
+
     def add_epoch(self, logs: dict) -> None:
         """Append one epoch's ``loss``, ``val_loss`` and metric values."""
         x = float(logs["epoch"])

@@ -4,6 +4,7 @@ resumed run's curves start with the epochs before the stop."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
 from tests.gui.conftest import load_sample
@@ -88,3 +89,5 @@ def test_resume_draws_the_epochs_before_the_stop_first(qtbot, window, user):
     assert list(y[:4]) == list(before)
     assert [h["epoch"] for h in page.curves.history] == list(range(1, 8))
     assert 1 <= page.curves.best_epoch <= 7
+    lr_x, lr_y = page.curves.curve_data("lr")  # the learning rate is drawn from epoch 1 too
+    assert lr_x.min() < 1 and lr_y[0] == pytest.approx(1e-3)
