@@ -724,7 +724,9 @@ def _examples_html(evaluation, pre, report: Report, n: int) -> str:
         report.images["examples.png"] = image_strip(images[picks], captions, good)
         return _img("examples.png") + '<p class="muted">Green: right; red: wrong.</p>'
     frame = evaluation.examples
-    shown = _columns_that_fit([c for c in frame.columns if c != pre.target][:6])
+    # Only what the model reads: an ignored column (an identifier) is no part of its answer.
+    inputs = {enc.name for enc in pre.columns} | set(pre.text_columns)
+    shown = _columns_that_fit([c for c in frame.columns if c in inputs][:6])
     rows = []
     for i in picks:
         pred, conf, truth = said(i)

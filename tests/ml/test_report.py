@@ -170,7 +170,8 @@ def test_regression_report_shows_a_scatter_and_error_numbers(tmp_path):
     import pandas as pd
 
     path = tmp_path / "houses.csv"
-    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
+    pd.DataFrame({"rownames": [f"r{i}" for i in range(200)], "a": x[:, 0], "b": x[:, 1],
+                  "c": x[:, 2],
                   "price": 3 * x[:, 0] - x[:, 1] + rng.normal(0, 0.1, 200)}).to_csv(path,
                                                                                     index=False)
     run = load_run(_train(tmp_path, str(path), target="price", epochs=8))
@@ -180,6 +181,9 @@ def test_regression_report_shows_a_scatter_and_error_numbers(tmp_path):
     assert "predicts the number price" in html
     assert report.numbers["mae"] == metric_text("mae", run.metrics["test"]["mae"])
     assert "always predicting the training average" in html
+    # The examples show what the model read: not R's row names, which it ignored.
+    examples = html[html.index("Model said") - 400:html.index("Model said")]
+    assert ">a<" in examples and "rownames" not in examples
     assert any("scatter" in name for name in report.images)
     assert "Cost" in html
 
