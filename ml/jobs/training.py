@@ -18,6 +18,7 @@ from ..data.rowhash import row_hashes
 from ..data.streaming import ImageFiles
 from ..errors import Cancelled, DataError, NothingToDo, OutOfMemory, RunError, TrainDeskError
 from ..evaluation.evaluate import Evaluation, evaluate_arrays
+from ..labels import default_run_name
 from ..models.presets import build_spec
 from ..models.spec import TrainDeskNet, build_model
 from ..runs.folder import RunFolder, config_dict, data_fingerprint, now_iso, project_from_config
@@ -44,6 +45,7 @@ class RunResult:
     model_name: str = ""
     group: str = ""
     label: str = ""
+    name: str = ""
 
     def record(self) -> RunRecord:
         """The entry for the project's list of runs."""
@@ -51,7 +53,7 @@ class RunResult:
                          status=self.status, task=self.evaluation.task, model=self.model_name,
                          metrics=dict(self.metrics.get("test", {})), group=self.group,
                          label=self.label, epochs=self.fit.epochs_completed,
-                         seconds=round(self.fit.seconds, 2))
+                         seconds=round(self.fit.seconds, 2), name=self.name)
 
     def best_val_metric(self) -> float:
         """The validation metric (accuracy or MAE) of the epoch whose weights were kept."""
@@ -95,6 +97,9 @@ class TrainingJob:
     group, label : str
         For runs made together: the cross-validation's or search's folder, and e.g. "fold 2
         of 5" (kept in ``run.json`` and the project's list).
+    name : str
+        The run's human name (kept in ``run.json``); empty: one like "Run 3 · small MLP",
+        numbered after the runs the project and its runs folder already hold.
     on_started : callable, optional
         ``on_started(record)`` with a :class:`~ml.runs.project.RunRecord` (status ``running``)
         once the run folder holds the run's description, before the first epoch.
@@ -104,11 +109,12 @@ class TrainingJob:
                  runs_dir: Path | None = None, run_dir: Path | None = None,
                  callbacks: Iterable[Callback] = (),
                  on_message: Callable[[str], None] | None = None,
-                 group: str = "", label: str = "",
+                 group: str = "", label: str = "", name: str = "",
                  on_started: Callable[[RunRecord], None] | None = None):
         project.validate()
         self.on_started = on_started or (lambda record: None)
         self.group, self.label = group, label
+        self.name = " ".join(str(name).split())
         self.project = copy.deepcopy(project)
         self.dataset = dataset
         self.runs_dir = Path(runs_dir) if runs_dir else project.runs_dir()
@@ -156,7 +162,8 @@ class TrainingJob:
         _refuse_finished(folder, None if epochs is None else int(epochs))
         job = cls(project, dataset=dataset, run_dir=folder.path, callbacks=callbacks,
                   on_message=on_message, on_started=on_started,
-                  group=str(info.get("group", "")), label=str(info.get("label", "")))
+                  group=str(info.get("group", "")), label=str(info.get("label", "")),
+                  name=str(info.get("name") or ""))
         job._resume = folder
         if epochs is not None:
             job._change("training.epochs", int(epochs), "resumed with more epochs")
@@ -324,6 +331,10 @@ class TrainingJob:
                     "dataset": setup.dataset.name}
         if self.group:
             run_info.update(group=self.group, label=self.label)
+        if checkpoint is None and not self.name:
+            self.name = default_run_name(self._run_number(), setup.spec.name, self.label)
+        if self.name:  # a resumed run written before names keeps its readable fallback
+            run_info["name"] = self.name
         if transfer is not None:
             run_info["transfer"] = {"source": transfer.source, "loaded": len(transfer.loaded),
                                     "new": transfer.new, "frozen_epochs":
@@ -359,8 +370,17 @@ class TrainingJob:
                                       created=folder.info.get("created", now_iso()),
                                       status="running", task=prepared.task,
                                       model=setup.spec.name, group=self.group,
-                                      label=self.label))
+                                      label=self.label, name=self.name))
         return run_info
+
+    def _run_number(self) -> int:
+        """The number of a new run: one more than the runs the project lists or its runs
+        folder holds (whichever knows more; a headless run has no project list)."""
+        try:
+            on_disk = sum(1 for entry in self.runs_dir.iterdir() if RunFolder.is_run(entry))
+        except OSError:
+            on_disk = 0
+        return max(len(self.project.runs), on_disk) + 1
 
     def _train(self, setup: _Setup, folder: RunFolder, checkpoint: dict | None, transfer,
                run_info: dict, main: bool, say: Callable[[str], None]):
@@ -448,7 +468,8 @@ class TrainingJob:
                 f"{fit.seconds:.1f} s{early}.")
         return RunResult(run_dir=folder.path, status=status, metrics=metrics, fit=fit,
                          evaluation=evaluation, net=net, prepared=setup.prepared,
-                         model_name=setup.spec.name, group=self.group, label=self.label)
+                         model_name=setup.spec.name, group=self.group, label=self.label,
+                         name=self.name)
 
 
 def _refuse_finished(folder: RunFolder, epochs: int | None) -> None:
