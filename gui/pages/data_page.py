@@ -203,7 +203,7 @@ class DataPage(QWidget):
         ll.addLayout(buttons)
         ll.addWidget(self.loading_label)
         ll.addLayout(progress_row)
-        left.setMinimumWidth(230)
+        left.setMinimumWidth(210)
         left.setMaximumWidth(280)
         return left
 
@@ -289,6 +289,7 @@ class DataPage(QWidget):
         self.weights_check.toggled.connect(self._on_weights_toggled)
         target_box = QGroupBox("What to predict")
         tf = QFormLayout(target_box)
+        tf.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         tf.addRow("Target column:", self.target_combo)
         tf.addRow("Task:", self.task_combo)
         tf.addRow("", self.task_label)
@@ -298,7 +299,9 @@ class DataPage(QWidget):
         self.test_spin = self._percent_spin(15)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
-        self.stratify_check = QCheckBox("Keep class shares in every part (stratified)")
+        self.stratify_check = QCheckBox("Same class shares in every part")
+        self.stratify_check.setToolTip("Stratified split: each part gets the classes in the "
+                                       "proportions of the whole data.")
         self.stratify_check.setChecked(True)
         for w in (self.val_spin, self.test_spin, self.seed_spin):
             w.valueChanged.connect(self._on_split_changed)
@@ -324,7 +327,7 @@ class DataPage(QWidget):
         sl.addWidget(split_box)
         sl.addWidget(self.balance_chart, 10)
         sl.addStretch(1)  # keeps the boxes compact while the chart is hidden
-        side.setMinimumWidth(300)
+        side.setMinimumWidth(260)  # the page fits the window's minimum, 1024 pixels
         side.setMaximumWidth(380)
         return side
 

@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QSpinBox,
@@ -57,6 +56,7 @@ class TextPanel(QWidget):
             spin.valueChanged.connect(self._on_edited)
         settings_box = QGroupBox("Tokenisation (fitted on the training split)")
         form = QFormLayout(settings_box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # narrow windows
         form.addRow(self.lowercase_check)
         form.addRow("Vocabulary size (most frequent words):", self.vocab_spin)
         form.addRow("Tokens kept per example:", self.length_spin)
@@ -76,11 +76,9 @@ class TextPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
 
-        top = QHBoxLayout()
-        top.addWidget(settings_box)
-        top.addWidget(self.stats_label, 1)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addWidget(settings_box)
+        layout.addWidget(self.stats_label)
         layout.addWidget(QLabel("How the first training examples are tokenised:"))
         layout.addWidget(self.preview_view, 1)
 

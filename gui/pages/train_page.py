@@ -139,7 +139,7 @@ class TrainPage(QWidget):
         self.start_button.clicked.connect(self.start_training)
         self.stop_button.clicked.connect(self.stop_training)
 
-    def _build_status_rows(self) -> tuple[QHBoxLayout, QHBoxLayout]:
+    def _build_status_rows(self) -> tuple[QVBoxLayout, QHBoxLayout]:
         """The buttons with progress and time, then device and meters."""
         self.progress = QProgressBar()
         self.progress.setObjectName("trainProgress")
@@ -149,7 +149,7 @@ class TrainPage(QWidget):
         self.progress.setMinimumHeight(26)
         self.time_label = QLabel("Not started")
         self.time_label.setObjectName("timeLabel")
-        self.time_label.setMinimumWidth(260)
+        self.time_label.setMinimumWidth(220)  # no jitter as the times grow
         self.device_label = QLabel("")
         mute(self.device_label)
         self.device_label.setWordWrap(True)
@@ -158,12 +158,18 @@ class TrainPage(QWidget):
         self.meters_label.setTextFormat(Qt.TextFormat.RichText)
         self.banner = MessageBanner()
         self.banner.setObjectName("trainBanner")
-        top = QHBoxLayout()
+        # The progress bar has a row of its own: beside the buttons it had no room for its
+        # "Training finished after 12 epochs" at the window's minimum width.
+        buttons, progress = QHBoxLayout(), QHBoxLayout()
         for w in (self.start_button, self.stop_button, self.pause_button, self.resume_button,
                   self.more_button):
-            top.addWidget(w)
-        top.addWidget(self.progress, 1)
-        top.addWidget(self.time_label)
+            buttons.addWidget(w)
+        buttons.addStretch(1)
+        progress.addWidget(self.progress, 1)
+        progress.addWidget(self.time_label)
+        top = QVBoxLayout()
+        top.addLayout(buttons)
+        top.addLayout(progress)
         info = QHBoxLayout()
         info.addWidget(self.device_label, 1)
         info.addWidget(self.meters_label)

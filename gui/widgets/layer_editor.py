@@ -232,7 +232,7 @@ class LayerEditor(QWidget):
         layout.addWidget(self.settings_box)
         self._update_buttons()
 
-    def _build_toolbar(self) -> QHBoxLayout:
+    def _build_toolbar(self) -> QVBoxLayout:
         """Add layer (a menu by group), Duplicate, Remove, move, undo/redo and reset."""
         self.add_button = QToolButton()
         self.add_button.setObjectName("addLayerButton")
@@ -277,12 +277,20 @@ class LayerEditor(QWidget):
         self.redo_button.setDefaultAction(self.redo_action)
         self.reset_button = button("Back to the preset", "Drop the hand edits and use the "
                                    "preset's layers again.", self.reset_to_preset)
-        bar = QHBoxLayout()
+        # Two rows, editing above history: one row needed more than the network column has
+        # at the window's minimum width, and squeezed the labels to "Ad…er".
+        edit, history = QHBoxLayout(), QHBoxLayout()
         for w in (self.add_button, self.duplicate_button, self.remove_button, self.up_button,
-                  self.down_button, self.undo_button, self.redo_button):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.reset_button)
+                  self.down_button):
+            edit.addWidget(w)
+        edit.addStretch(1)
+        for w in (self.undo_button, self.redo_button):
+            history.addWidget(w)
+        history.addStretch(1)
+        history.addWidget(self.reset_button)
+        bar = QVBoxLayout()
+        bar.addLayout(edit)
+        bar.addLayout(history)
         return bar
 
     def _build_tree(self) -> None:

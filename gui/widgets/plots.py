@@ -117,9 +117,11 @@ class LiveCurvesWidget(QWidget):
         self.loss_plot = pg.PlotWidget()
         self.metric_plot = pg.PlotWidget()
         self.lr_plot = pg.PlotWidget()
+        # Small enough minimums that the three fit the Train page at the window's minimum
+        # size (1024x680) without overlapping; the plots grow with the window.
         for widget in (self.loss_plot, self.metric_plot):
-            widget.setMinimumHeight(220)
-        self.lr_plot.setMinimumHeight(120)
+            widget.setMinimumHeight(170)
+        self.lr_plot.setMinimumHeight(100)
         self.lr_plot.setMaximumHeight(170)
         grid.addWidget(self.loss_plot, 0, 0)
         grid.addWidget(self.metric_plot, 0, 1)
