@@ -5,4 +5,4 @@ This package never imports Qt (a test enforces it); the GUI in ``gui/`` and the 
 pandas) load with the submodules that need them.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
