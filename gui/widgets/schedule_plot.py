@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QEvent, QSize
 
 from .. import theme
 from .plots import BLUE, plain_numbers
@@ -31,6 +31,14 @@ class SchedulePlot(pg.PlotWidget):
         self.note = pg.TextItem("", color=theme.colors().muted, anchor=(1, 0))
         self.addItem(self.note)
         self.values = np.zeros(0)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # A live theme switch changes the palette: the note follows (theme.apply sets the
+        # colours before the palette, so colors() is already the new theme's).
+        note = self.__dict__.get("note")  # None while __init__ builds the plot
+        if event.type() == QEvent.Type.PaletteChange and note is not None:
+            note.setColor(theme.colors().muted)
+        super().changeEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(320, 150)

@@ -129,6 +129,8 @@ def test_a_live_theme_switch_recolours_plot_titles_legends_and_the_matrix(qtbot,
         for choice in ("dark", "light", "dark"):
             window.set_theme(choice)
             fg = theme.colors().plot_foreground.lower().lstrip("#")
+            note = window.model_page.schedule_plot.note  # the schedule's caption too
+            assert note.color.name() == QColor(theme.colors().muted).name(), choice
             for widget in titled:
                 assert fg in _html(widget.getPlotItem().titleLabel), (choice, widget)
                 legend = widget.getPlotItem().legend
