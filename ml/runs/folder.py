@@ -297,6 +297,7 @@ class RunFolder:
 
     def update(self, **info: Any) -> None:
         """Merge *info* into ``run.json`` and write it (first finishing a pending migration)."""
+        self._latest_info()
         self._save_migration()
         self._info = {**self._info, **info, "format": RUN_FORMAT, "version": RUN_VERSION,
                       "written_by": __version__, "updated": now_iso()}
@@ -304,6 +305,7 @@ class RunFolder:
 
     def change(self, setting: str, to: Any, why: str) -> None:
         """Record that *setting* (``"training.epochs"``) is *to* from now on, and why."""
+        self._latest_info()
         before = self.settings()
         section, _, key = setting.partition(".")
         old = (before.get(section) or {}).get(key)
@@ -326,6 +328,7 @@ class RunFolder:
             If the run is not a two-class classification, or run.json cannot be written.
         """
         value = check_threshold(threshold)
+        self._latest_info()
         pre = self.preprocessor()
         if pre.task != "classification" or len(pre.class_names) != 2:
             raise RunError(f"The run {self.name} does not sort into two classes, so it has no "
@@ -355,6 +358,21 @@ class RunFolder:
 
     def save_weights(self, net: torch.nn.Module | dict, name: str = "model.safetensors") -> None:
         save_weights(self.path, net, name)
+
+    def _latest_info(self) -> None:
+        """Base the next change on ``run.json`` as it is on disk: another handle may have
+        written since this one read it (the app saving a threshold or a name while a resumed
+        training of the same run records its epochs), and writing this handle's copy would
+        drop that. A file being migrated is kept as migrated in memory."""
+        if self._pending is not None:
+            return
+        try:
+            doc = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return  # not written yet (a new run), or damaged: this handle's copy stands
+        if (isinstance(doc, dict) and doc.get("format") == RUN_FORMAT
+                and doc.get("version") == RUN_VERSION):
+            self._info = doc
 
     def _save_migration(self) -> None:
         """Write what a migration changed: checksums for tensors files written without one,

@@ -240,3 +240,24 @@ def test_the_report_says_the_threshold_and_decides_there(binary_run):
     assert "at least <b>0.90</b>" in text
     at_09 = rethreshold(evaluate_run(run), 0.9).metrics["accuracy"]
     assert report.numbers["accuracy"] == metric_text("accuracy", at_09)
+
+
+def test_two_writers_of_one_run_keep_each_others_changes(binary_run):
+    """The app saves a threshold or a name while a resumed training of the same run writes its
+    status: neither write loses the other's (each reads run.json before it writes)."""
+    training = RunFolder.open(binary_run)  # a training job's handle, opened first
+    app = RunFolder.open(binary_run)
+    app.set_threshold(0.7)
+    app.rename("Churn, careful threshold")
+    training.update(status="running")
+    training.change("training.epochs", 9, "resumed for more epochs")
+    training.update(status="finished")
+    info = json.loads((binary_run / "run.json").read_text())
+    assert info["status"] == "finished" and info["name"] == "Churn, careful threshold"
+    assert [c["setting"] for c in info["changes"]] == ["decision.threshold", "training.epochs"]
+    app.set_threshold(0.65)  # the app's handle, now stale, moves the slider again
+    info = json.loads((binary_run / "run.json").read_text())
+    assert info["status"] == "finished"
+    assert [c["setting"] for c in info["changes"]] == ["decision.threshold", "training.epochs",
+                                                      "decision.threshold"]
+    assert load_run(binary_run).threshold == 0.65
