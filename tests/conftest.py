@@ -91,6 +91,26 @@ def run_main(*args: str, env: dict | None = None, timeout: int = 300):
                           text=True, env=full_env, timeout=timeout, cwd=str(ROOT))
 
 
+def run_cli(*args: str):
+    """Run the headless command ARGS in this process (``ml.cli.main``, as ``main.py`` does) and
+    return what :func:`run_main` returns. For the many bad-input cases, whose one-line answers
+    need no fresh interpreter (each saves the seconds of importing torch again); every kind of
+    case still has one run through :func:`run_main`, as a user runs it."""
+    import contextlib
+    import io
+    import subprocess
+
+    from ml.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(["main.py", *args], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(autouse=True)
 def _no_threads_left_behind(request):
     """Every worker thread a test started has ended by the end of the test.

@@ -60,7 +60,7 @@ def test_a_variant_that_loses_too_much_is_refused_and_removed(tmp_path):
 
 
 def test_export_quantize_on_the_command_line(tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli, run_main
 
     project = Project(data=DataConfig(source="sample:iris"), training=TrainingConfig(epochs=3))
     run = load_run(TrainingJob(project, run_dir=tmp_path / "run").run().run_dir)
@@ -68,6 +68,6 @@ def test_export_quantize_on_the_command_line(tmp_path):
                     str(tmp_path / "iris.onnx"), "--quantize", "int8")
     assert proc.returncode == 0, proc.stderr
     assert "int8 (dynamic)" in proc.stdout and (tmp_path / "iris.int8-dynamic.onnx").is_file()
-    bad = run_main("export", str(run.path), "--format", "pt2", "--out",
+    bad = run_cli("export", str(run.path), "--format", "pt2", "--out",
                    str(tmp_path / "iris.pt2"), "--quantize", "int8")
     assert bad.returncode == 2 and "--format onnx" in bad.stderr

@@ -79,7 +79,7 @@ def test_runs_that_cannot_be_combined_or_compared_say_why(iris_runs, tmp_path):
 def test_compare_on_the_command_line_and_export_the_ensemble(iris_runs, tmp_path):
     import json
 
-    from tests.conftest import run_main
+    from tests.conftest import run_cli, run_main
 
     paths = [str(r.path) for r in iris_runs[:2]]
     proc = run_main("compare", *paths, "--ensemble", "--json", "--export", "onnx", "--out",
@@ -89,5 +89,5 @@ def test_compare_on_the_command_line_and_export_the_ensemble(iris_runs, tmp_path
     assert [m["name"] for m in doc["models"]] == ["a", "b", "ensemble of 2"]
     assert doc["models"][2]["ensemble"] and "accuracy" in doc["models"][2]["metrics"]
     assert (tmp_path / "ens.onnx").is_file() and "identical predictions" in proc.stderr
-    bad = run_main("compare", paths[0], "--ensemble")
+    bad = run_cli("compare", paths[0], "--ensemble")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0

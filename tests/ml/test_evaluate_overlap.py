@@ -14,7 +14,7 @@ from ml.evaluation.evaluate import evaluate_run
 from ml.jobs.training import TrainingJob
 from ml.runs.folder import RunFolder, load_run
 from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
-from tests.conftest import run_main
+from tests.conftest import run_cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -110,14 +110,14 @@ def test_an_old_run_says_plainly_that_overlap_could_not_be_checked(tmp_path):
 def test_headless_evaluate_reports_the_overlap(trained):
     tmp, run = trained
     rows = run.split_rows()
-    proc = run_main("evaluate", str(run.path), "--data", str(tmp / "train.csv"))
+    proc = run_cli("evaluate", str(run.path), "--data", str(tmp / "train.csv"))
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
     assert first.endswith(f"on train.csv: 200 rows: {len(rows['train'])} were used for "
                           f"training and {len(rows['val'])} to pick the best epoch "
                           f"(validation), so these scores are optimistic; "
                           f"{len(rows['test'])} were never used")
-    proc = run_main("evaluate", str(run.path), "--data", str(tmp / "train.csv"), "--json")
+    proc = run_cli("evaluate", str(run.path), "--data", str(tmp / "train.csv"), "--json")
     doc = json.loads(proc.stdout)
     assert doc["overlap"] == {"train": len(rows["train"]), "val": len(rows["val"])}
     assert "optimistic" in doc["rows"]

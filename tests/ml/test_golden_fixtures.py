@@ -29,7 +29,7 @@ from ml.jobs.training import TrainingJob
 from ml.runs.folder import RunFolder, load_run
 from ml.runs.migrations import RUN_VERSION
 from ml.runs.project import PROJECT_VERSION, Project
-from tests.conftest import run_main
+from tests.conftest import run_cli, run_main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VERSIONS = ["89d3025", "29d0a01", "bcc8884"]
@@ -134,7 +134,7 @@ def test_a_killed_run_without_training_state_is_refused_not_guessed(tmp_path):
 
 def test_old_killed_runs_on_the_command_line(tmp_path):
     refused, resumable = _copy(tmp_path, "run-interrupted-89d3025", "run-interrupted-29d0a01")
-    proc = run_main("train", "--resume", str(refused), "--quiet")
+    proc = run_cli("train", "--resume", str(refused), "--quiet")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot be resumed" in lines[0], proc.stderr

@@ -21,7 +21,7 @@ from ml.labels import (
 )
 from ml.runs.folder import RunFolder, config_dict, config_diff
 from ml.runs.project import DataConfig, ModelConfig, Project, RunRecord, TrainingConfig
-from tests.conftest import run_main
+from tests.conftest import run_cli, run_main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -110,7 +110,7 @@ def test_train_name_on_the_command_line(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "name: Iris baseline" in proc.stdout
     assert RunFolder.open(out).title == "Iris baseline"
-    bad = run_main("train", "--data", "sample:iris", "--epochs", "1", "--quiet", "--name", " ")
+    bad = run_cli("train", "--data", "sample:iris", "--epochs", "1", "--quiet", "--name", " ")
     assert bad.returncode != 0 and "--name needs a name" in bad.stderr
     assert "Traceback" not in bad.stderr
 

@@ -124,7 +124,7 @@ def test_the_package_runs_in_a_fresh_virtual_environment(tmp_path, mixed_csv):
 
 
 def test_export_package_on_the_command_line(tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli, run_main
 
     run = _train(tmp_path, "sample:iris", epochs=2)
     proc = run_main("export", str(run.path), "--format", "package", "--out",
@@ -133,7 +133,7 @@ def test_export_package_on_the_command_line(tmp_path):
     assert "predict.py on" in proc.stdout and (tmp_path / "iris_pkg.zip").is_file()
     blocked = tmp_path / "afile"
     blocked.write_text("x")
-    bad = run_main("export", str(run.path), "--format", "package", "--out", str(blocked))
+    bad = run_cli("export", str(run.path), "--format", "package", "--out", str(blocked))
     assert bad.returncode == 2 and "is a file" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
 

@@ -27,7 +27,7 @@ from ml.export.shrink import ShrinkJob, measure_runs, variant_name
 from ml.jobs.training import TrainingJob
 from ml.runs.folder import load_run
 from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
-from tests.conftest import run_main
+from tests.conftest import run_cli, run_main
 from tests.ml.test_import_pipeline import make_image_folder, make_text_csv
 
 SECTIONS = ["Summary", "The data", "The model", "Training", "Results on the test examples",
@@ -233,9 +233,9 @@ def test_export_report_on_the_command_line(iris_run, tmp_path):
     assert "£3.00 per hour" in out.read_text(encoding="utf-8")
     pdf = out.with_suffix(".pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 3
-    bad = run_main("export", str(iris_run), "--format", "report", "--out", str(out),
+    bad = run_cli("export", str(iris_run), "--format", "report", "--out", str(out),
                    "--price-per-hour", "-1")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "--price-per-hour" in bad.stderr
-    gone = run_main("export", str(tmp_path / "nope"), "--format", "report", "--out", str(out))
+    gone = run_cli("export", str(tmp_path / "nope"), "--format", "report", "--out", str(out))
     assert gone.returncode != 0 and gone.stderr.strip().count("\n") == 0

@@ -163,15 +163,15 @@ def test_stop_keeps_a_loadable_run(digits_teacher):
 
 
 def test_shrink_on_the_command_line(digits_teacher):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli, run_main
 
     proc = run_main("shrink", str(digits_teacher), "--prune", "0.6", "--epochs", "1")
     assert proc.returncode == 0, proc.stderr
     assert "pruned" in proc.stdout and "zipped" in proc.stdout and "epoch 1/1" in proc.stderr
     run_dir = proc.stdout.split("run: ")[1].splitlines()[0]
     assert load_run(run_dir).info["derived_from"]["sparsity"] == 0.6
-    bad = run_main("shrink", str(digits_teacher), "--prune", "2")
+    bad = run_cli("shrink", str(digits_teacher), "--prune", "2")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "between 5% and 99%" in bad.stderr
-    bad = run_main("shrink", str(digits_teacher), "--distill", "resnet")
+    bad = run_cli("shrink", str(digits_teacher), "--distill", "resnet")
     assert bad.returncode == 2 and "not a smaller network" in bad.stderr

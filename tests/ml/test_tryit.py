@@ -98,7 +98,7 @@ def test_a_drawing_on_the_canvas_is_framed_like_the_digits(digits_run):
 
 
 def test_pixel_column_images_predict_like_main_py_predict(digits_run, tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli
 
     predictor = Predictor(digits_run)
     rng = np.random.default_rng(3)
@@ -106,7 +106,7 @@ def test_pixel_column_images_predict_like_main_py_predict(digits_run, tmp_path):
     path = tmp_path / "digit.png"
     image.save(path)
     one = predictor.predict_image(image)
-    proc = run_main("predict", str(digits_run.path), str(path), "--out", str(tmp_path / "p.csv"))
+    proc = run_cli("predict", str(digits_run.path), str(path), "--out", str(tmp_path / "p.csv"))
     assert proc.returncode == 0, proc.stderr
     cli = pd.read_csv(tmp_path / "p.csv")
     assert cli["file"][0].endswith("digit.png") and str(cli["prediction"][0]) == one.label
@@ -143,13 +143,13 @@ def test_a_regression_row_gets_its_value_in_the_target_units(tmp_path):
 
 
 def test_predict_on_the_command_line_explains_bad_input_in_one_line(digits_run, tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli
 
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
     for target, words in ((empty, "holds no image files"), (tmp_path / "gone.csv", "not exist")):
-        proc = run_main("predict", str(digits_run.path), str(target))
+        proc = run_cli("predict", str(digits_run.path), str(target))
         assert proc.returncode == 2 and words in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
@@ -191,11 +191,11 @@ def test_whole_number_columns_get_whole_number_fields(tmp_path):
 
 
 def test_predict_says_one_answer_in_words_on_the_command_line(folder_run, tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli
 
     run, data = folder_run
     file = next((data / "red").glob("*.png"))
-    proc = run_main("predict", str(run.path), str(file))
+    proc = run_cli("predict", str(run.path), str(file))
     assert proc.returncode == 0, proc.stderr
     said = Predictor(run).predict_image(file).text()
     assert proc.stderr.strip().splitlines()[-1] == said

@@ -32,7 +32,7 @@ from .workloads import last_written
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 #: Random kills of the headless trainer (issue 9: 20 trials).
-KILL_TRIALS = 20
+KILL_TRIALS = 20 if os.environ.get("TRAINDESK_LONG") == "1" else 10  # make test-long: 20
 #: Kills inside repeated writes, per kind of file.
 WRITE_KILLS = {"project": 20, "checkpoint": 12, "weights": 12, "export": 5}
 #: Random truncations and byte flips, per kind of file.
