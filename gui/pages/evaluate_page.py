@@ -171,6 +171,7 @@ class EvaluatePage(QWidget):
         self.views.addWidget(regression)
         self._pred = None  # the predictions shown (moved by the threshold)
         self._threshold_run = ""  # the folder of the run whose threshold the slider sets
+        self._file = ""  # the labelled file last evaluated on (the "On:" box's third choice)
 
         metrics_tab = QWidget()
         ml = QVBoxLayout(metrics_tab)
@@ -382,6 +383,9 @@ class EvaluatePage(QWidget):
         if current is None:
             return
         split = self.split_combo.currentData() or "test"
+        if split == "file":
+            self._start(str(current.path), self._file)
+            return
         if current.evaluation is not None and split == "test":
             self.show_evaluation(current.evaluation)
             return
@@ -394,7 +398,21 @@ class EvaluatePage(QWidget):
         path = dialogs.open_file(self, "Evaluate on a labelled file",
                          "Tables (*.csv *.tsv *.txt);;All files (*)")
         if path:
+            self._file = path
             self._start(str(self.state.current_run.path), path)
+
+    def _name_source(self, source: str) -> None:
+        """The "On:" box names what the numbers are on: a split, or the file just evaluated
+        (choosing it again evaluates that file again)."""
+        split = {"test split": "test", "validation split": "val"}.get(source)
+        with QSignalBlocker(self.split_combo):
+            if self.split_combo.count() > 2:
+                self.split_combo.removeItem(2)
+            if split is None:
+                self.split_combo.addItem(f"File: {source}", "file")
+                self.split_combo.setCurrentIndex(2)
+            else:
+                self.split_combo.setCurrentIndex(self.split_combo.findData(split))
 
     def _start(self, run_path: str, data: str | None, split: str = "test") -> None:
         self.banner.show_message("Evaluating …", "info")
@@ -612,6 +630,8 @@ class EvaluatePage(QWidget):
             self.save_threshold()
         self.evaluation = evaluation
         self.banner.clear_message()
+        if evaluation is not None:
+            self._name_source(evaluation.source)
         self._sync_tryit()
         if evaluation is None:
             for card in self.cards:

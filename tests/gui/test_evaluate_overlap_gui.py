@@ -24,3 +24,10 @@ def test_the_training_file_is_not_called_unused(qtbot, window, user):
     assert "were used for training and" in text and "so these scores are optimistic" in text
     assert "never used for training" not in text
     assert page.evaluation.overlap["train"] + page.evaluation.overlap["val"] == 150 - rows
+    # The "On:" box names the file, and choosing the test split again shows the split.
+    combo = page.split_combo
+    assert combo.currentText() == "File: iris.csv" and combo.currentData() == "file"
+    combo.setCurrentIndex(0)
+    combo.activated.emit(0)
+    qtbot.waitUntil(lambda: page.evaluation.source == "test split", timeout=30_000)
+    assert combo.currentText() == "Test split" and combo.count() == 2
