@@ -35,6 +35,17 @@ def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _lr_value(text: str) -> float | str:
+    """``--lr``: a number, or ``find`` (the learning-rate test picks one)."""
+    if text.strip().lower() == "find":
+        return "find"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a number like 0.001, or find (got "
+                                         f"{text!r})") from None
+
+
 def _add_project_args(p: argparse.ArgumentParser) -> None:
     """The data, model and training options shared by ``train`` and ``search``."""
     p.add_argument("project", nargs="?", help="a .tdproj project file")
@@ -71,11 +82,22 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
                         "(.safetensors, or a PyTorch state dict)")
     p.add_argument("--freeze-epochs", type=int,
                    help="with --init-from: epochs to keep the loaded layers fixed")
+    p.add_argument("--backbone", metavar="NAME_OR_FOLDER",
+                   help="start from a pretrained backbone: efficientnet_lite0 (images), minilm "
+                        "(text), or a local Hugging Face model folder (see `models`)")
+    p.add_argument("--mode", choices=["probe", "finetune", "lora"],
+                   help="with --backbone: linear probe (frozen, cached features), fine-tune "
+                        "(head first, then gradual unfreezing; the default) or LoRA adapters")
+    p.add_argument("--head-epochs", type=int,
+                   help="fine-tuning: epochs that train only the new head first (default 1)")
+    p.add_argument("--lora-rank", type=int, help="LoRA: the adapters' rank (default 8)")
     p.add_argument("--hidden", help="hidden layer sizes, e.g. 256,128")
     p.add_argument("--dropout", type=float)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--lr", type=_lr_value, metavar="RATE|find",
+                   help="learning rate; train: 'find' runs the learning-rate test first and "
+                        "trains with the rate it proposes")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS))
     p.add_argument("--momentum", type=float, help="SGD and RMSprop momentum")
     p.add_argument("--nesterov", action="store_true", help="SGD: Nesterov momentum")
@@ -127,6 +149,9 @@ def _add_train_and_search(sub) -> None:
                    "project's runs folder or ~/TrainDesk/runs)")
     p.add_argument("--name", help="the run's name, as the app lists it (default: e.g. "
                    "'Run 3 · small MLP')")
+    p.add_argument("--find-lr-only", action="store_true",
+                   help="run the learning-rate test, print its curve and proposed rate, and "
+                        "stop (no run is made)")
 
     p = sub.add_parser("search", help="hyperparameter search (Optuna): trials are ordinary runs")
     _add_project_args(p)
@@ -329,10 +354,16 @@ def _train(args) -> int:
         if args.project or args.data:
             raise TrainDeskError("--resume continues a run with its own settings; give no "
                                  "project file or --data with it.")
+        if args.lr is not None or args.find_lr_only:
+            raise TrainDeskError("--resume continues a run with its own learning rate; leave "
+                                 "--lr and --find-lr-only out.")
         return _resume(args)
     project, dataset = _project_from_args(args)
     progress = [] if args.quiet else [ConsoleProgress()]
     say = (lambda m: None) if args.quiet else _err
+    if args.lr == "find" or args.find_lr_only:
+        if _find_lr(args, project, dataset, say):
+            return EXIT_OK
     if args.folds is not None:
         if args.name:
             raise TrainDeskError("--name names one run; cross-validation names its runs "
@@ -349,9 +380,37 @@ def _train(args) -> int:
     return EXIT_OK
 
 
+def _find_lr(args, project, dataset, say) -> bool:
+    """``--lr find``: the learning-rate test on the training split; print its curve and
+    proposal and set *project*'s rate to it. True when that is all that was asked for."""
+    from .jobs.training import TrainingJob
+    from .training.distributed import current, is_main
+
+    if current() is not None:
+        raise TrainDeskError("The learning-rate test runs in one process; run it without "
+                             "torchrun (--find-lr-only) and pass the rate it proposes as --lr.")
+    say(f"Learning-rate test: training on a growing rate, one batch each, from 1e-07 to 10 "
+        f"(current rate {project.training.lr:g}) ...")
+    found = TrainingJob(project, dataset=dataset, on_message=say).find_lr()
+    if is_main():
+        print("lr        loss")
+        for lr, loss in found.rows(8):
+            print(f"{lr:<9.1e} {loss:.4f}")
+        print(f"proposed learning rate: {found.suggested:g}. {found.reason}")
+    if args.find_lr_only:
+        return True
+    project.training.lr = found.suggested  # the run's config.json records it like any setting
+    say(f"Training with the proposed learning rate {found.suggested:g} (from the "
+        f"learning-rate test).")
+    return False
+
+
 def _cmd_search(args) -> int:
     from .jobs.search import Search, SearchSpace
 
+    if args.lr == "find":
+        raise TrainDeskError("--lr find is for train; a search tries rates itself (give a "
+                             "number, or search 'lr' in --space).")
     project, dataset = _project_from_args(args)
     space = SearchSpace(params=[p for p in args.space.replace(" ", "").split(",") if p])
     say = (lambda m: None) if args.quiet else _err
@@ -501,6 +560,14 @@ def _apply_model_args(project, args) -> None:
         project.model.init_from = str(Path(args.init_from).expanduser().resolve())
     if args.freeze_epochs is not None:
         project.model.freeze_epochs = args.freeze_epochs
+    if args.backbone:
+        name = args.backbone.strip()
+        project.model.backbone = (name if name in ("efficientnet_lite0", "minilm")
+                                  else str(Path(name).expanduser().resolve()))
+    for arg, name in (("mode", "train_mode"), ("head_epochs", "head_epochs"),
+                      ("lora_rank", "lora_rank")):
+        if getattr(args, arg) is not None:
+            setattr(project.model, name, getattr(args, arg))
 
 
 def _apply_training_args(project, args) -> None:
@@ -509,7 +576,7 @@ def _apply_training_args(project, args) -> None:
                  "weight_decay", "schedule", "warmup_epochs", "loss", "label_smoothing",
                  "grad_clip"):
         value = getattr(args, name)
-        if value is not None:
+        if value is not None and value != "find":  # the test sets the rate later
             setattr(project.training, name, value)
     if args.nesterov:
         project.training.nesterov = True

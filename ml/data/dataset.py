@@ -613,15 +613,22 @@ def _resolve_images(dataset: Dataset, config: DataConfig) -> DataSummary:
 
 
 def prepare(dataset: Dataset, config: DataConfig, *, progress: Progress | None = None,
-            should_stop: Callable[[], bool] | None = None) -> PreparedData:
+            should_stop: Callable[[], bool] | None = None, backbone=None) -> PreparedData:
     """Split the usable rows and encode them, fitting the preprocessing on the training rows.
 
     Images are decoded here (in parallel, cached on *dataset* per size and mode) and returned as
-    ``uint8`` ``(n, C, H, W)``; text as ``int64`` token ids; tables as ``float32``.
+    ``uint8`` ``(n, C, H, W)``; text as ``int64`` token ids; tables as ``float32``. A pretrained
+    *backbone* (:class:`ml.models.backbones.Backbone`) decides the preprocessing: its image side,
+    three channels (grey images are repeated) and normalisation, or its own tokenizer.
     """
+    config = for_backbone(config, backbone)
     summary = resolve(dataset, config)
     if summary.kind == "image" and dataset.kind == "image":
-        return _prepare_images(dataset, config, summary, progress, should_stop)
+        prepared = _prepare_images(dataset, config, summary, progress, should_stop)
+        if backbone is not None and backbone.kind == "image":
+            prepared.preprocessor.feature_mean = [float(v) for v in backbone.mean]
+            prepared.preprocessor.feature_std = [float(v) for v in backbone.std]
+        return prepared
     frame = dataset.frame
     rows = split_rows(dataset, config, summary)
     train_frame = frame.iloc[rows["train"]]
@@ -629,7 +636,7 @@ def prepare(dataset: Dataset, config: DataConfig, *, progress: Progress | None =
                            target=summary.target, task=summary.task,
                            image_shape=summary.image_shape, missing=config.missing,
                            fill_values=config.fill_values, encodings=config.encodings,
-                           text=config.text, one_hot_only=config.legacy_v1)
+                           text=config.text, one_hot_only=config.legacy_v1, backbone=backbone)
     if summary.task == "classification":
         # Every class is a model output, even one that landed only outside training.
         pre.class_names = list(summary.class_counts)
@@ -640,6 +647,15 @@ def prepare(dataset: Dataset, config: DataConfig, *, progress: Progress | None =
         xs[name] = pre.transform_features(part)
         ys[name] = pre.transform_target(part)
     return PreparedData(summary=summary, preprocessor=pre, x=xs, y=ys, rows=rows)
+
+
+def for_backbone(config: DataConfig, backbone) -> DataConfig:
+    """*config* with the image side and colour mode a pretrained image backbone reads."""
+    if backbone is None or backbone.kind != "image":
+        return config
+    import dataclasses
+
+    return dataclasses.replace(config, image_size=int(backbone.image_size), image_mode="RGB")
 
 
 def split_rows(dataset: Dataset, config: DataConfig, summary: DataSummary

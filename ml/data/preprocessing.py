@@ -195,24 +195,29 @@ class Preprocessor:
             task: str, image_shape: tuple[int, ...] | None = None,
             missing: dict[str, str] | None = None, fill_values: dict[str, Any] | None = None,
             encodings: dict[str, str] | None = None, text: dict[str, Any] | None = None,
-            one_hot_only: bool = False) -> Preprocessor:
+            one_hot_only: bool = False, backbone=None) -> Preprocessor:
         """Fit encodings and statistics on the training rows *train*.
 
         ``types[target]`` decides how class labels are read: a numeric target's labels are
         numbers (``"1"`` and ``"1.0"`` are one class), anything else is read as text.
         ``missing``, ``fill_values`` and ``encodings`` hold the user's per-column choices
         (see :class:`ml.runs.project.DataConfig`); text features switch to a token model.
-        *one_hot_only* keeps projects from before embeddings one-hot encoded.
+        *one_hot_only* keeps projects from before embeddings one-hot encoded. A pretrained text
+        *backbone* (:class:`ml.models.backbones.Backbone`) brings its own tokenizer.
         """
         missing, fill_values, encodings = missing or {}, fill_values or {}, encodings or {}
         text_features = [name for name in features if types[name] == "text"]
         if text_features:
             from .text import TextSettings, Tokenizer
 
-            settings = TextSettings.from_dict(text or {})
-            tok = Tokenizer.fit(_join_text(train, text_features).tolist(), settings)
-            pre = cls(task=task, target=target, columns=[], input_shape=[tok.max_length],
-                      kind="text", text_columns=list(text_features), tokenizer=tok.to_dict(),
+            if backbone is not None and backbone.kind == "text":
+                doc, length = _word_pieces(backbone), backbone.max_length
+            else:
+                settings = TextSettings.from_dict(text or {})
+                tok = Tokenizer.fit(_join_text(train, text_features).tolist(), settings)
+                doc, length = tok.to_dict(), tok.max_length
+            pre = cls(task=task, target=target, columns=[], input_shape=[length],
+                      kind="text", text_columns=list(text_features), tokenizer=doc,
                       target_numeric=types.get(target) == "numeric")
             pre._fit_target(train)
             return pre
@@ -354,11 +359,11 @@ class Preprocessor:
                             f"({len(missing)} missing in all).")
 
     def _tokenizer(self):
-        from .text import Tokenizer
+        from .text import load_tokenizer
 
         cached = getattr(self, "_tok_cache", None)
         if cached is None:
-            cached = Tokenizer.from_dict(self.tokenizer)
+            cached = load_tokenizer(self.tokenizer)
             object.__setattr__(self, "_tok_cache", cached)
         return cached
 
@@ -398,7 +403,9 @@ class Preprocessor:
 
     @property
     def vocab_size(self) -> int:
-        return len(self.tokenizer.get("vocab", [])) if self.kind == "text" else 0
+        if self.kind != "text":
+            return 0
+        return int(self.tokenizer.get("vocab_size") or len(self.tokenizer.get("vocab", [])))
 
     def model_input(self):
         """The :class:`~ml.models.spec.InputSpec` a network for this data must take."""
@@ -461,6 +468,20 @@ class Preprocessor:
                        tokenizer=dict(doc.get("tokenizer") or {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"The preprocessing description is incomplete ({exc}).") from None
+
+
+def _word_pieces(backbone) -> dict[str, Any]:
+    """The tokenizer document of a pretrained text backbone (its whole tokenizer.json)."""
+    from pathlib import Path
+
+    from .text import WordPieces
+
+    path = Path(backbone.folder) / "tokenizer.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"The tokenizer of {backbone.title} cannot be read ({exc}).") from None
+    return WordPieces.document(text, backbone.max_length, backbone.key)
 
 
 def _join_text(df: pd.DataFrame, columns: list[str]) -> pd.Series:

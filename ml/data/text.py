@@ -340,3 +340,98 @@ def looks_like_text(series: pd.Series) -> bool:
     if strings.str.len().median() < 30:
         return False
     return n_words >= 2 or strings.str.contains(_SPACELESS_SCRIPT.pattern).mean() > 0.5
+
+
+class WordPieces:
+    """A pretrained backbone's own tokenizer (its ``tokenizer.json``, run by ``tokenizers``).
+
+    Encodes each text as ``[CLS] pieces ... [SEP]`` cut and padded to ``max_length``, exactly as
+    the backbone was trained to read it. The whole ``tokenizer.json`` is kept in the document, so
+    a run (and its exported package) needs no model folder to encode new text.
+    """
+
+    TYPE = "pretrained"
+
+    def __init__(self, doc: dict[str, Any]):
+        from tokenizers import Tokenizer as FastTokenizer
+
+        try:
+            self._tok = FastTokenizer.from_str(doc["json"])
+            self.max_length = int(doc["max_length"])
+            self.pad_id = int(doc.get("pad_id", 0))
+            self.unk_id = int(doc.get("unk_id", UNK_ID))
+        except (KeyError, TypeError, ValueError, Exception) as exc:
+            raise DataError(f"The saved word-piece tokenizer is damaged ({exc}); train the model "
+                            f"again.") from None
+        self._tok.enable_truncation(self.max_length)
+        self._tok.enable_padding(length=self.max_length, pad_id=self.pad_id)
+        self.doc = doc
+        #: Ids position 0 holds [CLS]: the first word piece is at 1.
+        self.first_position = 1
+
+    @classmethod
+    def document(cls, tokenizer_json: str, max_length: int, backbone: str) -> dict[str, Any]:
+        """The preprocessing's tokenizer document for a backbone's ``tokenizer.json``."""
+        from tokenizers import Tokenizer as FastTokenizer
+
+        tok = FastTokenizer.from_str(tokenizer_json)
+        pad = tok.padding["pad_id"] if tok.padding else tok.token_to_id("[PAD]")
+        unk = tok.token_to_id("[UNK]")
+        return {"type": cls.TYPE, "backbone": backbone, "max_length": int(max_length),
+                "pad_id": int(pad or 0), "unk_id": int(UNK_ID if unk is None else unk),
+                "vocab_size": int(tok.get_vocab_size()), "json": tokenizer_json}
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.doc.get("vocab_size") or self._tok.get_vocab_size())
+
+    def tokenize(self, text: Any) -> list[str]:
+        """The word pieces of *text* that the model reads (without [CLS] / [SEP] / padding)."""
+        enc = self._tok.encode(_as_str(text))
+        return [t for t, special in zip(enc.tokens, enc.special_tokens_mask, strict=True)
+                if not special]
+
+    def encode(self, texts: Sequence[Any]) -> np.ndarray:
+        """``int64`` ids ``(len(texts), max_length)``; missing texts are empty."""
+        strings = [_as_str(t) for t in texts]
+        if not strings:
+            return np.zeros((0, self.max_length), dtype=np.int64)
+        out = np.empty((len(strings), self.max_length), dtype=np.int64)
+        for start in range(0, len(strings), CHUNK):
+            batch = self._tok.encode_batch(strings[start:start + CHUNK])
+            out[start:start + len(batch)] = [e.ids for e in batch]
+        return out
+
+    def coverage(self, texts: Iterable[Any]) -> float:
+        """Share of word pieces that are not the unknown piece (1.0 when there are none)."""
+        total = known = 0
+        for text in texts:
+            ids = self._tok.encode(_as_str(text)).ids
+            total += len(ids)
+            known += sum(1 for i in ids if i != self.unk_id)
+        return known / total if total else 1.0
+
+    def preview(self, texts: Iterable[Any], n: int = 5) -> list[dict[str, Any]]:
+        """How the first *n* texts are cut into word pieces (see :meth:`Tokenizer.preview`)."""
+        out = []
+        for text in itertools.islice(texts, max(n, 0)):
+            self._tok.no_truncation()
+            full = self._tok.encode(_as_str(text))
+            self._tok.enable_truncation(self.max_length)
+            enc = self._tok.encode(_as_str(text))
+            keep = [i for i, m in enumerate(enc.special_tokens_mask) if not m]
+            out.append({"text": _as_str(text), "tokens": [enc.tokens[i] for i in keep],
+                        "ids": [enc.ids[i] for i in keep],
+                        "n_unknown": sum(1 for i in keep if enc.ids[i] == self.unk_id),
+                        "truncated": len(full.ids) > self.max_length})
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.doc)
+
+
+def load_tokenizer(doc: dict[str, Any]) -> Tokenizer | WordPieces:
+    """The tokenizer a preprocessing document holds: TrainDesk's own words, or word pieces."""
+    if isinstance(doc, dict) and doc.get("type") == WordPieces.TYPE:
+        return WordPieces(doc)
+    return Tokenizer.from_dict(doc)

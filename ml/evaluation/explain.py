@@ -169,10 +169,12 @@ def token_importance(net: TrainDeskNet, pre: Preprocessor, text: str,
     tokenizer = pre._tokenizer()
     tokens = tokenizer.tokenize(text)
     ids = tokenizer.encode([text])
-    n = min(len(tokens), ids.shape[1])
+    # A backbone's word pieces start after its [CLS] marker and are hidden by its own [UNK].
+    first, unknown = getattr(tokenizer, "first_position", 0), getattr(tokenizer, "unk_id", UNK_ID)
+    n = min(len(tokens), ids.shape[1] - first)
     batch = np.repeat(ids, n + 1, axis=0)
     for i in range(n):
-        batch[i + 1, i] = UNK_ID
+        batch[i + 1, i + first] = unknown
     raw = predict_raw(net, batch)
     if pre.task == "classification":
         z = raw.astype(np.float64)

@@ -19,11 +19,13 @@ from ..data.streaming import ImageFiles
 from ..errors import Cancelled, DataError, NothingToDo, OutOfMemory, RunError, TrainDeskError
 from ..evaluation.evaluate import Evaluation, evaluate_arrays
 from ..labels import default_run_name
+from ..models import backbones
 from ..models.presets import build_spec
 from ..models.spec import TrainDeskNet, build_model
 from ..runs.folder import RunFolder, config_dict, data_fingerprint, now_iso, project_from_config
 from ..runs.project import Project, RunRecord
 from ..system.device import describe_device, select_device
+from ..system.resources import traindesk_home
 from ..training import distributed
 from ..training.callbacks import Callback, FreezeLoaded
 from ..training.checkpoint import RunWriter
@@ -213,6 +215,10 @@ class TrainingJob:
         run_info = self._describe(setup, folder, checkpoint, transfer, main, say)
         try:
             fit, net = self._train(setup, folder, checkpoint, transfer, run_info, main, say)
+            if backbones.is_lora(net):
+                if main:
+                    folder.save_adapter(*backbones.lora_state(net))
+                backbones.merge_lora(net)
             if main:
                 folder.save_weights(net)
             evaluation = self._evaluate(setup, net)
@@ -230,9 +236,10 @@ class TrainingJob:
         if dataset is None:
             say(f"Loading {project.data.source} ...")
             dataset = load_dataset(project.data.source, project.data.read_options)
+        backbone = _backbone(project)
         try:
             prepared = prepare(dataset, project.data, progress=_throttled(say),
-                               should_stop=self._stop.is_set)
+                               should_stop=self._stop.is_set, backbone=backbone)
         except DataError:
             if self._stop.is_set():  # the user pressed Stop while the data was being prepared
                 raise Cancelled() from None
@@ -256,11 +263,15 @@ class TrainingJob:
         """The network before training: seeded initial weights, plus any transferred ones."""
         torch.manual_seed(self.project.training.seed)  # the initial weights belong to the seed
         net = build_model(spec, pre.feature_mean, pre.feature_std)
+        if net.has_backbone:
+            backbones.load_pretrained(net, spec.layers)
         transfer = None
         if self.project.model.init_from:
             from ..training.transfer import start_from
 
             transfer = start_from(net, self.project.model.init_from)
+        if net.has_backbone:
+            _set_mode(net, self.project.model)
         return net, transfer
 
     def _open_folder(self, setup: _Setup) -> tuple[RunFolder, dict | None]:
@@ -387,8 +398,10 @@ class TrainingJob:
         """Fit the network; after running out of memory, retry with half the batch from the
         last checkpoint (or from the start) while the settings allow. Returns ``(fit, net)``."""
         project, prepared, net = self.project, setup.prepared, setup.net
+        if net.has_backbone and project.model.train_mode == "probe":
+            return self._probe(setup, folder, checkpoint, main, say)
         augment, weights = _augmenter(project, prepared, say), _class_weights(project, prepared)
-        extra = _freeze(net, transfer, project)
+        extra = _freeze(net, transfer, project) + _unfreeze(net, project)
         while True:
             history = list(checkpoint["history"]) if checkpoint is not None else []
             writers = [RunWriter(folder, history), *self.callbacks] if main else []
@@ -411,7 +424,42 @@ class TrainingJob:
             checkpoint = self._halve_batch(folder, main, say)
             if checkpoint is None:  # nothing saved yet: the same fresh start as before
                 net, _ = self._initial_net(setup.spec, prepared.preprocessor)
-                extra = _freeze(net, transfer, project)
+                extra = _freeze(net, transfer, project) + _unfreeze(net, project)
+
+    def _probe(self, setup: _Setup, folder: RunFolder, checkpoint: dict | None, main: bool,
+               say: Callable[[str], None]):
+        """Linear probe: the frozen backbone's features (cached on disk), then the head trained
+        on them alone; the trained head goes back under the backbone. Returns ``(fit, net)``."""
+        from ..training.pretrained import features, head_network, put_head
+
+        project, prepared, net = self.project, setup.prepared, setup.net
+        cache = traindesk_home() / "cache" / "features"
+        said = []
+
+        def progress(fraction: float, message: str) -> None:
+            if not said:
+                said.append(True)
+                say(f"{message} (once: they are cached for the next run) ...")
+
+        feats = {part: features(net, prepared.x[part], device=setup.device, cache_dir=cache,
+                                progress=progress, should_stop=self._stop.is_set)
+                 for part in ("train", "val")}
+        say(f"Linear probe: training the head on {feats['train'].shape[1]} features per "
+            f"example (the backbone stays as it is; augmentation is not used).")
+        head = head_network(net)
+        history = list(checkpoint["history"]) if checkpoint is not None else []
+        writers = [RunWriter(folder, history), *self.callbacks] if main else []
+        trainer = Trainer(head, prepared.task, project.training, callbacks=writers,
+                          target_scale=prepared.preprocessor.target_std, device=setup.device,
+                          class_weights=_class_weights(project, prepared))
+        trainer.paused = self._pause
+        self.trainer = trainer
+        if self._stop.is_set():
+            trainer.should_stop = True
+        fit = trainer.fit(feats["train"], prepared.y["train"], feats["val"], prepared.y["val"],
+                          resume=checkpoint)
+        put_head(net, head)
+        return fit, net
 
     def _halve_batch(self, folder: RunFolder, main: bool,
                      say: Callable[[str], None]) -> dict | None:
@@ -470,6 +518,56 @@ class TrainingJob:
                          evaluation=evaluation, net=net, prepared=setup.prepared,
                          model_name=setup.spec.name, group=self.group, label=self.label,
                          name=self.name)
+
+    # -- the learning-rate test -----------------------------------------------------------------
+    def find_lr(self, *, should_stop: Callable[[], bool] | None = None,
+                progress: Callable[[float, str], None] | None = None, **options):
+        """The learning-rate range test (:func:`ml.training.lrfinder.find_lr`) on this job's
+        prepared training split and initial network; no run folder is made and the project is
+        not changed. *options* (``start``, ``end``, ``steps``) go to the finder.
+
+        Raises
+        ------
+        TrainDeskError
+            For data or settings a run would refuse, or a curve that cannot be read.
+        """
+        from ..training.lrfinder import find_lr
+
+        setup = self._set_up(self.on_message)
+        prepared, project = setup.prepared, self.project
+
+        def stop() -> bool:
+            return self._stop.is_set() or bool(should_stop and should_stop())
+
+        return find_lr(setup.net, prepared.task, project.training, prepared.x["train"],
+                       prepared.y["train"], device=setup.device, should_stop=stop,
+                       progress=progress, class_weights=_class_weights(project, prepared),
+                       augment=_augmenter(project, prepared, lambda message: None), **options)
+
+
+def _backbone(project: Project):
+    """The pretrained backbone the project names (its files checked), or None."""
+    if not project.model.backbone:
+        return None
+    return backbones.resolve(project.model.backbone)
+
+
+def _set_mode(net: TrainDeskNet, model) -> None:
+    """Prepare a backbone network for its way of training (frozen for a probe, adapters for
+    LoRA; fine-tuning freezes and unfreezes as it goes)."""
+    if model.train_mode == "probe":
+        backbones.freeze_backbones(net)
+    elif model.train_mode == "lora":
+        backbones.add_lora(net, model.lora_rank)
+
+
+def _unfreeze(net: TrainDeskNet, project: Project) -> list[Callback]:
+    """Fine-tuning a backbone: head first, then gradual unfreezing."""
+    if not net.has_backbone or project.model.train_mode != "finetune":
+        return []
+    from ..training.pretrained import GradualUnfreeze
+
+    return [GradualUnfreeze(project.model.head_epochs)]
 
 
 def _refuse_finished(folder: RunFolder, epochs: int | None) -> None:

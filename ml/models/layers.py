@@ -433,8 +433,25 @@ _register("leaky_relu", "LeakyReLU", {"negative_slope": 0.01}, _same,
           lambda s, p: nn.LeakyReLU(float(p["negative_slope"])))
 
 
+_register("pretrained", "Pretrained backbone", {"backbone": "", "kind": "", "feature_dim": 0},
+          lambda s, p: _backbones().infer_layer(s, p),
+          lambda s, p: _backbones().build_layer(s, p))
+
+
+def _backbones():
+    from . import backbones  # transformers and the backbone modules load only when used
+
+    return backbones
+
+
 #: Layers that take token ids (int64): only as the first layer of a text model.
 TOKEN_LAYERS = frozenset({"embedding", "embedding_bag"})
+
+
+def takes_tokens(layer: dict) -> bool:
+    """Whether *layer* reads token ids (an embedding, or a pretrained text backbone)."""
+    name = layer.get("type")
+    return name in TOKEN_LAYERS or (name == "pretrained" and layer.get("kind") == "text")
 
 
 def layer_params(layer: dict) -> dict:

@@ -294,7 +294,9 @@ def build_spec(config: ModelConfig, input_shape: InputSpec | Sequence[int], n_ou
     config.validate()
     spec_in = InputSpec.of(input_shape)
     preset = resolve_preset(config, spec_in)
-    if config.layers:
+    if config.backbone:
+        layers, name = backbone_head(config, spec_in, n_outputs)
+    elif config.layers:
         layers = with_data_embeddings(config.layers, spec_in)
         name = "custom"
     else:
@@ -304,6 +306,23 @@ def build_spec(config: ModelConfig, input_shape: InputSpec | Sequence[int], n_ou
                      input_dtype=spec_in.dtype)
     summarize(spec, n_outputs=n_outputs, embeddings=spec_in.embeddings)
     return spec
+
+
+def backbone_head(config: ModelConfig, spec_in: InputSpec, n_outputs: int
+                  ) -> tuple[list[dict], str]:
+    """A pretrained backbone under a new head: dropout and one linear layer (the layers and the
+    model's name)."""
+    from .backbones import layer_info, resolve
+
+    backbone = resolve(config.backbone)
+    if backbone.kind != spec_in.kind:
+        what = {"image": "images", "text": "text", "tabular": "a table"}
+        raise ModelSpecError(f"{backbone.title} reads {what[backbone.kind]}, but this data is "
+                             f"{what.get(spec_in.kind, spec_in.kind)}; pick another backbone or "
+                             f"train from scratch.")
+    layers = [layer_info(backbone), {"type": "dropout", "p": float(config.dropout)},
+              {"type": "linear", "out_features": int(n_outputs)}]
+    return layers, f"{backbone.key if backbone.builtin else 'pretrained'}-{config.train_mode}"
 
 
 def propose_preset(input_spec: InputSpec | Sequence[int], n_train: int = 0,

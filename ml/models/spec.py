@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelSpecError
-from .layers import LAYER_TYPES, TOKEN_LAYERS, Shape, layer_params
+from .layers import LAYER_TYPES, Shape, layer_params, takes_tokens
 
 SPEC_VERSION = 1
 
@@ -196,12 +196,12 @@ def check_layers(input_shape, layers: Sequence[dict], input_dtype: str = "float3
         try:
             if kind is None:
                 raise ModelSpecError(f"this layer has an unknown type {name!r}")
-            if name in TOKEN_LAYERS and (i > 0 or input_dtype != "int64"):
+            if takes_tokens(layer) and (i > 0 or input_dtype != "int64"):
                 raise ModelSpecError("it looks up token ids, so it must be the first layer "
                                      "of a text model" + (
                                          "; this data is numbers" if input_dtype != "int64"
                                          else ""))
-            if i == 0 and input_dtype == "int64" and name not in TOKEN_LAYERS:
+            if i == 0 and input_dtype == "int64" and not takes_tokens(layer):
                 raise ModelSpecError("a text model gets token ids; its first layer must be an "
                                      "Embedding (or Word embeddings)")
             if embeddings is not None and input_dtype != "int64":
@@ -378,6 +378,19 @@ class TrainDeskNet(nn.Module):
     @property
     def is_convolutional(self) -> bool:
         return any(layer["type"] == "conv2d" for layer in self.spec.layers)
+
+    @property
+    def has_backbone(self) -> bool:
+        return any(layer["type"] == "pretrained" for layer in self.spec.layers)
+
+    def optimizer_groups(self) -> list[dict] | None:
+        """Parameter groups with their own rates (a pretrained backbone's earlier layers learn
+        slower), or None: one rate for all."""
+        if not self.has_backbone:
+            return None
+        from .backbones import is_lora, optimizer_groups
+
+        return None if is_lora(self) else optimizer_groups(self)
 
 
 class InferenceModel(nn.Module):

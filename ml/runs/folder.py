@@ -83,6 +83,8 @@ from .weights import load_checkpoint, load_weights, save_checkpoint, save_weight
 CHECK_ROWS, CHECK_BYTES = 1000, 20_000_000
 #: The files that hold tensors, each checked against its checksum when read.
 WEIGHT_FILES = ("model.safetensors", "best.safetensors", "checkpoint.pt")
+#: A LoRA run's adapters, kept beside the merged weights (optional files).
+LORA_WEIGHTS, LORA_SETTINGS = "lora_adapter.safetensors", "lora_adapter.json"
 #: ``measured.json``'s format name (the file is optional: a run from before it has none).
 MEASURED_FORMAT = "traindesk-run-measured"
 #: The longest human name a run may have (it heads table columns).
@@ -358,6 +360,13 @@ class RunFolder:
 
     def save_weights(self, net: torch.nn.Module | dict, name: str = "model.safetensors") -> None:
         save_weights(self.path, net, name)
+
+    def save_adapter(self, tensors: dict, settings: dict) -> None:
+        """Keep a LoRA run's adapters (and its head) beside its merged weights:
+        ``lora_adapter.safetensors`` and ``lora_adapter.json`` (rank, alpha, adapted layers)."""
+        save_weights(self.path, tensors, LORA_WEIGHTS)
+        atomic_write_json(self.path / LORA_SETTINGS, {"format": "traindesk-lora", "version": 1,
+                                                      "layers": settings}, error=RunError)
 
     def _latest_info(self) -> None:
         """Base the next change on ``run.json`` as it is on disk: another handle may have

@@ -50,6 +50,8 @@ IMAGE_LOADING = ("auto", "memory", "stream")
 #: metric (accuracy for classes, MAE for numbers).
 MONITORS = ("val_loss", "val_metric")
 RNN_CELLS = ("lstm", "gru")
+#: Ways to train a pretrained backbone (:attr:`ModelConfig.train_mode`).
+TRAIN_MODES = ("probe", "finetune", "lora")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 #: ``MIGRATIONS[v]`` turns a version-``v`` document (a dict) into a version ``v + 1`` document.
@@ -211,6 +213,16 @@ class ModelConfig:
     init_from: str = ""
     #: With *init_from*: epochs during which the loaded layers (the body) are frozen.
     freeze_epochs: int = 0
+    #: A pretrained backbone (``efficientnet_lite0``, ``minilm`` or a local model folder) under a
+    #: new head; empty: the preset's network from scratch. See :mod:`ml.models.backbones`.
+    backbone: str = ""
+    #: How a backbone is trained: ``probe`` (frozen, features cached), ``finetune`` (head first,
+    #: then gradual unfreezing with smaller rates for earlier layers) or ``lora`` (adapters).
+    train_mode: str = "finetune"
+    #: Fine-tuning: epochs that train only the new head before the backbone is unfrozen.
+    head_epochs: int = 1
+    #: LoRA: the adapters' rank.
+    lora_rank: int = 8
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
@@ -223,6 +235,11 @@ class ModelConfig:
             raise TrainDeskError("Every custom layer must be an object with a 'type'.")
         if not 0 <= self.freeze_epochs <= 100_000:
             raise TrainDeskError(f"Frozen epochs must be 0 or more (got {self.freeze_epochs}).")
+        if self.train_mode not in TRAIN_MODES:
+            raise TrainDeskError(f"Unknown way to train a backbone {self.train_mode!r}; use "
+                                 f"{', '.join(TRAIN_MODES)}.")
+        if not 0 <= self.head_epochs <= 1000 or not 1 <= self.lora_rank <= 256:
+            raise TrainDeskError("Head epochs must be 0 to 1000 and the LoRA rank 1 to 256.")
         if self.activation not in ACTIVATIONS:
             raise TrainDeskError(f"Unknown activation {self.activation!r}; use one of "
                                  f"{', '.join(ACTIVATIONS)}.")

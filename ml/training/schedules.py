@@ -85,7 +85,8 @@ class Scheduler:
             return  # constant within the epoch: set once
         lr = self.config.lr * self.factor(epoch, batch)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            # Discriminative rates (a pretrained backbone's earlier layers learn slower).
+            group["lr"] = lr * group.get("lr_scale", 1.0)
 
     def end_epoch(self, val_loss: float | None) -> None:
         """Count an epoch without a better validation loss (plateau)."""

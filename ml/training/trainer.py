@@ -265,11 +265,18 @@ class Trainer:
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.config
         params = [p for p in self.model.parameters() if p.requires_grad]
+        grouping = getattr(self.model, "optimizer_groups", None)
+        groups = grouping() if callable(grouping) else None
+        if groups:  # discriminative rates; a group's lr_scale is kept by the schedule
+            for group in groups:
+                group["params"] = [p for p in group["params"] if p.requires_grad]
+                group["lr"] = cfg.lr * group["lr_scale"]
+            params = [g for g in groups if g["params"]]
         # Fused kernels update every parameter in one pass: on a CPU, Adam's step for a small
         # model is ~30% of the whole step unfused (measured in bench/bench_train.py).
         fused = ({"fused": True} if self.device.type in ("cuda", "cpu")
                  and all(p.dtype in (torch.float32, torch.float16, torch.bfloat16)
-                         for p in params) else {})
+                         for p in self.model.parameters() if p.requires_grad) else {})
         if cfg.optimizer == "sgd":
             if cfg.nesterov and cfg.momentum <= 0:
                 raise TrainingError("Nesterov momentum needs a momentum above 0 (e.g. 0.9); "
