@@ -345,6 +345,18 @@ class ModelPage(QWidget):
         self.lr_combo.setValidator(validator)
         self.lr_combo.setToolTip("How big each learning step is. Too high and training "
                                  "diverges; too low and it crawls. 0.001 suits Adam.")
+        self.find_lr_button = QPushButton("Find…")
+        self.find_lr_button.setObjectName("findLrButton")
+        self.find_lr_button.setToolTip("Run the learning-rate test: train a hundred batches "
+                                       "at a growing rate, see where the loss falls fastest "
+                                       "and take the rate it proposes (the model is not "
+                                       "changed).")
+        # The field and its button share the form's row (and are hidden together).
+        self.lr_field = QWidget()
+        row = QHBoxLayout(self.lr_field)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.lr_combo, 1)
+        row.addWidget(self.find_lr_button)
         self.momentum_spin = QDoubleSpinBox()
         self.momentum_spin.setRange(0.0, 0.999)
         self.momentum_spin.setDecimals(3)
@@ -461,7 +473,7 @@ class ModelPage(QWidget):
         opt = QGroupBox("Optimizer")
         self._opt_form = of = _form(opt)
         of.addRow("Optimizer:", self.optimizer_combo)
-        of.addRow("Learning rate:", self.lr_combo)
+        of.addRow("Learning rate:", self.lr_field)
         self.momentum_label = QLabel("Momentum:")
         of.addRow(self.momentum_label, self.momentum_spin)
         of.addRow(self.nesterov_check)
@@ -524,6 +536,7 @@ class ModelPage(QWidget):
                       self.oom_check):
             check.toggled.connect(self._on_training_edited)
         self.estimate_button.clicked.connect(self.estimate)
+        self.find_lr_button.clicked.connect(self.find_lr)
         from workers.base import TaskRunner
 
         self.estimate_runner = TaskRunner(self)
@@ -796,7 +809,7 @@ class ModelPage(QWidget):
         gpu = cuda_available()
         of, sf, lf = self._opt_form, self._schedule_form, self._loop_form
         early = training.early_stopping
-        return [(of, self.optimizer_combo, True, False), (of, self.lr_combo, True, True),
+        return [(of, self.optimizer_combo, True, False), (of, self.lr_field, True, True),
                 (of, self.momentum_spin, training.optimizer in ("sgd", "rmsprop"), False),
                 (of, self.nesterov_check, training.optimizer == "sgd", False),
                 (of, self.weight_decay_combo, True, False),
@@ -842,6 +855,7 @@ class ModelPage(QWidget):
         summary = state.model_summary
         self.code_button.setEnabled(state.spec is not None)
         self.estimate_button.setEnabled(state.spec is not None)
+        self.find_lr_button.setEnabled(state.spec is not None)
         if summary is None or state.spec is None:
             for card in (self.params_card, self.size_card, self.macs_card, self.memory_card):
                 card.set_value("-")
@@ -937,6 +951,40 @@ class ModelPage(QWidget):
     @Slot(str)
     def _on_estimate_failed(self, message: str) -> None:
         self._estimate_done(f"Could not time training: {message}")
+
+    # -- learning-rate test ---------------------------------------------------------------------
+    @Slot()
+    def find_lr(self) -> None:
+        """Run the learning-rate test in the background and show it in a dialog."""
+        state = self.state
+        if state.spec is None or state.summary is None:
+            return
+        from workers.base import TaskRunner
+        from workers.lrfinder_worker import LRFinderWorker
+
+        from ..widgets.lr_finder_dialog import LRFinderDialog
+
+        if getattr(self, "lr_runner", None) is None:
+            self.lr_runner = TaskRunner(self)
+        dialog = self.lr_dialog = LRFinderDialog(state.project.training.lr, self)
+        runner = self.lr_runner
+        runner.finished.connect(dialog.show_result)
+        runner.errored.connect(dialog.show_failure)
+        worker = runner.start(LRFinderWorker(state.project, state.dataset))
+        worker.progress.connect(dialog.show_progress)
+        dialog.finished.connect(lambda code: self._on_lr_dialog_closed(dialog, code))
+        dialog.open()
+
+    def _on_lr_dialog_closed(self, dialog, code: int) -> None:
+        for signal, slot in ((self.lr_runner.finished, dialog.show_result),
+                             (self.lr_runner.errored, dialog.show_failure)):
+            signal.disconnect(slot)
+        self.lr_runner.cancel()  # Cancel while it runs: stop it, drop what it would return
+        if code == QDialog.DialogCode.Accepted and dialog.chosen_lr is not None:
+            self.state.update_training(lr=dialog.chosen_lr)
+            self.error_banner.show_message(
+                f"Learning rate set to {dialog.chosen_lr:g} by the learning-rate test.", "info")
+        dialog.deleteLater()
 
     # -- transfer learning ----------------------------------------------------------------------
     def _show_init_choices(self) -> None:

@@ -219,7 +219,9 @@ def _step(trainer: Trainer, run: _FitRun, batch, lr: float, i: int) -> float:
     """One optimizer step at *lr*, as :meth:`Trainer._train_epoch` takes it; its loss."""
     optimizer, scaler = trainer.optimizer, run.scaler
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        # Discriminative rates (a pretrained backbone's earlier layers) keep their ratios:
+        # the test moves the base rate, as a schedule does.
+        group["lr"] = lr * group.get("lr_scale", 1.0)
     xb, yb = batch
     xb = as_model_input(xb)
     if trainer.augment is not None and not run.train.augments:
@@ -276,12 +278,12 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], current: float, *,
     bound = lowest / 10
     if steep <= bound:
         chosen = steep
-        reason = (f"The loss falls fastest at {steep:.1e} (steepest slope), well below where "
-                  f"it is lowest ({lowest:.1e}).")
+        reason = (f"The loss falls fastest at {steep:.2g} (steepest slope), well below where "
+                  f"it is lowest ({lowest:.2g}).")
     else:
         chosen = float(f"{bound:.2g}")
-        reason = (f"The loss falls fastest at {steep:.1e} (steepest slope), close to where it "
-                  f"is lowest ({lowest:.1e}); a rate 10x below that lowest point, "
-                  f"{chosen:.1e}, is safer.")
+        reason = (f"The loss falls fastest at {steep:.2g} (steepest slope), close to where it "
+                  f"is lowest ({lowest:.2g}); a rate 10x below that lowest point, "
+                  f"{chosen:.2g}, is safer.")
     return LRFinderResult(lrs=lrs, losses=losses, suggested=float(f"{chosen:.2g}"),
                           reason=reason, steepest=steep, lowest=lowest, exploded=exploded)
