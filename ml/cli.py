@@ -128,12 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     sub.add_parser("samples", help="list the built-in sample datasets")
-    sub.add_parser("models", help="list the network presets and layer types")
+    _add_models(sub)
     _add_train_and_search(sub)
     _add_run_commands(sub)
     sub.add_parser("gpu", help="why is my GPU not used? what PyTorch sees here, and what to do")
     _add_export_and_shrink(sub)
     return parser
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the network presets, layer types and pretrained "
+                       "backbones; add or remove your own model folders")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--add", metavar="FOLDER", help="add a local Hugging Face model folder "
+                     "(config.json, model.safetensors and, for text, tokenizer.json) to the "
+                     "model library")
+    how.add_argument("--remove", metavar="FOLDER", help="forget an added model folder (its "
+                     "files stay)")
+    p.add_argument("--json", action="store_true", help="print the pretrained backbones as JSON")
 
 
 def _add_train_and_search(sub) -> None:
@@ -297,9 +309,16 @@ def _cmd_gpu(args) -> int:
 
 # -- models ---------------------------------------------------------------------------------------
 def _cmd_models(args) -> int:
+    from .models import library
     from .models.layers import LAYER_TYPES
     from .models.presets import PRESET_INFO
 
+    if args.add or args.remove:
+        return _change_library(args)
+    if args.json:
+        print(json.dumps({"backbones": [e.as_dict() for e in library.entries()],
+                          "library": str(library.library_path())}, indent=2))
+        return EXIT_OK
     width = max(len(name) for name in PRESET_INFO)
     print("Presets (--model NAME; auto picks one from the data):")
     for name, info in PRESET_INFO.items():
@@ -308,7 +327,38 @@ def _cmd_models(args) -> int:
     for name, kind in LAYER_TYPES.items():
         settings = ", ".join(f"{k}={v!r}" for k, v in kind.defaults.items())
         print(f"  {name:<20}  {kind.title}" + (f" ({settings})" if settings else ""))
+    _print_backbones(library.entries())
     return EXIT_OK
+
+
+def _change_library(args) -> int:
+    from .models import library
+
+    if args.add:
+        entry = library.add_folder(args.add)
+        print(f"Added {entry.name} ({entry.kind}, {entry.architecture}, "
+              f"{library.format_count(entry.params)} parameters): train with --backbone "
+              f"{entry.key}")
+    else:
+        print(f"Removed {library.remove_folder(args.remove)} from the model library (its files "
+              f"are kept).")
+    return EXIT_OK
+
+
+def _print_backbones(entries) -> None:
+    """The pretrained backbones as a table, and the added folders that no longer load."""
+    from .models.library import format_bytes, format_count
+
+    print("Pretrained backbones (--backbone NAME; add your own with models --add FOLDER):")
+    rows = [("NAME", "KIND", "PARAMS", "SIZE", "INPUT", "LICENCE", "FITS IN MEMORY")]
+    rows += [(e.key, e.kind, format_count(e.params), format_bytes(e.disk_bytes), e.input_size,
+              e.license or "unknown", e.fit_text) for e in entries if not e.error]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  " + "  ".join(f"{v:<{w}}" for v, w in zip(row, widths)) + "  " + row[-1])
+    for e in entries:
+        if e.error:
+            print(f"  {e.key}: cannot be used: {e.error}")
 
 
 def _read_model_spec(path: str) -> list[dict]:
