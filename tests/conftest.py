@@ -135,3 +135,89 @@ def _no_threads_left_behind(request):
         QTest.qWait(10)  # let queued thread-finished slots run
     finally:
         gc_guard.uninstall()
+
+
+# -- tiny pretrained models (issue 20): built from configs, so tests stay fast and offline --------
+TINY_WORDS = ("good great fine nice love best happy bad awful poor hate worst sad boring film "
+              "movie plot story it was the a is and very not really").split()
+
+
+def make_tiny_bert(folder: Path) -> Path:
+    """A 2-layer, 16-wide BERT with a word-piece tokenizer.json over :data:`TINY_WORDS`."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, ".": 4, ",": 5}
+    for word in TINY_WORDS:
+        vocab.setdefault(word, len(vocab))
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.BertProcessing(("[SEP]", 3), ("[CLS]", 2))
+    tok.save(str(folder / "tokenizer.json"))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
+                        pad_token_id=0)
+    BertModel(config).save_pretrained(str(folder))
+    return folder
+
+
+def make_tiny_vit(folder: Path, size: int = 32) -> Path:
+    """A 2-layer, 16-wide ViT reading *size* px images (mean and std 0.5)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import json
+
+    import torch
+    from transformers import ViTConfig, ViTModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=size, patch_size=8, num_channels=3, hidden_size=16,
+                       num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+    ViTModel(config).save_pretrained(str(folder))
+    (folder / "preprocessor_config.json").write_text(json.dumps(
+        {"size": {"height": size, "width": size}, "image_mean": [0.5] * 3,
+         "image_std": [0.5] * 3}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert") / "tiny-bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory) -> Path:
+    return make_tiny_vit(tmp_path_factory.mktemp("tiny_vit") / "tiny-vit")
+
+
+def write_reviews(path: Path, n: int = 120, seed: int = 0) -> Path:
+    """A two-class text table (``review``, ``sentiment``) in :data:`TINY_WORDS`."""
+    rng = np.random.default_rng(seed)
+    good, bad = ["good", "great", "nice", "love", "best"], ["bad", "awful", "poor", "hate", "worst"]
+    rows = []
+    for i in range(n):
+        label = "pos" if i % 2 else "neg"
+        words = rng.choice(good if label == "pos" else bad, 2)
+        rows.append((f"the {rng.choice(['film', 'movie', 'plot'])} was {words[0]} and "
+                     f"{words[1]}.", label))
+    pd.DataFrame(rows, columns=["review", "sentiment"]).to_csv(path, index=False)
+    return path
+
+
+def write_image_folder(root: Path, per_class: int = 6, side: int = 40) -> Path:
+    """Two classes of small coloured images: mostly red ones and mostly blue ones."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, channel in (("red", 0), ("blue", 2)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 90, (side, side, 3), dtype=np.uint8)
+            pixels[..., channel] = rng.integers(160, 255, (side, side), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{i}.png")
+    return root

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import struct
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.util import find_spec
@@ -501,14 +502,15 @@ def _pretrained_state(info: Backbone) -> dict[str, torch.Tensor]:
     if info.family == "efficientnet":
         state = torch.load(info.weights[0], map_location="cpu", weights_only=True)
         return {k: v for k, v in state.items() if not k.startswith("_fc.")}
-    from safetensors.torch import load_file
-
-    state: dict[str, torch.Tensor] = {}
-    for path in info.weights:
-        state.update(load_file(path))
-    # A task model's checkpoint holds the encoder under its base-model prefix ("bert.").
-    prefix = f"{info.model_type.replace('-', '_')}."
-    return {k.removeprefix(prefix): v for k, v in state.items()}
+    # transformers renames older checkpoints' keys while it loads them (ViT's "attention.query"
+    # became "q_proj" in 5.x): its own loader reads the folder, safetensors only, offline.
+    transformers = hf_modules()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = transformers.AutoModel.from_pretrained(info.folder, local_files_only=True,
+                                                       use_safetensors=True,
+                                                       trust_remote_code=False)
+    return model.state_dict()
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -584,7 +586,9 @@ def add_lora(net: nn.Module, rank: int) -> int:
                                  "have; train it with Fine-tune or Linear probe instead.")
         config = LoraConfig(r=int(rank), lora_alpha=2 * int(rank), lora_dropout=0.05,
                             target_modules=_lora_targets(module.net))
-        module.net = get_peft_model(module.net, config)
+        with warnings.catch_warnings():  # peft asks transformers about deprecated properties
+            warnings.simplefilter("ignore", FutureWarning)
+            module.net = get_peft_model(module.net, config)
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
