@@ -112,7 +112,10 @@ def saliency(net: TrainDeskNet, x: np.ndarray, target: int | None = None) -> Sal
             output.retain_grad()
             captured.append(output)
 
-    hooks = [m.register_forward_hook(keep) for m in net.body.children()]
+    # A pretrained backbone is one layer: its own last feature map is hooked inside it.
+    inner = [m for layer in net.body.children() for m in getattr(layer, "cam_modules",
+                                                                 lambda: [])()]
+    hooks = [m.register_forward_hook(keep) for m in [*net.body.children(), *inner]]
     try:
         with torch.enable_grad():
             xt.requires_grad_(True)

@@ -165,6 +165,9 @@ def inspect_folder(path: str | os.PathLike) -> Backbone:
     """
     folder = Path(path).expanduser()
     name = folder.name or str(folder)
+    if not folder.exists():  # an added folder moved or deleted since
+        raise ModelSpecError(f"{folder} was not found (moved or deleted?). Pick the folder "
+                             f"that holds the model's config.json and weights.")
     if not folder.is_dir():
         raise ModelSpecError(f"{name} is not a folder. Pick the folder that holds the model's "
                              f"config.json and weights.")
@@ -370,6 +373,11 @@ class ImageBackbone(nn.Module):
         if pooled is None:
             pooled = out.last_hidden_state[:, 0]
         return pooled.flatten(1)
+
+    def cam_modules(self) -> list[nn.Module]:
+        """Modules whose last 4-D output is the final feature map (for Grad-CAM); none for
+        backbones whose last map is not a module's output (those get gradient x input)."""
+        return [self.net._act] if self.family == "efficientnet" else []
 
     def layer_groups(self) -> list[list[nn.Module]]:
         """The backbone from input to output in a few groups (gradual unfreezing)."""
