@@ -43,6 +43,8 @@ CNN_BYTES_PER_PIXEL = 1720
 TRANSFORMER_BYTES_PER_VALUE = 200
 #: Up to this share of the free memory "fits"; up to all of it is "tight".
 FITS_SHARE = 0.6
+#: The backbones that ship with TrainDesk, listed first.
+BUILTIN_KEYS = (backbones.EFFICIENTNET, backbones.MINILM)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def remove_folder(path: str) -> str:
     ModelSpecError
         *path* is a built-in backbone or was not added.
     """
-    if path in (backbones.EFFICIENTNET, backbones.MINILM):
+    if path in BUILTIN_KEYS:
         raise ModelSpecError(f"{path} is built into TrainDesk and cannot be removed.")
     folders = added_folders()
     wanted = _normal(path)
@@ -173,15 +175,23 @@ def entries() -> list[ModelEntry]:
     ModelSpecError
         The library file cannot be read.
     """
+    return _entries(list(BUILTIN_KEYS) + added_folders())
+
+
+def builtin_entries() -> list[ModelEntry]:
+    """The built-in backbones only (what is left when the library file cannot be read)."""
+    return _entries(list(BUILTIN_KEYS))
+
+
+def _entries(keys: list[str]) -> list[ModelEntry]:
     free = available_memory()
     rows = []
-    for key in [backbones.EFFICIENTNET, backbones.MINILM] + added_folders():
+    for key in keys:
         try:
             rows.append(describe(backbones.resolve(key), free))
-        except ModelSpecError as exc:
+        except ModelSpecError as exc:  # an added folder moved away, a package missing
             rows.append(ModelEntry(key=key, name=Path(key).name or key,
-                                   builtin=key in (backbones.EFFICIENTNET, backbones.MINILM),
-                                   error=str(exc)))
+                                   builtin=key in BUILTIN_KEYS, error=str(exc)))
     return rows
 
 
