@@ -617,12 +617,25 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_about(self) -> None:
+        QMessageBox.about(self, "About TrainDesk", self.about_text())
+
+    def about_text(self) -> str:
+        """The About box: the version, the device, and each pretrained model that ships with
+        TrainDesk with its source, licence and the sha256 its weights are checked against."""
+        from html import escape
+
+        from ml.models.library import shipped_models
         from ml.system.device import describe_device
 
-        QMessageBox.about(self, "About TrainDesk",
-                          f"<h3>TrainDesk {__version__}</h3><p>Train neural networks "
-                          f"point-and-click, offline, on your own workstation.</p>"
-                          f"<p>Compute device: {describe_device('auto').label}</p>")
+        models = "".join(
+            f"<li><b>{escape(m['name'])}</b> - licence {escape(m['license'] or 'unknown')}"
+            f"<br>{escape(m['source'])}<br><small>{escape(m['file'] or 'weights')} sha256 "
+            f"<code>{m['sha256']}</code></small></li>" for m in shipped_models())
+        return (f"<h3>TrainDesk {__version__}</h3><p>Train neural networks "
+                f"point-and-click, offline, on your own workstation.</p>"
+                f"<p>Compute device: {describe_device('auto').label}</p>"
+                f"<p>Pretrained models shipped with TrainDesk (see docs/models.md):</p>"
+                f"<ul>{models}</ul>")
 
     # -- closing --------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API

@@ -270,3 +270,22 @@ def format_count(n: float) -> str:
             return f"{n:.0f}" if not unit else f"{n:.1f}{unit}"
         n /= 1000
     raise AssertionError("unreachable")
+
+
+def shipped_models() -> list[dict[str, str]]:
+    """The pretrained models that ship with TrainDesk, for the About box and licences: name,
+    licence, source, weights file and its pinned sha256 (a missing package says so)."""
+    pinned = {backbones.EFFICIENTNET: backbones.EFFICIENTNET_SHA256,
+              backbones.MINILM: backbones.MINILM_SHA256}
+    rows = []
+    for key in BUILTIN_KEYS:
+        try:
+            info = backbones.resolve(key)
+        except ModelSpecError as exc:
+            rows.append({"key": key, "name": key, "license": "", "source": str(exc),
+                         "file": "", "sha256": pinned[key]})
+            continue
+        rows.append({"key": key, "name": info.title, "license": info.license,
+                     "source": info.source, "file": Path(info.weights[0]).name,
+                     "sha256": info.sha256})
+    return rows
