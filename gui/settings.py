@@ -17,6 +17,9 @@ Keys added later without changing the meaning of any older one need no new versi
 (``view/theme``), the welcome (``welcome/seen``, ``welcome/show``), the panels' splitters and
 tabs (``panels/...``, read back only when they still fit) and whether the Model page shows all
 settings or the basic few (``view/all_settings``; absent: the basic few).
+
+Not here: the model folders added to the model library, which the command line shares; they
+live in ``models.json``, owned by :mod:`ml.models.library`.
 """
 
 from __future__ import annotations
