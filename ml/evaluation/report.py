@@ -477,7 +477,32 @@ def _add_model(report: Report, run: Run) -> None:
         "The model", "The network's layers from input (top) to output (bottom); each turns "
                      "its input into something more useful for the answer.",
         _img("model.png") + f"<p>{summary.total_params:,} "
-        f"learned numbers (weights), about {summary.size_mb:.2f} MB.</p>"))
+        f"learned numbers (weights), about {summary.size_mb:.2f} MB.</p>" + _start_html(run)))
+
+
+#: How each way of training a pretrained backbone is said in the report.
+_MODE_WORDS = {"probe": "only a new last layer was trained on its features (a linear probe)",
+               "finetune": "a new last layer was trained first, then the whole network, earlier "
+                           "layers more gently (fine-tuning)",
+               "lora": "small adapters were trained on its attention layers and merged into it "
+                       "(LoRA)"}
+
+
+def _start_html(run: Run) -> str:
+    """Where the weights started: a pretrained backbone (with its source and licence)."""
+    layer = next((x for x in run.spec.layers if x.get("type") == "pretrained"), None)
+    if layer is None:
+        return ""
+    from ..models import backbones
+
+    model = run.config.get("model", {})
+    mode = _MODE_WORDS.get(model.get("train_mode", "finetune"), "")
+    origin = ""
+    if layer.get("backbone") in (backbones.EFFICIENTNET, backbones.MINILM):
+        info = backbones.resolve(layer["backbone"])
+        origin = f" Source: {_e(info.source)}; licence {_e(info.license)}."
+    return (f"<p>It started from a pretrained model, {_e(layer.get('title', 'a backbone'))}: "
+            f"{mode}.{origin}</p>")
 
 
 def _add_training(report: Report, run: Run) -> None:

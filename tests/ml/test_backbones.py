@@ -219,3 +219,25 @@ def test_word_pieces_encode_like_the_backbone_reads(tiny_bert):
     assert ids[2, -1] == 3                                            # cut, still ends [SEP]
     assert tok.tokenize("Good film.") == ["good", "film", "."]
     assert tok.preview(["zzz"])[0]["n_unknown"] == 1
+
+
+def test_pretrained_runs_work_in_every_later_step(tmp_path, reviews, tiny_bert):
+    """Try it, token attributions, ensembles and the report take a pretrained run like any."""
+    from ml.evaluation.ensemble import Ensemble
+    from ml.evaluation.report import build_report
+    from ml.evaluation.tryit import Predictor
+
+    probe = load_run(TrainingJob(_project(reviews, tiny_bert, "probe", epochs=3),
+                                 run_dir=tmp_path / "probe").run().run_dir)
+    tuned = load_run(TrainingJob(_project(reviews, tiny_bert, "finetune", epochs=1),
+                                 run_dir=tmp_path / "tuned").run().run_dir)
+    predictor = Predictor(tuned)
+    assert predictor.predict_text("the film was great").label in ("pos", "neg")
+    words = predictor.explain_text("the film was great")
+    assert words.tokens == ["the", "film", "was", "great"] and len(words.scores) == 4
+    from ml.data.dataset import load_dataset
+    frame = load_dataset(str(reviews)).frame
+    pred, proba = Ensemble([probe, tuned]).predict(tuned.preprocessor.transform_features(frame))
+    assert proba.shape == (len(frame), 2)
+    html = build_report(tuned).html()
+    assert "started from a pretrained model" in html and "fine-tuning" in html
