@@ -12,11 +12,12 @@ inside the graph) and returns class probabilities, or predictions in the target'
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,20 +269,12 @@ def _write_onnx(model: InferenceModel, x: np.ndarray, path: Path, description: d
     if len(example) < 2:  # a batch of 1 would be specialised to a fixed size
         example = torch.cat([example, example])
     batch = torch.export.Dim("batch", min=1)
-    # The exporter logs about optional torchvision ops and emits deprecation warnings from
-    # inside torch; neither is actionable for the user.
-    quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False,
-                              input_names=["input"], output_names=["output"],
-                              dynamic_shapes=({0: batch},), opset_version=ONNX_OPSET,
-                              verbose=False)
-    finally:
-        quiet.setLevel(level)
+    with _quiet_exporter_logs(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False,
+                          input_names=["input"], output_names=["output"],
+                          dynamic_shapes=({0: batch},), opset_version=ONNX_OPSET,
+                          verbose=False)
     proto = onnx.load(str(path))
     _drop_onnx_stack_traces(proto.graph)
     for function in proto.functions:
@@ -295,6 +288,29 @@ def _write_onnx(model: InferenceModel, x: np.ndarray, path: Path, description: d
     proto.producer_name = "TrainDesk"
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
+
+
+#: Loggers whose warnings during the ONNX conversion are not actionable for the user: the
+#: exporter's notes about optional torchvision ops, and onnxscript's constant folder, which
+#: warns "Evaluation failed: cannot reshape ..." for each node it cannot compute ahead of time
+#: (MiniLM's graph has two) - such a node simply stays in the graph, and every export is checked
+#: against the model's own predictions anyway. Errors still get through.
+QUIET_LOGGERS = ("torch.onnx._internal.exporter._registration",
+                 "onnxscript.optimizer._constant_folding")
+
+
+@contextlib.contextmanager
+def _quiet_exporter_logs() -> Iterator[None]:
+    """Raise :data:`QUIET_LOGGERS` to ERROR while the block runs, then restore their levels."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _drop_onnx_stack_traces(graph) -> None:

@@ -1,9 +1,10 @@
 """The standalone package: a folder (and a .zip) that predicts without TrainDesk.
 
 ``model.onnx``, ``preprocessing.json``, ``predict.py`` (numpy + onnxruntime, Pillow for images)
-and ``requirements.txt``. Before the package is kept, its ``predict.py`` is run on raw test
-rows and must give the app's own predictions; like every export, a package that does not is an
-error and nothing is written.
+and ``requirements.txt``; a pretrained text model also gets its ``tokenizer.json`` (run by the
+``tokenizers`` library: no torch, no transformers). Before the package is kept, its
+``predict.py`` is run on raw test rows and must give the app's own predictions; like every
+export, a package that does not is an error and nothing is written.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from .exporters import ExportReport, export_run
 
 #: Raw rows the package's predict.py is checked on (it encodes in Python: keep it quick).
 CHECK_ROWS = 300
+#: A pretrained text model's tokenizer, beside model.onnx (preprocessing.json names it).
+TOKENIZER_FILE = "tokenizer.json"
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,12 @@ class PackageReport:
                 f"|difference| {self.max_abs_diff:.2g}).{self.model.decides}")
 
 
-def _requirements(image: bool) -> str:
+def _requirements(image: bool, word_pieces: bool = False) -> str:
+    """Pinned to this install's versions; Pillow only for images, ``tokenizers`` only for a
+    pretrained text model (its word pieces)."""
     lines = ["# pip install -r requirements.txt"]
-    for dist in ("numpy", "onnxruntime") + (("Pillow",) if image else ()):
+    extra = (("Pillow",) if image else ()) + (("tokenizers",) if word_pieces else ())
+    for dist in ("numpy", "onnxruntime") + extra:
         try:
             lines.append(f"{dist}=={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
@@ -86,7 +92,10 @@ def _readme(run: Run, description: dict) -> str:
             f"    python predict.py INPUT --out predictions.csv\n\n"
             f"INPUT: {what}.\nThe output lists the input's rows with {out}.\n"
             f"preprocessing.json says how raw values are encoded; model.onnx takes the encoded "
-            f"input (see the 'input' entry) and returns the output described there.\n")
+            f"input (see the 'input' entry) and returns the output described there.\n"
+            + (f"{TOKENIZER_FILE} is the model's own word-piece tokenizer (read by the "
+               f"tokenizers package).\n" if pre.get("tokenizer", {}).get("type") == "pretrained"
+               else ""))
 
 
 def _raw_check_input(run: Run, folder: Path) -> tuple[Path, pd.DataFrame] | str:
@@ -141,10 +150,11 @@ def export_package(run: Run, out: str | Path, x_check: np.ndarray,
         predictor = Predictor(run)
         if predictor.kind == "image" and not run.preprocessor.image:
             description["preprocessing"]["pixel_range"] = list(predictor._pixel_range)
+        word_pieces = _write_tokenizer(description["preprocessing"], work)
         (work / "preprocessing.json").write_text(json.dumps(description, indent=1), "utf-8")
         shutil.copyfile(resource_path("export", "predict.py"), work / "predict.py")
-        (work / "requirements.txt").write_text(_requirements(predictor.kind == "image"),
-                                               "utf-8")
+        (work / "requirements.txt").write_text(
+            _requirements(predictor.kind == "image", word_pieces), "utf-8")
         (work / "README.txt").write_text(_readme(run, description), "utf-8")
         checked, diff, unchecked = _check_package(work, run, predictor)
         zip_tmp = parent / f".{out.name}.{uuid.uuid4().hex}"
@@ -159,6 +169,18 @@ def export_package(run: Run, out: str | Path, x_check: np.ndarray,
         shutil.rmtree(work, ignore_errors=True)
         raise
     return PackageReport(out, zip_path, model, checked, diff, unchecked)
+
+
+def _write_tokenizer(pre: dict, folder: Path) -> bool:
+    """A pretrained text model's ``tokenizer.json``, taken out of *pre* (which then names the
+    file) into *folder*, where predict.py runs it with ``tokenizers``; False for other models."""
+    doc = pre.get("tokenizer")
+    if not isinstance(doc, dict) or doc.get("type") != "pretrained":
+        return False
+    (folder / TOKENIZER_FILE).write_text(doc["json"], "utf-8")
+    pre["tokenizer"] = {**{k: v for k, v in doc.items() if k != "json"},
+                        "file": TOKENIZER_FILE}
+    return True
 
 
 def _replace_folder(new: Path, target: Path) -> None:

@@ -13,7 +13,8 @@ The output is a CSV: the input's rows (for images, a ``file`` column) with a ``p
 column and, for classification, one ``probability_<class>`` column per class. A two-class model
 says its second class from the probability in ``output.decision.threshold`` of preprocessing.json
 on (the threshold chosen in TrainDesk; ``--threshold P`` overrides it). It needs only
-``onnxruntime``, ``numpy`` and - for images - ``Pillow`` (see requirements.txt). The encoding
+``onnxruntime``, ``numpy``, for images ``Pillow``, and for a pretrained text model
+``tokenizers`` (see requirements.txt). The encoding
 below mirrors TrainDesk's own, step by step, using ``preprocessing.json`` beside this file.
 """
 
@@ -174,6 +175,8 @@ def encode_table(rows: list[dict], pre: dict) -> np.ndarray:
 # -- texts --------------------------------------------------------------------------------------
 def encode_texts(texts: list[str], pre: dict) -> np.ndarray:
     tok = pre["tokenizer"]
+    if tok.get("type") == "pretrained":
+        return encode_word_pieces(texts, tok)
     lookup = {word: i for i, word in enumerate(tok["vocab"])}
     length = int(tok["max_length"])
     lowercase = bool(tok.get("lowercase", True))
@@ -181,6 +184,27 @@ def encode_texts(texts: list[str], pre: dict) -> np.ndarray:
     for i, text in enumerate(texts):
         words = TOKEN_RE.findall(text.lower() if lowercase else text)[:length]
         out[i, :len(words)] = [lookup.get(w, UNK_ID) for w in words]
+    return out
+
+
+def encode_word_pieces(texts: list[str], tok: dict) -> np.ndarray:
+    """A pretrained text model's ids: its own tokenizer (tokenizer.json beside this file, run by
+    the ``tokenizers`` library), ``[CLS] pieces [SEP]`` cut and padded to ``max_length``."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        fail("this text model needs the tokenizers package: pip install -r requirements.txt")
+    if "json" in tok:  # an export's own preprocessing.json keeps the tokenizer inside
+        tokenizer = Tokenizer.from_str(tok["json"])
+    else:
+        tokenizer = Tokenizer.from_file(str(HERE / tok.get("file", "tokenizer.json")))
+    length = int(tok["max_length"])
+    tokenizer.enable_truncation(length)
+    tokenizer.enable_padding(length=length, pad_id=int(tok.get("pad_id", 0)))
+    out = np.zeros((len(texts), length), np.int64)
+    for start in range(0, len(texts), 1024):
+        batch = tokenizer.encode_batch(texts[start:start + 1024])
+        out[start:start + len(batch)] = [e.ids for e in batch]
     return out
 
 
