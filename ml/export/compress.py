@@ -211,6 +211,25 @@ def quantize(onnx_path: str | Path, out: str | Path, mode: str = "dynamic",
     return out
 
 
+#: ``transformers`` image backbones made of convolutions (the others are vision transformers).
+CONV_BACKBONES = frozenset({"resnet", "convnext", "convnextv2", "regnet", "efficientnet"})
+
+
+def convolutional(layers: list[dict]) -> bool:
+    """Whether a model spec's *layers* hold convolutions: conv2d layers, or a convolutional
+    pretrained image backbone (EfficientNet-Lite0, a ResNet or ConvNeXt folder). These get
+    static int8 too: dynamic int8 turns each convolution into ConvInteger with its input
+    quantised on the fly, which ran EfficientNet-Lite0 9x slower (docs/benchmarks.md)."""
+    for layer in layers:
+        if layer.get("type") == "conv2d":
+            return True
+        if layer.get("type") == "pretrained" and layer.get("kind") == "image" and (
+                layer.get("family") == "efficientnet"
+                or (layer.get("config") or {}).get("model_type") in CONV_BACKBONES):
+            return True
+    return False
+
+
 def compression_inputs(run) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Test inputs and targets to measure on, and training inputs to calibrate with.
 
@@ -248,9 +267,8 @@ def compress_run(run, onnx_path: str | Path, x: np.ndarray, y: np.ndarray,
     if calibration is not None:
         calibration = _as_model_input(calibration)
     if modes is None:
-        convolutional = any(layer["type"] == "conv2d" for layer in run.spec.layers)
-        modes = ("dynamic", "static") if convolutional and calibration is not None else (
-            "dynamic",)
+        modes = (("dynamic", "static") if convolutional(run.spec.layers)
+                 and calibration is not None else ("dynamic",))
     variants = [measure_one("original", onnx_path)]
     for mode in modes:
         path = onnx_path.with_name(f"{onnx_path.stem}.int8-{mode}.onnx")

@@ -71,3 +71,20 @@ def test_export_quantize_on_the_command_line(tmp_path):
     bad = run_cli("export", str(run.path), "--format", "pt2", "--out",
                    str(tmp_path / "iris.pt2"), "--quantize", "int8")
     assert bad.returncode == 2 and "--format onnx" in bad.stderr
+
+
+def test_convolutional_backbones_count_as_conv_nets_for_static_int8():
+    from ml.export.compress import convolutional
+
+    def backbone(family, model_type=None, kind="image"):
+        layer = {"type": "pretrained", "kind": kind, "family": family}
+        if model_type:
+            layer["config"] = {"model_type": model_type}
+        return [layer, {"type": "linear", "out_features": 2}]
+
+    assert convolutional([{"type": "conv2d", "out_channels": 8}, {"type": "flatten"}])
+    assert convolutional(backbone("efficientnet"))  # EfficientNet-Lite0
+    assert convolutional(backbone("hf", "resnet")) and convolutional(backbone("hf", "convnext"))
+    assert not convolutional(backbone("hf", "vit"))  # a vision transformer: linear layers
+    assert not convolutional(backbone("hf", "bert", kind="text"))
+    assert not convolutional([{"type": "linear", "out_features": 3}])
