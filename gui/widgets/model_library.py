@@ -149,7 +149,7 @@ class ModelLibraryDialog(QDialog):
         """Read the library again and show it; select the entry *select* (a key) if given."""
         try:
             self._entries = library.entries()
-            self.banner.clear_message()
+            self._say_unusable()
         except TrainDeskError as exc:  # a damaged models.json: the built-in ones still work
             self._entries = library.builtin_entries()
             self.banner.show_message(str(exc), "error")
@@ -164,6 +164,18 @@ class ModelLibraryDialog(QDialog):
         self._select(select)
         self._on_selection()
 
+    def _say_unusable(self) -> None:
+        """Name the entries that cannot be used, with why, above the table (a cell would cut
+        the reason short)."""
+        bad = [e for e in self._entries if e.error]
+        if not bad:
+            self.banner.clear_message()
+            return
+        lines = [e.error for e in bad]
+        advice = "Put the folder back, or select it and Remove it." if not any(
+            e.builtin for e in bad) else ""
+        self.banner.show_message("\n".join(lines + ([advice] if advice else [])), "warning")
+
     def _cells(self, entry: ModelEntry) -> list[QTableWidgetItem]:
         def cell(text: str, sort=None) -> QTableWidgetItem:
             item = _Item(text)
@@ -175,7 +187,7 @@ class ModelLibraryDialog(QDialog):
             problem = cell("cannot be used")
             problem.setForeground(QColor(colors().problem))
             return [cell(entry.name)] + [cell("") for _ in COLUMNS[1:-2]] + [
-                problem, cell(entry.error)]
+                problem, cell(entry.key)]
         fit = cell(f"{entry.fit or 'needs'} {format_bytes(entry.memory_bytes)}",
                    entry.memory_bytes)
         fit.setToolTip(entry.fit_text)
