@@ -92,7 +92,7 @@ def test_an_added_folder_that_was_moved_is_listed_with_why_not_dropped(tmp_path,
     library.add_folder(str(copy))
     shutil.rmtree(copy)
     row = library.entries()[-1]
-    assert row.key == str(copy) and "is not a folder" in row.error and not row.fit
+    assert row.key == str(copy) and "was not found (moved or deleted?)" in row.error and not row.fit
 
 
 def test_a_damaged_or_newer_library_file_is_refused_plainly():
