@@ -336,6 +336,7 @@ def hf_modules():
     import transformers
 
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # its bars would land in the CLI's output
     return transformers
 
 
