@@ -481,7 +481,9 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             train_model = DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+                self.model, device_ids=[device.index] if device.type == "cuda" else None,
+                # Gradual unfreezing leaves frozen backbone groups without gradients.
+                find_unused_parameters=bool(getattr(self.model, "has_backbone", False)))
         if isinstance(x_train, ImageFiles):  # too big to hold: decoded by worker processes
             from .loading import LoaderBatches
 

@@ -67,3 +67,16 @@ def test_a_refusal_under_torchrun_is_one_line_per_process_and_no_hang(tmp_path):
     proc = _torchrun("train", *ARGS, "--epochs", "1", "--out", str(out))
     assert proc.returncode != 0
     assert "already holds a run" in proc.stderr
+
+
+def test_fine_tuning_a_backbone_under_torchrun(tmp_path, tiny_bert):
+    """Gradual unfreezing leaves frozen groups without gradients: DDP must allow that."""
+    from tests.conftest import write_reviews
+
+    data = write_reviews(tmp_path / "reviews.csv")
+    out = tmp_path / "run"
+    proc = _torchrun("train", "--data", str(data), "--target", "sentiment", "--backbone",
+                     str(tiny_bert), "--mode", "finetune", "--epochs", "2", "--batch-size", "8",
+                     "--quiet", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((out / "run.json").read_text())["processes"] == 2
