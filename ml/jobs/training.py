@@ -539,10 +539,20 @@ class TrainingJob:
         def stop() -> bool:
             return self._stop.is_set() or bool(should_stop and should_stop())
 
-        return find_lr(setup.net, prepared.task, project.training, prepared.x["train"],
-                       prepared.y["train"], device=setup.device, should_stop=stop,
-                       progress=progress, class_weights=_class_weights(project, prepared),
-                       augment=_augmenter(project, prepared, lambda message: None), **options)
+        net, x, augment = setup.net, prepared.x["train"], _augmenter(project, prepared,
+                                                                      lambda message: None)
+        if net.has_backbone and project.model.train_mode in ("probe", "finetune"):
+            # The head learns first over a frozen backbone (a probe, and fine-tuning's first
+            # epochs): test the head on the backbone's cached features - seconds, not minutes.
+            from ..training.pretrained import features, head_network
+
+            x = features(net, x, device=setup.device, should_stop=stop, progress=progress,
+                         cache_dir=traindesk_home() / "cache" / "features")
+            net, augment = head_network(net), None
+        return find_lr(net, prepared.task, project.training, x, prepared.y["train"],
+                       device=setup.device, should_stop=stop, progress=progress,
+                       class_weights=_class_weights(project, prepared), augment=augment,
+                       **options)
 
 
 def _backbone(project: Project):

@@ -241,3 +241,19 @@ def test_pretrained_runs_work_in_every_later_step(tmp_path, reviews, tiny_bert):
     assert proba.shape == (len(frame), 2)
     html = build_report(tuned).html()
     assert "started from a pretrained model" in html and "fine-tuning" in html
+
+
+def test_the_learning_rate_test_of_a_probe_runs_on_cached_features(
+        tmp_path, reviews, tiny_bert, monkeypatch):
+    from ml.training import lrfinder
+
+    seen = {}
+
+    def fake(net, task, config, x, y, **kwargs):
+        seen.update(net=net, x=x)
+        return "result"
+
+    monkeypatch.setattr(lrfinder, "find_lr", fake)
+    job = TrainingJob(_project(reviews, tiny_bert, "probe"))
+    assert job.find_lr() == "result"
+    assert not seen["net"].has_backbone and seen["x"].shape[1] == 16  # the head, on features
