@@ -17,8 +17,11 @@ from PySide6.QtCore import QObject, Signal
 from ml.data.dataset import Dataset, DataSummary, estimate_model_input, resolve
 from ml.errors import TrainDeskError
 from ml.evaluation.evaluate import Evaluation
+from ml.jobs.estimate import propose_start, schedule_for_start
 from ml.jobs.training import apply_suggestions
 from ml.models.presets import (
+    backbone_head,
+    backbone_input,
     build_spec,
     preset_layers,
     resolve_preset,
@@ -81,6 +84,8 @@ class ProjectState(QObject):
         self.dirty = False
         # Until the user edits the model, it follows the data (suggested settings).
         self._model_touched = False
+        #: The sentence saying which start was proposed for the data and why ("" when none).
+        self.proposal = ""
 
     # -- derived state --------------------------------------------------------------------------
     def _refresh_summary(self) -> None:
@@ -89,11 +94,28 @@ class ProjectState(QObject):
             try:
                 self.summary = resolve(self.dataset, self.project.data)
                 if not self._model_touched:
-                    apply_suggestions(self.project, self.dataset, self.summary)
+                    self._suggest()
             except TrainDeskError as exc:
                 self.summary = None
                 self.data_error = str(exc)
         self._refresh_spec()
+
+    def _suggest(self) -> None:
+        """The suggested network and schedule, then the pretrained start proposed for the data
+        (EfficientNet-Lite0 for photos, MiniLM for text when it trains fast enough here)."""
+        apply_suggestions(self.project, self.dataset, self.summary)
+        model_input = estimate_model_input(self.dataset, self.summary, self.project.data)
+        self.proposal = propose_start(self.project, model_input, self.summary.n_rows)
+
+    def _model_input(self):
+        """What the network reads: the data's input, or what the chosen backbone reads."""
+        model_input = estimate_model_input(self.dataset, self.summary, self.project.data)
+        if self.project.model.backbone:
+            from ml.models.backbones import resolve as resolve_backbone
+
+            model_input = backbone_input(resolve_backbone(self.project.model.backbone),
+                                         model_input)
+        return model_input
 
     def _refresh_spec(self) -> None:
         self.spec, self.model_summary, self.model_error = None, None, ""
@@ -104,10 +126,14 @@ class ProjectState(QObject):
         self.n_outputs = n_out
         model = self.project.model
         try:
-            self.model_input = estimate_model_input(self.dataset, self.summary, self.project.data)
+            self.model_input = self._model_input()
             # The editor shows every layer, bad ones marked, before the whole is checked.
-            self.layers = (with_data_embeddings(model.layers, self.model_input) if model.layers
-                           else preset_layers(model.preset, model, self.model_input, n_out))
+            if model.backbone:
+                self.layers = backbone_head(model, self.model_input, n_out)[0]
+            elif model.layers:
+                self.layers = with_data_embeddings(model.layers, self.model_input)
+            else:
+                self.layers = preset_layers(model.preset, model, self.model_input, n_out)
             self.layer_checks = check_layers(self.model_input.shape, self.layers,
                                              self.model_input.dtype, n_outputs=n_out,
                                              embeddings=self.model_input.embeddings)
@@ -223,9 +249,29 @@ class ProjectState(QObject):
     def suggest_model(self) -> None:
         """Reset model and schedule to what suits the data."""
         if self.dataset is not None and self.summary is not None:
-            apply_suggestions(self.project, self.dataset, self.summary)
+            self._suggest()
             self._model_touched = False
             self._changed_model()
+
+    def choose_start(self, backbone: str, mode: str | None = None) -> None:
+        """Start from *backbone* (``""``: the preset network from scratch), trained by *mode*
+        (None: the current way), with the learning rate, batch size and epochs that suit it."""
+        model = self.project.model
+        model.backbone = backbone
+        if mode is not None:
+            model.train_mode = mode
+        if backbone:
+            model.layers = []
+        if self.summary is not None and self.dataset is not None:
+            model_input = estimate_model_input(self.dataset, self.summary, self.project.data)
+            try:
+                schedule = schedule_for_start(self.project, model_input, self.summary.n_rows)
+            except TrainDeskError:
+                schedule = {}  # the page shows why through the model's error
+            for key, value in schedule.items():
+                setattr(self.project.training, key, value)
+        self._model_touched = True
+        self._changed_model()
 
     def _changed_model(self) -> None:
         self._refresh_spec()

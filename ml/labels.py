@@ -60,6 +60,10 @@ SETTING_LABELS: dict[str, str] = {
     "model.layers": "Hand-edited layers",
     "model.init_from": "Start from",
     "model.freeze_epochs": "Frozen epochs",
+    "model.backbone": "Pretrained backbone",
+    "model.train_mode": "How the backbone trains",
+    "model.head_epochs": "Head-only epochs",
+    "model.lora_rank": "LoRA rank",
     "training.optimizer": "Optimizer",
     "training.lr": "Learning rate",
     "training.batch_size": "Batch size",
@@ -146,16 +150,47 @@ def _readable(key: str) -> str:
     return words[:1].upper() + words[1:] if words else key
 
 
-def model_label(name: str) -> str:
-    """The short on-screen name of model (preset) *name*: ``mlp_small`` -> ``small MLP``."""
-    return MODEL_LABELS.get(name, _readable(name) if name else "")
+#: Pretrained backbones and their ways of training, as a run's model name holds them
+#: (``efficientnet_lite0-finetune``; see ``ml.models.presets.backbone_head``).
+BACKBONE_LABELS: dict[str, str] = {"efficientnet_lite0": "EfficientNet-Lite0",
+                                   "minilm": "MiniLM", "pretrained": "pretrained model"}
+TRAIN_MODE_LABELS: dict[str, str] = {"probe": "linear probe", "finetune": "fine-tune",
+                                     "lora": "LoRA"}
 
 
-def default_run_name(number: int, model: str, label: str = "") -> str:
+def model_label(name: str, backbone: str = "") -> str:
+    """The short on-screen name of model (preset) *name*: ``mlp_small`` -> ``small MLP``,
+    ``minilm-lora`` -> ``MiniLM · LoRA``. A model on a local backbone folder is named
+    ``pretrained-<mode>``: give its folder as *backbone* to read ``<folder name> · linear
+    probe``."""
+    if name in MODEL_LABELS:
+        return MODEL_LABELS[name]
+    head, _, mode = name.rpartition("-")
+    if head in BACKBONE_LABELS and mode in TRAIN_MODE_LABELS:
+        what = BACKBONE_LABELS[head]
+        if head == "pretrained" and backbone:
+            what = backbone.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or what
+        return f"{what} · {TRAIN_MODE_LABELS[mode]}"
+    return _readable(name) if name else ""
+
+
+def format_minutes(seconds: float) -> str:
+    """A rough duration in words: ``40 seconds``, ``3 minutes``, ``1.5 hours``."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        n = round(seconds / 10) * 10 if seconds >= 10 else max(1, round(seconds))
+        return f"{n} second{'s' if n != 1 else ''}"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def default_run_name(number: int, model: str, label: str = "", backbone: str = "") -> str:
     """The name a new run gets unless the user gives one: ``Run 3 · small MLP``, or for a
-    run made with others (a fold, a trial) ``Fold 2 of 5 · small MLP``."""
+    run made with others (a fold, a trial) ``Fold 2 of 5 · small MLP``; *backbone*: see
+    :func:`model_label`."""
     first = _readable(label) if label else f"Run {number}"
-    what = model_label(model)
+    what = model_label(model, backbone)
     return f"{first} · {what}" if what else first
 
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ml.data.augment import AugmentSettings
-from ml.data.dataset import Dataset, _convert_arrays, image_settings
+from ml.data.dataset import Dataset, _convert_arrays, for_backbone, image_settings
 from ml.data.images import load_image
 from ml.data.naturalsort import natural_key
 from ml.data.streaming import should_stream
@@ -240,6 +240,8 @@ class ImagePanel(QWidget):
 
         state.dataset_changed.connect(self._on_dataset_changed)
         state.data_config_changed.connect(self._on_config_changed)
+        # A pretrained backbone decides the size and colour the model sees.
+        state.model_changed.connect(self._on_config_changed)
         self._on_dataset_changed()
 
     def _make_image_box(self) -> QGroupBox:
@@ -372,7 +374,8 @@ class ImagePanel(QWidget):
         auto = copy.copy(data)
         auto.image_size, auto.image_mode = 0, "auto"
         auto_size, _, auto_mode = image_settings(dataset, auto)
-        height, width, mode = image_settings(dataset, data)
+        backbone = self._image_backbone()
+        height, width, mode = image_settings(dataset, for_backbone(data, backbone))
         try:
             settings = AugmentSettings.from_dict(data.augment)
         except TrainDeskError:
@@ -407,6 +410,12 @@ class ImagePanel(QWidget):
         channels = 1 if gray else 3
         self.input_label.setText(f"The model sees {channels} × {height} × {width} = "
                                  f"{channels * height * width:,} values per image.")
+        for widget in (self.size_spin, self.mode_combo):
+            widget.setEnabled(backbone is None)
+        if backbone is not None:
+            self.input_label.setText(
+                f"{self.input_label.text()} {backbone.title} reads {height} × {width} colour "
+                f"images, so size and colour are its own (they apply again from scratch).")
         key = (dataset, height, width, mode)
         if key != self._preview_key:
             self._preview_key = key
@@ -414,6 +423,19 @@ class ImagePanel(QWidget):
         self.preview.set_settings(settings)
         if len(dataset.skipped) != self._skipped_shown:
             self._show_skipped()
+
+    def _image_backbone(self):
+        """The pretrained image backbone the model starts from, or None."""
+        key = self.state.project.model.backbone
+        if not key:
+            return None
+        from ml.models.backbones import resolve
+
+        try:
+            info = resolve(key)
+        except TrainDeskError:
+            return None  # the Model page says why
+        return info if info.kind == "image" else None
 
     def _preview_images(self, dataset: Dataset, height: int, width: int,
                         mode: str) -> np.ndarray | None:

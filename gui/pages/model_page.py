@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ml.models.presets import PRESET_INFO, preset_fits
+from ml.labels import model_label
+from ml.models.presets import PRESET_INFO, preset_fits, trainable_params, training_memory
 from ml.system.device import cuda_available, describe_device, mps_available
 
 from .. import dialogs
@@ -44,6 +45,7 @@ from ..widgets.common import (
 )
 from ..widgets.layer_editor import LayerEditor, ModelEdit
 from ..widgets.network_diagram import NetworkDiagram
+from ..widgets.start_choice import LAYERS_NOTE, StartChoice
 
 KIND_TITLES = {"tabular": "Tables", "image": "Images", "text": "Text"}
 ACTIVATIONS = (("ReLU", "relu"), ("GELU", "gelu"), ("SiLU", "silu"), ("Tanh", "tanh"),
@@ -135,11 +137,13 @@ class ModelPage(QWidget):
         self._on_model_changed()
 
     def _build_settings_tabs(self) -> None:
-        """Network, Training and Start from, each scrolling, kept narrow."""
+        """Network, Training and Transfer, each scrolling, kept narrow."""
         self.settings_tabs = QTabWidget()
         self.settings_tabs.setObjectName("modelSettingsTabs")
+        # The third tab is transfer from earlier weights; "Start from" is the Network tab's
+        # choice of a pretrained backbone or scratch.
         for widget, title in ((self.network_tab, "Network"), (self.training_tab, "Training"),
-                              (self.transfer_tab, "Start from")):
+                              (self.transfer_tab, "Transfer")):
             scroll = QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -244,6 +248,11 @@ class ModelPage(QWidget):
         right.addWidget(self.input_label)
         right.addWidget(self.cards_row)
         right.addWidget(self.error_banner)
+        self.editor_note = QLabel(LAYERS_NOTE)
+        self.editor_note.setObjectName("editorBackboneNote")
+        self.editor_note.setWordWrap(True)
+        mute(self.editor_note)
+        right.addWidget(self.editor_note)
         right.addWidget(self.view_tabs, 1)
         return right
 
@@ -283,9 +292,6 @@ class ModelPage(QWidget):
         self.rnn_combo = QComboBox()
         self.rnn_combo.addItem("LSTM", "lstm")
         self.rnn_combo.addItem("GRU (lighter)", "gru")
-        self.suggest_button = QPushButton("Suggest for my data")
-        self.suggest_button.setToolTip("Reset the network and schedule to what suits the size "
-                                       "and kind of the data.")
         self.custom_label = QLabel("")
         self.custom_label.setWordWrap(True)
         self.network_tab = QWidget()
@@ -293,7 +299,7 @@ class ModelPage(QWidget):
         form = _form(box)
         form.addRow(self.preset_combo)
         form.addRow(self.preset_label)
-        form.addRow(self.suggest_button)
+        form.addRow(self._preset_buttons())
         knobs = QGroupBox("Shape of the preset")
         self.knobs_box, self._knobs_form = knobs, _form(knobs)
         kf = self._knobs_form
@@ -307,6 +313,7 @@ class ModelPage(QWidget):
         kf.addRow(self.rnn_row_label, self.rnn_combo)
         kf.addRow(self.custom_label)
         layout = QVBoxLayout(self.network_tab)
+        self._add_start_choice(layout)
         layout.addWidget(box)
         layout.addWidget(knobs)
         layout.addStretch(1)
@@ -321,6 +328,17 @@ class ModelPage(QWidget):
         self.hidden_edit.textEdited.connect(self._on_sizes_typed)
         self.channels_edit.textEdited.connect(self._on_sizes_typed)
         self.suggest_button.clicked.connect(self._suggest)
+
+    def _add_start_choice(self, layout: QVBoxLayout) -> None:
+        """The "Start from" box (a pretrained backbone or scratch) above the preset."""
+        self.start_choice = StartChoice(self.state, self._edit_model,
+                                        lambda: self.show_model_library())
+        # While a backbone is chosen the preset and its shape do not apply: said, not hidden.
+        self.backbone_note = QLabel(LAYERS_NOTE)
+        self.backbone_note.setObjectName("backboneNote")
+        self.backbone_note.setWordWrap(True)
+        layout.addWidget(self.start_choice)
+        layout.addWidget(self.backbone_note)
 
     def _build_training_tab(self) -> None:
         self._make_optimizer_widgets()
@@ -633,12 +651,44 @@ class ModelPage(QWidget):
                           "rnn_cell": self.rnn_combo.currentData(),
                           "hidden": hidden, "conv_channels": channels}, "Change the preset")
 
+    # -- the model library ----------------------------------------------------------------------
+    def _preset_buttons(self) -> QWidget:
+        """Suggest for my data, and Model library… beside it (one row)."""
+        self.suggest_button = QPushButton("Suggest for my data")
+        self.suggest_button.setToolTip("Reset the network and schedule to what suits the size "
+                                       "and kind of the data.")
+        self.library_button = QPushButton("Model library…")
+        self.library_button.setObjectName("modelLibraryButton")
+        self.library_button.setToolTip("The pretrained models a network can start from, and "
+                                       "your own Hugging Face model folders.")
+        self.library_button.clicked.connect(self.show_model_library)
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.suggest_button, 1)
+        layout.addWidget(self.library_button, 1)
+        return row
+
+    @Slot()
+    def show_model_library(self):
+        """Open the model library; "Use this model" starts the network from the chosen
+        backbone (an undoable edit, as choosing a preset is)."""
+        from ..widgets.model_library import ModelLibraryDialog
+
+        dialog = self.library_dialog = ModelLibraryDialog(self)
+        dialog.backbone_chosen.connect(
+            lambda key: self._edit_model({"backbone": key, "layers": []},
+                                         "Start from a pretrained model"))
+        dialog.open()
+        return dialog
+
     @Slot()
     def _suggest(self) -> None:
         model = self.state.project.model
         before = {key: getattr(model, key) for key in ("preset", "hidden", "activation",
                                                        "dropout", "conv_channels",
-                                                       "batch_norm", "rnn_cell", "layers")}
+                                                       "batch_norm", "rnn_cell", "layers",
+                                                       "backbone", "train_mode")}
         self.state.suggest_model()
         # The schedule part of a suggestion is not undoable; the network part is.
         after = {key: getattr(self.state.project.model, key) for key in before}
@@ -727,6 +777,17 @@ class ModelPage(QWidget):
         self._show_preset_state()
         self._show_init_choices()
         self._show_summary()
+        self._show_start()
+
+    def _show_start(self) -> None:
+        """The start choice; with a backbone, the preset and the layer editor are off."""
+        self.start_choice.refresh()
+        on = bool(self.state.project.model.backbone)
+        self.backbone_note.setVisible(on)
+        self.editor_note.setVisible(on)
+        # Suggest and the library stay at hand: they choose a start themselves.
+        for widget in (self.preset_combo, self.preset_label, self.knobs_box, self.editor):
+            widget.setEnabled(not on)
 
     def _show_training(self, training) -> None:
         self.optimizer_combo.setCurrentIndex(
@@ -866,22 +927,27 @@ class ModelPage(QWidget):
         kind = ("token ids" if state.spec.input_dtype == "int64" else
                 "image" if len(summary.input_shape) == 3 else "features")
         info = PRESET_INFO.get(state.spec.name)
-        name = ("custom layers" if state.project.model.layers else
-                info.title if info else state.spec.name)
+        name = ("custom layers" if state.project.model.layers else info.title if info else
+                model_label(state.spec.name, state.project.model.backbone))
         self.input_label.setText(f"Input: {shape} ({kind}) → {state.spec.task} with "
                                  f"{state.n_outputs} output{'s' if state.n_outputs != 1 else ''};"
                                  f" <b>{name}</b>")
-        self.params_card.set_value(f"{summary.total_params:,}")
+        model = state.project.model
+        learning = trainable_params(state.spec, model, summary.total_params)
+        self.params_card.set_value(f"{learning:,}")
+        self.params_card.setToolTip(
+            f"{learning:,} of the network's {summary.total_params:,} parameters learn"
+            + (" (the backbone stays as it is)" if learning < summary.total_params else "")
+            + ".")
         self.size_card.set_value(format_bytes(summary.total_params * 4), "model size (float32)")
         self.macs_card.set_value(format_count(summary.total_flops))
         self.macs_card.setToolTip(f"{summary.total_flops:,} floating-point operations "
                                   f"({summary.total_macs:,} multiply-adds) to predict one "
                                   f"sample.")
         try:
-            from ml.models.spec import estimate_training_memory
-
-            memory = estimate_training_memory(summary, state.project.training.batch_size,
-                                              state.project.training.optimizer)
+            memory = training_memory(state.spec, model, summary,
+                                     state.project.training.batch_size,
+                                     state.project.training.optimizer)
             self.memory_card.set_value(format_bytes(memory))
             self.memory_card.setToolTip(
                 f"Estimated for batch size {state.project.training.batch_size}: weights, "
@@ -1064,6 +1130,9 @@ def describe_estimate(result) -> tuple[str, list[str]]:
     steps = result.epochs * result.steps_per_epoch
     parts = [f"Training steps: {d(result.train_steps)} ({steps:,} batches of up to "
              f"{result.batch_size} rows)"]
+    if result.features:
+        parts.insert(0, f"Backbone features: {d(result.features)} (one pass over the training "
+                        f"and validation rows, kept for the next run on this data)")
     if result.loader_workers:
         how = "decode and augment" if result.augmented else "decode"
         parts.append(f"Loading: {result.loader_workers} worker process"

@@ -191,8 +191,10 @@ class AugmentationPreview(QWidget):
                 pixmap = display_pixmap(image)
                 cell.setPixmap(pixmap)
                 cell.setFixedSize(pixmap.width() + 4, pixmap.height() + 4)
-                cell.setToolTip("The image as decoded" if column == 0 else
-                                "A random variant the model may see in training")
+                # The model's own size (a backbone's 224 px), though shown smaller.
+                side = f"{image.shape[1]} × {image.shape[0]} px"
+                cell.setToolTip(f"The image as the model gets it ({side})" if column == 0 else
+                                f"A random variant the model may see in training ({side})")
         for header in self._headers[1:]:
             header.setVisible(showing)
         self._headers[0].setVisible(n > 0)

@@ -76,11 +76,22 @@ def setting_label(key: str) -> str:
     return _SETTING_LABELS.get(key, key.replace("_", " ").capitalize())
 
 
+def layer_title(layer: dict) -> str:
+    """A layer's name: its kind's (``Linear``), or a pretrained backbone's own (``MiniLM-L6
+    (all-MiniLM-L6-v2)``)."""
+    kind = LAYER_TYPES.get(layer.get("type", ""))
+    if layer.get("type") == "pretrained" and layer.get("title"):
+        return f"Pretrained: {layer['title']}"
+    return kind.title if kind else str(layer.get("type"))
+
+
 def describe_layer(layer: dict) -> str:
     """The settings that differ from plain, in a few words: ``"32 ch, 3x3, stride 2"``."""
     kind = LAYER_TYPES.get(layer.get("type", ""))
     if kind is None:
         return ""
+    if layer.get("type") == "pretrained":  # its architecture is its own: name and output
+        return f"{layer.get('feature_dim', '?')} features"
     try:
         params = layer_params(layer)
     except Exception:  # noqa: BLE001 - a broken layer is described by its check
@@ -324,9 +335,8 @@ class LayerEditor(QWidget):
             red, red_text = QBrush(QColor("#fdecea")), QBrush(QColor("#8a1c12"))
             for i, layer in enumerate(self.layers):
                 check = self.checks[i] if i < len(self.checks) else None
-                kind = LAYER_TYPES.get(layer.get("type", ""))
                 error = getattr(check, "error", None)
-                row = [str(i + 1), kind.title if kind else str(layer.get("type")),
+                row = [str(i + 1), layer_title(layer),
                        describe_layer(layer),
                        shape_text(getattr(check, "output_shape", None)),
                        f"{check.params:,}" if check is not None and not error else "—",

@@ -10,9 +10,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
-from ml.models.layers import LAYER_TYPES
-
-from .layer_editor import count_text, describe_layer, shape_text
+from .layer_editor import count_text, describe_layer, layer_title, shape_text
 
 BOX_W, BOX_H, GAP = 380.0, 58.0, 26.0
 #: Box colours by family (fill, border): the eye finds convolutions, dense layers, ...
@@ -33,7 +31,8 @@ def _family(kind: str) -> str:
         return "norm"
     if kind in ("linear", "embed_columns", "dropout", "flatten"):
         return "dense"
-    if kind in ("embedding", "embedding_bag", "lstm", "gru", "transformer_encoder"):
+    if kind in ("embedding", "embedding_bag", "lstm", "gru", "transformer_encoder",
+                "pretrained"):
         return "seq"
     return "act"
 
@@ -61,8 +60,7 @@ class NetworkDiagram(QGraphicsView):
         for i, layer in enumerate(layers):
             check = checks[i] if i < len(checks) else None
             kind = layer.get("type", "")
-            info = LAYER_TYPES.get(kind)
-            title = f"{i + 1}. {info.title if info else kind}"
+            title = f"{i + 1}. {layer_title(layer)}"
             settings = describe_layer(layer)
             error = getattr(check, "error", None)
             if error:

@@ -315,6 +315,11 @@ def backbone_head(config: ModelConfig, spec_in: InputSpec, n_outputs: int
     from .backbones import layer_info, resolve
 
     backbone = resolve(config.backbone)
+    if backbone.kind == "text" and spec_in.kind == "tabular":
+        raise ModelSpecError(f"{backbone.title} reads text, but no column of this data is read "
+                             f"as text (short or repeated values look like categories). Set "
+                             f"the text column's type to text on the Data page, or train from "
+                             f"scratch.")
     if backbone.kind != spec_in.kind:
         what = {"image": "images", "text": "text", "tabular": "a table"}
         raise ModelSpecError(f"{backbone.title} reads {what[backbone.kind]}, but this data is "
@@ -362,3 +367,149 @@ def suggest_settings(n_train: int, input_shape: InputSpec | Sequence[int]
         return model, {"batch_size": 64, "epochs": epochs_for(3000, 64, 10, 100)}
     model = ModelConfig(preset="mlp", hidden=[256, 128], dropout=0.1)
     return model, {"batch_size": 256, "epochs": epochs_for(5000, 256, 5, 30)}
+
+
+# -- pretrained backbones ------------------------------------------------------------------------
+#: The Model page proposes a text backbone when its estimated training takes at most this long.
+TEXT_BACKBONE_SECONDS = 600.0
+#: Images smaller than this a side (8 x 8 digits, 28 x 28 MNIST) are trained from scratch: a
+#: backbone would read them blown up to 224 pixels, at hundreds of times the cost.
+BACKBONE_MIN_SIDE = 32
+#: The built-in backbone proposed for each kind of data.
+DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm"}
+TRAIN_MODE_TITLES = {"probe": "linear probe", "finetune": "fine-tune", "lora": "LoRA"}
+
+
+def backbone_input(backbone, spec_in: InputSpec) -> InputSpec:
+    """What the network reads with *backbone* first: images at its side in RGB, text as its
+    word pieces (its length and vocabulary); other inputs unchanged.
+
+    *backbone* is a :class:`~ml.models.backbones.Backbone`; *spec_in* what the data gives
+    without one (the preview's estimate before the data is prepared for the backbone)."""
+    if backbone.kind == "image" and spec_in.kind == "image":
+        return InputSpec((3, int(backbone.image_size), int(backbone.image_size)), kind="image")
+    if backbone.kind == "text" and spec_in.kind == "text":
+        vocab = int(backbone.config.get("vocab_size") or spec_in.vocab_size or 3)
+        return InputSpec((int(backbone.max_length),), dtype="int64", kind="text",
+                         vocab_size=vocab)
+    return spec_in
+
+
+def backbone_schedule(mode: str, n_train: int) -> dict:
+    """Training settings for a backbone trained by *mode* on *n_train* rows.
+
+    Fine-tuning: the head's rate 1e-3 (earlier groups get smaller ones by themselves), a batch
+    of 16 for small data (32 from 2,000 rows), 5-10 epochs; LoRA the same at 2e-3 (adapters
+    start at zero); a linear probe trains only the head on cached features: 3e-3, 30 epochs.
+    """
+    batch = 16 if n_train < 2000 else 32
+    if mode == "probe":
+        return {"lr": 3e-3, "batch_size": 32, "epochs": 30}
+    epochs = 10 if n_train < 500 else 8 if n_train < 5000 else 5
+    return {"lr": 2e-3 if mode == "lora" else 1e-3, "batch_size": batch, "epochs": epochs}
+
+
+def backbone_fits(spec_in: InputSpec | Sequence[int]) -> bool:
+    """Whether a built-in backbone is worth proposing for this input: images of at least
+    :data:`BACKBONE_MIN_SIDE` pixels a side, or text."""
+    spec_in = InputSpec.of(spec_in)
+    if spec_in.kind == "text":
+        return True
+    return spec_in.kind == "image" and len(spec_in.shape) == 3 and \
+        min(spec_in.shape[1:]) >= BACKBONE_MIN_SIDE
+
+
+def propose_backbone(n_train: int, input_spec: InputSpec | Sequence[int],
+                     text_seconds: float | None = None
+                     ) -> tuple[ModelConfig, dict, str] | None:
+    """The pretrained start the app proposes for this data, or None (then
+    :func:`suggest_settings`' network from scratch): EfficientNet-Lite0 fine-tuning for images
+    of :data:`BACKBONE_MIN_SIDE` pixels or more; for text, MiniLM fine-tuning when
+    *text_seconds* (its estimated training time on this machine) is at most
+    :data:`TEXT_BACKBONE_SECONDS`. Returns the model config, the training settings
+    (:func:`backbone_schedule`) and one sentence saying why."""
+    from ..labels import format_minutes
+
+    spec_in = InputSpec.of(input_spec)
+    if not backbone_fits(spec_in):
+        return None
+    if spec_in.kind == "text":
+        if text_seconds is None or text_seconds > TEXT_BACKBONE_SECONDS:
+            return None
+        why = (f"Proposed: MiniLM, fine-tuned - a pretrained text model that already knows "
+               f"English; about {format_minutes(text_seconds)} of training on this machine.")
+    else:
+        why = ("Proposed: EfficientNet-Lite0, fine-tuned - a network pretrained on ImageNet "
+               "photos learns from few images.")
+    model = ModelConfig(preset="auto", dropout=0.2, backbone=DEFAULT_BACKBONES[spec_in.kind],
+                        train_mode="finetune", head_epochs=1)
+    return model, backbone_schedule("finetune", n_train), why
+
+
+def text_too_slow_sentence(text_seconds: float) -> str:
+    """Why the fast text model is proposed instead of MiniLM."""
+    from ..labels import format_minutes
+
+    return (f"Proposed: the fast bag-of-embeddings model - fine-tuning MiniLM would take about "
+            f"{format_minutes(text_seconds)} on this machine (more than "
+            f"{format_minutes(TEXT_BACKBONE_SECONDS)}).")
+
+
+#: Values EfficientNet-Lite0 keeps for learning per 224 x 224 image (every layer's output,
+#: counted with forward hooks): the summary counts only the backbone's 1280 features.
+EFFICIENTNET_ACTIVATIONS = 19_634_208
+
+
+def _backbone_activations(layer: dict, input_shape: Sequence[int]) -> int:
+    """Values a backbone keeps per sample for the backward pass (an estimate)."""
+    if layer.get("family") == "efficientnet":
+        return int(EFFICIENTNET_ACTIVATIONS * input_shape[1] * input_shape[2] / 224 ** 2)
+    config = layer.get("config") or {}
+    hidden = int(config.get("hidden_size") or layer.get("feature_dim") or 0)
+    layers = int(config.get("num_hidden_layers") or 1)
+    heads = int(config.get("num_attention_heads") or 1)
+    if layer.get("kind") == "text":
+        tokens = int(input_shape[0])
+    else:  # a vision transformer's patches (16 px unless the config says)
+        patch = int(config.get("patch_size") or 16)
+        tokens = (input_shape[1] // patch) * (input_shape[2] // patch) + 1
+    # Per token and block: about 16 hidden-wide tensors (projections, norms, the feed-forward
+    # layer's 4x width twice), and the attention's scores and weights per head.
+    return layers * tokens * (16 * hidden + 2 * heads * tokens)
+
+
+def trainable_params(spec: ModelSpec, config: ModelConfig, total: int) -> int:
+    """Parameters that learn: all of *total* from scratch or fine-tuning; a probe's head only;
+    with LoRA the head and the adapters (rank x (in + out) on each query and value)."""
+    layer = spec.layers[0] if spec.layers else {}
+    if layer.get("type") != "pretrained" or config.train_mode == "finetune":
+        return int(total)
+    head = int(total) - int(layer.get("params", 0))
+    if config.train_mode == "probe":
+        return head
+    cfg = layer.get("config") or {}
+    hidden = int(cfg.get("hidden_size") or layer.get("feature_dim") or 0)
+    return head + int(cfg.get("num_hidden_layers") or 1) * 2 * config.lora_rank * 2 * hidden
+
+
+def training_memory(spec: ModelSpec, config: ModelConfig, summary, batch_size: int,
+                    optimizer: str = "adam") -> int:
+    """Bytes training needs, as :func:`ml.models.spec.estimate_training_memory` counts them,
+    with a backbone's own activations and its way of training: fine-tuning keeps everything
+    (weights, gradients, optimizer state, activations), LoRA the same for the adapters but
+    frozen weights without gradients or state, a probe the frozen weights and one feature
+    batch's pass (no gradients; only the head trains, on cached features)."""
+    from .spec import estimate_training_memory
+
+    base = estimate_training_memory(summary, batch_size, optimizer)
+    layer = spec.layers[0] if spec.layers else {}
+    if layer.get("type") != "pretrained":
+        return base
+    acts = _backbone_activations(layer, spec.input_shape)
+    slots = {"adam": 2, "adamw": 2, "sgd": 1, "rmsprop": 1}.get(optimizer, 2)
+    total = int(summary.total_params)
+    learning = trainable_params(spec, config, total)
+    if config.train_mode == "probe":
+        return int(total * 4 + learning * 4 * (1 + slots) + acts * 4 * 64 // 4)
+    weights = total * 4 + learning * 4 * (1 + slots)
+    return int(weights + 2 * acts * int(batch_size) * 4 + base - total * 4 * (2 + slots))

@@ -97,15 +97,18 @@ class RunEstimate:
     memory_kind: str  # "GPU" or "RAM"
     sampled_steps: int
     sampled_epochs: int
+    #: A linear probe: the frozen backbone's one pass over the training and validation rows
+    #: (before the head's epochs; cached, so a second run on the same data skips it).
+    features: float = 0.0
 
     @property
     def seconds_total(self) -> float:
-        return self.start_up + self.train_steps + self.loading + self.validation + \
-            self.checkpoints
+        return self.features + self.start_up + self.train_steps + self.loading + \
+            self.validation + self.checkpoints
 
     @property
     def seconds_per_epoch(self) -> float:
-        return (self.seconds_total - self.start_up) / max(1, self.epochs)
+        return (self.seconds_total - self.start_up - self.features) / max(1, self.epochs)
 
     @property
     def seconds_per_batch(self) -> float:
@@ -113,7 +116,8 @@ class RunEstimate:
 
     def parts(self) -> dict[str, float]:
         """The parts of :attr:`seconds_total`, in the order a run goes through them."""
-        return {"start_up": self.start_up, "train_steps": self.train_steps,
+        return {"features": self.features, "start_up": self.start_up,
+                "train_steps": self.train_steps,
                 "loading": self.loading, "validation": self.validation,
                 "checkpoints": self.checkpoints}
 
@@ -385,3 +389,87 @@ def _nbytes(x, y) -> int:
     if isinstance(x, ImageFiles):
         return 0  # streamed: only batches are ever on the device
     return int(np.asarray(x).nbytes + np.asarray(y).nbytes)
+
+
+# -- a rough estimate before any data is prepared (the Model page's proposal) --------------------
+#: Share of a plain matrix product's speed a network's training reaches (attention, norms and
+#: activations run slower than the big products); 0.5 matched MiniLM and EfficientNet-Lite0
+#: fine-tuning on the 2-core test machine within a factor of about 1.5.
+NETWORK_EFFICIENCY = 0.5
+#: A training step costs about this many forward passes (backward: two more); LoRA skips the
+#: weight gradients of the frozen backbone.
+PASSES = {"finetune": 3.0, "lora": 2.2, "probe": 1.0, "scratch": 3.0}
+_FLOPS: dict[str, float] = {}
+
+
+def machine_flops(device: str = "auto") -> float:
+    """Float32 multiply-add throughput of *device*, in FLOP/s: a 50 ms timed matrix product of a
+    transformer's shape, measured once per process."""
+    target = select_device(device)
+    key = str(target)
+    if key in _FLOPS:
+        return _FLOPS[key]
+    a = torch.randn(1024, 384, device=target)
+    b = torch.randn(384, 1536, device=target)
+    for _ in range(2):
+        a @ b
+    n, began = 0, time.perf_counter()
+    while n < 3 or time.perf_counter() - began < 0.05:
+        a @ b
+        n += 1
+        if target.type == "cuda":
+            torch.cuda.synchronize(target)
+    _FLOPS[key] = 2.0 * 1024 * 384 * 1536 * n / max(time.perf_counter() - began, 1e-9)
+    return _FLOPS[key]
+
+
+def rough_seconds(macs_per_sample: int, n_train: int, n_val: int, epochs: int,
+                  mode: str = "scratch", flops: float | None = None,
+                  head_epochs: int = 0) -> float:
+    """Seconds training will take from the network's cost alone (no sample epochs): what a
+    proposal needs to know before the data is prepared. *mode* ``probe``: one forward pass of
+    every row (the cached features), the head's epochs counted as free; ``finetune``: the
+    first *head_epochs* pass forward only (the backbone is frozen), the others all the way."""
+    flops = flops or machine_flops()
+    per_forward = 2.0 * float(macs_per_sample) / (flops * NETWORK_EFFICIENCY)
+    if mode == "probe":
+        return per_forward * (n_train + n_val)
+    frozen = min(max(0, int(head_epochs)), epochs) if mode == "finetune" else 0
+    passes = frozen * 1.0 + (epochs - frozen) * PASSES.get(mode, 3.0)
+    return per_forward * (passes * n_train + epochs * n_val)
+
+
+#: Rows whose backbone features a probe's estimate computes (two of the run's batches).
+FEATURE_SAMPLE_ROWS = 32
+
+
+def estimate_probe(net: nn.Module, task: str, config: TrainingConfig, x_train, y_train,
+                   x_val=None, y_val=None, **options) -> RunEstimate:
+    """A linear probe's estimate: the frozen backbone's one pass over every training and
+    validation row (its features, cached for the next run) timed on a sample, then
+    :func:`estimate_fit` of the head alone on features of that shape. *net* is the whole
+    network (a :class:`~ml.models.spec.TrainDeskNet` with a backbone first); *options* as
+    :func:`estimate_fit` takes them (augmentation is not used by a probe)."""
+    from .pretrained import _compute, head_network
+
+    device = select_device(config.device)
+    n_val = 0 if x_val is None else len(x_val)
+    rows = _sample_rows(len(x_train), FEATURE_SAMPLE_ROWS, int(config.seed))
+    sample = _sample(x_train, rows)
+    copy_net = copy.deepcopy(net)
+    memory = _PeakMemory(device)
+    _compute(copy_net, _sample(x_train, rows[:2]), device, None, None)  # warm-up
+    began = time.perf_counter()
+    feats = _compute(copy_net, sample, device, None, options.get("should_stop"))
+    per_row = (time.perf_counter() - began) / max(1, len(rows))
+    memory.sample()
+    dim = feats.shape[1]
+    head = head_network(copy_net)
+    options.pop("augment", None)
+    zeros = np.zeros((len(x_train), dim), np.float32)
+    val = np.zeros((n_val, dim), np.float32) if n_val else None
+    fit = estimate_fit(head, task, config, zeros, y_train, val, y_val, **options)
+    peak = max(v for v in (fit.peak_memory_bytes, memory.read()) if v is not None) \
+        if fit.peak_memory_bytes is not None or memory.read() is not None else None
+    return dataclasses.replace(fit, features=per_row * (len(x_train) + n_val),
+                               peak_memory_bytes=peak)

@@ -49,6 +49,16 @@ def user(monkeypatch) -> DialogRecorder:
     return recorder
 
 
+@pytest.fixture(autouse=True)
+def slow_machine(monkeypatch):
+    """Text data is proposed the fast text model, as on a slow machine: whether MiniLM would
+    train in 10 minutes here must not change what a test trains. A test that wants MiniLM
+    proposed sets a faster speed (``ml.training.estimate.machine_flops``)."""
+    from ml.training import estimate
+
+    monkeypatch.setattr(estimate, "machine_flops", lambda device="auto": 1e9)
+
+
 @pytest.fixture
 def window(qtbot, user):
     from gui.app import configure_pyqtgraph

@@ -42,6 +42,8 @@ def fruit_state(tmp_path):
     folder = make_fruit_folder(tmp_path / "fruit")
     state = ProjectState()
     state.set_dataset(load_dataset(str(folder)))
+    # The panel's own size and colour: a proposed backbone (EfficientNet) would decide them.
+    state.choose_start("")
     return state
 
 
