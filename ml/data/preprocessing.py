@@ -211,7 +211,8 @@ class Preprocessor:
             from .text import TextSettings, Tokenizer
 
             if backbone is not None and backbone.kind == "text":
-                doc, length = _word_pieces(backbone), backbone.max_length
+                doc = _word_pieces(backbone, _join_text(train, text_features))
+                length = doc["max_length"]
             else:
                 settings = TextSettings.from_dict(text or {})
                 tok = Tokenizer.fit(_join_text(train, text_features).tolist(), settings)
@@ -470,18 +471,21 @@ class Preprocessor:
             raise DataError(f"The preprocessing description is incomplete ({exc}).") from None
 
 
-def _word_pieces(backbone) -> dict[str, Any]:
-    """The tokenizer document of a pretrained text backbone (its whole tokenizer.json)."""
+def _word_pieces(backbone, texts: pd.Series) -> dict[str, Any]:
+    """The tokenizer document of a pretrained text backbone (its whole tokenizer.json), cutting
+    texts where 95% of the training texts end (at most the backbone's length): padding costs a
+    transformer as much as words, so short texts train many times faster."""
     from pathlib import Path
 
-    from .text import WordPieces
+    from .text import WordPieces, piece_length
 
     path = Path(backbone.folder) / "tokenizer.json"
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"The tokenizer of {backbone.title} cannot be read ({exc}).") from None
-    return WordPieces.document(text, backbone.max_length, backbone.key)
+    length = piece_length(text, texts.tolist(), backbone.max_length)
+    return WordPieces.document(text, length, backbone.key)
 
 
 def _join_text(df: pd.DataFrame, columns: list[str]) -> pd.Series:

@@ -430,6 +430,25 @@ class WordPieces:
         return dict(self.doc)
 
 
+def piece_length(tokenizer_json: str, texts: Sequence[Any], limit: int) -> int:
+    """Word pieces (with [CLS] and [SEP]) that cover :data:`AUTO_LENGTH_PERCENTILE` % of
+    *texts* (a seeded sample of up to :data:`TEXT_SAMPLE`), from 8 up to *limit*."""
+    from tokenizers import Tokenizer as FastTokenizer
+
+    tok = FastTokenizer.from_str(tokenizer_json)
+    tok.no_truncation()
+    tok.no_padding()
+    strings = [_as_str(t) for t in texts]
+    if len(strings) > TEXT_SAMPLE:
+        pick = np.random.default_rng(0).choice(len(strings), TEXT_SAMPLE, replace=False)
+        strings = [strings[i] for i in pick]
+    if not strings:
+        return int(limit)
+    counts = [len(e.ids) for e in tok.encode_batch(strings)]
+    length = math.ceil(float(np.percentile(counts, AUTO_LENGTH_PERCENTILE)))
+    return int(min(max(length, AUTO_LENGTH_MIN), limit))
+
+
 def load_tokenizer(doc: dict[str, Any]) -> Tokenizer | WordPieces:
     """The tokenizer a preprocessing document holds: TrainDesk's own words, or word pieces."""
     if isinstance(doc, dict) and doc.get("type") == WordPieces.TYPE:
