@@ -30,6 +30,8 @@ from .trainer import as_model_input
 FEATURE_BATCH = 64
 #: Version of the feature cache files (a change makes old caches unused, not wrong).
 FEATURE_CACHE_VERSION = 1
+#: The feature cache keeps its newest files up to this size.
+FEATURE_CACHE_BYTES = 2 * 1024 ** 3
 
 
 class GradualUnfreeze(Callback):
@@ -139,5 +141,18 @@ def _save(path: Path, values: np.ndarray) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buffer.getvalue())
+        _trim(path.parent, keep=path)
     except OSError:
         pass  # a cache that cannot be written costs time next run, nothing else
+
+
+def _trim(folder: Path, keep: Path, limit: int = FEATURE_CACHE_BYTES) -> None:
+    """Delete the least recently written feature files while the cache holds over *limit*."""
+    files = sorted((p for p in folder.glob("*.npy") if p != keep),
+                   key=lambda p: p.stat().st_mtime)
+    total = sum(p.stat().st_size for p in files) + keep.stat().st_size
+    for old in files:
+        if total <= limit:
+            break
+        total -= old.stat().st_size
+        old.unlink(missing_ok=True)

@@ -257,3 +257,14 @@ def test_the_learning_rate_test_of_a_probe_runs_on_cached_features(
     job = TrainingJob(_project(reviews, tiny_bert, "probe"))
     assert job.find_lr() == "result"
     assert not seen["net"].has_backbone and seen["x"].shape[1] == 16  # the head, on features
+
+
+def test_the_feature_cache_drops_its_oldest_files_past_its_limit(tmp_path):
+    import os
+
+    for i, name in enumerate(("old", "mid", "new")):
+        np.save(tmp_path / f"{name}.npy", np.zeros(1000, np.float32))
+        os.utime(tmp_path / f"{name}.npy", (1000 + i, 1000 + i))
+    size = (tmp_path / "new.npy").stat().st_size
+    pretrained._trim(tmp_path, keep=tmp_path / "new.npy", limit=2 * size)
+    assert sorted(p.stem for p in tmp_path.glob("*.npy")) == ["mid", "new"]
