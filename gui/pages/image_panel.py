@@ -413,9 +413,8 @@ class ImagePanel(QWidget):
         for widget in (self.size_spin, self.mode_combo):
             widget.setEnabled(backbone is None)
         if backbone is not None:
-            self.input_label.setText(
-                f"{self.input_label.text()} {backbone.title} reads {height} × {width} colour "
-                f"images, so size and colour are its own (they apply again from scratch).")
+            self.input_label.setText(f"{self.input_label.text()} The backbone "
+                                     f"({backbone.title}) decides size and colour.")
         key = (dataset, height, width, mode)
         if key != self._preview_key:
             self._preview_key = key

@@ -90,8 +90,8 @@ def describe_layer(layer: dict) -> str:
     kind = LAYER_TYPES.get(layer.get("type", ""))
     if kind is None:
         return ""
-    if layer.get("type") == "pretrained":  # its architecture is its own: name and output
-        return f"{layer.get('feature_dim', '?')} features"
+    if layer.get("type") == "pretrained":  # its architecture is its own; its title names it
+        return ""
     try:
         params = layer_params(layer)
     except Exception:  # noqa: BLE001 - a broken layer is described by its check

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPen,
+)
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
 from .layer_editor import count_text, describe_layer, layer_title, shape_text
@@ -87,8 +96,14 @@ class NetworkDiagram(QGraphicsView):
             box = scene.addPath(path, QPen(QColor(border), 2), QBrush(QColor(fill)))
             if tip:
                 box.setToolTip(tip)
-            t = scene.addSimpleText(title, title_font)
+            # A long title (a backbone's name, many settings) is cut to the box, whole in
+            # the tooltip, rather than running past its edge.
+            shown = QFontMetrics(title_font).elidedText(title, Qt.TextElideMode.ElideRight,
+                                                        int(BOX_W - 24))
+            t = scene.addSimpleText(shown, title_font)
             t.setPos(12, y + 6)
+            if shown != title:
+                box.setToolTip(tip or title)
             d = scene.addSimpleText(detail, detail_font)
             d.setBrush(QBrush(QColor("#b71c1c" if family == "error" else "#263238")))
             d.setPos(12, y + 8 + t.boundingRect().height())
