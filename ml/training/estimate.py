@@ -26,7 +26,9 @@ on its own and scaled to the run:
 ``seconds_total`` is their sum: what :attr:`FitResult.seconds` (and the Train page's clock)
 measures. Preparing the data before and evaluating the test split after are given apart
 (``seconds_preparing``, ``seconds_finishing``). Not modelled: early stopping (the estimate is for
-every planned epoch), frozen transferred layers (a little faster in their epochs).
+every planned epoch), frozen transferred layers (a little faster in their epochs), a fine-tuned
+backbone's gradual unfreezing (its first epochs are faster: every epoch is timed with all of it
+learning). A linear probe (:func:`estimate_probe`) adds ``features``, the backbone's one pass.
 """
 
 from __future__ import annotations
