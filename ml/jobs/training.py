@@ -343,7 +343,8 @@ class TrainingJob:
         if self.group:
             run_info.update(group=self.group, label=self.label)
         if checkpoint is None and not self.name:
-            self.name = default_run_name(self._run_number(), setup.spec.name, self.label)
+            self.name = default_run_name(self._run_number(), setup.spec.name, self.label,
+                                         backbone=project.model.backbone)
         if self.name:  # a resumed run written before names keeps its readable fallback
             run_info["name"] = self.name
         if transfer is not None:
