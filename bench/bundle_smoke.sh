@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # bundle_smoke.sh DIST_DIR: prove a built bundle has every module, library and data file it needs
 # by running the bundled executable headless: list samples, train one for two epochs, evaluate,
-# export ONNX (the export checks itself with onnxruntime), read Parquet and Excel files, and start
-# the GUI offscreen until it is ready to train. On Linux it also checks that every bundled shared
-# library finds its dependencies. Run by `make bundle-test`. PYTHON (default python3, with pandas,
-# pyarrow and openpyxl) only writes the Parquet and Excel inputs.
+# export ONNX (the export checks itself with onnxruntime), read Parquet and Excel files, train
+# the two shipped pretrained backbones (and package one), and start the GUI offscreen until it is
+# ready to train. On Linux it also checks that every bundled shared library finds its
+# dependencies. Run by `make bundle-test`. PYTHON (default python3, with pandas, pyarrow,
+# openpyxl and Pillow) only writes the Parquet, Excel, text and image inputs.
 set -euo pipefail
 dist=${1:?usage: bundle_smoke.sh dist/TrainDesk}
 python=${PYTHON:-python3}
@@ -50,6 +51,37 @@ frame.to_excel(f"{sys.argv[1]}/table.xlsx", index=False)
 EOF
 "$exe" train --data "$work/table.parquet" --target y --epochs 1 --quiet --out "$work/run_pq"
 "$exe" train --data "$work/table.xlsx" --target y --epochs 1 --quiet --out "$work/run_xlsx"
+
+# Pretrained backbones (issue 20): the shipped weights, transformers, peft and tokenizers. A
+# small text file trains MiniLM with LoRA and exports the package (its tokenizer.json beside
+# model.onnx); a few images train an EfficientNet-Lite0 linear probe.
+"$python" - "$work" <<'EOF'
+import os
+import sys
+import numpy as np
+import pandas as pd
+from PIL import Image
+rng = np.random.default_rng(0)
+good, bad = ["great", "superb", "wonderful"], ["poor", "boring", "awful"]
+rows = [(f"The film was {' and '.join(rng.choice(good if i % 2 else bad, 2))}, said viewer {i}.",
+         "pos" if i % 2 else "neg") for i in range(60)]
+pd.DataFrame(rows, columns=["review", "sentiment"]).to_csv(f"{sys.argv[1]}/reviews.csv",
+                                                           index=False)
+for label, channel in (("red", 0), ("blue", 2)):
+    os.makedirs(f"{sys.argv[1]}/images/{label}", exist_ok=True)
+    for i in range(6):
+        pixels = rng.integers(0, 90, (48, 48, 3), dtype=np.uint8)
+        pixels[..., channel] = 220
+        Image.fromarray(pixels).save(f"{sys.argv[1]}/images/{label}/{i}.png")
+EOF
+"$exe" train --data "$work/reviews.csv" --target sentiment --backbone minilm --mode lora \
+  --epochs 1 --quiet --out "$work/run_minilm"
+"$exe" export "$work/run_minilm" --format package --out "$work/minilm_pkg" | tee "$work/pkg.txt"
+grep -q "predict.py on" "$work/pkg.txt"
+test -s "$work/minilm_pkg/tokenizer.json"
+"$exe" train --data "$work/images" --backbone efficientnet_lite0 --mode probe --epochs 1 \
+  --quiet --out "$work/run_effnet"
+"$exe" evaluate "$work/run_effnet"
 
 # The GUI: Qt's platform plugins, the icons and the pages, up to "ready to train".
 TRAINDESK_STARTUP_PROBE=1 QT_QPA_PLATFORM=offscreen "$exe" | tee "$work/gui.txt"
