@@ -148,10 +148,13 @@ def test_an_image_backbone_package_decodes_rgb_at_the_backbones_size(tmp_path, t
     _assert_same(produced, expected, run.preprocessor.class_names)
 
 
-@pytest.mark.parametrize("mode", ["L", "RGB"])
-def test_the_package_reads_an_image_as_the_app_feeds_the_network(tmp_path, mode):
+@pytest.mark.parametrize("mode, name, size", [
+    ("L", "one.png", (37, 61)), ("RGB", "one.png", (37, 61)),
+    # Large JPEGs are decoded at a reduced scale first (draft): both sides must agree on it.
+    ("RGB", "big.jpg", (1100, 900)), ("L", "big.jpg", (700, 1300))])
+def test_the_package_reads_an_image_as_the_app_feeds_the_network(tmp_path, mode, name, size):
     """predict.py's decoding alone (no model): a grey image becomes three equal channels at
-    the backbone's size, in [0, 1], exactly the app's input for that file."""
+    the backbone's size (EfficientNet-Lite0's 224), in [0, 1], exactly the app's input."""
     import importlib.util
 
     from ml.system.resources import resource_path
@@ -160,9 +163,9 @@ def test_the_package_reads_an_image_as_the_app_feeds_the_network(tmp_path, mode)
                                                                                 "predict.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    path = tmp_path / "one.png"
+    path = tmp_path / name
     rng = np.random.default_rng(0)
-    shape = (37, 61) if mode == "L" else (37, 61, 3)
+    shape = size if mode == "L" else (*size, 3)
     Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(path)
     pre = {"input_shape": [3, 224, 224], "image": {"mode": "RGB", "height": 224, "width": 224}}
     chw = module.decode_image(path, pre)
