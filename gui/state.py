@@ -105,7 +105,8 @@ class ProjectState(QObject):
         (EfficientNet-Lite0 for photos, MiniLM for text when it trains fast enough here)."""
         apply_suggestions(self.project, self.dataset, self.summary)
         model_input = estimate_model_input(self.dataset, self.summary, self.project.data)
-        self.proposal = propose_start(self.project, model_input, self.summary.n_rows)
+        self.proposal = propose_start(self.project, model_input, self.summary.n_rows,
+                                      text_length=self._text_length("minilm"))
 
     def _model_input(self):
         """What the network reads: the data's input, or what the chosen backbone reads."""
@@ -113,9 +114,24 @@ class ProjectState(QObject):
         if self.project.model.backbone:
             from ml.models.backbones import resolve as resolve_backbone
 
-            model_input = backbone_input(resolve_backbone(self.project.model.backbone),
-                                         model_input)
+            backbone = self.project.model.backbone
+            model_input = backbone_input(resolve_backbone(backbone), model_input,
+                                         self._text_length(backbone))
         return model_input
+
+    def _text_length(self, backbone: str) -> int:
+        """The word pieces *backbone* would read per text of this data (0: not text, or the
+        backbone cannot be read)."""
+        from ml.data.dataset import backbone_text_length
+        from ml.errors import TrainDeskError
+        from ml.models.backbones import resolve as resolve_backbone
+
+        if not self.summary.text_columns:
+            return 0
+        try:
+            return backbone_text_length(self.dataset, self.summary, resolve_backbone(backbone))
+        except TrainDeskError:
+            return 0
 
     def _refresh_spec(self) -> None:
         self.spec, self.model_summary, self.model_error = None, None, ""

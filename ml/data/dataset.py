@@ -817,6 +817,27 @@ def _prepare_images(dataset: Dataset, config: DataConfig, summary: DataSummary,
     return PreparedData(summary=summary, preprocessor=pre, x=xs, y=ys, rows=rows)
 
 
+def backbone_text_length(dataset: Dataset, summary: DataSummary, backbone) -> int:
+    """The word pieces a text backbone would read per text of *dataset* (as :func:`prepare`
+    fits it, from a sample of the whole file); 0 for data without text."""
+    if not summary.text_columns or backbone is None or backbone.kind != "text":
+        return 0
+    from .preprocessing import _join_text
+    from .text import piece_length
+
+    def compute() -> int:
+        from pathlib import Path
+
+        try:
+            text = (Path(backbone.folder) / "tokenizer.json").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return 0
+        texts = _join_text(dataset.frame, list(summary.text_columns)).tolist()
+        return piece_length(text, texts, backbone.max_length)
+
+    return dataset.memo(("piece_length", backbone.key, tuple(summary.text_columns)), compute)
+
+
 def estimate_model_input(dataset: Dataset, summary: DataSummary, config: DataConfig):
     """The :class:`~ml.models.spec.InputSpec` of a model for *summary*, without fitting.
 

@@ -107,7 +107,7 @@ def schedule_for_start(project: Project, model_input, n_rows: int) -> dict:
     return {**schedule, "lr": suggested_lr(preset)}
 
 
-def propose_start(project: Project, model_input, n_rows: int) -> str:
+def propose_start(project: Project, model_input, n_rows: int, text_length: int = 0) -> str:
     """Switch *project*'s model to the pretrained start proposed for its data, when one is
     (see :func:`ml.models.presets.propose_backbone`; call it after
     :func:`~ml.jobs.training.apply_suggestions`). For text the proposal hangs on MiniLM's
@@ -127,7 +127,8 @@ def propose_start(project: Project, model_input, n_rows: int) -> str:
     if model_input.kind == "text":
         try:
             seconds = backbone_seconds(project, model_input, n_rows,
-                                       DEFAULT_BACKBONES["text"], "finetune")
+                                       DEFAULT_BACKBONES["text"], "finetune",
+                                       text_length=text_length)
         except TrainDeskError:
             return ""  # MiniLM is not installed: the fast text model, as suggested
     proposal = propose_backbone(n_train, model_input, seconds)
@@ -149,7 +150,7 @@ def propose_start(project: Project, model_input, n_rows: int) -> str:
 
 
 def backbone_seconds(project: Project, model_input, n_rows: int, backbone: str,
-                     mode: str) -> float:
+                     mode: str, text_length: int = 0) -> float:
     """Rough seconds of training *backbone* by *mode* on this project's data (its split and
     the schedule :func:`~ml.models.presets.backbone_schedule` suggests), on the project's
     device, from the network's cost (:func:`ml.training.estimate.rough_seconds`).
@@ -168,7 +169,8 @@ def backbone_seconds(project: Project, model_input, n_rows: int, backbone: str,
     info = backbones.resolve(backbone)
     model = copy.copy(project.model)
     model.backbone, model.train_mode, model.layers = backbone, mode, []
-    spec = build_spec(model, backbone_input(info, model_input), 2, "classification")
+    spec = build_spec(model, backbone_input(info, model_input, text_length), 2,
+                      "classification")
     n_train = _train_rows(project, n_rows)
     n_val = int(n_rows * project.data.split.val_fraction)
     epochs = backbone_schedule(mode, n_train)["epochs"]

@@ -380,17 +380,21 @@ DEFAULT_BACKBONES = {"image": "efficientnet_lite0", "text": "minilm"}
 TRAIN_MODE_TITLES = {"probe": "linear probe", "finetune": "fine-tune", "lora": "LoRA"}
 
 
-def backbone_input(backbone, spec_in: InputSpec) -> InputSpec:
+def backbone_input(backbone, spec_in: InputSpec, text_length: int = 0) -> InputSpec:
     """What the network reads with *backbone* first: images at its side in RGB, text as its
     word pieces (its length and vocabulary); other inputs unchanged.
 
     *backbone* is a :class:`~ml.models.backbones.Backbone`; *spec_in* what the data gives
-    without one (the preview's estimate before the data is prepared for the backbone)."""
+    without one (the preview's estimate before the data is prepared for the backbone);
+    *text_length*: the word pieces the data's texts need (see
+    :func:`ml.data.dataset.backbone_text_length`), else the backbone's longest."""
     if backbone.kind == "image" and spec_in.kind == "image":
         return InputSpec((3, int(backbone.image_size), int(backbone.image_size)), kind="image")
     if backbone.kind == "text" and spec_in.kind == "text":
         vocab = int(backbone.config.get("vocab_size") or spec_in.vocab_size or 3)
-        return InputSpec((int(backbone.max_length),), dtype="int64", kind="text",
+        length = min(int(text_length), backbone.max_length) if text_length else \
+            backbone.max_length
+        return InputSpec((int(length),), dtype="int64", kind="text",
                          vocab_size=vocab)
     return spec_in
 

@@ -268,3 +268,19 @@ def test_the_feature_cache_drops_its_oldest_files_past_its_limit(tmp_path):
     size = (tmp_path / "new.npy").stat().st_size
     pretrained._trim(tmp_path, keep=tmp_path / "new.npy", limit=2 * size)
     assert sorted(p.stem for p in tmp_path.glob("*.npy")) == ["mid", "new"]
+
+
+def test_the_estimates_read_texts_as_long_as_the_backbone_will(tmp_path, reviews, tiny_bert):
+    from ml.data.dataset import backbone_text_length, load_dataset, resolve
+    from ml.models.presets import backbone_input
+    from ml.models.spec import InputSpec
+
+    project = _project(reviews, tiny_bert, "finetune")
+    dataset = load_dataset(str(reviews))
+    summary = resolve(dataset, project.data)
+    info = backbones.resolve(str(tiny_bert))
+    length = backbone_text_length(dataset, summary, info)
+    prepared_length = TrainingJob(project)._set_up(print).prepared.preprocessor.input_shape[0]
+    assert 8 <= length == prepared_length < info.max_length
+    spec_in = backbone_input(info, InputSpec((64,), "int64", "text", vocab_size=9), length)
+    assert spec_in.shape == (length,)
