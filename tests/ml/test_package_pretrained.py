@@ -99,6 +99,17 @@ def test_a_text_backbone_package_carries_its_tokenizer_and_needs_no_torch(
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: this text model needs the tokenizers package: "
                                    "pip install -r requirements.txt")
+    _assert_other_formats_reproduce(run, tmp_path)
+
+
+def _assert_other_formats_reproduce(run, tmp_path) -> None:
+    """pt2 and safetensors (rebuilt from the spec's stored backbone config) check themselves."""
+    from ml.export.exporters import export_run
+
+    x = load_split(run, "test")[0]
+    for fmt in ("pt2", "safetensors"):
+        report = export_run(run, fmt, tmp_path / f"model.{fmt}", x)
+        assert report.identical == report.n and report.max_abs_diff < 1e-5
 
 
 def test_the_onnx_exporters_noise_is_silenced_but_errors_still_show(caplog):
@@ -111,7 +122,7 @@ def test_the_onnx_exporters_noise_is_silenced_but_errors_still_show(caplog):
     assert folding.name in exporters.QUIET_LOGGERS
     with caplog.at_level(logging.WARNING):
         with exporters._quiet_exporter_logs():
-            folding.warning("Evaluation failed: cannot reshape array of size 1 into shape (1,64)")
+            folding.warning("Evaluation failed: cannot reshape array of size 1 into shape (1,9)")
             folding.error("a real error")
         folding.warning("after the export")
     assert [r.getMessage() for r in caplog.records] == ["a real error", "after the export"]
@@ -146,6 +157,7 @@ def test_an_image_backbone_package_decodes_rgb_at_the_backbones_size(tmp_path, t
     assert produced["file"].tolist() == expected["file"].astype(str).tolist()
     assert {"red/grey.png", "red/alpha.png", "blue/photo.jpg"} <= set(produced["file"])
     _assert_same(produced, expected, run.preprocessor.class_names)
+    _assert_other_formats_reproduce(run, tmp_path)
 
 
 @pytest.mark.parametrize("mode, name, size", [
