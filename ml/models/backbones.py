@@ -168,6 +168,14 @@ def inspect_folder(path: str | os.PathLike) -> Backbone:
     if not folder.exists():  # an added folder moved or deleted since
         raise ModelSpecError(f"{folder} was not found (moved or deleted?). Pick the folder "
                              f"that holds the model's config.json and weights.")
+    if folder.is_file() and folder.suffix == ".safetensors":
+        # A weights file is usable with its config beside it: the folder is the model.
+        if not (folder.parent / "config.json").is_file():
+            raise ModelSpecError(f"{name} has no config.json beside it, which says what "
+                                 f"network its weights belong to. Put the model's config.json "
+                                 f"in the same folder.")
+        folder = folder.parent
+        name = folder.name or str(folder)
     if not folder.is_dir():
         raise ModelSpecError(f"{name} is not a folder. Pick the folder that holds the model's "
                              f"config.json and weights.")

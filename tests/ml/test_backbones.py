@@ -66,6 +66,14 @@ def test_folders_that_are_not_usable_models_are_refused_with_the_reason(
         backbones.resolve(str(folder))
 
 
+def test_a_safetensors_file_is_used_with_the_config_beside_it(tmp_path, tiny_bert):
+    assert backbones.resolve(str(tiny_bert / "model.safetensors")).folder == str(tiny_bert)
+    alone = tmp_path / "weights.safetensors"
+    shutil.copy(tiny_bert / "model.safetensors", alone)
+    with pytest.raises(ModelSpecError, match="no config.json beside it"):
+        backbones.resolve(str(alone))
+
+
 def test_a_damaged_shipped_weights_file_is_refused(tmp_path):
     bad = tmp_path / "weights.pth"
     bad.write_bytes(b"not the weights")
