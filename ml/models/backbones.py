@@ -410,6 +410,10 @@ class TextBackbone(nn.Module):
         transformers = hf_modules()
         config = transformers.AutoConfig.for_model(**info["config"])
         self.net = transformers.AutoModel.from_config(config, attn_implementation="sdpa")
+        if getattr(self.net, "pooler", None) is not None:
+            # The mean of the hidden states is the feature: BERT's [CLS] pooler would be
+            # weights that never learn (and a fine-tuning group that changes nothing).
+            self.net.pooler = None
         self.pad_id = int(info.get("pad_id", 0))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -423,7 +427,8 @@ class TextBackbone(nn.Module):
 
 
 def _hf_groups(net: nn.Module) -> list[list[nn.Module]]:
-    """Embeddings, the blocks (in up to four groups), and the rest (pooler, final norm)."""
+    """Embeddings, then the blocks in up to four groups, the last with what follows them (a
+    final norm, a pooler)."""
     blocks: list[nn.Module] = []
     for module in net.modules():
         if isinstance(module, nn.ModuleList) and len(module) >= 2 and not blocks:
@@ -434,9 +439,10 @@ def _hf_groups(net: nn.Module) -> list[list[nn.Module]]:
     size = max(1, -(-len(blocks) // n_groups))
     groups = [embeddings] + [blocks[i:i + size] for i in range(0, len(blocks), size)]
     rest = [m for m in net.children() if id(m) not in seen and not _holds(m, seen)]
+    groups = [g for g in groups if g]
     if rest:
-        groups.append(rest)
-    return [g for g in groups if g]
+        groups[-1] = groups[-1] + rest
+    return groups
 
 
 def _holds(module: nn.Module, ids: set[int]) -> bool:
