@@ -48,8 +48,8 @@ bench-shrink: $(STAMP)
 bench-startup: $(STAMP)
 	$(PY) bench/bench_startup.py
 
-# Pretrained backbones (about 15 minutes on 2 CPU cores): few-shot photos, docstring topics and
-# fine-tuning speed; `--only images|text|speed` runs one part.
+# Pretrained backbones (about 6 minutes on 2 quiet CPU cores): few-shot photos, docstring topics
+# and fine-tuning speed; `--only images|text|speed` runs one part.
 bench-pretrained: $(STAMP)
 	$(PY) bench/bench_pretrained.py
 

@@ -19,7 +19,8 @@ app's headless path (``TrainingJob``, as ``main.py train`` runs it).
 
 Usage::
 
-    .venv/bin/python bench/bench_pretrained.py [--only images,text,speed] [--seeds N]
+    .venv/bin/python bench/bench_pretrained.py [--only images,text,speed] [--seeds N] \
+        [--repeat N] [--text-lr RATE --text-epochs N (diagnosis only)]
 """
 
 from __future__ import annotations
@@ -275,9 +276,10 @@ def tfidf_accuracy(source: str, prepared) -> float:
     return float((predicted == test_rows["topic"].to_numpy()).mean())
 
 
-def bench_text(tmp: Path, seeds: int, lr: float | None = None) -> bool:
-    """MiniLM probe and fine-tune (the app's rate, or *lr* for a diagnosis) against TF-IDF on
-    the same split, for the splits of *seeds* seeds."""
+def bench_text(tmp: Path, seeds: int, lr: float | None = None, epochs: int = TEXT_EPOCHS
+               ) -> bool:
+    """MiniLM probe and fine-tune (the app's rate, or *lr* and *epochs* for a diagnosis)
+    against TF-IDF on the same split, for the splits of *seeds* seeds."""
     source = str(docstring_texts(tmp / "docstrings.csv"))
     scores: dict[str, list[float]] = {"probe": [], "finetune": [], "tfidf": []}
     seconds: dict[str, list[float]] = {k: [] for k in scores}
@@ -285,7 +287,7 @@ def bench_text(tmp: Path, seeds: int, lr: float | None = None) -> bool:
         for method in ("probe", "finetune"):
             project, dataset = project_for(source, "minilm", method, seed)
             if method == "finetune":  # the probe keeps the app's suggestion: cheap epochs
-                project.training.epochs, project.training.batch_size = TEXT_EPOCHS, TEXT_BATCH
+                project.training.epochs, project.training.batch_size = epochs, TEXT_BATCH
                 project.training.lr = lr or project.training.lr
             result, took = in_fresh_thread(
                 lambda p=project, d=dataset: train(p, d, tmp / "runs"))
@@ -424,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the speed comparison")
     parser.add_argument("--text-lr", type=float,
                         help="diagnosis only: MiniLM's fine-tuning rate instead of the app's")
+    parser.add_argument("--text-epochs", type=int, default=TEXT_EPOCHS,
+                        help=f"diagnosis only: MiniLM's fine-tuning epochs (default "
+                             f"{TEXT_EPOCHS})")
     args = parser.parse_args(argv)
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
     ok = True
@@ -433,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         if "images" in parts:
             ok &= bench_images(tmp_path, args.seeds)
         if "text" in parts:
-            ok &= bench_text(tmp_path, args.seeds, args.text_lr)
+            ok &= bench_text(tmp_path, args.seeds, args.text_lr, args.text_epochs)
         if "speed" in parts:
             ok &= bench_throughput(tmp_path, args.repeat)
             ok &= bench_probe_cache(tmp_path)
