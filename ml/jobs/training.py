@@ -482,10 +482,19 @@ class TrainingJob:
 
     def _evaluate(self, setup: _Setup, net: TrainDeskNet) -> Evaluation:
         prepared = setup.prepared
-        examples = (None if prepared.summary.kind == "image" else
+        x = prepared.x["test"]
+        examples = (x if prepared.summary.kind == "image" else
                     setup.dataset.frame.iloc[prepared.rows["test"]].reset_index(drop=True))
-        return evaluate_arrays(net, prepared.preprocessor, prepared.x["test"],
-                               prepared.y["test"], "test split", examples)
+        if net.has_backbone and self.project.model.train_mode == "probe":
+            # The backbone is as it was: its cached features of the test split through the
+            # head give the whole network's outputs, and a rerun no backbone pass at all.
+            from ..training.pretrained import features, head_network
+
+            x = features(net, x, device=setup.device, should_stop=self._stop.is_set,
+                         cache_dir=traindesk_home() / "cache" / "features")
+            net = head_network(net)
+        return evaluate_arrays(net, prepared.preprocessor, x, prepared.y["test"], "test split",
+                               examples)
 
     def _wrap_up(self, setup: _Setup, folder: RunFolder, fit: FitResult, net: TrainDeskNet,
                  evaluation: Evaluation, main: bool, say: Callable[[str], None]) -> RunResult:

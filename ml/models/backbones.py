@@ -228,8 +228,11 @@ def _hf_backbone(folder: Path, *, key: str, title: str, sha256: str = "", licens
     config = _read_config(folder, folder.name)
     model_type = str(config.get("model_type", ""))
     files = _weight_files(folder)
-    params = sum(safetensors_values(p) for p in files)
     kind = "text" if model_type in TEXT_TYPES else "image"
+    # Weights only (older files hold position ids too), and not a text backbone's pooler,
+    # which TextBackbone drops.
+    skip = ("position_ids", "pooler.") if kind == "text" else ("position_ids",)
+    params = sum(safetensors_values(p, skip) for p in files)
     hidden = config.get("hidden_size") or (config.get("hidden_sizes") or [0])[-1]
     image_size, mean, std = 0, (), ()
     if kind == "image":
@@ -284,8 +287,12 @@ def _size(path: Path) -> int:
         return 0
 
 
-def safetensors_values(path: str | os.PathLike) -> int:
-    """The number of values in a safetensors file, read from its header only."""
+def safetensors_values(path: str | os.PathLike, skip: tuple[str, ...] = ()) -> int:
+    """The number of values in a safetensors file, read from its header only.
+
+    Tensors whose name contains one of *skip* (a part TrainDesk drops, such as a pooler) do not
+    count.
+    """
     try:
         with open(path, "rb") as f:
             n = struct.unpack("<Q", f.read(8))[0]
@@ -296,7 +303,8 @@ def safetensors_values(path: str | os.PathLike) -> int:
         raise ModelSpecError(f"{Path(path).name} is not a safetensors file ({exc}).") from None
     total = 0
     for name, entry in header.items():
-        if name != "__metadata__" and isinstance(entry, dict):
+        if name != "__metadata__" and isinstance(entry, dict) and not any(
+                part in name for part in skip):
             count = 1
             for dim in entry.get("shape", []):
                 count *= int(dim)

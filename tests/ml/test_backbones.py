@@ -99,10 +99,16 @@ def test_linear_probe_caches_features_so_a_second_run_skips_the_backbone(
     def no_backbone(*args, **kwargs):
         raise AssertionError("the features should come from the cache")
 
-    monkeypatch.setattr(pretrained, "_compute", no_backbone)
-    second = TrainingJob(_project(reviews, tiny_bert, "probe", epochs=60, lr=2e-2),
-                         run_dir=tmp_path / "b").run()
+    with monkeypatch.context() as patch:  # no backbone pass at all, the test split's included
+        patch.setattr(pretrained, "_compute", no_backbone)
+        patch.setattr(backbones.TextBackbone, "forward", no_backbone)
+        second = TrainingJob(_project(reviews, tiny_bert, "probe", epochs=60, lr=2e-2),
+                             run_dir=tmp_path / "b").run()
     assert second.evaluation.metrics["accuracy"] == first.evaluation.metrics["accuracy"]
+    # The test split's cached features through the head score as the whole saved network does.
+    again = evaluate_run(load_run(second.run_dir))
+    assert again.metrics["accuracy"] == pytest.approx(second.evaluation.metrics["accuracy"])
+    assert np.allclose(again.proba, second.evaluation.proba, atol=1e-5)
     # The backbone itself did not move: the run's backbone weights are the pretrained ones.
     saved = RunFolder(second.run_dir).load_weights()
     from safetensors.torch import load_file

@@ -51,7 +51,27 @@ CASES = [
 
 
 def test_every_layer_type_is_covered():
-    assert {layer["type"] for layer, _, _ in CASES} == set(LAYER_TYPES)
+    covered = {layer["type"] for layer, _, _ in CASES} | {"pretrained"}  # the test below
+    assert covered == set(LAYER_TYPES)
+
+
+@pytest.mark.parametrize("which, shape", [("tiny_bert", (12,)), ("tiny_vit", (3, 32, 32)),
+                                          ("efficientnet_lite0", (3, 64, 64))])
+def test_a_pretrained_layer_reports_the_shape_and_parameters_it_builds(request, which, shape):
+    from ml.models.backbones import layer_info, resolve
+
+    key = which if which == "efficientnet_lite0" else str(request.getfixturevalue(which))
+    layer = layer_info(resolve(key))
+    kind = LAYER_TYPES["pretrained"]
+    params = layer_params(layer)
+    out_shape, n_params, macs = kind.infer(shape, params)
+    module = kind.build(shape, params).eval()
+    x = torch.randint(1, 20, (2, *shape)) if len(shape) == 1 else torch.randn(2, *shape)
+    with torch.no_grad():
+        y = module(x)
+    assert tuple(y.shape[1:]) == tuple(out_shape)
+    assert n_params == sum(p.numel() for p in module.parameters())
+    assert macs > 0
 
 
 @pytest.mark.parametrize("layer, shape, dtype", CASES,
