@@ -1,6 +1,6 @@
 """Pretrained backbones: quality and speed against references measured in the same run.
 
-1. ``images``: few-shot photos (5 training images per class, 4 classes) - EfficientNet-Lite0 as
+1. ``images``: few-shot photos (5 training images per class, 12 classes) - EfficientNet-Lite0 as
    a linear probe and fine-tuned, against the default CNN preset trained from scratch (targets:
    pretrained >= 0.90 test accuracy and >= scratch + 0.15). The photos are the few real ones
    that ship offline with installed software (see :data:`PHOTOS`); every image is a crop of one
@@ -42,22 +42,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-#: The real photos found offline on a Linux developer machine, one class each. The two
-#: scikit-learn sample images ship with scikit-learn; the others are documentation images of
-#: the Rust embedded book (a circuit board) and of Jetty (clouds, sea and a pier).
+#: Real photos available offline, one class each. The two scikit-learn sample images ship with
+#: scikit-learn; ``skimage:`` ones are the sample photos inside scikit-image's wheel (a
+#: development requirement, read as files: never imported); the other two are documentation
+#: images of the Rust embedded book (a circuit board) and of Jetty (clouds, sea and a pier).
 PHOTOS = {
     "temple": "sklearn:china.jpg",
     "flower": "sklearn:flower.jpg",
     "circuit_board": "~/.rustup/toolchains/*/share/doc/rust/html/embedded-book/assets/f3.jpg",
     "sky_and_pier": "/usr/lib/google-cloud-sdk/platform/google_appengine/google/appengine/"
                     "tools/java/jetty12/jetty-home/modules/demo.d/root/images/jetty-pic.png",
+    "astronaut": "skimage:astronaut.png",
+    "cat": "skimage:chelsea.png",
+    "coffee": "skimage:coffee.png",
+    "rocket": "skimage:rocket.jpg",
+    "motorcycle": "skimage:motorcycle_left.png",
+    "galaxies": "skimage:hubble_deep_field.jpg",
+    "retina": "skimage:retina.jpg",
+    "coins": "skimage:coins.png",
 }
 #: Crops per class: training, validation (picks the best epoch) and held-out test.
 SHOTS, VAL_SHOTS, TEST_SHOTS = 5, 2, 11
 CROP_SIDE = 128
-#: Fine-tuning EfficientNet on a CPU: a fixed short schedule (the app's suggestion for 20
-#: images, 60 epochs of 1 batch, is made for small networks from scratch).
-FINETUNE_EPOCHS, FINETUNE_BATCH = 6, 8
 PRETRAINED_TARGET, MARGIN_TARGET = 0.90, 0.15
 #: Docstrings of these modules, labelled by what they are about.
 TEXT_SOURCES = {
@@ -84,6 +90,15 @@ def _photo(source: str):
         from sklearn.datasets import load_sample_image
 
         return Image.fromarray(load_sample_image(source.split(":", 1)[1]))
+    if source.startswith("skimage:"):
+        import importlib.util
+
+        spec = importlib.util.find_spec("skimage")  # finds the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit("scikit-image is not installed: pip install -r "
+                             "requirements-dev.txt")
+        folder = Path(spec.submodule_search_locations[0]) / "data"
+        return Image.open(folder / source.split(":", 1)[1]).convert("RGB")
     matches = sorted(Path("/").glob(str(Path(source).expanduser()).lstrip("/")))
     if not matches:
         raise SystemExit(f"Photo not found on this machine: {source}")
@@ -201,7 +216,11 @@ def project_for(source: str, backbone: str = "", mode: str = "", seed: int = 0):
     apply_suggestions(project, dataset, resolve(dataset, project.data))
     project.training.seed = seed
     if backbone:
+        from ml.jobs.estimate import schedule_for_start
+
         project.model.backbone, project.model.train_mode = backbone, mode
+        for name, value in schedule_for_start(project, None, dataset.n_rows).items():
+            setattr(project.training, name, value)
     return project, dataset
 
 
@@ -234,9 +253,6 @@ def bench_images(tmp: Path, seeds: int) -> bool:
         for method in scores:
             backbone = "" if method == "scratch" else "efficientnet_lite0"
             project, dataset = project_for(source, backbone, method, seed)
-            if method == "finetune":
-                project.training.epochs = FINETUNE_EPOCHS
-                project.training.batch_size = FINETUNE_BATCH
             result, took = in_fresh_thread(lambda p=project, d=dataset: train(p, d, tmp / "runs"))
             scores[method].append(float(result.metrics["test"]["accuracy"]))
             seconds[method].append(took)
@@ -246,7 +262,8 @@ def bench_images(tmp: Path, seeds: int) -> bool:
                   f"{len(result.prepared.y['train'])} training / "
                   f"{len(result.prepared.y['test'])} test images)", flush=True)
     mean = {k: float(np.mean(v)) for k, v in scores.items()}
-    print(f"images (4 classes, {SHOTS} training images per class, mean of {seeds} crop sets):")
+    print(f"images ({len(PHOTOS)} classes, {SHOTS} training images per class, mean of {seeds} "
+          f"crop sets):")
     for method, value in mean.items():
         print(f"  {method:8s} test accuracy {value:.3f}  ({np.mean(seconds[method]):.0f} s a run)")
     ok = True

@@ -577,6 +577,13 @@ def _project_from_args(args):
     else:
         raise TrainDeskError("Give a project file or --data (a CSV file or sample:NAME).")
     _apply_model_args(project, args)
+    if args.data and project.model.backbone:
+        # A backbone trains on its own schedule (the one the app proposes), not the one
+        # suggested for a network from scratch; options given on the command line still win.
+        from .jobs.estimate import schedule_for_start
+
+        for name, value in schedule_for_start(project, None, dataset.n_rows).items():
+            setattr(project.training, name, value)
     _apply_training_args(project, args)
     project.validate()
     if not args.quiet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -402,6 +403,8 @@ class TrainingJob:
         if net.has_backbone and project.model.train_mode == "probe":
             return self._probe(setup, folder, checkpoint, main, say)
         augment, weights = _augmenter(project, prepared, say), _class_weights(project, prepared)
+        if checkpoint is None and _warm_start(net, project):
+            self._warm_head(setup, say)
         extra = _freeze(net, transfer, project) + _unfreeze(net, project)
         while True:
             history = list(checkpoint["history"]) if checkpoint is not None else []
@@ -431,9 +434,25 @@ class TrainingJob:
                say: Callable[[str], None]):
         """Linear probe: the frozen backbone's features (cached on disk), then the head trained
         on them alone; the trained head goes back under the backbone. Returns ``(fit, net)``."""
-        from ..training.pretrained import features, head_network, put_head
+        from ..training.pretrained import put_head
 
-        project, prepared, net = self.project, setup.prepared, setup.net
+        project, net = self.project, setup.net
+        history = list(checkpoint["history"]) if checkpoint is not None else []
+        writers = [RunWriter(folder, history), *self.callbacks] if main else []
+        say(f"Linear probe: training the head on {int(net.spec.layers[0]['feature_dim'])} "
+            f"features per example (the backbone stays as it is; augmentation is not used).")
+        fit, head = self._fit_head(setup, project.training, writers, checkpoint, say)
+        put_head(net, head)
+        return fit, net
+
+    def _fit_head(self, setup: _Setup, training, callbacks: list, checkpoint: dict | None,
+                  say: Callable[[str], None]):
+        """Train the head of the setup's network on the frozen backbone's features of the
+        training and validation splits (computed once, then read from the cache). Returns
+        ``(fit, head)``; the head is a network of its own."""
+        from ..training.pretrained import features, head_network
+
+        prepared, net = setup.prepared, setup.net
         cache = traindesk_home() / "cache" / "features"
         said = []
 
@@ -445,22 +464,34 @@ class TrainingJob:
         feats = {part: features(net, prepared.x[part], device=setup.device, cache_dir=cache,
                                 progress=progress, should_stop=self._stop.is_set)
                  for part in ("train", "val")}
-        say(f"Linear probe: training the head on {feats['train'].shape[1]} features per "
-            f"example (the backbone stays as it is; augmentation is not used).")
         head = head_network(net)
-        history = list(checkpoint["history"]) if checkpoint is not None else []
-        writers = [RunWriter(folder, history), *self.callbacks] if main else []
-        trainer = Trainer(head, prepared.task, project.training, callbacks=writers,
+        trainer = Trainer(head, prepared.task, training, callbacks=callbacks,
                           target_scale=prepared.preprocessor.target_std, device=setup.device,
-                          class_weights=_class_weights(project, prepared))
+                          class_weights=_class_weights(self.project, prepared))
         trainer.paused = self._pause
         self.trainer = trainer
         if self._stop.is_set():
             trainer.should_stop = True
         fit = trainer.fit(feats["train"], prepared.y["train"], feats["val"], prepared.y["val"],
                           resume=checkpoint)
-        put_head(net, head)
-        return fit, net
+        return fit, head
+
+    def _warm_head(self, setup: _Setup, say: Callable[[str], None]) -> None:
+        """Fine-tuning and LoRA start from a trained head: a linear probe on the cached features
+        first (seconds), so the backbone's first unfrozen epochs are not spent undoing what a
+        random head's gradients tell them (linear probing, then fine-tuning: Kumar et al., ICLR
+        2022)."""
+        from ..models.presets import backbone_schedule
+        from ..training.pretrained import put_head
+
+        schedule = backbone_schedule("probe", len(setup.prepared.y["train"]))
+        training = dataclasses.replace(self.project.training, **schedule)
+        say(f"Training the head on the backbone's features first ({schedule['epochs']} quick "
+            f"epochs), then the backbone itself ...")
+        fit, head = self._fit_head(setup, training, [], None, say)
+        if fit.stopped:
+            raise Cancelled()
+        put_head(setup.net, head)
 
     def _halve_batch(self, folder: RunFolder, main: bool,
                      say: Callable[[str], None]) -> dict | None:
@@ -579,6 +610,13 @@ def _set_mode(net: TrainDeskNet, model) -> None:
         backbones.freeze_backbones(net)
     elif model.train_mode == "lora":
         backbones.add_lora(net, model.lora_rank)
+
+
+def _warm_start(net: TrainDeskNet, project: Project) -> bool:
+    """Whether the run trains a backbone's head on cached features before the backbone
+    itself: fine-tuning and LoRA, unless the head comes from an earlier run."""
+    return (net.has_backbone and project.model.train_mode in ("finetune", "lora")
+            and not project.model.init_from)
 
 
 def _unfreeze(net: TrainDeskNet, project: Project) -> list[Callback]:

@@ -46,3 +46,19 @@ def test_lora_on_a_convolutional_backbone_is_refused(tmp_path):
     result = run_cli("train", "--data", str(data), "--backbone", "efficientnet_lite0", "--mode",
                      "lora", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet")
     assert result.returncode != 0 and "LoRA adapts attention layers" in result.stderr
+
+
+def test_a_backbone_trains_on_its_own_schedule_unless_told_otherwise(tmp_path, tiny_bert):
+    from ml.models.presets import backbone_schedule
+
+    data = write_reviews(tmp_path / "reviews.csv")
+    for name, extra in (("own", []), ("told", ["--epochs", "2", "--lr", "0.01"])):
+        result = run_cli("train", "--data", str(data), "--target", "sentiment", "--backbone",
+                         str(tiny_bert), "--mode", "probe", "--out", str(tmp_path / name),
+                         "--quiet", *extra)
+        assert result.returncode == 0, result.stderr
+    own = json.loads((tmp_path / "own" / "config.json").read_text())["training"]
+    told = json.loads((tmp_path / "told" / "config.json").read_text())["training"]
+    expected = backbone_schedule("probe", 84)  # not the schedule of a network from scratch
+    assert {k: own[k] for k in expected} == expected
+    assert (told["epochs"], told["lr"], told["batch_size"]) == (2, 0.01, expected["batch_size"])

@@ -143,6 +143,39 @@ def test_fine_tuning_trains_the_head_first_then_unfreezes_from_the_top(
     assert scales[-1] == pytest.approx(1 / backbones.LR_MULT)
 
 
+def test_fine_tuning_and_lora_start_from_a_head_trained_on_cached_features(
+        tmp_path, reviews, tiny_bert, monkeypatch):
+    def head_of(net):
+        return {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("body.0.")}
+
+    built, first_epoch, said = [], [], []
+
+    class Watch(pretrained.Callback):
+        def on_epoch_begin(self, epoch, logs):
+            if epoch == 0:
+                first_epoch.append(head_of(self.trainer.model))
+
+    original = TrainingJob._warm_head
+
+    def spy(self, setup, say):
+        built.append(head_of(setup.net))
+        return original(self, setup, say)
+
+    monkeypatch.setattr(TrainingJob, "_warm_head", spy)
+    for mode in ("finetune", "lora"):
+        TrainingJob(_project(reviews, tiny_bert, mode, epochs=1), run_dir=tmp_path / mode,
+                    callbacks=[Watch()], on_message=said.append).run()
+    assert len(built) == len(first_epoch) == 2
+    for before, after in zip(built, first_epoch, strict=True):  # the head moved before epoch 1
+        assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert sum("Training the head on the backbone's features first" in m for m in said) == 2
+    # A head from an earlier run is not trained again first.
+    project = _project(reviews, tiny_bert, "finetune", epochs=1)
+    project.model.init_from = str(tmp_path / "finetune")
+    TrainingJob(project, run_dir=tmp_path / "again").run()
+    assert len(built) == 2
+
+
 def test_frozen_batch_norms_keep_their_statistics(tmp_path):
     folder = write_image_folder(tmp_path / "imgs", per_class=6)
     project = _project(folder, "efficientnet_lite0", "finetune", epochs=1)
