@@ -624,11 +624,9 @@ def prepare(dataset: Dataset, config: DataConfig, *, progress: Progress | None =
     config = for_backbone(config, backbone)
     summary = resolve(dataset, config)
     if summary.kind == "image" and dataset.kind == "image":
-        prepared = _prepare_images(dataset, config, summary, progress, should_stop)
-        if backbone is not None and backbone.kind == "image":
-            prepared.preprocessor.feature_mean = [float(v) for v in backbone.mean]
-            prepared.preprocessor.feature_std = [float(v) for v in backbone.std]
-        return prepared
+        fixed = ((backbone.mean, backbone.std) if backbone is not None
+                 and backbone.kind == "image" else None)
+        return _prepare_images(dataset, config, summary, progress, should_stop, fixed)
     frame = dataset.frame
     rows = split_rows(dataset, config, summary)
     train_frame = frame.iloc[rows["train"]]
@@ -774,8 +772,8 @@ def _given_or_random_split(split: np.ndarray, strat: np.ndarray | None, config: 
 
 
 def _prepare_images(dataset: Dataset, config: DataConfig, summary: DataSummary,
-                    progress: Progress | None, should_stop: Callable[[], bool] | None
-                    ) -> PreparedData:
+                    progress: Progress | None, should_stop: Callable[[], bool] | None,
+                    normalization: tuple | None = None) -> PreparedData:
     c, h, w = summary.image_shape
     frame = dataset.frame
     streamed = dataset.arrays is None and should_stream(len(frame), (c, h, w),
@@ -806,13 +804,16 @@ def _prepare_images(dataset: Dataset, config: DataConfig, summary: DataSummary,
     if streamed:
         # Channel statistics from up to 2,000 training images, not a pass over all of them.
         sample = np.random.default_rng(config.split.seed).permutation(rows["train"])[:2000]
+        if normalization is not None:  # given: one image tells the shape
+            sample = sample[:1]
         stats_from = images[np.sort(sample)]
         xs = {k: images.take(v) for k, v in rows.items()}
     else:
         stats_from = images[rows["train"]]
         xs = {k: images[v] for k, v in rows.items()}
     pre = Preprocessor.fit_images(frame["label"], stats_from, target="label",
-                                  image=image, class_names=class_names)
+                                  image=image, class_names=class_names,
+                                  normalization=normalization)
     ys = {k: labels[v] for k, v in rows.items()}
     return PreparedData(summary=summary, preprocessor=pre, x=xs, y=ys, rows=rows)
 

@@ -7,6 +7,7 @@ with every run and every export, and raw input can be fed to an exported model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,16 +243,23 @@ class Preprocessor:
 
     @classmethod
     def fit_images(cls, train_labels: pd.Series, x_train: np.ndarray, *, target: str,
-                   image: dict[str, Any], class_names: list[str]) -> Preprocessor:
+                   image: dict[str, Any], class_names: list[str],
+                   normalization: tuple[Sequence[float], Sequence[float]] | None = None
+                   ) -> Preprocessor:
         """Preprocessing for images decoded from files or arrays.
 
         *x_train* is ``uint8`` of shape ``(n, C, H, W)``; the per-channel statistics are those of
-        ``x / 255``, which is what the model sees.
+        ``x / 255``, which is what the model sees - unless *normalization* gives them (a
+        pretrained backbone's mean and std), which saves a pass over the images.
         """
         pre = cls(task="classification", target=target, columns=[],
                   input_shape=list(x_train.shape[1:]), kind="image", image=dict(image),
                   class_names=list(class_names))
-        pre.fit_normalization(x_train)
+        if normalization is None:
+            pre.fit_normalization(x_train)
+        else:
+            pre.feature_mean = [float(v) for v in normalization[0]]
+            pre.feature_std = [float(v) for v in normalization[1]]
         return pre
 
     def _fit_target(self, train: pd.DataFrame) -> None:

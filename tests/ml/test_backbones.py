@@ -232,11 +232,19 @@ def test_a_run_needs_no_model_folder_afterwards(tmp_path, reviews):
     assert again.metrics["accuracy"] == pytest.approx(result.evaluation.metrics["accuracy"])
 
 
-def test_an_image_backbone_decides_size_channels_and_normalisation(tmp_path, tiny_vit):
+def test_an_image_backbone_decides_size_channels_and_normalisation(
+        tmp_path, tiny_vit, monkeypatch):
     from PIL import Image
+
+    from ml.data.preprocessing import Preprocessor
 
     folder = write_image_folder(tmp_path / "imgs", per_class=6, side=20)
     Image.new("L", (30, 30), 200).save(folder / "red" / "grey.png")  # one grey image
+
+    def no_statistics(*args):
+        raise AssertionError("the backbone gives the normalisation: no pass over the images")
+
+    monkeypatch.setattr(Preprocessor, "fit_normalization", no_statistics)
     result = TrainingJob(_project(folder, tiny_vit, "finetune", epochs=2),
                          run_dir=tmp_path / "run").run()
     pre = result.prepared.preprocessor
