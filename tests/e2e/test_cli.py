@@ -1,4 +1,5 @@
-"""The headless commands, run as a user runs them: a subprocess per command."""
+"""The headless commands, run as a user runs them: a subprocess per command (the first of each
+kind; the later steps and the other bad inputs in this process, with :func:`run_cli`)."""
 
 import io
 import json
@@ -76,19 +77,20 @@ def test_train_evaluate_predict_export_on_a_sample(tmp_path):
 
 def test_a_csv_with_categories_missing_values_and_a_regression(tmp_path, mixed_csv,
                                                               regression_csv):
-    proc = run_main("train", "--data", str(mixed_csv), "--target", "label", "--epochs", "3",
-                    "--out", str(tmp_path / "cls"))
+    proc = run_cli("train", "--data", str(mixed_csv), "--target", "label", "--epochs", "3",
+                   "--out", str(tmp_path / "cls"))
     assert proc.returncode == 0, proc.stderr
     pre = json.loads((tmp_path / "cls" / "preprocessing.json").read_text())
     assert "colour=red" in pre["feature_names"] and pre["class_names"] == ["high", "low"]
     assert "missing value" in proc.stderr  # the user is told about the gaps
 
-    proc = run_main("train", "--data", str(regression_csv), "--target", "price", "--epochs",
-                    "40", "--out", str(tmp_path / "reg"))
+    proc = run_cli("train", "--data", str(regression_csv), "--target", "price", "--epochs",
+                   "40", "--out", str(tmp_path / "reg"))
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "reg" / "metrics.json").read_text())
     assert set(metrics["test"]) == {"mae", "rmse", "r2"} and metrics["test"]["r2"] > 0.8
-    proc = run_main("predict", str(tmp_path / "reg"), str(regression_csv))  # to stdout
+    # As a user runs it: the predictions as CSV on a real process's stdout.
+    proc = run_main("predict", str(tmp_path / "reg"), str(regression_csv))
     assert proc.returncode == 0
     out = pd.read_csv(io.StringIO(proc.stdout))
     assert np.corrcoef(out["price"], out["prediction"])[0, 1] > 0.9
@@ -124,7 +126,10 @@ def test_training_a_project_file_records_the_run(tmp_path):
     (["export", "/no/such/run", "--format", "onnx", "--out", "x.onnx"], "Run folder not found"),
 ])
 def test_bad_input_is_one_readable_line(args, words):
-    one_line_error(run_main(*args), words)
+    # One as a user runs it (argparse's own exit, through main.py); the others in this process:
+    # the same code and the same one line, without importing torch again.
+    run = run_main if words == "invalid int value" else run_cli
+    one_line_error(run(*args), words)
 
 
 def test_bad_files_are_one_readable_line(tmp_path, mixed_csv):
@@ -146,12 +151,12 @@ def test_bad_files_are_one_readable_line(tmp_path, mixed_csv):
 
 def test_predict_on_a_file_without_the_model_columns(tmp_path):
     run_dir = tmp_path / "run"
-    assert run_main("train", "--data", "sample:iris", "--epochs", "1", "--out",
-                    str(run_dir)).returncode == 0
+    assert run_cli("train", "--data", "sample:iris", "--epochs", "1", "--out",
+                   str(run_dir)).returncode == 0
     other = tmp_path / "other.csv"
     pd.DataFrame({"a": [1, 2], "b": [3, 4]}).to_csv(other, index=False)
     one_line_error(run_main("predict", str(run_dir), str(other)), "no column 'sepal_length'")
-    one_line_error(run_main("evaluate", str(run_dir), "--data", str(other)), "no target column")
+    one_line_error(run_cli("evaluate", str(run_dir), "--data", str(other)), "no target column")
 
 
 def test_the_gui_without_a_display_says_how_to_work_headless():
@@ -166,9 +171,9 @@ def test_predicting_for_a_one_feature_model(tmp_path):
     data = tmp_path / "line.csv"
     x = np.linspace(0, 10, 120)
     pd.DataFrame({"x": x, "y": 3 * x + 1}).to_csv(data, index=False)
-    assert run_main("train", "--data", str(data), "--target", "y", "--epochs", "2", "--out",
-                    str(tmp_path / "run")).returncode == 0
+    assert run_cli("train", "--data", str(data), "--target", "y", "--epochs", "2", "--out",
+                   str(tmp_path / "run")).returncode == 0
     pd.DataFrame({"x": [1.0, 2.0]}).to_csv(tmp_path / "new.csv", index=False)
-    proc = run_main("predict", str(tmp_path / "run"), str(tmp_path / "new.csv"))
+    proc = run_cli("predict", str(tmp_path / "run"), str(tmp_path / "new.csv"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "x,prediction"

@@ -14,8 +14,8 @@ def test_models_lists_the_backbones_and_an_added_folder_until_it_is_removed(tiny
     proc = run_main("models", "--add", str(tiny_bert))
     assert proc.returncode == 0, proc.stderr
     assert f"train with --backbone {tiny_bert}" in proc.stdout
-    proc = run_main("models")
-    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("models")  # in this process (plain `models` runs as a user runs it in
+    assert proc.returncode == 0, proc.stderr  # tests/e2e/test_cli_models.py)
     table = proc.stdout.split("Pretrained backbones")[1].splitlines()[1:]
     assert table[0].split()[:7] == ["NAME", "KIND", "PARAMS", "SIZE", "INPUT", "LICENCE",
                                     "FITS"]

@@ -30,12 +30,12 @@ def test_train_with_a_layer_file_and_settings_then_transfer_from_the_run(tmp_pat
     config = json.loads((first / "config.json").read_text())
     assert config["model"]["layers"][0] == {"type": "linear", "out_features": 12}
     assert config["training"]["schedule"] == "cosine" and config["training"]["nesterov"]
-    second = tmp_path / "second"
-    proc = run_main("train", "--data", "sample:iris", "--model-spec", str(spec), "--epochs", "2",
-                    "--init-from", str(first), "--freeze-epochs", "1", "--out", str(second))
+    second = tmp_path / "second"  # the later steps in this process (the same code, faster)
+    proc = run_cli("train", "--data", "sample:iris", "--model-spec", str(spec), "--epochs", "2",
+                   "--init-from", str(first), "--freeze-epochs", "1", "--out", str(second))
     assert proc.returncode == 0, proc.stderr
     assert "Transfer learning: From first: loaded" in proc.stderr
-    proc = run_main("train", "--data", "sample:iris", "--model", "resnet", "--epochs", "1")
+    proc = run_cli("train", "--data", "sample:iris", "--model", "resnet", "--epochs", "1")
     one_line_error(proc, "needs image data")
 
 
@@ -60,7 +60,8 @@ def test_bad_model_inputs_are_one_line(tmp_path):
 
 
 def test_new_layer_types_export_and_check_themselves(tmp_path):
-    """A Transformer text model and a ResNet go through ONNX export and its check."""
+    """A Transformer text model and a ResNet go through ONNX export and its check (in this
+    process: train and export run as a user runs them in tests/e2e/test_cli.py)."""
     import numpy as np
     import pandas as pd
 
@@ -74,19 +75,19 @@ def test_new_layer_types_export_and_check_themselves(tmp_path):
     for data, model in ((str(reviews), "transformer"), ("sample:digits", "resnet")):
         run = tmp_path / model
         extra = ["--target", "sentiment"] if model == "transformer" else []
-        proc = run_main("train", "--data", data, *extra, "--model", model, "--epochs", "1",
-                        "--quiet", "--out", str(run))
+        proc = run_cli("train", "--data", data, *extra, "--model", model, "--epochs", "1",
+                       "--quiet", "--out", str(run))
         assert proc.returncode == 0, proc.stderr
-        proc = run_main("export", str(run), "--format", "onnx", "--out",
-                        str(tmp_path / f"{model}.onnx"))
+        proc = run_cli("export", str(run), "--format", "onnx", "--out",
+                       str(tmp_path / f"{model}.onnx"))
         assert proc.returncode == 0, proc.stderr
         assert "identical predictions" in proc.stdout
 
 
 def test_early_stopping_on_the_command_line(tmp_path):
     run = tmp_path / "run"
-    proc = run_main("train", "--data", "sample:iris", "--epochs", "400", "--lr", "0.05",
-                    "--early-stopping", "2", "--quiet", "--out", str(run))
+    proc = run_cli("train", "--data", "sample:iris", "--epochs", "400", "--lr", "0.05",
+                   "--early-stopping", "2", "--quiet", "--out", str(run))
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["early_stopped"] and metrics["status"] == "finished"

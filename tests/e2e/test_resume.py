@@ -11,7 +11,7 @@ import time
 import pytest
 from safetensors.torch import load_file
 
-from tests.conftest import ROOT, run_main
+from tests.conftest import ROOT, run_cli, run_main
 
 TIMING = {"seconds", "epoch_seconds"}
 
@@ -31,7 +31,7 @@ def _train_args(out, epochs):
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_a_killed_run_resumes_to_the_same_weights_and_history(tmp_path):
     whole = tmp_path / "whole"
-    proc = run_main(*_train_args(whole, 8))
+    proc = run_cli(*_train_args(whole, 8))  # the uninterrupted run: in this process
     assert proc.returncode == 0, proc.stderr
 
     killed = tmp_path / "killed"
@@ -51,7 +51,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_history(tmp_path):
     info = json.loads((killed / "run.json").read_text())
     assert info["status"] == "running"  # what a crash leaves behind
 
-    proc = run_main("train", "--resume", str(killed), "--quiet")
+    proc = run_main("train", "--resume", str(killed), "--quiet")  # as a user runs it
     assert proc.returncode == 0, proc.stderr
     assert "status: finished" in proc.stdout
     assert _history(killed) == _history(whole)
@@ -59,49 +59,52 @@ def test_a_killed_run_resumes_to_the_same_weights_and_history(tmp_path):
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
 
     # Resuming a finished run is a no-op that exits 0 and says so (a preemptible job can simply
-    # be run again); more epochs extend it, and the change is recorded in run.json.
+    # be run again); more epochs extend it, and the change is recorded in run.json. (These
+    # steps in this process: the resume above already ran as a user runs it.)
     before = (killed / "model.safetensors").read_bytes()
-    proc = run_main("train", "--resume", str(killed), "--quiet")
+    proc = run_cli("train", "--resume", str(killed), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "already trained 8 epochs; nothing to do" in proc.stdout
     assert (killed / "model.safetensors").read_bytes() == before and len(_history(killed)) == 8
-    proc = run_main("train", "--resume", str(killed), "--epochs", "10", "--quiet")
+    proc = run_cli("train", "--resume", str(killed), "--epochs", "10", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert len(_history(killed)) == 10
     info = json.loads((killed / "run.json").read_text())
     assert [(c["setting"], c["from"], c["to"]) for c in info["changes"]] == [
         ("training.epochs", 8, 10)]
     assert json.loads((killed / "config.json").read_text())["training"]["epochs"] == 8
-    proc = run_main("train", "--resume", str(killed), "--epochs", "5", "--quiet")
+    proc = run_cli("train", "--resume", str(killed), "--epochs", "5", "--quiet")
     assert proc.returncode == 0 and "already trained 10 epochs; nothing to do" in proc.stdout
     assert json.loads((killed / "run.json").read_text())["status"] == "finished"
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path):
-    proc = run_main("train", "--resume", str(tmp_path), "--quiet")
+    # In this process: one-line refusals (a real resume runs above) and a one-epoch run.
+    proc = run_cli("train", "--resume", str(tmp_path), "--quiet")
     assert proc.returncode == 2 and "not a run folder" in proc.stderr
     run = tmp_path / "run"
-    assert run_main(*_train_args(run, 1)).returncode == 0
+    assert run_cli(*_train_args(run, 1)).returncode == 0
     (run / "checkpoint.pt").write_bytes(b"damaged")
-    proc = run_main("train", "--resume", str(run), "--epochs", "3", "--quiet")
+    proc = run_cli("train", "--resume", str(run), "--epochs", "3", "--quiet")
     assert proc.returncode == 2 and "damaged" in proc.stderr
-    proc = run_main("train", "--resume", str(run), "--data", "sample:iris")
+    proc = run_cli("train", "--resume", str(run), "--data", "sample:iris")
     assert proc.returncode == 2 and "no project file or --data" in proc.stderr
 
 
 def test_a_run_killed_after_its_last_checkpoint_is_finished_by_resume(tmp_path):
     """Killed between the last epoch's checkpoint and the wrap-up (final weights, metrics,
-    status): resume finishes it without training more (found by the random-kill trials)."""
+    status): resume finishes it without training more (found by the random-kill trials).
+    In this process: resuming as a user runs it is the test above."""
     run = tmp_path / "run"
-    assert run_main("train", "--data", "sample:iris", "--epochs", "3", "--quiet",
-                    "--out", str(run)).returncode == 0
+    assert run_cli("train", "--data", "sample:iris", "--epochs", "3", "--quiet",
+                   "--out", str(run)).returncode == 0
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "status": "running"}))
     for name in ("model.safetensors", "metrics.json"):
         (run / name).unlink()
-    proc = run_main("train", "--resume", str(run), "--quiet")
+    proc = run_cli("train", "--resume", str(run), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
     assert len(_history(run)) == 3 and (run / "model.safetensors").is_file()
-    again = run_main("train", "--resume", str(run), "--quiet")  # finished: nothing to do
+    again = run_cli("train", "--resume", str(run), "--quiet")  # finished: nothing to do
     assert again.returncode == 0 and "nothing to do" in again.stdout

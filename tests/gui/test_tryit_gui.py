@@ -9,7 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from ml.evaluation.tryit import Predictor
 from ml.runs.folder import load_run
-from tests.conftest import run_main
+from tests.conftest import run_cli
 from tests.gui.conftest import load_sample
 from tests.gui.test_data_page import open_csv
 from tests.gui.test_train_extras import _train
@@ -47,7 +47,7 @@ def test_a_drawn_digit_is_predicted_like_the_same_image_file(qtbot, window, user
     predictor = panel.predictor
     # The canvas gives the model exactly the tensor the same image as a file gives.
     np.testing.assert_array_equal(predictor.image_input(framed), predictor.image_input(png))
-    proc = run_main("predict", str(window.state.current_run.path), str(png))
+    proc = run_cli("predict", str(window.state.current_run.path), str(png))
     assert proc.returncode == 0, proc.stderr
     header, row = proc.stdout.splitlines()[:2]
     cli = dict(zip(header.split(","), row.split(",")))

@@ -12,7 +12,7 @@ from ml.errors import ModelSpecError
 from ml.models.presets import build_spec, preset_layers
 from ml.models.spec import check_layers
 from ml.runs.project import DataConfig, ModelConfig
-from tests.conftest import run_main
+from tests.conftest import run_cli
 
 ADVICE = "add Column embeddings as the first layer"
 
@@ -91,8 +91,8 @@ def test_headless_training_refuses_it_in_one_line(tmp_path):
     spec_file = tmp_path / "layers.json"
     spec_file.write_text(json.dumps([{"type": "linear", "out_features": 16}, {"type": "relu"},
                                      {"type": "linear", "out_features": 2}]))
-    proc = run_main("train", "--data", str(path), "--target", "label", "--epochs", "1",
-                    "--model-spec", str(spec_file), "--out", str(tmp_path / "run"))
+    proc = run_cli("train", "--data", str(path), "--target", "label", "--epochs", "1",
+                   "--model-spec", str(spec_file), "--out", str(tmp_path / "run"))
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "category codes" in proc.stderr and ADVICE in proc.stderr
     assert not (tmp_path / "run" / "model.safetensors").exists()

@@ -29,7 +29,7 @@ from ml.jobs.training import TrainingJob
 from ml.runs.folder import RunFolder, load_run
 from ml.runs.migrations import RUN_VERSION
 from ml.runs.project import PROJECT_VERSION, Project
-from tests.conftest import run_cli, run_main
+from tests.conftest import run_cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VERSIONS = ["89d3025", "29d0a01", "bcc8884"]
@@ -138,7 +138,7 @@ def test_old_killed_runs_on_the_command_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot be resumed" in lines[0], proc.stderr
-    proc = run_main("train", "--resume", str(resumable), "--quiet")
+    proc = run_cli("train", "--resume", str(resumable), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "status: finished" in proc.stdout and load_run(resumable).status == "finished"
 

@@ -12,7 +12,7 @@ from ml.evaluation.tryit import Predictor
 from ml.jobs.training import TrainingJob
 from ml.runs.folder import load_run
 from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
-from tests.conftest import run_main
+from tests.conftest import run_cli
 
 
 def _r_style_csv(path, first: str = "rownames"):
@@ -58,8 +58,8 @@ def test_trained_run_never_asks_for_row_names(tmp_path):
 def test_headless_training_ignores_row_names(tmp_path):
     path = _r_style_csv(tmp_path / "data.csv")
     out = tmp_path / "run"
-    proc = run_main("train", "--data", str(path), "--target", "label", "--epochs", "1",
-                    "--out", str(out))
+    proc = run_cli("train", "--data", str(path), "--target", "label", "--epochs", "1",
+                   "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "'rownames' looks like an identifier" in proc.stdout + proc.stderr
     config = json.loads((out / "config.json").read_text())

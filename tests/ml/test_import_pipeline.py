@@ -150,11 +150,11 @@ def test_augmentation_is_applied_to_training_batches_only(tmp_path, monkeypatch)
 
 
 def test_idx_files_train_from_the_command_line(tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli  # in this process: the command itself runs in e2e/
 
     folder = make_idx_folder(tmp_path / "mnist")
-    proc = run_main("train", "--data", str(folder), "--epochs", "3", "--out",
-                    str(tmp_path / "run"), "--quiet")
+    proc = run_cli("train", "--data", str(folder), "--epochs", "3", "--out",
+                   str(tmp_path / "run"), "--quiet")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["n_test"] == 20  # the t10k files are the test split
@@ -164,26 +164,26 @@ def test_idx_files_train_from_the_command_line(tmp_path):
 def test_image_folder_and_zip_train_from_the_command_line(tmp_path):
     import shutil
 
-    from tests.conftest import run_main
+    from tests.conftest import run_cli, run_main
 
     folder = make_image_folder(tmp_path / "pics", n=10)
     archive = shutil.make_archive(str(tmp_path / "pics"), "zip", tmp_path, "pics")
-    for source in (folder, archive):
+    for source, run in ((folder, run_main), (archive, run_cli)):  # the zip in this process
         out = tmp_path / f"run_{len(list(tmp_path.iterdir()))}"
-        proc = run_main("train", "--data", str(source), "--epochs", "2", "--image-size", "12",
-                        "--augment", "hflip,rotation=10", "--out", str(out))
+        proc = run("train", "--data", str(source), "--epochs", "2", "--image-size", "12",
+                   "--augment", "hflip,rotation=10", "--out", str(out))
         assert proc.returncode == 0, proc.stderr
         assert "Augmenting training images" in proc.stderr
         assert json.loads((out / "preprocessing.json").read_text())["input_shape"] == [3, 12, 12]
 
 
 def test_pickled_cifar_is_refused_with_advice(tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli
 
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     (folder / "data_batch_1").write_bytes(b"\x80\x04\x95" + b"\x00" * 64)
-    proc = run_main("train", "--data", str(folder))
+    proc = run_cli("train", "--data", str(folder))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "binary version" in proc.stderr
 
@@ -230,11 +230,11 @@ def test_text_model_exports_to_onnx_with_token_input(tmp_path):
 
 
 def test_text_csv_trains_from_the_command_line(tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli  # in this process: the command itself runs in e2e/
 
     path = make_text_csv(tmp_path / "reviews.csv", n=60)
-    proc = run_main("train", "--data", str(path), "--target", "sentiment", "--epochs", "2",
-                    "--max-vocab", "300", "--out", str(tmp_path / "run"), "--quiet")
+    proc = run_cli("train", "--data", str(path), "--target", "sentiment", "--epochs", "2",
+                   "--max-vocab", "300", "--out", str(tmp_path / "run"), "--quiet")
     assert proc.returncode == 0, proc.stderr
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["data"]["text"]["max_vocab"] == 300

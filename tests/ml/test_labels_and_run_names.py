@@ -21,7 +21,7 @@ from ml.labels import (
 )
 from ml.runs.folder import RunFolder, config_dict, config_diff
 from ml.runs.project import DataConfig, ModelConfig, Project, RunRecord, TrainingConfig
-from tests.conftest import run_cli, run_main
+from tests.conftest import run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -105,8 +105,8 @@ def test_runs_are_numbered_and_named(two_runs):
 
 def test_train_name_on_the_command_line(tmp_path):
     out = tmp_path / "run"
-    proc = run_main("train", "--data", "sample:iris", "--epochs", "1", "--quiet", "--out",
-                    str(out), "--name", "Iris  baseline")
+    proc = run_cli("train", "--data", "sample:iris", "--epochs", "1", "--quiet", "--out",
+                   str(out), "--name", "Iris  baseline")
     assert proc.returncode == 0, proc.stderr
     assert "name: Iris baseline" in proc.stdout
     assert RunFolder.open(out).title == "Iris baseline"

@@ -25,7 +25,7 @@ from ml.runs.folder import RunFolder, load_run
 from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from ml.training.callbacks import Callback
 from ml.training.diagnose import overfitting
-from tests.conftest import run_main
+from tests.conftest import run_cli, run_main
 
 
 def _project(epochs=4, **data):
@@ -180,9 +180,10 @@ def test_a_resumed_fit_starts_from_the_epochs_trained_before(tmp_path):
 
 def test_the_headless_report_shows_the_int8_versions_measured_by_an_export(iris_dir, tmp_path):
     run_dir = _copy(iris_dir, tmp_path)
-    done = run_main("export", str(run_dir), "--format", "onnx", "--out",
-                    str(tmp_path / "model.onnx"), "--quantize", "int8")
+    done = run_cli("export", str(run_dir), "--format", "onnx", "--out",
+                   str(tmp_path / "model.onnx"), "--quantize", "int8")
     assert done.returncode == 0, done.stderr
+    # A fresh process for the report: it knows the measurements only from the run folder.
     done = run_main("export", str(run_dir), "--format", "report", "--out",
                     str(tmp_path / "report.html"), "--no-pdf")
     assert done.returncode == 0, done.stderr

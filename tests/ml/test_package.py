@@ -177,11 +177,12 @@ def test_split_rows_beyond_a_shorter_file_are_a_plain_error_not_an_index_error(t
 
 
 def test_the_cli_exits_non_zero_when_the_package_could_not_be_checked(tmp_path):
-    from tests.conftest import run_main
+    from tests.conftest import run_cli  # the status main.py exits with; a package export runs
+    # as a user runs it in test_export_package_on_the_command_line
 
     run = _train_on_copy_then_shrink(tmp_path)
-    proc = run_main("export", str(run.path), "--format", "package", "--out",
-                    str(tmp_path / "pkg"))
+    proc = run_cli("export", str(run.path), "--format", "package", "--out",
+                   str(tmp_path / "pkg"))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "not checked on raw rows" in lines[0], proc.stderr

@@ -132,8 +132,8 @@ def test_main_predict_threshold_overrides_and_bad_values_are_one_line(binary_sou
     frame = pd.read_csv(out)
     p1 = frame["probability_low"].to_numpy()
     assert list(frame["prediction"]) == list(np.where(p1 >= 0.7, "low", "high"))
-    proc = run_main("predict", str(binary_run), str(data), "--threshold", "0.2", "--out",
-                    str(out))
+    proc = run_cli("predict", str(binary_run), str(data), "--threshold", "0.2", "--out",
+                   str(out))
     assert proc.returncode == 0, proc.stderr
     assert "0.20 (given with --threshold)" in proc.stderr
     frame = pd.read_csv(out)

@@ -24,7 +24,7 @@ from ml.errors import ProjectError, RunError
 from ml.runs.folder import load_run
 from ml.runs.project import Project
 from ml.runs.weights import load_checkpoint, load_weights, save_checkpoint, save_weights
-from tests.conftest import run_main
+from tests.conftest import run_cli, run_main
 
 from .forker import Forker
 from .workloads import last_written
@@ -296,16 +296,16 @@ def test_a_damaged_project_file_is_refused_or_still_a_valid_project(tmp_path):
 
 def test_a_damaged_run_gets_one_line_on_the_cli(tmp_path):
     run = tmp_path / "run"
-    assert run_main("train", "--data", "sample:iris", "--epochs", "2", "--quiet",
-                    "--out", str(run)).returncode == 0
+    assert run_cli("train", "--data", "sample:iris", "--epochs", "2", "--quiet",
+                   "--out", str(run)).returncode == 0
     weights = run / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-5] ^= 0x10  # inside the last tensor
     weights.write_bytes(bytes(data))
-    proc = run_main("evaluate", str(run))
+    proc = run_main("evaluate", str(run))  # the refusal as a user gets it
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "damaged" in lines[0] and "checksum" in lines[0]
-    proc = run_main("train", "--resume", str(run), "--epochs", "4", "--quiet")
+    proc = run_cli("train", "--resume", str(run), "--epochs", "4", "--quiet")
     assert proc.returncode == 0  # the checkpoint is intact: resuming rewrites the weights
     assert np.isfinite(load_run(run).metrics.get("test", {}).get("accuracy", 0.0))
