@@ -221,3 +221,15 @@ def write_image_folder(root: Path, per_class: int = 6, side: int = 40) -> Path:
             pixels[..., channel] = rng.integers(160, 255, (side, side), dtype=np.uint8)
             Image.fromarray(pixels).save(root / label / f"{i}.png")
     return root
+
+
+def load_bench(name: str):
+    """The module ``bench/NAME.py`` (bench scripts are not a package), registered in
+    ``sys.modules`` while it is used (dataclasses look their module up)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import sys
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_pretrained",
-                                                  ROOT / "bench" / "bench_pretrained.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    yield load_bench("bench_pretrained")
+    sys.modules.pop("bench_pretrained", None)
 
 
 @pytest.mark.parametrize("size", [(640, 427), (720, 477), (900, 277), (301, 199)])

@@ -3,25 +3,18 @@ same 80/20 rows for both models, and nothing that gives the target away."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_quality",
-                                                  ROOT / "bench" / "bench_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield load_bench("bench_quality")
+    sys.modules.pop("bench_quality", None)
 
 
 def test_the_twelve_tables_load_without_row_names_or_leaks(bench):

@@ -24,8 +24,9 @@ MODES = (("probe", "Linear probe"), ("finetune", "Fine-tune"), ("lora", "LoRA"))
 MODE_NOTES = {
     "probe": "The backbone stays as it is; only the new head learns, on features computed "
              "once. Fastest, and good with very little data.",
-    "finetune": "The new head learns first, then the backbone adjusts too, from its top layers "
-                "down, at smaller rates. Usually the most accurate.",
+    "finetune": "The new head learns first (on features computed once), then the backbone "
+                "adjusts too, from its top layers down, at smaller rates. Often the most "
+                "accurate once there is more than a handful of examples.",
     "lora": "Small adapters learn inside the attention layers; the backbone's own weights "
             "stay. Light on memory.",
 }
@@ -74,7 +75,8 @@ class StartChoice(QGroupBox):
         self.head_spin.setObjectName("headEpochsSpin")
         self.head_spin.setRange(0, 1000)
         self.head_note = self._note("headEpochsNote")
-        self.head_note.setText("Epochs that train only the new head, before the backbone "
+        self.head_note.setText("Epochs over the data that train only the new head (after its "
+                               "quick start on the cached features), before the backbone "
                                "starts to adjust.")
         self.rank_spin = QSpinBox()
         self.rank_spin.setObjectName("loraRankSpin")
