@@ -37,6 +37,7 @@ from ..errors import RunError, TrainDeskError
 from ..evaluation.evaluate import evaluate_arrays, load_split
 from ..models.presets import PRESET_INFO, build_spec, preset_fits, suggested_lr
 from ..models.spec import build_model, summarize
+from ..models.tabular import members
 from ..runs.folder import Run, RunFolder, iter_runs, load_run, now_iso, project_from_config
 from ..runs.project import ModelConfig
 from ..training.callbacks import Callback
@@ -188,6 +189,7 @@ class _DistillTrainer(Trainer):
     def _loss(self, out, y, weight=None, training=False):
         if not (training and self._by_row):
             return super()._loss(out, y, weight, training)
+        out, y = members(out, y)  # an ensemble student: every member learns from the teacher
         teacher, labels = self._teacher[y], self._labels[y]
         hard = super()._loss(out, labels, weight, training)
         if self.task != "classification":

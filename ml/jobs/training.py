@@ -23,6 +23,7 @@ from ..labels import default_run_name
 from ..models import backbones
 from ..models.presets import build_spec
 from ..models.spec import TrainDeskNet, build_model
+from ..models.tabular import fit_to_inputs
 from ..runs.folder import RunFolder, config_dict, data_fingerprint, now_iso, project_from_config
 from ..runs.project import Project, RunRecord
 from ..system.device import describe_device, select_device
@@ -250,7 +251,7 @@ class TrainingJob:
         pre = prepared.preprocessor
         spec = build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task)
         loss_for(prepared.task, project.training.loss)
-        net, transfer = self._initial_net(spec, pre)
+        net, transfer = self._initial_net(spec, prepared)
         if transfer is not None:
             say(f"Transfer learning: {transfer.describe()}")
         device = (distributed.device() if distributed.current()
@@ -260,10 +261,13 @@ class TrainingJob:
                       device=device, device_label=describe_device(device).label,
                       fingerprint=data_fingerprint(project.data.source))
 
-    def _initial_net(self, spec, pre):
-        """The network before training: seeded initial weights, plus any transferred ones."""
+    def _initial_net(self, spec, prepared: PreparedData):
+        """The network before training: seeded initial weights, number embeddings' bins set
+        from the training inputs, plus any transferred weights."""
         torch.manual_seed(self.project.training.seed)  # the initial weights belong to the seed
+        pre = prepared.preprocessor
         net = build_model(spec, pre.feature_mean, pre.feature_std)
+        fit_to_inputs(net, prepared.x["train"])
         if net.has_backbone:
             backbones.load_pretrained(net, spec.layers)
         transfer = None
@@ -427,7 +431,7 @@ class TrainingJob:
                     raise
             checkpoint = self._halve_batch(folder, main, say)
             if checkpoint is None:  # nothing saved yet: the same fresh start as before
-                net, _ = self._initial_net(setup.spec, prepared.preprocessor)
+                net, _ = self._initial_net(setup.spec, prepared)
                 extra = _freeze(net, transfer, project) + _unfreeze(net, project)
 
     def _probe(self, setup: _Setup, folder: RunFolder, checkpoint: dict | None, main: bool,

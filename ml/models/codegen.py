@@ -7,13 +7,15 @@ import inspect
 
 from . import layers as _layers
 from . import spec as _spec
+from . import tabular as _tabular
 from .layers import layer_params
 from .spec import ModelSpec, check_layers
 
 #: Helper modules a layer type needs, defined in the generated file (same code as the app's).
 _HELPERS = {"embed_columns": "EmbedColumns", "embedding_bag": "EmbeddingBag",
             "embedding": "TokenEmbedding", "lstm": "Recurrent", "gru": "Recurrent",
-            "sequence_pool": "SequencePool", "residual_block": "ResidualBlock"}
+            "sequence_pool": "SequencePool", "residual_block": "ResidualBlock",
+            "numeric_embed": "NumericEmbedding", "ensemble_mlp": "EnsembleMLP"}
 _ACTIVATIONS = {"relu": "nn.ReLU()", "gelu": "nn.GELU()", "silu": "nn.SiLU()",
                 "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()"}
 
@@ -67,13 +69,21 @@ def _expr(kind: str, shape: tuple, p: dict) -> str:
     if kind == "residual_block":
         return (f"ResidualBlock({tuple(shape)!r}, {int(p['out_channels'])}, "
                 f"{int(p['stride'])})")
+    if kind == "numeric_embed":
+        features = int(p.get("features") or shape[0])
+        return (f"NumericEmbedding({shape[0]}, {features}, {int(p['bins'])}, "
+                f"{int(p['dim'])})")
+    if kind == "ensemble_mlp":
+        return (f"EnsembleMLP({shape[0]}, {int(p['k'])}, {int(p['blocks'])}, "
+                f"{int(p['width'])}, {float(p['dropout'])!r}, {int(p['out_features'])}, "
+                f"{str(p.get('merge', 'mean'))!r})")
     raise ValueError(f"no code for layer type {kind!r}")
 
 
 def _helper_source(name: str) -> str:
     """The source of a helper class of ``layers.py`` / ``spec.py``, dedented, without the
     app's imports."""
-    obj = getattr(_layers, name, None) or getattr(_spec, name)
+    obj = getattr(_layers, name, None) or getattr(_tabular, name, None) or getattr(_spec, name)
     return inspect.getsource(obj)
 
 
@@ -104,12 +114,15 @@ def model_source(spec: ModelSpec, class_name: str = "Net") -> str:
         "Load a run's weights with ``model.load_state_dict(safetensors.torch.load_file(...))``.",
         '"""',
         "",
+        "import math",
         "from typing import Sequence",
         "",
+        "import numpy as np",
         "import torch",
         "from torch import nn",
         "",
         "Shape = tuple",
+        f"MIN_BIN_WIDTH = {_tabular.MIN_BIN_WIDTH!r}",
         "",
     ]
     for name in helpers:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelSpecError
+from . import tabular
 
 Shape = tuple[int, ...]
 
@@ -433,6 +434,12 @@ _register("leaky_relu", "LeakyReLU", {"negative_slope": 0.01}, _same,
           lambda s, p: nn.LeakyReLU(float(p["negative_slope"])))
 
 
+_register("numeric_embed", "Number embeddings (piecewise-linear)",
+          {"features": 0, "bins": 16, "dim": 16}, tabular.infer_numeric_embed,
+          tabular.build_numeric_embed)
+_register("ensemble_mlp", "MLP ensemble (TabM)",
+          {"k": 32, "blocks": 2, "width": 256, "dropout": 0.1, "out_features": 1,
+           "merge": "mean"}, tabular.infer_ensemble, tabular.build_ensemble)
 _register("pretrained", "Pretrained backbone", {"backbone": "", "kind": "", "feature_dim": 0},
           lambda s, p: _backbones().infer_layer(s, p),
           lambda s, p: _backbones().build_layer(s, p))

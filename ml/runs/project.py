@@ -39,8 +39,8 @@ IMAGE_MODES = ("auto", "RGB", "L")
 CLASS_WEIGHTS = ("none", "balanced")
 COLUMN_ROLES = ("feature", "target", "ignore")
 #: Model presets (see :data:`ml.models.presets.PRESET_INFO`); "auto" picks one from the data.
-PRESETS = ("auto", "linear", "mlp_small", "mlp", "mlp_large", "mlp_bn", "cnn", "vgg", "resnet",
-           "text", "rnn", "transformer")
+PRESETS = ("auto", "tabm", "linear", "mlp_small", "mlp", "mlp_large", "mlp_bn", "cnn", "vgg",
+           "resnet", "text", "rnn", "transformer")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
@@ -223,6 +223,8 @@ class ModelConfig:
     head_epochs: int = 1
     #: LoRA: the adapters' rank.
     lora_rank: int = 8
+    #: The ``tabm`` preset: how many MLPs share its hidden layers (see ml.models.tabular).
+    ensemble: int = 32
 
     def validate(self) -> None:
         if self.preset not in PRESETS:
@@ -238,6 +240,8 @@ class ModelConfig:
         if self.train_mode not in TRAIN_MODES:
             raise TrainDeskError(f"Unknown way to train a backbone {self.train_mode!r}; use "
                                  f"{', '.join(TRAIN_MODES)}.")
+        if not 1 <= self.ensemble <= 256:
+            raise TrainDeskError(f"The ensemble needs 1 to 256 members (got {self.ensemble}).")
         if not 0 <= self.head_epochs <= 1000 or not 1 <= self.lora_rank <= 256:
             raise TrainDeskError("Head epochs must be 0 to 1000 and the LoRA rank 1 to 256.")
         if self.activation not in ACTIVATIONS:

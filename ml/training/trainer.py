@@ -27,6 +27,7 @@ from torch import nn
 
 from ..data.streaming import ImageFiles
 from ..errors import OutOfMemory, TrainingError
+from ..models.tabular import members, merged
 from ..runs.project import TrainingConfig
 from ..system.device import amp_dtype, describe_device, release_device_memory, select_device
 from . import distributed
@@ -297,6 +298,7 @@ class Trainer:
     def _loss(self, out: torch.Tensor, y: torch.Tensor,
               weight: torch.Tensor | None = None, training: bool = False) -> torch.Tensor:
         name = self._loss_kind or self._loss_name()
+        out, y = members(out, y)  # an ensemble's members each learn from their own loss
         smoothing = float(self.config.label_smoothing) if training else 0.0
         if name == "cross_entropy":
             return nn.functional.cross_entropy(out.float(), y, weight=weight,
@@ -678,6 +680,7 @@ class Trainer:
         return result
 
     def _batch_metric(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = merged(out)
         if self.task == "classification":
             return (out.argmax(dim=1) == y).sum()
         return (out.float().reshape(-1) - y).abs().sum()
