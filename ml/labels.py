@@ -64,6 +64,7 @@ SETTING_LABELS: dict[str, str] = {
     "model.train_mode": "How the backbone trains",
     "model.head_epochs": "Head-only epochs",
     "model.lora_rank": "LoRA rank",
+    "model.ensemble": "Ensemble members",
     "training.optimizer": "Optimizer",
     "training.lr": "Learning rate",
     "training.batch_size": "Batch size",

@@ -181,7 +181,7 @@ def test_frozen_batch_norms_keep_their_statistics(tmp_path):
     project = _project(folder, "efficientnet_lite0", "finetune", epochs=1)
     project.model.head_epochs = 1
     before = {}
-    net, _ = TrainingJob(project)._initial_net(*_spec_and_pre(project))
+    net, _ = TrainingJob(project)._initial_net(*_spec_and_prepared(project))
     for name, buf in net.named_buffers():
         if "running_mean" in name:
             before[name] = buf.clone()
@@ -190,14 +190,14 @@ def test_frozen_batch_norms_keep_their_statistics(tmp_path):
     assert all(torch.equal(after[name], value) for name, value in before.items())
 
 
-def _spec_and_pre(project):
+def _spec_and_prepared(project):
     from ml.data.dataset import load_dataset, prepare
     from ml.models.presets import build_spec
 
     info = backbones.resolve(project.model.backbone)
     prepared = prepare(load_dataset(project.data.source), project.data, backbone=info)
     pre = prepared.preprocessor
-    return build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task), pre
+    return build_spec(project.model, pre.model_input(), pre.n_outputs, prepared.task), prepared
 
 
 def test_lora_keeps_adapters_beside_the_run_and_saves_merged_weights(
