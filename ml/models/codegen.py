@@ -103,6 +103,8 @@ def model_source(spec: ModelSpec, class_name: str = "Net") -> str:
         name = _HELPERS.get(layer["type"])
         if name and name not in helpers:
             helpers.append(name)
+    # The table layers' code needs math, numpy and a constant; other models' files stay lean.
+    tabular = any(name in ("NumericEmbedding", "EnsembleMLP") for name in helpers)
     int_input = spec.input_dtype == "int64"
     if not int_input:
         helpers.insert(0, "Standardize")
@@ -114,15 +116,15 @@ def model_source(spec: ModelSpec, class_name: str = "Net") -> str:
         "Load a run's weights with ``model.load_state_dict(safetensors.torch.load_file(...))``.",
         '"""',
         "",
-        "import math",
+        *(["import math"] if tabular else []),
         "from typing import Sequence",
         "",
-        "import numpy as np",
+        *(["import numpy as np"] if tabular else []),
         "import torch",
         "from torch import nn",
         "",
         "Shape = tuple",
-        f"MIN_BIN_WIDTH = {_tabular.MIN_BIN_WIDTH!r}",
+        *([f"MIN_BIN_WIDTH = {_tabular.MIN_BIN_WIDTH!r}"] if tabular else []),
         "",
     ]
     for name in helpers:

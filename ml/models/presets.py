@@ -30,7 +30,7 @@ class PresetInfo:
 
 
 PRESET_INFO: dict[str, PresetInfo] = {p.name: p for p in (
-    PresetInfo("tabm", "Ensemble MLP with number embeddings (TabM)", "tabular",
+    PresetInfo("tabm", "TabM ensemble MLP", "tabular",
                "Each number cut into bins at the data's quantiles and embedded, then 32 MLPs "
                "that share their hidden layers, trained each on its own loss and averaged. "
                "Slower than an MLP; try AdamW at 0.002 with early stopping."),
