@@ -59,6 +59,10 @@ DELIMITERS = (("Detect", None), ("Comma ,", ","), ("Semicolon ;", ";"), ("Tab", 
 ENCODING_CHOICES = (("Detect", None), ("UTF-8", "utf-8"), ("UTF-8 with BOM", "utf-8-sig"),
                     ("Windows-1252 (Latin-1)", "cp1252"), ("ISO-8859-1", "latin-1"))
 DECIMALS = (("Detect", None), ("Point 1.5", "."), ("Comma 1,5", ","))
+MISSING_TIP = ("How missing cells are filled (auto: the median of the training rows for "
+               "numbers and dates, the most frequent answer for yes/no). A number, yes/no or "
+               "date column with missing training cells also gets a \"was missing\" feature, "
+               "so the model can tell a filled value from a measured one.")
 COLUMN_HEADERS = ["Column", "Type", "Role", "Missing", "If missing", "Fill value", "Encoding",
                   "Distinct", "Example"]
 TASK_CHOICES = (("Detect from target", None), ("Classification", "classification"),
@@ -226,6 +230,7 @@ class DataPage(QWidget):
                                       4: (MISSING_STRATEGIES, self._on_missing_edited),
                                       5: (None, self._on_fill_edited),
                                       6: (ENCODINGS, self._on_encoding_edited)}
+        self.columns_model.header_tips = {4: MISSING_TIP}
         self.columns_view = QTableView()
         self.columns_view.setObjectName("columnsTable")
         self.columns_view.setTabKeyNavigation(False)  # Tab leaves the table; arrows move in it

@@ -141,6 +141,8 @@ class RecordsModel(QAbstractTableModel):
         self.editors: dict[int, tuple[Sequence[str], Callable[[int, str], None]]] = {}
         self.row_colors: dict[int, QColor] = {}
         self.disabled: set[tuple[int, int]] = set()
+        #: Column number -> the header's tooltip (what the column means).
+        self.header_tips: dict[int, str] = {}
 
     def set_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         self.beginResetModel()
@@ -194,6 +196,10 @@ class RecordsModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return self.headers[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.header_tips.get(section)
         return None

@@ -18,7 +18,9 @@ from ..errors import DataError
 from .naturalsort import natural_key
 from .tabular import to_boolean, to_numeric
 
-PREPROCESSING_VERSION = 2
+#: 3: numeric, yes/no and date columns with missing training cells gain a "was missing" feature
+#: (``indicator``); a version-2 document has none and encodes as it did.
+PREPROCESSING_VERSION = 3
 
 
 #: Categorical columns with more categories than this are embedded (when encoding is "auto").
@@ -46,6 +48,10 @@ class ColumnEncoding:
         "no category" (all zeros / unknown).
     strategy : str
         The missing-value strategy that produced ``fill``/``fill_label``.
+    indicator : bool
+        Numeric, boolean and date: one more feature, 1 where the cell was missing. Set when the
+        training rows have missing cells, so that the model can tell a filled median from a
+        measured one (missingness often says something: an unreported income, an unsold house).
     """
 
     name: str
@@ -56,21 +62,22 @@ class ColumnEncoding:
     fill_label: str | None = None
     strategy: str = "auto"
     date_format: str = ""
+    indicator: bool = False
 
     @property
     def width(self) -> int:
         if self.type == "categorical":
             return len(self.categories) if self.encoding == "onehot" else 1
-        return len(_DATE_PARTS) if self.type == "date" else 1
+        return (len(_DATE_PARTS) if self.type == "date" else 1) + int(self.indicator)
 
     def feature_names(self) -> list[str]:
         if self.type == "categorical":
             if self.encoding == "embedding":
                 return [f"{self.name} (category number)"]
             return [f"{self.name}={c}" for c in self.categories]
-        if self.type == "date":
-            return [f"{self.name} ({part})" for part in _DATE_PARTS]
-        return [self.name]
+        names = ([f"{self.name} ({part})" for part in _DATE_PARTS] if self.type == "date"
+                 else [self.name])
+        return names + [f"{self.name} (missing)"] if self.indicator else names
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"name": self.name, "type": self.type, "strategy": self.strategy}
@@ -78,7 +85,7 @@ class ColumnEncoding:
             doc.update(categories=self.categories, encoding=self.encoding,
                        fill_label=self.fill_label)
         else:
-            doc["fill"] = self.fill
+            doc.update(fill=self.fill, indicator=self.indicator)
         if self.type == "date":
             doc["date_format"] = self.date_format
         return doc
@@ -88,7 +95,8 @@ class ColumnEncoding:
         return cls(doc["name"], doc["type"], float(doc.get("fill", 0.0)),
                    [str(c) for c in doc.get("categories", [])],
                    str(doc.get("encoding", "onehot")), doc.get("fill_label"),
-                   str(doc.get("strategy", "auto")), str(doc.get("date_format", "")))
+                   str(doc.get("strategy", "auto")), str(doc.get("date_format", "")),
+                   bool(doc.get("indicator", False)))
 
 
 def date_format(series: pd.Series) -> str:
@@ -533,7 +541,8 @@ def _fit_column(col: pd.Series, name: str, kind: str, strategy: str, constant: A
             fill = float(present.mode().iloc[0])
         else:  # median, and auto for numbers and dates
             fill = float(present.median())
-        return ColumnEncoding(name, kind, fill=fill, strategy=strategy, date_format=fmt)
+        return ColumnEncoding(name, kind, fill=fill, strategy=strategy, date_format=fmt,
+                              indicator=bool(values.isna().any()))
     if kind == "categorical":
         labels = _labels(col.dropna())
         counts = pd.Series(labels, dtype=object).value_counts() if labels else pd.Series()
@@ -583,17 +592,11 @@ def _constant_number(value: Any, name: str, kind: str) -> float:
 
 
 def _encode_column(col: pd.Series, enc: ColumnEncoding, n: int) -> np.ndarray:
-    if enc.type == "numeric":
-        return to_numeric(col).fillna(enc.fill).to_numpy(np.float32)[:, None]
-    if enc.type == "boolean":
-        return to_boolean(col).fillna(enc.fill).to_numpy(np.float32)[:, None]
-    if enc.type == "date":
-        parts = _date_parts(col, enc.date_format or None)
-        missing = np.isnan(parts[:, 0])
-        if missing.any():
-            fill = pd.Timestamp("1970-01-01") + pd.Timedelta(days=enc.fill)
-            parts[missing] = [enc.fill, fill.month, fill.weekday()]
-        return parts.astype(np.float32)
+    if enc.type in ("numeric", "boolean", "date"):
+        values, missing = _filled(col, enc)
+        if enc.indicator:
+            values = np.concatenate([values, missing[:, None]], axis=1)
+        return values.astype(np.float32)
     labels = np.asarray(_labels(col, keep_missing=True), dtype=object)
     if enc.fill_label is not None:
         labels[pd.isna(labels) | (labels == "")] = enc.fill_label
@@ -604,6 +607,22 @@ def _encode_column(col: pd.Series, enc: ColumnEncoding, n: int) -> np.ndarray:
     for j, cat in enumerate(enc.categories):
         onehot[:, j] = labels == cat
     return onehot
+
+
+def _filled(col: pd.Series, enc: ColumnEncoding) -> tuple[np.ndarray, np.ndarray]:
+    """A number, yes/no or date column as ``(n, width without indicator)`` floats with missing
+    cells filled, and which cells were missing."""
+    if enc.type == "date":
+        parts = _date_parts(col, enc.date_format or None)
+        missing = np.isnan(parts[:, 0])
+        if missing.any():
+            fill = pd.Timestamp("1970-01-01") + pd.Timedelta(days=enc.fill)
+            parts[missing] = [enc.fill, fill.month, fill.weekday()]
+        return parts, missing
+    values = (to_numeric(col) if enc.type == "numeric" else to_boolean(col)).to_numpy(
+        np.float64, na_value=np.nan)
+    missing = np.isnan(values)
+    return np.where(missing, enc.fill, values)[:, None], missing
 
 
 def class_codes(series: pd.Series, numeric: bool) -> tuple[np.ndarray, list[str]]:

@@ -127,26 +127,36 @@ def parse_date(cell, fmt: str) -> dt.datetime | None:
 
 
 def encode_column(cells: list, enc: dict) -> np.ndarray:
-    kind = enc["type"]
-    if kind == "numeric":
-        fill = float(enc["fill"])
-        return np.array([[fill if math.isnan(v) else v] for v in map(number, cells)], np.float32)
-    if kind == "boolean":
-        fill = float(enc["fill"])
-        return np.array([[fill if math.isnan(v) else v] for v in map(boolean, cells)], np.float32)
-    if kind == "date":
-        fill = float(enc["fill"])
-        epoch = dt.datetime(1970, 1, 1)
-        out = []
-        for cell in cells:
-            when = parse_date(cell, enc.get("date_format") or "ISO8601")
-            if when is None:
-                fallback = epoch + dt.timedelta(days=fill)
-                out.append([fill, fallback.month, fallback.weekday()])
-            else:
-                days = (when - epoch).total_seconds() / 86400.0
-                out.append([days, when.month, when.weekday()])
-        return np.array(out, np.float32)
+    if enc["type"] in ("numeric", "boolean", "date"):
+        values, missing = filled(cells, enc)
+        if enc.get("indicator"):  # version 3: a "was missing" feature after the value
+            values = [row + [float(gone)] for row, gone in zip(values, missing)]
+        return np.array(values, np.float32).reshape(len(cells), -1)
+    return encode_category(cells, enc)
+
+
+def filled(cells: list, enc: dict) -> tuple[list[list[float]], list[bool]]:
+    """Number, yes/no or date cells as rows of floats with missing ones filled, and which were
+    missing."""
+    fill = float(enc["fill"])
+    if enc["type"] != "date":
+        read = number if enc["type"] == "numeric" else boolean
+        values = [read(cell) for cell in cells]
+        return [[fill if math.isnan(v) else v] for v in values], [math.isnan(v) for v in values]
+    epoch = dt.datetime(1970, 1, 1)
+    out, missing = [], []
+    for cell in cells:
+        when = parse_date(cell, enc.get("date_format") or "ISO8601")
+        missing.append(when is None)
+        if when is None:
+            fallback = epoch + dt.timedelta(days=fill)
+            out.append([fill, fallback.month, fallback.weekday()])
+        else:
+            out.append([(when - epoch).total_seconds() / 86400.0, when.month, when.weekday()])
+    return out, missing
+
+
+def encode_category(cells: list, enc: dict) -> np.ndarray:
     categories = enc["categories"]
     labels = [label(c) for c in cells]
     if enc.get("fill_label") is not None:

@@ -56,6 +56,9 @@ def test_missing_value_strategy_is_chosen_in_the_columns_table(qtbot, window, us
     page, state = window.data_page, window.state
     row = [r[0] for r in page.columns_model.rows].index("a")
     assert page.columns_model.rows[row][3] == 20  # missing count shown
+    # The "If missing" header says what a fill does, and that a "was missing" feature is kept.
+    tip = page.columns_model.headerData(4, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert "median" in tip and '"was missing" feature' in tip
     assert page.columns_model.setData(page.columns_model.index(row, 4), "drop")
     assert state.project.data.missing == {"a": "drop"}
     assert state.summary.n_rows == 60

@@ -177,7 +177,11 @@ def test_preprocessing_is_fitted_on_training_rows_only(mixed_csv):
     assert size.fill == pytest.approx(train["size"].median())
     x_train = prepared.x["train"]
     assert np.allclose(pre.feature_mean, x_train.mean(axis=0), atol=1e-5)
-    assert pre.feature_names() == ["size", "colour=blue", "colour=green", "colour=red", "member"]
+    # size has missing training cells, so it gains a "was missing" feature; member has none.
+    assert pre.feature_names() == ["size", "size (missing)", "colour=blue", "colour=green",
+                                   "colour=red", "member"]
+    assert size.indicator and not next(c for c in pre.columns if c.name == "member").indicator
+    assert np.array_equal(x_train[:, 1], train["size"].isna().to_numpy(np.float32))
     assert pre.class_names == ["high", "low"]
     assert not np.isnan(x_train).any()
 
@@ -189,9 +193,10 @@ def test_unseen_categories_encode_as_zeros_and_json_round_trips(mixed_csv):
     new = pd.DataFrame({"size": [10.0, None], "colour": ["purple", "red"],
                         "member": ["yes", "maybe"]})
     x = pre.transform_features(new)
-    assert x[0, 1:4].tolist() == [0, 0, 0]
-    assert x[1, 1:4].tolist() == [0, 0, 1]
+    assert x[0, 2:5].tolist() == [0, 0, 0]
+    assert x[1, 2:5].tolist() == [0, 0, 1]
     assert x[1, 0] == pytest.approx(pre.columns[0].fill)
+    assert x[:, 1].tolist() == [0.0, 1.0]  # size was missing in the second row
     with pytest.raises(DataError, match="no column 'member'"):
         pre.transform_features(new.drop(columns="member"))
 

@@ -8,7 +8,9 @@ there): a project file, a finished run and a run killed after its first epoch's 
 * ``29d0a01`` - the parent of ef09ac8, the last version before checksums on weights and
   checkpoints: whole training state, no digest;
 * ``bcc8884`` - the last version before the ml package was grouped by layer: digests on every
-  weights file and checkpoint, config.json without a version.
+  weights file and checkpoint, config.json without a version;
+* ``0fcccaa`` - the last version with preprocessing version 2: a regression run on a file with
+  missing numbers and dates, and the predictions that version made.
 
 Each test works on a copy in ``tmp_path``; the fixtures themselves are never written.
 """
@@ -20,8 +22,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from ml.data.preprocessing import PREPROCESSING_VERSION
 from ml.errors import RunError
 from ml.evaluation import evaluate_run
 from ml.export import export_run, inputs_for_check
@@ -155,3 +160,55 @@ def test_after_an_old_run_is_saved_again_a_weights_file_without_a_digest_is_refu
     # a saved (version-2) folder refuses them.
     with pytest.raises(RunError, match="no checksum"):
         evaluate_run(load_run(run_dir))
+
+
+# -- preprocessing version 2 (no "was missing" features), 0fcccaa ---------------------------------
+MISSING_RUN = "run-missing-0fcccaa"
+
+
+def test_a_version_2_preprocessing_with_missing_cells_predicts_as_it_did(tmp_path):
+    """A run whose columns had missing cells, written before the "was missing" features:
+    it keeps its two inputs and gives the predictions that version's ``main.py predict``
+    wrote; a new run on the same file gains one feature per column with missing cells."""
+    from ml.evaluation.tryit import Predictor
+
+    (run_dir,) = _copy(tmp_path, MISSING_RUN)
+    raw = json.loads((run_dir / "preprocessing.json").read_text("utf-8"))
+    assert raw["version"] == 2 and not any("indicator" in c for c in raw["columns"])
+    run = load_run(run_dir)
+    pre = run.preprocessor
+    assert pre.feature_names() == ["size", "built (days)", "built (month)", "built (weekday)"]
+    frame = pd.read_csv(run_dir / "houses.csv")
+    assert frame["size"].isna().any() and frame["built"].isna().any()
+    then = pd.read_csv(run_dir / "predictions-0fcccaa.csv")["prediction"].to_numpy()
+    now = Predictor(run).predict_frame(frame.drop(columns=["price"]))["prediction"]
+    assert np.allclose(now.to_numpy(float), then, rtol=1e-5, atol=1e-4)
+    assert evaluate_run(run, data=run_dir / "houses.csv").n == len(frame)
+    assert pre.to_dict()["version"] == PREPROCESSING_VERSION  # written as v3 from now on
+
+    fresh = tmp_path / "fresh"
+    run_cli("train", "--data", str(run_dir / "houses.csv"), "--target", "price", "--hidden",
+            "8", "--epochs", "1", "--seed", "0", "--out", str(fresh), "--quiet")
+    new = load_run(fresh)
+    assert new.preprocessor.feature_names() == [
+        "size", "size (missing)", "built (days)", "built (month)", "built (weekday)",
+        "built (missing)"]
+    # The standalone package's predict.py encodes both versions' tables as the app does.
+    predict = _package_predict_module()
+    _, rows = predict.read_csv(run_dir / "houses.csv")
+    for pre_then_or_now in (pre, new.preprocessor):
+        doc = json.loads(json.dumps(pre_then_or_now.to_dict()))
+        if pre_then_or_now is pre:
+            doc = raw  # the file as version 2 wrote it
+        assert np.allclose(predict.encode_table(rows, doc),
+                           pre_then_or_now.transform_features(frame), atol=1e-4)
+
+
+def _package_predict_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "resources" / "export" / "predict.py"
+    spec = importlib.util.spec_from_file_location("package_predict", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
