@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from ml.export.onnx_child import main as onnx_child_main
 
         return onnx_child_main(argv[1:])
+    if argv and argv[0] == "yardstick-child":  # hidden: the classic model's child (frozen app)
+        from ml.evaluation.yardstick import main as yardstick_child_main
+
+        return yardstick_child_main(argv[1:])
     if argv and (argv[0] in HEADLESS_COMMANDS or argv[0].startswith("-")):
         from gui.report_pdf import install as install_pdf_reports  # Qt loads only for a PDF
         from ml.cli import main as cli_main

@@ -118,6 +118,9 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--oom-retry", action="store_true",
                    help="on a GPU out-of-memory error, retry with half the batch size")
+    p.add_argument("--no-yardstick", action="store_true",
+                   help="do not fit the classic model (gradient boosting, TF-IDF + logistic "
+                        "regression) that a table or text run is compared with")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
 
@@ -648,6 +651,8 @@ def _apply_training_args(project, args) -> None:
         project.training.class_weights = args.class_weights
     if args.oom_retry:
         project.training.oom_retry = True
+    if getattr(args, "no_yardstick", False):
+        project.training.yardstick = False
 
 
 def _run_job(job, quiet: bool):
@@ -687,6 +692,10 @@ def _print_result(result) -> None:
         print(f"name: {result.name}")
     print(f"status: {result.status}")
     print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in result.metrics["test"].items()))
+    classic = getattr(result.evaluation, "yardstick", None)
+    if classic is not None:  # the "test:" line's neighbour, in the same terse form
+        print(f"{classic.name}: {classic.metric} {classic.value:.4f} on the same rows "
+              f"(yours {classic.model:.4f})")
 
 
 def _resume(args) -> int:
@@ -808,12 +817,20 @@ def _threshold_arg(run, text: str | None) -> float | None:
 def _baseline_doc(evaluation) -> dict:
     """``evaluate --json``'s baseline: what ignoring the inputs would score, and the notes."""
     from .evaluation.baseline import baseline_of, headline_notes
+    from .evaluation.yardstick import beside
 
+    doc: dict = {}
+    classic = beside(evaluation)
+    if classic is not None:
+        doc["yardstick"] = {"model": classic.name, "metric": classic.metric,
+                            "value": classic.value, "yours": classic.model, "gap": classic.gap,
+                            "n_fit": classic.n_fit, "n_test": classic.n_test,
+                            "seconds": classic.seconds, "text": classic.text()}
     base = baseline_of(evaluation)
     if base is None:
-        return {}
-    return {"baseline": {"metric": base.metric, "value": base.value, "rule": base.rule,
-                         "close": base.close},
+        return doc
+    return {**doc, "baseline": {"metric": base.metric, "value": base.value, "rule": base.rule,
+                                "close": base.close},
             "notes": headline_notes(evaluation)}
 
 
@@ -821,6 +838,7 @@ def _cmd_evaluate(args) -> int:
     from .errors import DataError
     from .evaluation.baseline import headline_notes
     from .evaluation.evaluate import evaluate_run, rethreshold
+    from .evaluation.yardstick import beside
     from .runs.folder import load_run
 
     run = load_run(args.run_dir)
@@ -857,6 +875,9 @@ def _cmd_evaluate(args) -> int:
     print(f"{run.path.name}: {evaluation.task} on {evaluation.source}: {evaluation.rows_text}")
     for note in headline_notes(evaluation):
         print(f"  {note}")
+    classic = beside(evaluation)
+    if classic is not None:
+        print(f"  {classic.text()}")
     if evaluation.threshold is not None:
         print(f"  says {evaluation.class_names[1]} from a probability of "
               f"{evaluation.threshold:.2f} (the decision threshold)")

@@ -91,6 +91,7 @@ SETTING_LABELS: dict[str, str] = {
     "training.min_delta": "Least improvement",
     "training.monitor": "Best epoch by",
     "training.oom_retry": "Retry when out of memory",
+    "training.yardstick": "Compare with a classic model",
     # Search parameters (ml.jobs.search.PARAMETERS), which are not dotted.
     "lr": "Learning rate",
     "batch_size": "Batch size",

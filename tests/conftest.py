@@ -51,6 +51,19 @@ def traindesk_home(tmp_path_factory, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def no_yardstick(request, monkeypatch):
+    """Runs fit no classic model beside them - in this process and in the ``main.py``
+    subprocesses, which inherit the variable (each would cost a child process and a second or
+    two of waiting); tests marked ``yardstick`` keep it."""
+    from ml.evaluation import yardstick
+
+    if "yardstick" in request.keywords:
+        monkeypatch.delenv(yardstick.OFF_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(yardstick.OFF_VARIABLE, "1")
+
+
 @pytest.fixture
 def mixed_csv(tmp_path) -> Path:
     """A small CSV with numeric, categorical and boolean features, missing cells and a label."""

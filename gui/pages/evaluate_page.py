@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ml.evaluation import yardstick
 from ml.evaluation.baseline import baseline_of, headline_notes
 from ml.evaluation.evaluate import Evaluation, evaluate_run, rethreshold
 from ml.labels import metric_label
@@ -160,6 +161,10 @@ class EvaluatePage(QWidget):
         # What ignoring the inputs would score, beside the cards (ml.evaluation.baseline).
         self.baseline_note = MessageBanner()
         self.baseline_note.setObjectName("baselineNote")
+        # The classic model fitted beside the run, on the same test rows (ml.evaluation.yardstick).
+        self.yardstick_note = MessageBanner()
+        self.yardstick_note.setObjectName("yardstickNote")
+        self.yardstick_note.setWordWrap(True)
         self.banner = MessageBanner()
         self.banner.setObjectName("evaluateBanner")
 
@@ -178,6 +183,7 @@ class EvaluatePage(QWidget):
         ml.addWidget(self.source_label)
         ml.addWidget(self.cards_row)
         ml.addWidget(self.baseline_note)
+        ml.addWidget(self.yardstick_note)
         ml.addWidget(self.more_metrics)
         ml.addWidget(self.views, 1)
         self.tryit = TryItPanel()
@@ -469,6 +475,12 @@ class EvaluatePage(QWidget):
         base = baseline_of(evaluation)
         self.baseline_note.show_message(" ".join(headline_notes(evaluation)),
                                         "warning" if base is not None and base.close else "info")
+        classic = yardstick.beside(evaluation)
+        if classic is None:
+            self.yardstick_note.clear_message()
+        else:
+            behind = classic.gap <= -yardstick.LEVEL
+            self.yardstick_note.show_message(classic.text(), "warning" if behind else "info")
 
     def _label_threshold(self, threshold: float) -> None:
         ev = self.evaluation
@@ -641,6 +653,7 @@ class EvaluatePage(QWidget):
             self.matrix.set_matrix([[]], [])
             self.more_metrics.setText("")
             self.baseline_note.clear_message()
+            self.yardstick_note.clear_message()
             return
         current = self.state.current_run
         run_name = html.escape(current.record.title) if current is not None else ""

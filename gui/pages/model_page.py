@@ -458,6 +458,12 @@ class ModelPage(QWidget):
         self.oom_check.setObjectName("oomRetryCheck")
         self.oom_check.setToolTip("Halves the batch size and goes on from the last completed "
                                   "epoch, without asking. Off: training stops and offers it.")
+        self.yardstick_check = QCheckBox("Compare with a classic model on the same rows")
+        self.yardstick_check.setObjectName("yardstickCheck")
+        self.yardstick_check.setToolTip(
+            "Fits gradient boosting (tables) or TF-IDF + logistic regression (texts) in the "
+            "background, on one core, while the network trains, and shows both scores on the "
+            "same test rows in Evaluate and the report. Stopping the run stops it too.")
         self.early_check = QCheckBox("Stop early when validation stops improving")
         self.early_check.setObjectName("earlyStoppingCheck")
         self.early_check.setToolTip("Ends training once the validation loss has not improved "
@@ -522,6 +528,7 @@ class ModelPage(QWidget):
         lf.addRow(self.best_check)
         lf.addRow("Best epoch by:", self.monitor_combo)
         lf.addRow(self.oom_check)
+        lf.addRow(self.yardstick_check)
         lf.addRow(self.early_check)
         self.patience_es_label = QLabel("Patience:")
         lf.addRow(self.patience_es_label, self.patience_es_spin)
@@ -551,7 +558,7 @@ class ModelPage(QWidget):
                      self.patience_es_spin, self.min_delta_spin):
             spin.valueChanged.connect(self._on_training_edited)
         for check in (self.amp_check, self.best_check, self.nesterov_check, self.early_check,
-                      self.oom_check):
+                      self.oom_check, self.yardstick_check):
             check.toggled.connect(self._on_training_edited)
         self.estimate_button.clicked.connect(self.estimate)
         self.find_lr_button.clicked.connect(self.find_lr)
@@ -727,6 +734,7 @@ class ModelPage(QWidget):
             early_stopping=self.early_check.isChecked(), patience=self.patience_es_spin.value(),
             min_delta=round(self.min_delta_spin.value(), 6),
             oom_retry=self.oom_check.isChecked(),
+            yardstick=self.yardstick_check.isChecked(),
             monitor=self.monitor_combo.currentData() or "val_loss")
 
     # -- showing --------------------------------------------------------------------------------
@@ -822,6 +830,7 @@ class ModelPage(QWidget):
         self.amp_check.setChecked(training.amp and cuda_available())
         self.best_check.setChecked(training.restore_best)
         self.oom_check.setChecked(training.oom_retry)
+        self.yardstick_check.setChecked(training.yardstick)
         self.monitor_combo.setCurrentIndex(max(0, self.monitor_combo.findData(training.monitor)))
         self.early_check.setChecked(training.early_stopping)
         self.patience_es_spin.setValue(training.patience)
@@ -870,6 +879,7 @@ class ModelPage(QWidget):
         gpu = cuda_available()
         of, sf, lf = self._opt_form, self._schedule_form, self._loop_form
         early = training.early_stopping
+        images = self.state.summary is not None and self.state.summary.kind == "image"
         return [(of, self.optimizer_combo, True, False), (of, self.lr_field, True, True),
                 (of, self.momentum_spin, training.optimizer in ("sgd", "rmsprop"), False),
                 (of, self.nesterov_check, training.optimizer == "sgd", False),
@@ -885,6 +895,7 @@ class ModelPage(QWidget):
                 (lf, self.device_combo, True, False), (lf, self.amp_check, gpu, False),
                 (lf, self.best_check, True, False), (lf, self.monitor_combo, True, False),
                 (lf, self.oom_check, gpu or mps_available(), False),
+                (lf, self.yardstick_check, not images, True),
                 (lf, self.early_check, True, True), (lf, self.patience_es_spin, early, True),
                 (lf, self.min_delta_spin, early, False),
                 (self._transfer_form, self.freeze_spin,

@@ -1,7 +1,22 @@
-"""Metrics and evaluation of trained models."""
+"""Metrics and evaluation of trained models.
 
-from .evaluate import Evaluation, evaluate_arrays, evaluate_run, load_split, predict_frame
-from .metrics import classification_metrics, confusion_matrix, regression_metrics
+The names below load on first use (PEP 562): a child process that needs one light module of this
+package (:mod:`ml.evaluation.yardstick` fits scikit-learn only) does not import torch with it.
+"""
 
-__all__ = ["Evaluation", "classification_metrics", "confusion_matrix", "evaluate_arrays",
-           "evaluate_run", "load_split", "predict_frame", "regression_metrics"]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {"Evaluation": "evaluate", "evaluate_arrays": "evaluate", "evaluate_run": "evaluate",
+          "load_split": "evaluate", "predict_frame": "evaluate",
+          "classification_metrics": "metrics", "confusion_matrix": "metrics",
+          "regression_metrics": "metrics"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

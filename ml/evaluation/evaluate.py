@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,9 @@ class Evaluation:
     overlap: dict[str, int] | None = None
     #: Where the rows stand with training, in words (see :attr:`rows_text`); "" for the default.
     rows_note: str = ""
+    #: The classic model fitted beside the run, scored on these same rows (the run's test
+    #: split only; :mod:`ml.evaluation.yardstick`); None when there is none.
+    yardstick: Any = None
 
     @property
     def n(self) -> int:
@@ -229,9 +233,14 @@ def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") 
     if split not in ("test", "val"):
         raise DataError(f"Unknown split {split!r}; use test or val.")
     x, y, examples = load_split(run, split, with_examples=True)
-    return evaluate_arrays(net, pre, x, y,
-                           "test split" if split == "test" else "validation split", examples,
-                           threshold=run.threshold)
+    evaluation = evaluate_arrays(net, pre, x, y,
+                                 "test split" if split == "test" else "validation split",
+                                 examples, threshold=run.threshold)
+    if split == "test":
+        from . import yardstick
+
+        evaluation.yardstick = yardstick.read(run.path)
+    return evaluation
 
 
 def rethreshold(evaluation: Evaluation, threshold: float) -> Evaluation:

@@ -30,6 +30,7 @@ from ..errors import ExportError, TrainDeskError
 from ..labels import model_label
 from ..system.fileio import atomic_write_text
 from ..training.diagnose import overfitting
+from . import yardstick
 from .baseline import baseline_of, headline_notes
 
 if TYPE_CHECKING:
@@ -431,7 +432,13 @@ def _baseline_html(report: Report, evaluation) -> str:
     if base is not None:
         report.numbers["baseline"] = metric_text(base.metric, base.value)
     style = ' class="warning"' if base is not None and base.close else ""
-    return "".join(f"<p{style}>{_e(note)}</p>" for note in notes)
+    html = "".join(f"<p{style}>{_e(note)}</p>" for note in notes)
+    classic = yardstick.beside(evaluation)
+    if classic is not None:
+        report.numbers["yardstick"] = f"{classic.value:.3f}"
+        behind = ' class="warning"' if classic.gap <= -yardstick.LEVEL else ""
+        html += f"<p{behind}>{_e(classic.text())}</p>"
+    return html
 
 
 def _run_title(run: Run) -> str:

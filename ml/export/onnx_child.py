@@ -17,7 +17,6 @@ on stdout and in a file (a windowed build has no stdout to read).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ExportError
+from ..system import child
 from ..system.fileio import atomic_write_json
 from ..system.jobcontrol import ShouldStop, check_stop
 
@@ -115,38 +115,30 @@ def _failure(result: dict) -> str:
 
 def child_command(work: Path) -> list[str]:
     """How to start the child on this install: the app itself when frozen, else this module."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, COMMAND, str(work)]
-    return [sys.executable, "-m", __name__, str(work)]
+    return child.child_command(__name__, COMMAND, work)
 
 
 def _run_child(work: Path, should_stop: ShouldStop | None) -> dict:
     """Start the child on *work*, end it if the export is stopped, and return its result."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])  # -m must find ml wherever the cwd is
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console window flashing on Windows
     try:
-        child = subprocess.Popen(child_command(work), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                 creationflags=flags)
+        process = child.start_child(__name__, COMMAND, work)
     except OSError as exc:
         raise ExportError(f"The ONNX export could not start its check process: {exc}") from exc
     while True:
         try:
-            _, err = child.communicate(timeout=POLL_S)
+            _, err = process.communicate(timeout=POLL_S)
             break
         except subprocess.TimeoutExpired:
             if should_stop is not None and should_stop():
-                child.kill()
-                child.communicate()
+                process.kill()
+                process.communicate()
                 check_stop(should_stop, _STOPPED)
     try:
         return json.loads((work / "result.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
         return {"ok": False, "stage": "write",
-                "error": f"the check process ended with code {child.returncode} ({tail[0]})"}
+                "error": f"the check process ended with code {process.returncode} ({tail[0]})"}
 
 
 # -- the child ----------------------------------------------------------------------------------

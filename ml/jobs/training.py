@@ -18,6 +18,7 @@ from ..data.health import health_record
 from ..data.rowhash import row_hashes
 from ..data.streaming import ImageFiles
 from ..errors import Cancelled, DataError, NothingToDo, OutOfMemory, RunError, TrainDeskError
+from ..evaluation import yardstick
 from ..evaluation.evaluate import Evaluation, evaluate_arrays
 from ..labels import default_run_name
 from ..models import backbones
@@ -215,6 +216,7 @@ class TrainingJob:
         folder, checkpoint = self._open_folder(setup)
         transfer = None if checkpoint is not None else setup.transfer  # already in its weights
         run_info = self._describe(setup, folder, checkpoint, transfer, main, say)
+        classic = self._start_yardstick(setup, main)
         try:
             fit, net = self._train(setup, folder, checkpoint, transfer, run_info, main, say)
             if backbones.is_lora(net):
@@ -224,11 +226,34 @@ class TrainingJob:
             if main:
                 folder.save_weights(net)
             evaluation = self._evaluate(setup, net)
+            if classic is not None and not fit.stopped:
+                self._finish_yardstick(classic, folder, evaluation, say)
         except BaseException as exc:
             if main:
                 _mark_failed(folder, exc)
             raise
+        finally:
+            if classic is not None:
+                classic.close()  # ended with the run, whatever became of it
         return self._wrap_up(setup, folder, fit, net, evaluation, main, say)
+
+    def _start_yardstick(self, setup: _Setup, main: bool) -> yardstick.Background | None:
+        """Start fitting the classic model this run is compared with (see
+        :mod:`ml.evaluation.yardstick`): rank 0 only, not for the trials of a search or the
+        folds of a cross-validation (their summary compares), and not when switched off."""
+        if not (main and self.project.training.yardstick) or self.group:
+            return None
+        return yardstick.Background.start(getattr(setup.dataset, "frame", None), setup.prepared,
+                                          seed=self.project.data.split.seed)
+
+    def _finish_yardstick(self, classic: yardstick.Background, folder: RunFolder,
+                          evaluation: Evaluation, say: Callable[[str], None]) -> None:
+        key = "accuracy" if evaluation.task == "classification" else "r2"
+        result = classic.finish(evaluation.metrics[key], self._stop.is_set, say)
+        if result is not None:
+            yardstick.write(folder.path, result)
+            evaluation.yardstick = result
+            say(result.text())
 
     def _set_up(self, say: Callable[[str], None]) -> _Setup:
         """Load and prepare the data and build the network: everything that can be refused is

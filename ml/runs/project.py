@@ -303,6 +303,9 @@ class TrainingConfig:
     #: On a GPU out-of-memory error, retry at once with half the batch size (from the last
     #: checkpoint) instead of stopping to ask.
     oom_retry: bool = False
+    #: Fit a classic model (gradient boosting, TF-IDF + logistic regression) beside a table
+    #: or text run and compare it on the same test rows (:mod:`ml.evaluation.yardstick`).
+    yardstick: bool = True
 
     def validate(self) -> None:
         if self.class_weights not in CLASS_WEIGHTS:

@@ -1,7 +1,9 @@
 """Numbers on screen are the true numbers: axis scales, baselines beside headline metrics."""
 
+import pytest
 from PySide6.QtCore import Qt
 
+from ml.evaluation import yardstick
 from tests.gui.conftest import load_sample
 
 
@@ -41,3 +43,29 @@ def test_every_live_axis_reads_true_values_after_a_second_run(qtbot, window, use
     note = page.baseline_note
     assert note.isVisible() and note.text().startswith("For comparison, always answering")
     assert note.kind == "info"  # digits: far better than the most common class
+
+
+@pytest.mark.yardstick
+def test_evaluate_shows_the_classic_model_beside_yours_and_the_setting_turns_it_off(
+        qtbot, window, user):
+    load_sample(qtbot, window, "breast_cancer")
+    check = window.model_page.yardstick_check
+    assert check.isChecked() and window.state.project.training.yardstick
+    train(qtbot, window, epochs=2)
+    window.go_to(3)
+    page = window.evaluate_page
+    qtbot.waitUntil(lambda: page.evaluation is not None, timeout=30_000)
+    note = page.yardstick_note
+    assert note.isVisible() and note.text().startswith("A gradient-boosting model")
+    assert "yours gets" in note.text()
+    found = yardstick.read(window.state.current_run.path)
+    assert note.kind == ("warning" if found.gap <= -yardstick.LEVEL else "info")
+
+    window.go_to(1)
+    check.setChecked(False)
+    assert window.state.project.training.yardstick is False
+    train(qtbot, window, epochs=1)
+    assert not (window.state.current_run.path / yardstick.FILE).exists()
+    window.go_to(3)
+    qtbot.waitUntil(lambda: not page.yardstick_note.isVisible(), timeout=30_000)
+    assert not user.errors
