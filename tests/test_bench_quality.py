@@ -42,3 +42,14 @@ def test_gradient_boosting_scores_a_table_with_text_columns(bench):
     fit, test = bench.split_rows(len(frame), seed=0)
     score, _ = bench.boosting_score(frame, table, fit, test, seed=0)
     assert 0.0 < score < 1.0  # R2 on wages: far from perfect, far better than the mean
+
+
+def test_the_two_text_sets_and_their_reference(bench):
+    tweets = bench.load_text(bench.TEXTS[0])
+    assert len(tweets) == bench.TWEETS and set(tweets["source"]) == set(bench.TWEET_SOURCES)
+    assert list(tweets.columns) == ["text", "source"]
+    topics = bench.load_text(bench.TEXTS[1])
+    assert len(topics) == 600 and topics["topic"].nunique() == 5
+    fit, test = bench.split_rows(len(topics), seed=0)
+    score, _ = bench.tfidf_score(topics, bench.TEXTS[1], fit, test, seed=0)
+    assert 0.5 < score < 1.0  # far better than 1 in 5, not perfect

@@ -819,7 +819,7 @@ def apply_suggestions(project: Project, dataset: Dataset,
         If the data settings do not resolve against the dataset.
     """
     from ..data.dataset import resolve
-    from ..models.presets import resolve_preset, suggest_settings, suggested_lr
+    from ..models.presets import DEFAULT_LR, resolve_preset, suggest_settings, suggested_lr
 
     if summary is None:
         summary = resolve(dataset, project.data)
@@ -830,8 +830,10 @@ def apply_suggestions(project: Project, dataset: Dataset,
     model, schedule = suggest_settings(int(summary.n_rows * share), model_input)
     # What to start from is the user's choice, not part of a suggested network.
     model.init_from, model.freeze_epochs = project.model.init_from, project.model.freeze_epochs
+    # The rate follows the model unless the user chose one: it is the old model's suggestion or
+    # the project's default (a new project's "auto" model already resolves to the new preset).
     old_lr = suggested_lr(resolve_preset(project.model, model_input))
-    if project.training.lr == old_lr:
+    if project.training.lr in (old_lr, DEFAULT_LR):
         project.training.lr = suggested_lr(model.preset)
     project.model = model
     project.training.batch_size = schedule["batch_size"]

@@ -53,7 +53,8 @@ def _expr(kind: str, shape: tuple, p: dict) -> str:
         columns = [[int(a), int(b), int(c)] for a, b, c in p["columns"]]
         return f"EmbedColumns({shape[0]}, {columns!r})"
     if kind == "embedding_bag":
-        return f"EmbeddingBag({int(p['vocab_size'])}, {int(p['dim'])})"
+        return (f"EmbeddingBag({int(p['vocab_size'])}, {int(p['dim'])}, "
+                f"{int(p.get('buckets', 0))})")
     if kind == "embedding":
         return (f"TokenEmbedding({int(p['vocab_size'])}, {int(p['dim'])}, {shape[0]}, "
                 f"positional={bool(p['positional'])})")

@@ -116,13 +116,20 @@ def _embed_columns(shape: Shape, p: dict):
     return (width,), sum(card * dim for _, card, dim in columns), 0
 
 
+#: The most rows word-pair vectors may hash into (a few million floats per 64 wide).
+MAX_BUCKETS = 1 << 20
+
+
 def _embedding_bag(shape: Shape, p: dict):
     _need_rank(shape, (1,), "Word embeddings")
-    vocab, dim = int(p["vocab_size"]), int(p["dim"])
+    vocab, dim, buckets = int(p["vocab_size"]), int(p["dim"]), int(p["buckets"])
     if vocab < 2 or dim < 1:
         raise ModelSpecError("Word embeddings need a vocabulary of at least 2 and a width of at "
                              "least 1.")
-    return (dim,), vocab * dim, shape[0] * dim
+    if not 0 <= buckets <= MAX_BUCKETS:
+        raise ModelSpecError(f"Word-pair buckets must be from 0 (no pairs) to {MAX_BUCKETS:,} "
+                             f"(got {buckets:,}).")
+    return (dim,), (vocab + buckets) * dim, 2 * shape[0] * dim if buckets else shape[0] * dim
 
 
 class EmbedColumns(nn.Module):
@@ -154,18 +161,38 @@ class EmbedColumns(nn.Module):
 
 
 class EmbeddingBag(nn.Module):
-    """Mean of the word vectors of a padded sequence of token ids (id 0 is padding)."""
+    """Mean of the word vectors of a padded sequence of token ids (id 0 is padding).
 
-    def __init__(self, vocab_size: int, dim: int):
+    With *buckets*, each pair of neighbouring words adds a vector too, its row found by hashing
+    the two ids into *buckets* rows (fastText's bigrams, Joulin et al. 2016: "not good" is not
+    "good"). The hash is integer arithmetic on the ids, so the model takes the same word ids as
+    without pairs, and exports and the standalone package need nothing more.
+    """
+
+    #: Multiplier of the pair hash: a prime above any vocabulary, so (a, b) and (b, a) differ.
+    PRIME = 1_000_003
+
+    def __init__(self, vocab_size: int, dim: int, buckets: int = 0):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
         self.vocab_size = vocab_size
+        self.buckets = buckets
+        if buckets:
+            self.pairs = nn.Embedding(buckets, dim)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         ids = ids.long().clamp(0, self.vocab_size - 1)
-        mask = (ids != 0).unsqueeze(-1).to(self.embedding.weight.dtype)
+        dtype = self.embedding.weight.dtype
+        mask = (ids != 0).unsqueeze(-1).to(dtype)
         total = (self.embedding(ids) * mask).sum(dim=1)
-        return total / mask.sum(dim=1).clamp(min=1.0)
+        count = mask.sum(dim=1)
+        if self.buckets:
+            first, second = ids[:, :-1], ids[:, 1:]
+            pair_mask = ((first != 0) & (second != 0)).unsqueeze(-1).to(dtype)
+            rows = torch.remainder(first * self.PRIME + second, self.buckets)
+            total = total + (self.pairs(rows) * pair_mask).sum(dim=1)
+            count = count + pair_mask.sum(dim=1)
+        return total / count.clamp(min=1.0)
 
 
 def _embedding(shape: Shape, p: dict):
@@ -389,8 +416,9 @@ _register("batchnorm", "BatchNorm", {}, _batchnorm,
           lambda s, p: nn.BatchNorm1d(s[0]) if len(s) == 1 else nn.BatchNorm2d(s[0]))
 _register("embed_columns", "Column embeddings", {"columns": []}, _embed_columns,
           lambda s, p: EmbedColumns(s[0], p["columns"]))
-_register("embedding_bag", "Word embeddings (mean)", {"vocab_size": 2, "dim": 64},
-          _embedding_bag, lambda s, p: EmbeddingBag(int(p["vocab_size"]), int(p["dim"])))
+_register("embedding_bag", "Word embeddings (mean)", {"vocab_size": 2, "dim": 64, "buckets": 0},
+          _embedding_bag, lambda s, p: EmbeddingBag(int(p["vocab_size"]), int(p["dim"]),
+                                                    int(p["buckets"])))
 _register("conv1d", "Conv1d",
           {"out_channels": 32, "kernel_size": 3, "stride": 1, "padding": 1, "bias": True},
           _conv1d,

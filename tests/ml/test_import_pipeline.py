@@ -205,6 +205,10 @@ def test_text_csv_trains_a_text_model(tmp_path):
     project = Project(data=config)
     apply_suggestions(project, dataset, summary)
     assert project.model.preset == "text"
+    assert project.training.lr == 0.01  # the bag's own rate, not the project's default
+    project.training.lr = 0.005
+    apply_suggestions(project, dataset, summary)
+    assert project.training.lr == 0.005  # a rate the user chose stays
     result = TrainingJob(quick(project, epochs=10, lr=1e-2), dataset=dataset,
                          runs_dir=tmp_path).run()
     assert result.metrics["test"]["accuracy"] >= 0.9

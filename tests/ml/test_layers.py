@@ -34,6 +34,7 @@ CASES = [
     ({"type": "residual_block", "out_channels": 9}, (9,), "float32"),
     ({"type": "embed_columns", "columns": [[1, 5, 3], [3, 12, 4]]}, (6,), "float32"),
     ({"type": "embedding_bag", "vocab_size": 50, "dim": 8}, (12,), "int64"),
+    ({"type": "embedding_bag", "vocab_size": 50, "dim": 8, "buckets": 64}, (12,), "int64"),
     ({"type": "numeric_embed", "features": 4, "bins": 5, "dim": 3}, (6,), "float32"),
     ({"type": "numeric_embed"}, (3,), "float32"),
     ({"type": "ensemble_mlp", "k": 4, "blocks": 2, "width": 8, "out_features": 3,
@@ -144,3 +145,21 @@ def test_training_memory_grows_with_batch_and_optimizer_state():
     sgd = estimate_training_memory(summary, 32, "sgd")
     assert adam - sgd == summary.total_params * 4  # one more slot per weight
     assert estimate_training_memory(summary, 64, "adam") - adam == 2 * 202 * 32 * 4
+
+
+def test_word_pairs_tell_word_order_apart_and_old_bags_have_none():
+    from ml.models.layers import EmbeddingBag
+
+    torch.manual_seed(0)
+    pairs = EmbeddingBag(20, 4, buckets=32).eval()
+    not_good, good_not = torch.tensor([[5, 7, 0, 0]]), torch.tensor([[7, 5, 0, 0]])
+    assert not torch.allclose(pairs(not_good), pairs(good_not))
+    # Padding makes no pair: one word alone is its own vector, as without pairs.
+    assert torch.allclose(pairs(torch.tensor([[5, 0, 0]])), pairs.embedding.weight[5:6])
+    words = EmbeddingBag(20, 4).eval()  # a spec from before pairs: buckets defaults to 0
+    assert torch.allclose(words(not_good), words(good_not))
+    assert set(words.state_dict()) == {"embedding.weight"}
+    assert layer_params({"type": "embedding_bag"})["buckets"] == 0
+    with pytest.raises(ModelSpecError, match="Word-pair buckets"):
+        LAYER_TYPES["embedding_bag"].infer((8,), layer_params(
+            {"type": "embedding_bag", "vocab_size": 9, "buckets": -1}))
