@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ml.errors import Cancelled
-from ml.evaluation.baseline import baseline_of, headline_notes
+from ml.evaluation.baseline import baseline_of, headline_notes, never_predicted
 from ml.jobs.training import RunResult
 from ml.labels import metric_label
 from ml.runs.folder import RunFolder
@@ -541,7 +541,7 @@ class TrainPage(QWidget):
         when the model is barely better than ignoring its inputs."""
         notes = headline_notes(result.evaluation)
         base = baseline_of(result.evaluation)
-        close = base is not None and base.close
+        close = (base is not None and base.close) or bool(never_predicted(result.evaluation))
         return "".join(f" {n}" for n in notes), "warning" if close else "ok"
 
     def _crossval_finished(self, result) -> None:

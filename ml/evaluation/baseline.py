@@ -104,10 +104,36 @@ def rare_class_sentence(evaluation) -> str:
             f"alarm{'' if alarms == 1 else 's'} among the other {counts[1 - rare]:,}.")
 
 
+def never_predicted(evaluation) -> list[str]:
+    """The classes present among the evaluated rows that the model never answers."""
+    if evaluation.task != "classification" or not len(evaluation.y_true):
+        return []
+    y, pred = np.asarray(evaluation.y_true, np.int64), np.asarray(evaluation.y_pred, np.int64)
+    present = np.bincount(y, minlength=len(evaluation.class_names)) > 0
+    answered = np.bincount(pred, minlength=len(evaluation.class_names)) > 0
+    return [evaluation.class_names[i] for i in np.flatnonzero(present & ~answered)]
+
+
+def never_predicted_sentence(evaluation) -> str:
+    """A warning naming the classes the model never answers although these rows hold them,
+    and what to try; empty when it answers every class present."""
+    missing = never_predicted(evaluation)
+    if not missing:
+        return ""
+    y = np.asarray(evaluation.y_true, np.int64)
+    counts = np.bincount(y, minlength=len(evaluation.class_names))
+    named = ", ".join(f"“{name}” ({counts[evaluation.class_names.index(name)]:,} of these "
+                      f"{evaluation.unit})" for name in missing[:3])
+    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    hint = (" or a lower decision threshold" if len(evaluation.class_names) == 2 else "")
+    return (f"Warning: the model never answers {named}{more}. Try class weights “balanced” on "
+            f"the Training tab{hint}.")
+
+
 def headline_notes(evaluation) -> list[str]:
     """The sentences to show beside a headline metric: the rare class first (it is what
-    matters on imbalanced data), then the baseline comparison."""
-    notes = [rare_class_sentence(evaluation)]
+    matters on imbalanced data), a class never answered, then the baseline comparison."""
+    notes = [rare_class_sentence(evaluation), never_predicted_sentence(evaluation)]
     base = baseline_of(evaluation)
     if base is not None:
         notes.append(base.text())

@@ -31,7 +31,7 @@ from ..labels import model_label
 from ..system.fileio import atomic_write_text
 from ..training.diagnose import overfitting
 from . import yardstick
-from .baseline import baseline_of, headline_notes
+from .baseline import baseline_of, headline_notes, never_predicted
 
 if TYPE_CHECKING:
     from ..runs.folder import Run
@@ -431,7 +431,8 @@ def _baseline_html(report: Report, evaluation) -> str:
     base = baseline_of(evaluation)
     if base is not None:
         report.numbers["baseline"] = metric_text(base.metric, base.value)
-    style = ' class="warning"' if base is not None and base.close else ""
+    warn = (base is not None and base.close) or bool(never_predicted(evaluation))
+    style = ' class="warning"' if warn else ""
     html = "".join(f"<p{style}>{_e(note)}</p>" for note in notes)
     classic = yardstick.beside(evaluation)
     if classic is not None:

@@ -82,3 +82,20 @@ def test_an_evaluated_run_knows_its_target_and_training_mean():
                        kind="image", class_names=["cat", "dog"])
     ev = evaluation_from_predictions(pre, np.array([0, 1]), np.array([0, 1]), None)
     assert ev.unit == "images" and ev.target == ""
+
+
+def test_a_class_the_model_never_answers_is_a_warning_with_what_to_try():
+    from ml.evaluation.baseline import never_predicted, never_predicted_sentence
+
+    ev = churn(caught=0, alarms=0)  # always "no"
+    assert never_predicted(ev) == ["yes"]
+    assert never_predicted_sentence(ev) == (
+        "Warning: the model never answers “yes” (106 of these rows). Try class weights "
+        "“balanced” on the Training tab or a lower decision threshold.")
+    assert any(n.startswith("Warning: the model never answers") for n in headline_notes(ev))
+    y = np.array([0, 1, 2, 2, 1])
+    pred = np.array([0, 1, 1, 1, 1])  # "c" is there twice and never answered
+    three = Evaluation("classification", "t", y, pred, None, ["a", "b", "c"], {})
+    assert never_predicted(three) == ["c"]
+    assert never_predicted_sentence(three).endswith("on the Training tab.")
+    assert never_predicted_sentence(churn(caught=50, alarms=20)) == ""
