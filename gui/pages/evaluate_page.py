@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from ml.evaluation import yardstick
-from ml.evaluation.baseline import baseline_of, headline_notes
+from ml.evaluation.baseline import baseline_of, headline_notes, never_predicted
 from ml.evaluation.evaluate import Evaluation, evaluate_run, rethreshold
 from ml.labels import metric_label
 from ml.runs.folder import load_run
@@ -474,7 +474,8 @@ class EvaluatePage(QWidget):
         barely better than ignoring its inputs."""
         base = baseline_of(evaluation)
         self.baseline_note.show_message(" ".join(headline_notes(evaluation)),
-                                        "warning" if base is not None and base.close else "info")
+                                        "warning" if (base is not None and base.close)
+                                        or never_predicted(evaluation) else "info")
         classic = yardstick.beside(evaluation)
         if classic is None:
             self.yardstick_note.clear_message()

@@ -73,6 +73,17 @@ def parse_sizes(text: str) -> list[int] | None:
     return sizes if all(s > 0 for s in sizes) else None
 
 
+def _ensemble_spin() -> QSpinBox:
+    """The tabm preset's member count."""
+    spin = QSpinBox()
+    spin.setObjectName("ensembleSpin")
+    spin.setRange(1, 256)
+    spin.setToolTip("How many small networks share the hidden layers, each with its own input "
+                    "scaling and output; their answers are averaged. More members: steadier "
+                    "answers, slower training (the time grows about in proportion).")
+    return spin
+
+
 def _form(box: QGroupBox) -> QFormLayout:
     form = QFormLayout(box)
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -289,6 +300,7 @@ class ModelPage(QWidget):
         self.dropout_spin.setToolTip("Share of units switched off at random while training; "
                                      "fights overfitting.")
         self.batchnorm_check = QCheckBox("Batch normalisation after each convolution")
+        self.ensemble_spin = _ensemble_spin()
         self.rnn_combo = QComboBox()
         self.rnn_combo.addItem("LSTM", "lstm")
         self.rnn_combo.addItem("GRU (lighter)", "gru")
@@ -309,6 +321,8 @@ class ModelPage(QWidget):
         kf.addRow("Activation:", self.activation_combo)
         kf.addRow("Dropout:", self.dropout_spin)
         kf.addRow(self.batchnorm_check)
+        self.ensemble_row_label = QLabel("Ensemble members:")
+        kf.addRow(self.ensemble_row_label, self.ensemble_spin)
         self.rnn_row_label = QLabel("Recurrent cell:")
         kf.addRow(self.rnn_row_label, self.rnn_combo)
         kf.addRow(self.custom_label)
@@ -322,6 +336,7 @@ class ModelPage(QWidget):
         self.activation_combo.currentIndexChanged.connect(self._on_network_edited)
         self.dropout_spin.valueChanged.connect(self._on_network_edited)
         self.batchnorm_check.toggled.connect(self._on_network_edited)
+        self.ensemble_spin.valueChanged.connect(self._on_network_edited)
         self.rnn_combo.currentIndexChanged.connect(self._on_network_edited)
         self.hidden_edit.editingFinished.connect(self._on_network_edited)
         self.channels_edit.editingFinished.connect(self._on_network_edited)
@@ -656,6 +671,7 @@ class ModelPage(QWidget):
                           "dropout": round(self.dropout_spin.value(), 3),
                           "batch_norm": self.batchnorm_check.isChecked(),
                           "rnn_cell": self.rnn_combo.currentData(),
+                          "ensemble": self.ensemble_spin.value(),
                           "hidden": hidden, "conv_channels": channels}, "Change the preset")
 
     # -- the model library ----------------------------------------------------------------------
@@ -776,6 +792,7 @@ class ModelPage(QWidget):
                 [v for _, v in ACTIVATIONS].index(model.activation))
             self.dropout_spin.setValue(model.dropout)
             self.batchnorm_check.setChecked(model.batch_norm)
+            self.ensemble_spin.setValue(model.ensemble)
             self.rnn_combo.setCurrentIndex(max(0, self.rnn_combo.findData(model.rnn_cell)))
             self.freeze_spin.setValue(model.freeze_epochs)
             self._show_training(training)
@@ -863,12 +880,13 @@ class ModelPage(QWidget):
         conv = shaped and name in ("cnn", "vgg", "resnet")
         kf = self._knobs_form
         return [(kf, self.hidden_edit, shaped and name in ("mlp", "mlp_bn", "cnn", "vgg",
-                                                           "text"), False),
+                                                           "text", "tabm"), False),
                 (kf, self.channels_edit, conv, False),
                 (kf, self.activation_combo, shaped and name not in (
                     "resnet", "rnn", "transformer", "linear"), False),
                 (kf, self.dropout_spin, shaped and name not in ("resnet", "linear"), False),
                 (kf, self.batchnorm_check, conv, False),
+                (kf, self.ensemble_spin, shaped and name == "tabm", False),
                 (kf, self.rnn_combo, shaped and name == "rnn", False)]
 
     def _training_rows(self) -> list[tuple[QFormLayout, QWidget, bool, bool]]:

@@ -188,7 +188,9 @@ class EmbeddingBag(nn.Module):
         count = mask.sum(dim=1)
         if self.buckets:
             first, second = ids[:, :-1], ids[:, 1:]
-            pair_mask = ((first != 0) & (second != 0)).unsqueeze(-1).to(dtype)
+            # Padding (0) and unknown words (1) make no pair: an unknown word says nothing, and a
+            # word occluded as unknown (token importance) then takes its pairs with it.
+            pair_mask = ((first > 1) & (second > 1)).unsqueeze(-1).to(dtype)
             rows = torch.remainder(first * self.PRIME + second, self.buckets)
             total = total + (self.pairs(rows) * pair_mask).sum(dim=1)
             count = count + pair_mask.sum(dim=1)

@@ -223,8 +223,9 @@ class ModelConfig:
     head_epochs: int = 1
     #: LoRA: the adapters' rank.
     lora_rank: int = 8
-    #: The ``tabm`` preset: how many MLPs share its hidden layers (see ml.models.tabular).
-    ensemble: int = 32
+    #: The ``tabm`` preset: how many MLPs share its hidden layers (see ml.models.tabular;
+    #: ml.models.presets.TABM_MEMBERS says why 4).
+    ensemble: int = 4
 
     def validate(self) -> None:
         if self.preset not in PRESETS:

@@ -56,7 +56,8 @@ def test_no_rate_found_is_said_in_the_dialog(qtbot, window, monkeypatch):
 
     monkeypatch.setattr(TrainingJob, "find_lr", refuse)
     page, dialog = open_finder(qtbot, window)
+    before = window.state.project.training.lr
     qtbot.waitUntil(lambda: dialog.message.text() == message, timeout=30_000)
     assert dialog.cancel_button.text() == "Close" and not dialog.use_button.isVisible()
     dialog.cancel_button.click()
-    assert window.state.project.training.lr == 0.001
+    assert window.state.project.training.lr == before

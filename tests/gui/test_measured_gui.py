@@ -90,4 +90,4 @@ def test_resume_draws_the_epochs_before_the_stop_first(qtbot, window, user):
     assert [h["epoch"] for h in page.curves.history] == list(range(1, 8))
     assert 1 <= page.curves.best_epoch <= 7
     lr_x, lr_y = page.curves.curve_data("lr")  # the learning rate is drawn from epoch 1 too
-    assert lr_x.min() < 1 and lr_y[0] == pytest.approx(1e-3)
+    assert lr_x.min() < 1 and lr_y[0] == pytest.approx(window.state.project.training.lr)

@@ -5,6 +5,8 @@ def test_editing_the_network_updates_the_cost_live(qtbot, window):
     load_sample(qtbot, window, "breast_cancer")
     page, state = window.model_page, window.state
     window.go_to(1)
+    assert "TabM" in page.input_label.text()  # the proposed table model
+    page.preset_combo.setCurrentIndex(page.preset_combo.findData("mlp"))
     assert "MLP" in page.input_label.text()
     page.hidden_edit.setText("8")
     page.hidden_edit.editingFinished.emit()
@@ -134,6 +136,7 @@ def test_a_layer_that_cannot_take_its_input_is_red_with_the_reason(qtbot, window
 def test_layer_settings_are_edited_below_the_list_and_merge_in_the_history(qtbot, window):
     load_sample(qtbot, window, "iris")
     page, state = window.model_page, window.state
+    page.preset_combo.setCurrentIndex(page.preset_combo.findData("mlp"))
     page.editor.select(0)  # the first Linear layer
     spin = page.editor.settings_widgets["out_features"]
     steps = page.undo_stack.count()
@@ -276,11 +279,11 @@ def test_starting_from_a_weights_file_shows_what_was_loaded(qtbot, window, user,
 def test_the_linear_preset_brings_its_learning_rate_unless_one_was_set(qtbot, window):
     load_sample(qtbot, window, "iris")
     page, training = window.model_page, window.state.project.training
-    assert training.lr == 0.001
+    assert training.lr == 0.002  # the proposed TabM-style ensemble's rate
     page.preset_combo.setCurrentIndex(page.preset_combo.findData("linear"))
     assert training.lr == 0.01 and page.lr_combo.currentText() == "0.01"
-    page.editor.undo_action.trigger()  # back to the proposed MLP, and its rate
-    assert training.lr == 0.001
+    page.editor.undo_action.trigger()  # back to the proposed ensemble, and its rate
+    assert training.lr == 0.002
     page.lr_combo.setCurrentText("0.005")
     page.lr_combo.lineEdit().editingFinished.emit()
     page.preset_combo.setCurrentIndex(page.preset_combo.findData("linear"))
@@ -294,7 +297,7 @@ def test_suggest_keeps_what_to_start_from_and_restores_the_rate(qtbot, window, t
     state.update_model(init_from=str(tmp_path / "w.pt"), freeze_epochs=3)
     page.suggest_button.click()
     model = state.project.model
-    assert model.preset == "mlp" and state.project.training.lr == 0.001
+    assert model.preset == "tabm" and state.project.training.lr == 0.002
     assert (model.init_from, model.freeze_epochs) == (str(tmp_path / "w.pt"), 3)
 
 
@@ -347,3 +350,21 @@ def test_every_settings_tab_fits_its_scroll_area_without_cutting_fields(qtbot, w
         window.model_page.settings_tabs.setCurrentIndex(i)
         qtbot.wait(20)
         assert area.widget().minimumSizeHint().width() <= area.viewport().width()
+
+
+def test_the_ensemble_size_is_set_on_the_model_page(qtbot, window):
+    load_sample(qtbot, window, "iris")
+    window.go_to(1)
+    page, state = window.model_page, window.state
+    assert state.project.model.preset == "tabm"
+    assert not page.ensemble_spin.isVisibleTo(page)  # not one of the basic settings
+    page.show_all_settings(True)
+    assert page.ensemble_spin.isVisibleTo(page) and page.ensemble_spin.value() == 4
+    assert page.hidden_edit.isVisibleTo(page)  # the shared blocks' widths
+    before = page.params_card.value_label.text()
+    page.ensemble_spin.setValue(8)
+    assert state.project.model.ensemble == 8
+    (layer,) = [x for x in state.spec.layers if x["type"] == "ensemble_mlp"]
+    assert layer["k"] == 8 and page.params_card.value_label.text() != before
+    page.preset_combo.setCurrentIndex(page.preset_combo.findData("mlp"))
+    assert not page.ensemble_spin.isVisibleTo(page)

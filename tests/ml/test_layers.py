@@ -154,8 +154,10 @@ def test_word_pairs_tell_word_order_apart_and_old_bags_have_none():
     pairs = EmbeddingBag(20, 4, buckets=32).eval()
     not_good, good_not = torch.tensor([[5, 7, 0, 0]]), torch.tensor([[7, 5, 0, 0]])
     assert not torch.allclose(pairs(not_good), pairs(good_not))
-    # Padding makes no pair: one word alone is its own vector, as without pairs.
+    # Padding and unknown words (1) make no pair: one word alone is its own vector.
     assert torch.allclose(pairs(torch.tensor([[5, 0, 0]])), pairs.embedding.weight[5:6])
+    alone = torch.tensor([[5, 1, 0]])
+    assert torch.allclose(pairs(alone), pairs.embedding.weight[[5, 1]].mean(0, keepdim=True))
     words = EmbeddingBag(20, 4).eval()  # a spec from before pairs: buckets defaults to 0
     assert torch.allclose(words(not_good), words(good_not))
     assert set(words.state_dict()) == {"embedding.weight"}

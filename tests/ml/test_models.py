@@ -27,7 +27,7 @@ def test_spec_builds_a_module_with_the_counted_parameters(config, shape, n_out):
 
 def test_auto_preset_follows_the_input():
     assert build_spec(ModelConfig(), [1, 8, 8], 10, "classification").name == "cnn"
-    assert build_spec(ModelConfig(), [12], 1, "regression").name == "mlp"
+    assert build_spec(ModelConfig(), [12], 1, "regression").name == "tabm"
 
 
 def test_cnn_on_a_table_is_refused():
@@ -73,7 +73,8 @@ def test_standardisation_lives_in_the_model_and_regression_output_in_units():
 
 def test_suggestions_fit_the_data_size():
     small, sched = suggest_settings(100, (4,))
-    assert small.preset == "mlp" and sched["epochs"] >= 50
+    assert small.preset == "tabm" and sched["epochs"] >= 50
+    assert small.ensemble == 4 and small.hidden == [64, 64] and small.dropout == 0.2
     image, sched = suggest_settings(5000, (1, 28, 28))
     assert image.preset == "cnn"
     big, sched = suggest_settings(1_000_000, (20,))

@@ -75,7 +75,7 @@ def test_custom_layers_replace_the_preset_and_must_give_the_outputs():
 
 
 def test_the_proposed_preset_follows_the_data():
-    assert propose_preset(InputSpec((10,)), 300, 2).startswith("mlp")
+    assert propose_preset(InputSpec((10,)), 300, 2) == "tabm"
     assert propose_preset(InputSpec((1, 8, 8), kind="image"), 1500, 10) == "cnn"
     assert propose_preset(InputSpec((30,), dtype="int64", kind="text", vocab_size=99),
                           2000, 2) == "text"
