@@ -109,6 +109,7 @@ MODEL_LABELS: dict[str, str] = {
     "mlp": "MLP",
     "mlp_large": "large MLP",
     "mlp_bn": "MLP with batch norm",
+    "tabm": "TabM ensemble",
     "cnn": "small CNN",
     "vgg": "VGG-style CNN",
     "resnet": "small ResNet",

@@ -882,8 +882,8 @@ class ModelPage(QWidget):
         return [(kf, self.hidden_edit, shaped and name in ("mlp", "mlp_bn", "cnn", "vgg",
                                                            "text", "tabm"), False),
                 (kf, self.channels_edit, conv, False),
-                (kf, self.activation_combo, shaped and name not in (
-                    "resnet", "rnn", "transformer", "linear"), False),
+                (kf, self.activation_combo, shaped and name not in (  # TabM's blocks use ReLU
+                    "resnet", "rnn", "transformer", "linear", "tabm"), False),
                 (kf, self.dropout_spin, shaped and name not in ("resnet", "linear"), False),
                 (kf, self.batchnorm_check, conv, False),
                 (kf, self.ensemble_spin, shaped and name == "tabm", False),

@@ -361,6 +361,7 @@ def test_the_ensemble_size_is_set_on_the_model_page(qtbot, window):
     page.show_all_settings(True)
     assert page.ensemble_spin.isVisibleTo(page) and page.ensemble_spin.value() == 4
     assert page.hidden_edit.isVisibleTo(page)  # the shared blocks' widths
+    assert not page.activation_combo.isVisibleTo(page)  # TabM's blocks are ReLU
     before = page.params_card.value_label.text()
     page.ensemble_spin.setValue(8)
     assert state.project.model.ensemble == 8

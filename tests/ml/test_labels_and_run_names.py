@@ -63,6 +63,7 @@ def test_readable_names_for_runs_without_one():
     assert (group_label("20261124-094608-iris-cv5")
             == "Cross-validation (5 folds) of 24 Nov 09:46")
     assert default_run_name(1, "mlp", "fold 2 of 5") == "Fold 2 of 5 · MLP"
+    assert default_run_name(2, "tabm") == "Run 2 · TabM ensemble"  # the default for tables
     # A project saved before runs had names still loads and shows a readable name.
     record = RunRecord(id="20261124-094608-digits-cnn", path="/x", created="", model="cnn")
     assert record.title == "Run of 24 Nov 09:46 · small CNN"
