@@ -50,9 +50,8 @@ _NAMES = {"table": "gradient-boosting model", "text": "TF-IDF + logistic-regress
 _WHAT = {"table": "scikit-learn's HistGradientBoosting with its defaults",
          "text": "scikit-learn's TfidfVectorizer on words and word pairs, then "
                  "LogisticRegression"}
-_TRY = {"table": "more epochs (or early stopping), the TabM ensemble preset (tabm) on the "
-                 "Model page, a hyperparameter search, or checking the column types on the Data "
-                 "page",
+_TRY = {"table": "more epochs, more ensemble members (the TabM preset, on the Model page), a "
+                 "hyperparameter search, or checking the column types on the Data page",
         "text": "the pretrained text encoder on the Model page, more epochs, or a longer text "
                 "length on the Data page"}
 

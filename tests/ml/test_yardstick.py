@@ -160,6 +160,11 @@ def test_the_sentences_say_who_is_ahead_and_what_to_try():
     level = yardstick.Yardstick("table", "r2", 0.800, 0.798, 800, 200, 0.4)
     assert level.text().endswith("yours gets 0.798. The two are level.")
     assert "R² 0.800" in level.text()
+    table = yardstick.Yardstick("table", "r2", 0.951, 0.926, 800, 200, 0.4)
+    assert table.text().endswith("The gradient-boosting model is ahead by 0.025: try more epochs, "
+                                 "more ensemble members (the TabM preset, on the Model page), a "
+                                 "hyperparameter search, or checking the column types on the "
+                                 "Data page.")
     behind = yardstick.Yardstick("text", "accuracy", 0.809, 0.766, 800, 200, 2.0)
     assert "The TF-IDF + logistic-regression model is ahead by 0.043: try the pretrained " \
            "text encoder" in behind.text()
