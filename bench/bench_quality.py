@@ -85,6 +85,10 @@ def load_table(table: Table):
     return frame[frame[table.target].notna()].reset_index(drop=True)
 
 
+#: ``--refit``: the final-fit choice every run gets (None: the project default).
+REFIT: str | None = None
+
+
 def split_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the 80% given to both models and of the 20% they are scored on."""
     order = np.random.default_rng(seed).permutation(n)
@@ -116,6 +120,8 @@ def traindesk_score(frame, table: Table, fit_rows, test_rows, seed: int, runs: P
     dataset = load_dataset(str(fit_csv))
     apply_suggestions(project, dataset)
     project.training.seed = seed
+    if REFIT:
+        project.training.refit = REFIT
     start = time.perf_counter()
     result = TrainingJob(project, dataset=dataset, runs_dir=folder / "runs",
                          on_message=lambda message: None).run()
@@ -212,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated table names (default: all)")
     parser.add_argument("--seeds", type=int, default=3, help="splits a score is the mean of")
     parser.add_argument("--text", action="store_true", help="the text sets too")
+    parser.add_argument("--refit", choices=["auto", "on", "off"], default=None,
+                        help="the final fit on training + validation rows (default: the "
+                             "project default)")
     args = parser.parse_args(argv)
+    global REFIT
+    REFIT = args.refit
     wanted = {n.strip() for n in args.only.split(",") if n.strip()}
     known = TABLES + TEXTS
     tables = ([t for t in known if t.name in wanted] if wanted else

@@ -121,6 +121,9 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-yardstick", action="store_true",
                    help="do not fit the classic model (gradient boosting, TF-IDF + logistic "
                         "regression) that a table or text run is compared with")
+    p.add_argument("--refit", choices=["auto", "on", "off"],
+                   help="train again on the training and validation rows for the epochs "
+                        "validation chose (auto: tables and text under 20,000 training rows)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
 
@@ -653,6 +656,8 @@ def _apply_training_args(project, args) -> None:
         project.training.oom_retry = True
     if getattr(args, "no_yardstick", False):
         project.training.yardstick = False
+    if getattr(args, "refit", None):
+        project.training.refit = args.refit
 
 
 def _run_job(job, quiet: bool):
@@ -692,6 +697,10 @@ def _print_result(result) -> None:
         print(f"name: {result.name}")
     print(f"status: {result.status}")
     print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in result.metrics["test"].items()))
+    final = result.metrics.get("refit")
+    if final:
+        print(f"final fit: {final['epochs']} epochs on {final['rows']} training and validation "
+              f"rows")
     classic = getattr(result.evaluation, "yardstick", None)
     if classic is not None:  # the "test:" line's neighbour, in the same terse form
         print(f"{classic.name}: {classic.metric} {classic.value:.4f} on the same rows "

@@ -92,6 +92,7 @@ SETTING_LABELS: dict[str, str] = {
     "training.monitor": "Best epoch by",
     "training.oom_retry": "Retry when out of memory",
     "training.yardstick": "Compare with a classic model",
+    "training.refit": "Final fit on all rows",
     # Search parameters (ml.jobs.search.PARAMETERS), which are not dotted.
     "lr": "Learning rate",
     "batch_size": "Batch size",

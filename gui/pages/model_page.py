@@ -479,6 +479,7 @@ class ModelPage(QWidget):
             "Fits gradient boosting (tables) or TF-IDF + logistic regression (texts) in the "
             "background, on one core, while the network trains, and shows both scores on the "
             "same test rows in Evaluate and the report. Stopping the run stops it too.")
+        self.refit_combo = _refit_combo()
         self.early_check = QCheckBox("Stop early when validation stops improving")
         self.early_check.setObjectName("earlyStoppingCheck")
         self.early_check.setToolTip("Ends training once the validation loss has not improved "
@@ -544,6 +545,7 @@ class ModelPage(QWidget):
         lf.addRow("Best epoch by:", self.monitor_combo)
         lf.addRow(self.oom_check)
         lf.addRow(self.yardstick_check)
+        lf.addRow("Final fit on all rows:", self.refit_combo)
         lf.addRow(self.early_check)
         self.patience_es_label = QLabel("Patience:")
         lf.addRow(self.patience_es_label, self.patience_es_spin)
@@ -560,7 +562,7 @@ class ModelPage(QWidget):
     def _connect_training_tab(self) -> None:
         """Every edit applies to the project; Estimate runs in the background."""
         for combo in (self.optimizer_combo, self.device_combo, self.schedule_combo,
-                      self.loss_combo, self.monitor_combo):
+                      self.loss_combo, self.monitor_combo, self.refit_combo):
             combo.currentIndexChanged.connect(self._on_training_edited)
         for combo in (self.lr_combo, self.weight_decay_combo):
             # Apply a typed number when typing is done (or a listed one when it is picked);
@@ -751,6 +753,7 @@ class ModelPage(QWidget):
             min_delta=round(self.min_delta_spin.value(), 6),
             oom_retry=self.oom_check.isChecked(),
             yardstick=self.yardstick_check.isChecked(),
+            refit=self.refit_combo.currentData() or "auto",
             monitor=self.monitor_combo.currentData() or "val_loss")
 
     # -- showing --------------------------------------------------------------------------------
@@ -848,6 +851,7 @@ class ModelPage(QWidget):
         self.best_check.setChecked(training.restore_best)
         self.oom_check.setChecked(training.oom_retry)
         self.yardstick_check.setChecked(training.yardstick)
+        self.refit_combo.setCurrentIndex(max(0, self.refit_combo.findData(training.refit)))
         self.monitor_combo.setCurrentIndex(max(0, self.monitor_combo.findData(training.monitor)))
         self.early_check.setChecked(training.early_stopping)
         self.patience_es_spin.setValue(training.patience)
@@ -898,6 +902,7 @@ class ModelPage(QWidget):
         of, sf, lf = self._opt_form, self._schedule_form, self._loop_form
         early = training.early_stopping
         images = self.state.summary is not None and self.state.summary.kind == "image"
+        model = self.state.project.model
         return [(of, self.optimizer_combo, True, False), (of, self.lr_field, True, True),
                 (of, self.momentum_spin, training.optimizer in ("sgd", "rmsprop"), False),
                 (of, self.nesterov_check, training.optimizer == "sgd", False),
@@ -914,6 +919,7 @@ class ModelPage(QWidget):
                 (lf, self.best_check, True, False), (lf, self.monitor_combo, True, False),
                 (lf, self.oom_check, gpu or mps_available(), False),
                 (lf, self.yardstick_check, not images, True),
+                (lf, self.refit_combo, not (images or model.backbone or model.init_from), False),
                 (lf, self.early_check, True, True), (lf, self.patience_es_spin, early, True),
                 (lf, self.min_delta_spin, early, False),
                 (self._transfer_form, self.freeze_spin,
@@ -1146,6 +1152,20 @@ class ModelPage(QWidget):
         self.transfer_report.setText(message)
 
 
+def _refit_combo() -> QComboBox:
+    """The final-fit choice (``TrainingConfig.refit``)."""
+    combo = QComboBox()
+    combo.setObjectName("refitCombo")
+    combo.addItem("Automatic (under 20,000 training rows)", "auto")
+    combo.addItem("Always", "on")
+    combo.addItem("Never", "off")
+    combo.setToolTip("After training, train the same network again on the training and "
+                     "validation rows together, for the number of epochs validation chose, so "
+                     "the final model learns from every row but the test rows. The curves "
+                     "stay those of the first fit.")
+    return combo
+
+
 def describe_estimate(result) -> tuple[str, list[str]]:
     """The headline and the breakdown lines (rich text) of a
     :class:`~ml.training.estimate.RunEstimate`."""
@@ -1174,6 +1194,10 @@ def describe_estimate(result) -> tuple[str, list[str]]:
         parts.append(f"Validation: {d(result.validation)} (all {result.n_val:,} validation "
                      f"rows after every epoch)")
     parts.append(f"Saving checkpoints: {d(result.checkpoints)} (after every epoch)")
+    if result.final_fit:
+        parts.append(f"Then the final fit: at most {d(result.final_fit)} more (the network "
+                     f"trained again on the training and validation rows, for the epochs "
+                     f"validation picks - usually far fewer than all)")
     starting = ("starting the image-decoding processes and the first steps"
                 if result.loader_workers else "the first steps")
     parts.append(f"Starting: {d(result.start_up)} ({starting})")

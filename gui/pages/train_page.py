@@ -523,6 +523,11 @@ class TrainPage(QWidget):
         best = result.fit.best_epoch
         best_text = f" Weights from the best validation epoch ({best})." if (
             self.state.project.training.restore_best and best) else ""
+        final = result.metrics.get("refit")
+        if final:
+            best_text = (f" Validation chose {final['epochs']} epochs; the final model then "
+                         f"trained for them on all {final['rows']:,} training and validation "
+                         f"rows.")
         retries = result.metrics.get("oom_retries") or []
         oom_text = (f" It ran out of memory and went on with batches of "
                     f"{retries[-1]['to']}." if retries else "")

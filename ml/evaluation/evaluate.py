@@ -78,20 +78,26 @@ class Evaluation:
         return self.rows_note or split_rows_note(self.source, self.n, self.unit)
 
 
-def split_rows_note(source: str, n: int, unit: str = "rows") -> str:
+def split_rows_note(source: str, n: int, unit: str = "rows", refitted: bool = False) -> str:
     """What *n* rows of a run's own split *source* (``test split``, ``validation split``)
-    were used for; for any other source, just how many there are."""
+    were used for (*refitted*: the final fit trained on the validation rows too); for any
+    other source, just how many there are."""
     if source == "test split":
         return f"{n:,} {unit} never used for training or to pick the best epoch"
+    if source == "validation split" and refitted:
+        return (f"{n:,} {unit} used to pick the number of epochs and then, in the final fit, "
+                f"to train the model, so these scores are optimistic")
     if source == "validation split":
         return (f"{n:,} {unit} not trained on, but used to pick the best epoch, so the scores "
                 f"flatter the model a little")
     return f"{n:,} {unit}"
 
 
-def overlap_note(n: int, overlap: dict[str, int] | None, unit: str = "rows") -> str:
+def overlap_note(n: int, overlap: dict[str, int] | None, unit: str = "rows",
+                 refitted: bool = False) -> str:
     """The rows of another file in words: how many the run trained on or picked its best epoch
-    with (from :attr:`Evaluation.overlap`), or that this could not be checked."""
+    with (from :attr:`Evaluation.overlap`; *refitted*: the final fit trained on those too),
+    or that this could not be checked."""
     if overlap is None and unit == "images":
         return f"{n:,} images; whether any were used for training is not checked for images"
     if overlap is None:
@@ -104,7 +110,8 @@ def overlap_note(n: int, overlap: dict[str, int] | None, unit: str = "rows") -> 
     if train:
         parts.append(f"{train:,} {'was' if train == 1 else 'were'} used for training")
     if val:
-        parts.append(f"{val:,} to pick the best epoch (validation)")
+        parts.append(f"{val:,} to pick the number of epochs and then to train (the final fit)"
+                     if refitted else f"{val:,} to pick the best epoch (validation)")
     unused = n - train - val
     rest = (f"; {unused:,} {'was' if unused == 1 else 'were'} never used" if unused
             else "; none was left out of training")
@@ -228,7 +235,8 @@ def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") 
         # Another file may hold the training rows themselves (it may be the training file).
         if isinstance(examples, pd.DataFrame):
             evaluation.overlap = count_overlap(run, examples)
-        evaluation.rows_note = overlap_note(evaluation.n, evaluation.overlap, evaluation.unit)
+        evaluation.rows_note = overlap_note(evaluation.n, evaluation.overlap, evaluation.unit,
+                                            run.refitted)
         return evaluation
     if split not in ("test", "val"):
         raise DataError(f"Unknown split {split!r}; use test or val.")
@@ -236,6 +244,9 @@ def evaluate_run(run: Run, data: str | Path | None = None, split: str = "test") 
     evaluation = evaluate_arrays(net, pre, x, y,
                                  "test split" if split == "test" else "validation split",
                                  examples, threshold=run.threshold)
+    if split == "val":
+        evaluation.rows_note = split_rows_note(evaluation.source, evaluation.n, evaluation.unit,
+                                               run.refitted)
     if split == "test":
         from . import yardstick
 

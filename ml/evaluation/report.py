@@ -519,6 +519,7 @@ def _add_training(report: Report, run: Run) -> None:
     history = run.history
     metric = "accuracy" if task == "classification" else "mae"
     best = run.metrics.get("best_epoch") or info.get("best_epoch")
+    final = run.metrics.get("refit") if run.refitted else None
     if history:
         loss = {"training": [(h["epoch"], h["loss"]) for h in history if "loss" in h]}
         if any("val_loss" in h for h in history):
@@ -533,7 +534,14 @@ def _add_training(report: Report, run: Run) -> None:
             score, "Accuracy" if metric == "accuracy" else "Typical error (MAE)", "epoch", best)
         text = (_img("loss.png", "metric.png") + f"<p>{len(history)} epochs (passes over the "
                 f"training data)" + (f"; the weights of epoch {best} were kept (best on "
-                                     f"validation, green line)" if best else "") + ".</p>")
+                                     f"validation, green line)" if best and not final
+                                     else "") + ".</p>")
+        if final:
+            text += (f"<p>Final fit: validation chose {int(final['epochs'])} epochs, and the "
+                     f"same network was then trained again from its start for that many on "
+                     f"all {int(final['rows']):,} training and validation rows together, so "
+                     f"the final model learnt from every row but the test rows. The curves "
+                     f"above are the first fit's.</p>")
         found = overfitting(history)  # the same reading the Train page shows under its curves
         if found is not None:
             report.numbers["overfitting"] = found["message"]

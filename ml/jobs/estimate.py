@@ -17,6 +17,7 @@ from ..models.spec import build_model
 from ..runs.project import Project
 from ..training.estimate import RunEstimate, estimate_fit, estimate_probe
 from ..training.trainer import loss_for
+from . import refit
 from .training import balanced_class_weights
 
 
@@ -81,12 +82,19 @@ def estimate_project(project: Project, dataset: Dataset | None = None, *,
     if project.training.class_weights == "balanced" and task == "classification":
         weights = balanced_class_weights(prepared.y["train"], pre.n_outputs)
     fit = estimate_probe if mode == "probe" else estimate_fit
-    return fit(net, task, project.training, prepared.x["train"], prepared.y["train"],
-               prepared.x["val"], prepared.y["val"], augment=augment,
-               class_weights=weights, target_scale=pre.target_std,
-               n_test=len(prepared.y["test"]),
-               checkpoint_dir=runs_dir or project.runs_dir(), should_stop=should_stop,
-               seconds_preparing=preparing)
+    result = fit(net, task, project.training, prepared.x["train"], prepared.y["train"],
+                 prepared.x["val"], prepared.y["val"], augment=augment,
+                 class_weights=weights, target_scale=pre.target_std,
+                 n_test=len(prepared.y["test"]),
+                 checkpoint_dir=runs_dir or project.runs_dir(), should_stop=should_stop,
+                 seconds_preparing=preparing)
+    if refit.applies(project, prepared, grouped=False,
+                     from_scratch=not (net.has_backbone or project.model.init_from)):
+        # At most every epoch again, on the validation rows too; validation usually picks
+        # an earlier epoch, so this is an upper bound, kept apart from the total.
+        rows = (result.n_train + result.n_val) / max(1, result.n_train)
+        result.final_fit = (result.train_steps + result.loading + result.checkpoints) * rows
+    return result
 
 
 def _backbone(project: Project):

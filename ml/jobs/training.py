@@ -25,7 +25,14 @@ from ..models import backbones
 from ..models.presets import build_spec
 from ..models.spec import TrainDeskNet, build_model
 from ..models.tabular import fit_to_inputs
-from ..runs.folder import RunFolder, config_dict, data_fingerprint, now_iso, project_from_config
+from ..runs.folder import (
+    REFIT_CHECKPOINT,
+    RunFolder,
+    config_dict,
+    data_fingerprint,
+    now_iso,
+    project_from_config,
+)
 from ..runs.project import Project, RunRecord
 from ..system.device import describe_device, select_device
 from ..system.resources import traindesk_home
@@ -34,6 +41,7 @@ from ..training.callbacks import Callback, FreezeLoaded
 from ..training.checkpoint import RunWriter
 from ..training.trainer import FitResult, Trainer, loss_for
 from ..training.transfer import body_names
+from . import refit
 
 
 @dataclass
@@ -136,6 +144,8 @@ class TrainingJob:
         self.out_of_memory: OutOfMemory | None = None
         #: Automatic retries after out-of-memory: ``{"epoch", "from", "to"}`` each.
         self.oom_retries: list[dict] = []
+        #: The finished final fit (``run.json``'s ``refit``; see :mod:`ml.jobs.refit`).
+        self.refit: dict | None = None
 
     # -- resuming -------------------------------------------------------------------------------
     @classmethod
@@ -219,6 +229,7 @@ class TrainingJob:
         classic = self._start_yardstick(setup, main)
         try:
             fit, net = self._train(setup, folder, checkpoint, transfer, run_info, main, say)
+            fit, net = self._final_fit(setup, folder, fit, net, main, say)
             if backbones.is_lora(net):
                 if main:
                     folder.save_adapter(*backbones.lora_state(net))
@@ -438,7 +449,7 @@ class TrainingJob:
         while True:
             history = list(checkpoint["history"]) if checkpoint is not None else []
             writers = [RunWriter(folder, history), *self.callbacks] if main else []
-            trainer = Trainer(net, prepared.task, project.training,
+            trainer = Trainer(net, prepared.task, _first_fit_config(project, folder, checkpoint),
                               callbacks=[*extra, *writers],
                               target_scale=prepared.preprocessor.target_std,
                               device=setup.device, augment=augment, class_weights=weights)
@@ -458,6 +469,46 @@ class TrainingJob:
             if checkpoint is None:  # nothing saved yet: the same fresh start as before
                 net, _ = self._initial_net(setup.spec, prepared)
                 extra = _freeze(net, transfer, project) + _unfreeze(net, project)
+
+    def _final_fit(self, setup: _Setup, folder: RunFolder, fit: FitResult, net: TrainDeskNet,
+                   main: bool, say: Callable[[str], None]) -> tuple[FitResult, TrainDeskNet]:
+        """Train the network again on the training and validation rows for the epochs the
+        first fit's validation chose (:mod:`ml.jobs.refit`). Returns the first fit and the
+        final network; when stopped, the first fit (marked stopped) and its best network."""
+        project, prepared = self.project, setup.prepared
+        epochs = refit.refit_epochs(project, prepared, fit, grouped=bool(self.group),
+                                    from_scratch=not (net.has_backbone or project.model.init_from))
+        if not epochs:
+            return fit, net
+        x = np.concatenate([prepared.x["train"], prepared.x["val"]])
+        y = np.concatenate([prepared.y["train"], prepared.y["val"]])
+        record = {"epochs": epochs, "rows": len(y), "status": "running",
+                  "budget": project.training.epochs}
+        resume = refit.resumable(folder, epochs) if self._resume is not None else None
+        if main:
+            folder.update(refit=record)
+        say(f"Final fit: training again on all {len(y):,} training and validation rows for "
+            f"{epochs} epoch{'s' if epochs != 1 else ''} (the count validation chose), so the "
+            f"model learns from every row but the test rows ...")
+        final, _ = self._initial_net(setup.spec, prepared)  # the same start as the first fit
+        trainer = Trainer(final, prepared.task, refit.refit_config(project.training, epochs),
+                          callbacks=[refit.RefitWriter(folder, epochs, say)] if main else [],
+                          target_scale=prepared.preprocessor.target_std, device=setup.device,
+                          class_weights=_class_weights(project, prepared))
+        trainer.paused = self._pause
+        self.trainer = trainer
+        if self._stop.is_set():
+            trainer.should_stop = True
+        second = trainer.fit(x, y, resume=resume)
+        if second.stopped:
+            if main:
+                folder.update(refit={**record, "status": "stopped"})
+            return dataclasses.replace(fit, stopped=True), net
+        if main:
+            folder.update(refit={**record, "status": "done", "seconds": second.seconds})
+            folder.drop_checkpoint(REFIT_CHECKPOINT)
+        self.refit = {**record, "status": "done", "seconds": second.seconds}
+        return fit, final
 
     def _probe(self, setup: _Setup, folder: RunFolder, checkpoint: dict | None, main: bool,
                say: Callable[[str], None]):
@@ -576,14 +627,18 @@ class TrainingJob:
             "batch_size": self.project.training.batch_size,
             "oom_retries": list(self.oom_retries),
         }
+        if self.refit is not None:
+            metrics["refit"] = dict(self.refit)
         if main:
             folder.write_metrics(metrics)
             folder.update(status=status, epochs_completed=fit.epochs_completed,
                           best_epoch=fit.best_epoch)
             early = (" (early stopping: the validation loss stopped improving)"
                      if fit.early_stopped else "")
+            final = (f", then {self.refit['epochs']} on all {self.refit['rows']:,} training "
+                     f"and validation rows in {self.refit['seconds']:.1f} s" if self.refit else "")
             say(f"Training {status} after {fit.epochs_completed} epoch(s) in "
-                f"{fit.seconds:.1f} s{early}.")
+                f"{fit.seconds:.1f} s{early}{final}.")
         return RunResult(run_dir=folder.path, status=status, metrics=metrics, fit=fit,
                          evaluation=evaluation, net=net, prepared=setup.prepared,
                          model_name=setup.spec.name, group=self.group, label=self.label,
@@ -655,6 +710,17 @@ def _unfreeze(net: TrainDeskNet, project: Project) -> list[Callback]:
     from ..training.pretrained import GradualUnfreeze
 
     return [GradualUnfreeze(project.model.head_epochs)]
+
+
+def _first_fit_config(project: Project, folder: RunFolder, checkpoint: dict | None):
+    """The first fit's settings. A run that got to its final fit (then stopped or was killed)
+    had ended its first fit at the checkpoint's epoch, early stopping included: it is not
+    trained further, unless the epoch budget changed since."""
+    record = folder.info.get("refit") if checkpoint is not None else None
+    if (isinstance(record, dict) and record.get("status") in ("running", "stopped")
+            and record.get("budget") == project.training.epochs):
+        return dataclasses.replace(project.training, epochs=int(checkpoint["epoch"]))
+    return project.training
 
 
 def _refuse_finished(folder: RunFolder, epochs: int | None) -> None:

@@ -18,6 +18,7 @@
       checkpoint.pt         last completed epoch: weights and the whole training state
                             (optimizer, schedule, random states, history; weights_only)
       best.safetensors      weights of the epoch with the lowest validation loss so far
+      refit.pt              the final fit's last epoch, while it runs (see ml.jobs.refit)
       history.jsonl         one JSON line per epoch
       model.safetensors     final weights
       metrics.json          test metrics, speed, device
@@ -83,6 +84,8 @@ from .weights import load_checkpoint, load_weights, save_checkpoint, save_weight
 CHECK_ROWS, CHECK_BYTES = 1000, 20_000_000
 #: The files that hold tensors, each checked against its checksum when read.
 WEIGHT_FILES = ("model.safetensors", "best.safetensors", "checkpoint.pt")
+#: The final fit's checkpoint (:mod:`ml.jobs.refit`): there only while it runs.
+REFIT_CHECKPOINT = "refit.pt"
 #: A LoRA run's adapters, kept beside the merged weights (optional files).
 LORA_WEIGHTS, LORA_SETTINGS = "lora_adapter.safetensors", "lora_adapter.json"
 #: ``measured.json``'s format name (the file is optional: a run from before it has none).
@@ -355,8 +358,15 @@ class RunFolder:
         """``history.jsonl``: one JSON line per completed epoch."""
         atomic_write_text(self.path / "history.jsonl", "\n".join(lines) + "\n", error=RunError)
 
-    def save_checkpoint(self, state: dict) -> None:
-        save_checkpoint(self.path / "checkpoint.pt", state)
+    def save_checkpoint(self, state: dict, name: str = "checkpoint.pt") -> None:
+        save_checkpoint(self.path / name, state)
+
+    def drop_checkpoint(self, name: str) -> None:
+        """Remove checkpoint *name* once what it was for is done (a finished final fit)."""
+        try:
+            (self.path / name).unlink(missing_ok=True)
+        except OSError:
+            pass  # a stale file only costs room: the run itself is written
 
     def save_weights(self, net: torch.nn.Module | dict, name: str = "model.safetensors") -> None:
         save_weights(self.path, net, name)
@@ -404,9 +414,10 @@ class RunFolder:
         # Only a folder from before checksums (version 1) may hold tensors without one.
         return bool(self._pending and self._pending.get("trust_unchecked"))
 
-    def load_checkpoint(self) -> dict | None:
-        """The last epoch's checkpoint, checked; ``None`` if there is none yet."""
-        path = self.path / "checkpoint.pt"
+    def load_checkpoint(self, name: str = "checkpoint.pt") -> dict | None:
+        """The last epoch's checkpoint (or checkpoint *name*), checked; ``None`` if there is
+        none yet."""
+        path = self.path / name
         if not path.is_file():
             return None
         return load_checkpoint(path, require_digest=not self._trust_unchecked)
@@ -552,6 +563,13 @@ class Run:
     @property
     def task(self) -> str:
         return self.preprocessor.task
+
+    @property
+    def refitted(self) -> bool:
+        """Whether the final weights were trained on the validation rows too (a finished final
+        fit, :mod:`ml.jobs.refit`)."""
+        refit = self.info.get("refit")
+        return isinstance(refit, dict) and refit.get("status") == "done"
 
     @property
     def has_model(self) -> bool:

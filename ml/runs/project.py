@@ -43,6 +43,7 @@ PRESETS = ("auto", "tabm", "linear", "mlp_small", "mlp", "mlp_large", "mlp_bn", 
            "resnet", "text", "rnn", "transformer")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "leaky_relu", "sigmoid")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+REFIT_CHOICES = ("auto", "on", "off")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
 LOSSES = ("auto", "cross_entropy", "bce", "mse", "huber")
 IMAGE_LOADING = ("auto", "memory", "stream")
@@ -307,8 +308,15 @@ class TrainingConfig:
     #: Fit a classic model (gradient boosting, TF-IDF + logistic regression) beside a table
     #: or text run and compare it on the same test rows (:mod:`ml.evaluation.yardstick`).
     yardstick: bool = True
+    #: Train again on the training and validation rows for the best epoch's count once
+    #: validation has chosen it (:mod:`ml.jobs.refit`): ``auto`` (under 20,000 training
+    #: rows), ``on`` or ``off``.
+    refit: str = "auto"
 
     def validate(self) -> None:
+        if self.refit not in REFIT_CHOICES:
+            raise TrainDeskError(f"Unknown final-fit choice {self.refit!r}; use auto, on or "
+                                 f"off.")
         if self.class_weights not in CLASS_WEIGHTS:
             raise TrainDeskError(f"Unknown class weighting {self.class_weights!r}; use none or "
                                  f"balanced.")

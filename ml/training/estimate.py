@@ -102,6 +102,10 @@ class RunEstimate:
     #: A linear probe: the frozen backbone's one pass over the training and validation rows
     #: (before the head's epochs; cached, so a second run on the same data skips it).
     features: float = 0.0
+    #: The final fit on the training and validation rows (:mod:`ml.jobs.refit`) at its
+    #: longest (every epoch again); 0 when the run has none. Not part of the total: it trains
+    #: the epochs validation picks, usually far fewer.
+    final_fit: float = 0.0
 
     @property
     def seconds_total(self) -> float:

@@ -238,7 +238,8 @@ def test_the_estimate_shows_where_the_time_goes_and_can_be_cancelled(qtbot, wind
     details = page.estimate_details.text()
     assert not page.estimate_details.isHidden()
     for words in ("Training steps:", "Loading the batches:", "Validation:",
-                  "Saving checkpoints:", "Starting:", "preparing the data"):
+                  "Saving checkpoints:", "Starting:", "preparing the data",
+                  "Then the final fit: at most"):
         assert words in details, words
     assert "after every epoch" in details and " s" in details
 

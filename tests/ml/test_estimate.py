@@ -69,6 +69,10 @@ def test_estimate_of_a_table_matches_a_real_run(tmp_path):
                       training=TrainingConfig(epochs=150, batch_size=8, seed=0, device="cpu"))
     estimate = _check(project, tmp_path)
     assert estimate.checkpoints > 0 and estimate.validation > 0
+    # The final fit (training + validation rows) is bounded apart from the total it matched.
+    rows = (estimate.n_train + estimate.n_val) / estimate.n_train
+    assert estimate.final_fit == pytest.approx(
+        (estimate.train_steps + estimate.loading + estimate.checkpoints) * rows)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".estimate")]
 
 

@@ -33,7 +33,10 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("overlap")
     _table(200, 0).to_csv(tmp / "train.csv", index=False)
     project = Project(data=DataConfig(source=str(tmp / "train.csv"), target="label"),
-                      model=ModelConfig(preset="mlp_small"), training=TrainingConfig(epochs=2))
+                      model=ModelConfig(preset="mlp_small"),
+                      # The first fit's model: its validation rows were never trained on (the
+                      # final fit's wording is tested in test_refit.py).
+                      training=TrainingConfig(epochs=2, refit="off"))
     run = load_run(TrainingJob(project, run_dir=tmp / "run").run().run_dir)
     return tmp, run
 
