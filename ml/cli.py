@@ -123,7 +123,7 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
                         "regression) that a table or text run is compared with")
     p.add_argument("--refit", choices=["auto", "on", "off"],
                    help="train again on the training and validation rows for the epochs "
-                        "validation chose (auto: tables and text under 20,000 training rows)")
+                        "validation chose (auto: tables under 20,000 training rows; on: text too)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
 
 

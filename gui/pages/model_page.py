@@ -1156,7 +1156,7 @@ def _refit_combo() -> QComboBox:
     """The final-fit choice (``TrainingConfig.refit``)."""
     combo = QComboBox()
     combo.setObjectName("refitCombo")
-    combo.addItem("Automatic (under 20,000 training rows)", "auto")
+    combo.addItem("Automatic (tables under 20,000 training rows)", "auto")
     combo.addItem("Always", "on")
     combo.addItem("Never", "off")
     combo.setToolTip("After training, train the same network again on the training and "

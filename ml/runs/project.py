@@ -309,8 +309,8 @@ class TrainingConfig:
     #: or text run and compare it on the same test rows (:mod:`ml.evaluation.yardstick`).
     yardstick: bool = True
     #: Train again on the training and validation rows for the best epoch's count once
-    #: validation has chosen it (:mod:`ml.jobs.refit`): ``auto`` (under 20,000 training
-    #: rows), ``on`` or ``off``.
+    #: validation has chosen it (:mod:`ml.jobs.refit`): ``auto`` (tables under 20,000 training
+    #: rows), ``on`` (text too) or ``off``.
     refit: str = "auto"
 
     def validate(self) -> None:

@@ -13,11 +13,12 @@ import torch
 
 from ml.errors import TrainDeskError
 from ml.evaluation.evaluate import evaluate_run
+from ml.evaluation.report import build_report
 from ml.jobs import refit
 from ml.jobs.training import TrainingJob
 from ml.runs.folder import REFIT_CHECKPOINT, load_run
 from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
-from tests.conftest import run_cli
+from tests.conftest import run_cli, write_reviews
 
 
 def _table(path, n=200):
@@ -55,6 +56,9 @@ def test_the_final_model_is_trained_on_training_and_validation_rows(tmp_path):
     assert evaluate_run(run).metrics["r2"] == pytest.approx(result.metrics["test"]["r2"])
     # The validation rows were trained on now: their evaluation says so.
     assert "final fit" in evaluate_run(run, split="val").rows_text
+    training = next(x for x in build_report(run).sections if x.title == "Training")
+    assert f"Final fit: validation chose {final['epochs']} epochs" in training.body
+    assert "were kept" not in training.body  # the best epoch's weights are not the model
     whole = evaluate_run(run, tmp_path / "t.csv")
     assert (f"{len(split['val'])} to pick the number of epochs and then to train (the final "
             f"fit), so these scores are optimistic") in whole.rows_text
@@ -77,6 +81,19 @@ def test_off_and_runs_it_does_not_belong_to_keep_the_first_fit(tmp_path, monkeyp
 
 
 EARLY = {"epochs": 60, "lr": 0.02, "early_stopping": True, "patience": 2}
+
+
+def test_text_refits_only_when_switched_on(tmp_path):
+    """Automatic leaves text alone: on bench_quality's texts the final fit lost accuracy."""
+    source = str(write_reviews(tmp_path / "reviews.csv"))
+
+    def run(choice):
+        project = Project(data=DataConfig(source=source, target="sentiment"),
+                          training=TrainingConfig(epochs=3, refit=choice))
+        return TrainingJob(project, runs_dir=tmp_path / choice).run().metrics
+
+    assert "refit" not in run("auto")
+    assert run("on")["refit"]["status"] == "done"
 
 
 @pytest.mark.parametrize("settings", [{}, EARLY], ids=["all epochs", "early stopping"])
