@@ -3,6 +3,7 @@ settings as a run builds them, then :func:`ml.training.estimate.estimate_fit`.""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,7 +94,8 @@ def estimate_project(project: Project, dataset: Dataset | None = None, *,
         # At most every epoch again, on the validation rows too; validation usually picks
         # an earlier epoch, so this is an upper bound, kept apart from the total.
         rows = (result.n_train + result.n_val) / max(1, result.n_train)
-        result.final_fit = (result.train_steps + result.loading + result.checkpoints) * rows
+        result = dataclasses.replace(
+            result, final_fit=(result.train_steps + result.loading + result.checkpoints) * rows)
     return result
 
 

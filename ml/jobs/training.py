@@ -904,3 +904,5 @@ def apply_suggestions(project: Project, dataset: Dataset,
     project.model = model
     project.training.batch_size = schedule["batch_size"]
     project.training.epochs = schedule["epochs"]
+    project.training.early_stopping = bool(schedule.get("early_stopping", False))
+    project.training.patience = int(schedule.get("patience", project.training.patience))

@@ -382,6 +382,10 @@ def pair_buckets(vocab: int) -> int:
     return int(min(1 << 16, max(1 << 8, 1 << max(0, int(2 * vocab - 1).bit_length()))))
 
 
+#: What a suggested table schedule under 20,000 rows adds (TabM's patience, Gorishniy et al.).
+TABLE_EARLY_STOPPING = {"early_stopping": True, "patience": 16}
+
+
 def suggest_settings(n_train: int, input_shape: InputSpec | Sequence[int]
                      ) -> tuple[ModelConfig, dict]:
     """A sensible model and training schedule for *n_train* rows of inputs shaped *input_shape*.
@@ -389,7 +393,8 @@ def suggest_settings(n_train: int, input_shape: InputSpec | Sequence[int]
     Tables get the TabM-style ensemble (small and regularised for a few hundred rows, with many
     epochs of few steps); images get the CNN; big data gets bigger batches and fewer epochs.
     Returns the model config and a dict of :class:`~ml.runs.project.TrainingConfig` fields
-    (``batch_size``, ``epochs``).
+    (``batch_size``, ``epochs``; for tables under 20,000 rows ``early_stopping`` and
+    ``patience`` too).
     """
     def epochs_for(target_steps: int, batch: int, lo: int, hi: int) -> int:
         steps = max(1, -(-n_train // batch))
@@ -408,13 +413,18 @@ def suggest_settings(n_train: int, input_shape: InputSpec | Sequence[int]
         return model, {"batch_size": batch, "epochs": epochs_for(1500, batch, 5, 60)}
     # Tables: TabM-style (number embeddings, an ensemble of MLPs sharing their layers), which
     # beat gradient boosting on bench_quality's 12 tables where the plain MLP trailed it on two.
+    # Under 20,000 rows the budget is twice what most runs need, and early stopping ends them
+    # soon after validation peaks: classification peaks early, some regressions improve to
+    # the end (docs/benchmarks.md, "Early stopping").
     if n_train < 1000:
         model = ModelConfig(preset="tabm", hidden=[64, 64], dropout=0.2, ensemble=TABM_MEMBERS)
-        return model, {"batch_size": 32, "epochs": epochs_for(1500, 32, 20, 200)}
+        return model, {"batch_size": 32, "epochs": 2 * epochs_for(1500, 32, 20, 200),
+                       **TABLE_EARLY_STOPPING}
     if n_train < 20_000:
         model = ModelConfig(preset="tabm", hidden=[128, 128], dropout=0.1,
                             ensemble=TABM_MEMBERS)
-        return model, {"batch_size": 64, "epochs": epochs_for(3000, 64, 10, 100)}
+        return model, {"batch_size": 64, "epochs": 2 * epochs_for(3000, 64, 10, 100),
+                       **TABLE_EARLY_STOPPING}
     model = ModelConfig(preset="tabm", hidden=[128, 128], dropout=0.1, ensemble=TABM_MEMBERS)
     return model, {"batch_size": 256, "epochs": epochs_for(5000, 256, 5, 30)}
 

@@ -75,7 +75,11 @@ def test_suggestions_fit_the_data_size():
     small, sched = suggest_settings(100, (4,))
     assert small.preset == "tabm" and sched["epochs"] >= 50
     assert small.ensemble == 4 and small.hidden == [64, 64] and small.dropout == 0.2
+    # Tables under 20,000 rows: a generous budget that early stopping ends after the peak.
+    assert sched["early_stopping"] and sched["patience"] == 16
+    assert suggest_settings(5000, (4,))[1]["epochs"] == 2 * 38  # 3,000 steps of 64 rows, x2
     image, sched = suggest_settings(5000, (1, 28, 28))
-    assert image.preset == "cnn"
+    assert image.preset == "cnn" and "early_stopping" not in sched
     big, sched = suggest_settings(1_000_000, (20,))
     assert sched["batch_size"] >= 256 and sched["epochs"] <= 30
+    assert "early_stopping" not in sched  # the 60-second budget of issue 21 holds for it
