@@ -198,6 +198,69 @@ def make_tiny_vit(folder: Path, size: int = 32) -> Path:
     return folder
 
 
+# -- tiny causal language models (issue 22) --------------------------------------------------------
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+                 "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+                 "{% endif %}")
+CHAT_TEXTS = ("hello there, how are you?", "I am fine, thank you.", "What is two plus two?",
+              "Four.", "Name a colour.", "Blue.", "What is the capital of France?", "Paris.")
+
+
+def make_chat_tokenizer(folder: Path | None = None):
+    """A byte-level BPE tokenizer trained here on :data:`CHAT_TEXTS` (300 ids), with a
+    ChatML-style template; saved to *folder* when given. No download."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(list(CHAT_TEXTS) * 10, trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<unk>", "<|im_start|>", "<|im_end|>", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", unk_token="<unk>",
+                                 pad_token="<eos>")
+    hf.chat_template = CHAT_TEMPLATE
+    if folder is not None:
+        hf.save_pretrained(str(folder))
+    return hf
+
+
+def make_tiny_causal_lm(folder: Path, kind: str = "llama") -> Path:
+    """A Llama- or GPT-2-style causal LM of a few hundred thousand parameters, random weights
+    (seed 0) in safetensors, with :func:`make_chat_tokenizer`'s tokenizer."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = make_chat_tokenizer(folder)
+    ids = {"vocab_size": len(tokenizer), "eos_token_id": tokenizer.eos_token_id,
+           "pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.eos_token_id}
+    torch.manual_seed(0)
+    if kind == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=128,
+                                           **ids))
+    else:
+        model = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128,
+                                             num_hidden_layers=2, num_attention_heads=4,
+                                             num_key_value_heads=2, max_position_embeddings=128,
+                                             **ids))
+    model.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny_llama") / "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> Path:
+    return make_tiny_causal_lm(tmp_path_factory.mktemp("tiny_gpt2") / "tiny-gpt2", "gpt2")
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert") / "tiny-bert")

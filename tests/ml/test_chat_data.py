@@ -5,37 +5,18 @@ tokens only, packed whole, and checked for what a user should know before traini
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from ml.data.chat import IGNORE, encode_examples, health, pack, read_chat, render
 from ml.errors import DataError
-
-TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-            "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+from tests.conftest import make_chat_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    """A byte-level BPE tokenizer trained here, with a ChatML-style template: no download."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    texts = ["hello there, how are you?", "I am fine, thank you.", "What is two plus two?",
-             "Four.", "Name a colour.", "Blue."] * 10
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<unk>", "<|im_start|>", "<|im_end|>", "<eos>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", unk_token="<unk>",
-                                 pad_token="<eos>")
-    hf.chat_template = TEMPLATE
-    return hf
+    return make_chat_tokenizer()
 
 
 def _lines(path, records):
