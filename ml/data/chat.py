@@ -265,10 +265,11 @@ def encode_examples(data: ChatData, tokenizer: Any, max_length: int) -> Encoded:
     return Encoded(ids, labels, lengths, int(max_length))
 
 
-def pack(encoded: Encoded, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+def pack(encoded: Encoded, pad_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows of ``max_length`` tokens holding whole examples, several to a row where they fit
-    (first fit, longest first), padded with *pad_id*: ``(input_ids, labels)``, int64. Padding
-    is never counted; an example is never split across rows."""
+    (first fit, longest first), padded with *pad_id*: ``(input_ids, labels, attention)``,
+    int64, attention 1 on every token and 0 on padding. Padding is never counted; an example
+    is never split across rows."""
     n = encoded.max_length
     order = sorted(range(len(encoded.input_ids)), key=lambda i: -len(encoded.input_ids[i]))
     rows: list[list[int]] = []
@@ -284,6 +285,7 @@ def pack(encoded: Encoded, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
         room[slot] -= size
     x = np.full((len(rows), n), pad_id, dtype=np.int64)
     y = np.full((len(rows), n), IGNORE, dtype=np.int64)
+    attention = np.zeros((len(rows), n), dtype=np.int64)
     for r, members in enumerate(rows):
         at = 0
         for i in sorted(members):  # file order inside a row
@@ -291,7 +293,8 @@ def pack(encoded: Encoded, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
             x[r, at:at + size] = encoded.input_ids[i]
             y[r, at:at + size] = encoded.labels[i]
             at += size
-    return x, y
+        attention[r, :at] = 1
+    return x, y, attention
 
 
 # -- health ---------------------------------------------------------------------------------------

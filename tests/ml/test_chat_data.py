@@ -96,13 +96,14 @@ def test_examples_are_cut_packed_whole_and_checked(tokenizer, tmp_path):
     encoded = encode_examples(data, tokenizer, max_length=64)
     length = len(render(tokenizer, short)[0])
     assert encoded.lengths[:3] == [length] * 3 and encoded.n_cut == (encoded.lengths[3] > 64)
-    x, y = pack(encoded, tokenizer.pad_token_id)
+    x, y, attention = pack(encoded, tokenizer.pad_token_id)
     assert x.shape[1] == 64 and x.dtype == np.int64
     assert len(x) < 4  # short examples share rows
     # Every example's tokens are in the rows exactly once, whole; padding is never counted.
     assert int((y != IGNORE).sum()) == sum(sum(v != IGNORE for v in lab)
                                            for lab in encoded.labels)
-    assert not ((x == tokenizer.pad_token_id) & (y != IGNORE)).any()
+    assert not ((attention == 0) & (y != IGNORE)).any()
+    assert int(attention.sum()) == sum(len(ids) for ids in encoded.input_ids)
     found = health(data, encoded)
     assert found["examples"] == 4 and found["duplicates"] == 2 and found["empty_turns"] == 0
     assert sum(found["histogram"]["counts"]) == 4
