@@ -108,7 +108,9 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (0: off)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
-                   help="stop when the validation loss has not improved for PATIENCE epochs")
+                   help="stop when the validation loss has not improved for PATIENCE epochs "
+                        "(0: train every epoch; tables under 20,000 rows stop early after 16 "
+                        "by default)")
     p.add_argument("--min-delta", type=float, help="early stopping: the least improvement that "
                                                    "counts")
     p.add_argument("--monitor", choices=["val_loss", "val_metric"],
@@ -644,8 +646,9 @@ def _apply_training_args(project, args) -> None:
     if args.nesterov:
         project.training.nesterov = True
     if args.early_stopping is not None:
-        project.training.early_stopping = True
-        project.training.patience = args.early_stopping
+        project.training.early_stopping = args.early_stopping > 0
+        if args.early_stopping > 0:
+            project.training.patience = args.early_stopping
     if args.min_delta is not None:
         project.training.min_delta = args.min_delta
     if args.monitor:

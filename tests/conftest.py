@@ -64,6 +64,17 @@ def no_yardstick(request, monkeypatch):
         monkeypatch.setenv(yardstick.OFF_VARIABLE, "1")
 
 
+@pytest.fixture(autouse=True)
+def no_final_fit(request, monkeypatch):
+    """In-process runs end without the final fit (ml.jobs.refit): it would add a second fit to
+    each of the suite's hundreds of small table runs. Tests marked ``refit`` keep it, and the
+    ``main.py`` subprocesses, which run as a user's do, always have it."""
+    if "refit" not in request.keywords:
+        from ml.jobs import refit
+
+        monkeypatch.setattr(refit, "applies", lambda *args, **kwargs: False)
+
+
 @pytest.fixture
 def mixed_csv(tmp_path) -> Path:
     """A small CSV with numeric, categorical and boolean features, missing cells and a label."""

@@ -1,6 +1,7 @@
 """The final fit from the app: on by default for a table, said in the Train banner and the
 report, and switched off on the Model page's Training tab."""
 
+import pytest
 from PySide6.QtCore import Qt
 
 from ml.runs.folder import load_run
@@ -14,6 +15,7 @@ def train(qtbot, window, epochs: int) -> None:
     qtbot.waitUntil(lambda: not window.train_page.is_training(), timeout=180_000)
 
 
+@pytest.mark.refit
 def test_a_table_run_ends_with_a_final_fit_unless_switched_off(qtbot, window, user):
     load_sample(qtbot, window, "iris")
     combo = window.model_page.refit_combo

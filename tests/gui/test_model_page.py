@@ -1,3 +1,5 @@
+import pytest
+
 from tests.gui.conftest import load_sample
 
 
@@ -222,6 +224,7 @@ def test_training_settings_schedule_loss_and_estimate(qtbot, window):
     qtbot.waitUntil(lambda: "per epoch" in page.estimate_label.text(), timeout=60_000)
 
 
+@pytest.mark.refit
 def test_the_estimate_shows_where_the_time_goes_and_can_be_cancelled(qtbot, window):
     load_sample(qtbot, window, "iris")
     page = window.model_page
@@ -330,7 +333,10 @@ def test_dragging_a_layer_moves_it(qtbot, window):
 def test_early_stopping_settings(qtbot, window):
     load_sample(qtbot, window, "wine")
     page, training = window.model_page, window.state.project.training
-    assert page.patience_es_spin.isHidden()
+    # The suggested schedule for a small table stops early, after 16 epochs without gain.
+    assert page.early_check.isChecked() and page.patience_es_spin.value() == 16
+    page.early_check.setChecked(False)
+    assert page.patience_es_spin.isHidden() and not training.early_stopping
     page.early_check.setChecked(True)
     assert not page.patience_es_spin.isHidden()
     page.patience_es_spin.setValue(4)

@@ -309,7 +309,8 @@ def test_an_interrupted_run_resumes_from_the_runs_tab(qtbot, window, user, tmp_p
     run_dir = tmp_path / "iris_runs" / "killed"
     child = subprocess.Popen(
         [sys.executable, str(ROOT / "main.py"), "train", "--data", "sample:iris", "--epochs",
-         "150", "--batch-size", "16", "--seed", "1", "--quiet", "--out", str(run_dir)],
+         "150", "--batch-size", "16", "--seed", "1", "--early-stopping", "0", "--quiet",
+         "--out", str(run_dir)],
         cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     qtbot.waitUntil(lambda: (run_dir / "history.jsonl").is_file() and len(
         (run_dir / "history.jsonl").read_text().splitlines()) >= 2, timeout=60_000)

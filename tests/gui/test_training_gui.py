@@ -158,6 +158,7 @@ def test_a_project_whose_data_moved_still_opens(qtbot, window, user, tmp_path, m
 def test_resume_continues_a_stopped_run_to_the_end(qtbot, window, user):
     load_sample(qtbot, window, "iris")
     window.model_page.epochs_spin.setValue(300)
+    window.model_page.early_check.setChecked(False)  # every epoch: it stops at 250, not early
     start(qtbot, window)
     page = window.train_page
     assert not page.resume_button.isEnabled()

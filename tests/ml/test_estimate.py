@@ -63,6 +63,7 @@ def _check(project: Project, tmp_path):
     return estimate
 
 
+@pytest.mark.refit
 def test_estimate_of_a_table_matches_a_real_run(tmp_path):
     project = Project(data=DataConfig(source="sample:iris"),
                       model=ModelConfig(preset="mlp", hidden=[16]),

@@ -20,6 +20,8 @@ from ml.runs.folder import REFIT_CHECKPOINT, load_run
 from ml.runs.project import DataConfig, ModelConfig, Project, TrainingConfig
 from tests.conftest import run_cli, write_reviews
 
+pytestmark = pytest.mark.refit
+
 
 def _table(path, n=200):
     rng = np.random.default_rng(3)
@@ -155,7 +157,11 @@ def test_the_cli_says_so_and_can_switch_it_off(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "final fit: " in done.stdout
     done = run_cli("train", "--data", data, "--target", "y", "--epochs", "4", "--refit", "off",
-                   "--out", str(tmp_path / "off"))
+                   "--early-stopping", "0", "--out", str(tmp_path / "off"))
     assert done.returncode == 0, done.stderr
     assert "final fit" not in done.stdout
+    # The suggested early stopping is on for this small table; 0 switched it off.
+    on = json.loads((tmp_path / "on" / "config.json").read_text())["training"]
+    off = json.loads((tmp_path / "off" / "config.json").read_text())["training"]
+    assert on["early_stopping"] and on["patience"] == 16 and not off["early_stopping"]
     assert "refit" not in json.loads((tmp_path / "off" / "metrics.json").read_text())
