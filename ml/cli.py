@@ -108,9 +108,8 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (0: off)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
-                   help="stop when the validation loss has not improved for PATIENCE epochs "
-                        "(0: train every epoch; tables under 20,000 rows stop early after 16 "
-                        "by default)")
+                   help="stop after PATIENCE epochs without a better validation loss (0: "
+                        "every epoch; small tables: 16 by default)")
     p.add_argument("--min-delta", type=float, help="early stopping: the least improvement that "
                                                    "counts")
     p.add_argument("--monitor", choices=["val_loss", "val_metric"],
