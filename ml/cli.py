@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import cli_lm
 from .errors import TrainDeskError
 from .runs.project import LOSSES, OPTIMIZERS, PRESETS, SCHEDULES
 from .training.callbacks import Callback
@@ -70,8 +71,10 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-length", type=int, help="text: tokens kept per example")
     p.add_argument("--class-weights", choices=["none", "balanced"],
                    help="weight classes by their rarity in the loss")
-    p.add_argument("--task", choices=["classification", "regression"],
-                   help="override the task detected from the target")
+    p.add_argument("--task", choices=["classification", "regression", "causal-lm"],
+                   help="override the task detected from the target; causal-lm: fine-tune "
+                        "the language model in --backbone on the chat, instruction or text "
+                        "examples in --data")
     p.add_argument("--model", choices=list(PRESETS),
                    help="the network preset (see `models`)")
     p.add_argument("--model-spec", metavar="FILE",
@@ -85,9 +88,10 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", metavar="NAME_OR_FOLDER",
                    help="start from a pretrained backbone: efficientnet_lite0 (images), minilm "
                         "(text), or a local Hugging Face model folder (see `models`)")
-    p.add_argument("--mode", choices=["probe", "finetune", "lora"],
+    p.add_argument("--mode", choices=["probe", "finetune", "lora", "full"],
                    help="with --backbone: linear probe (frozen, cached features), fine-tune "
-                        "(head first, then gradual unfreezing; the default) or LoRA adapters")
+                        "(head first, then gradual unfreezing; the default) or LoRA adapters; "
+                        "causal-lm: lora (the default) or full (every weight)")
     p.add_argument("--head-epochs", type=int,
                    help="fine-tuning: epochs that train only the new head first (default 1)")
     p.add_argument("--lora-rank", type=int, help="LoRA: the adapters' rank (default 8)")
@@ -140,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_commands(sub)
     sub.add_parser("gpu", help="why is my GPU not used? what PyTorch sees here, and what to do")
     _add_export_and_shrink(sub)
+    cli_lm.add_generate(sub)
     return parser
 
 
@@ -171,6 +176,7 @@ def _add_train_and_search(sub) -> None:
     p.add_argument("--find-lr-only", action="store_true",
                    help="run the learning-rate test, print its curve and proposed rate, and "
                         "stop (no run is made)")
+    cli_lm.add_train_args(p)
 
     p = sub.add_parser("search", help="hyperparameter search (Optuna): trials are ordinary runs")
     _add_project_args(p)
@@ -233,11 +239,13 @@ def _add_export_and_shrink(sub) -> None:
     p = sub.add_parser("export", help="export a run's model and check it")
     p.add_argument("run_dir")
     p.add_argument("--format", required=True,
-                   choices=["onnx", "pt2", "safetensors", "package", "report"],
+                   choices=["onnx", "pt2", "safetensors", "package", "report", "hf",
+                            "adapter"],
                    help="package: a folder (and .zip) with model.onnx, preprocessing.json, "
                         "predict.py and requirements.txt that predicts without TrainDesk; "
                         "report: an HTML report (and a PDF beside it) for people who do not "
-                        "work in machine learning")
+                        "work in machine learning; a language-model run: hf (a merged model "
+                        "folder) or adapter (its LoRA adapter, peft format)")
     p.add_argument("--out", required=True, help="the model file (a folder for package, an "
                                                 ".html file for report)")
     p.add_argument("--price-per-hour", type=float, default=1.0,
@@ -278,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                "search": _cmd_search,
                "evaluate": _cmd_evaluate, "compare": _cmd_compare,
                "predict": _cmd_predict, "export": _cmd_export,
-               "shrink": _cmd_shrink, "gpu": _cmd_gpu}[args.command]
+               "shrink": _cmd_shrink, "gpu": _cmd_gpu,
+               "generate": cli_lm.generate_answer}[args.command]
     try:
         return handler(args)
     except TrainDeskError as exc:
@@ -407,6 +416,8 @@ def _train(args) -> int:
 
     if not is_main():
         args.quiet = True  # one voice: rank 0's
+    if args.task == "causal-lm" or (args.resume and _is_language_model_run(args.resume)):
+        return cli_lm.train(args, _run_job)
     if args.resume:
         if args.project or args.data:
             raise TrainDeskError("--resume continues a run with its own settings; give no "
@@ -435,6 +446,13 @@ def _train(args) -> int:
         _record_runs(args.project, [result])
     _print_result(result)
     return EXIT_OK
+
+
+def _is_language_model_run(path: str) -> bool:
+    from .runs.folder import RunFolder
+
+    return RunFolder.is_run(Path(path).expanduser()) and RunFolder.open(
+        Path(path).expanduser()).is_language_model
 
 
 def _find_lr(args, project, dataset, say) -> bool:
@@ -972,6 +990,8 @@ def _cmd_export(args) -> int:
     from .export import export_run, inputs_for_check
     from .runs.folder import load_run
 
+    if args.format in ("hf", "adapter") or _is_language_model_run(args.run_dir):
+        return cli_lm.export(args)
     run = load_run(args.run_dir)
     if args.format == "report":  # also when the run's data is gone: it says so inside
         return _export_report(run, args)

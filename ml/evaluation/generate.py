@@ -23,9 +23,12 @@ class Sampling:
     seed: int = 0
 
 
-def prompt_ids(tokenizer, messages: list[dict] | str) -> list[int]:
+def prompt_ids(tokenizer, messages: list[dict] | str | Continue) -> list[int]:
     """The ids the model continues: *messages* (or one user turn of text) through the chat
-    template with the assistant's turn opened; plain text when the tokenizer has no template."""
+    template with the assistant's turn opened; plain text when the tokenizer has no template,
+    or when it is to be continued as it stands (:class:`Continue`)."""
+    if isinstance(messages, Continue):
+        return list(tokenizer(messages.text, add_special_tokens=False)["input_ids"])
     if isinstance(messages, str):
         if not getattr(tokenizer, "chat_template", None):
             return list(tokenizer(messages)["input_ids"])
@@ -34,9 +37,18 @@ def prompt_ids(tokenizer, messages: list[dict] | str) -> list[int]:
     return [int(i) for i in (out["input_ids"] if hasattr(out, "keys") else out)]
 
 
+@dataclass(frozen=True)
+class Continue:
+    """A text the model goes on writing, not a question to answer (a model fine-tuned on plain
+    text, for continued pretraining)."""
+
+    text: str
+
+
 def _choose(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator) -> int:
     if sampling.temperature <= 0:
         return int(logits.argmax())
+    logits = logits.cpu()  # the seeded generator lives on the CPU
     probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
     ordered, index = probs.sort(descending=True)
     keep = ordered.cumsum(0) - ordered < sampling.top_p  # always the most likely one
@@ -46,28 +58,28 @@ def _choose(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator
 
 
 @torch.no_grad()
-def generate(model, tokenizer, messages: list[dict] | str, sampling: Sampling | None = None, *,
-             on_text: Callable[[str], None] | None = None,
+def generate(model, tokenizer, messages: list[dict] | str | Continue,
+             sampling: Sampling | None = None, *, on_text: Callable[[str], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> str:
     """The model's answer to *messages*; *on_text* gets each new piece as it is generated."""
     sampling = sampling or Sampling()
     should_stop = should_stop or (lambda: False)
     generator = torch.Generator().manual_seed(int(sampling.seed))
     model.eval()
-    ids = torch.tensor([prompt_ids(tokenizer, messages)])
+    device = next(model.parameters()).device
+    ids = torch.tensor([prompt_ids(tokenizer, messages)], device=device)
     stop_ids = {tokenizer.eos_token_id} | set(_end_of_turn(tokenizer))
     past, new, said = None, [], ""
     for _ in range(int(sampling.max_new_tokens)):
         if should_stop():
             break
-        out = model(input_ids=ids if past is None else ids[:, -1:], past_key_values=past,
-                    use_cache=True)
-        past = out.past_key_values
+        out = model(input_ids=ids if past is None else ids[:, -1:], cache=past, use_cache=True)
+        past = out.cache
         token = _choose(out.logits[0, -1], sampling, generator)
         if token in stop_ids:
             break
         new.append(token)
-        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        ids = torch.cat([ids, torch.tensor([[token]], device=device)], dim=1)
         # A piece is said once its bytes make whole characters: an unfinished one decodes as
         # U+FFFD at the end, and is held back until the next token completes it.
         said = _say(said, tokenizer.decode(new, skip_special_tokens=True).rstrip("\ufffd"),

@@ -130,7 +130,9 @@ def load_causal_lm(model: CausalLM):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # its bars would interleave with our own progress
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model.path), local_files_only=True,
                                                   trust_remote_code=False)

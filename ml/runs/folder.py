@@ -41,6 +41,18 @@ Versions of the format (``version`` in run.json and config.json)
     without is refused. A version-1 folder is migrated in memory when it is opened and
     written as version 2 the next time the run is saved (see :mod:`ml.runs.migrations`).
 
+Language-model runs
+-------------------
+A run that fine-tuned a causal language model (:mod:`ml.jobs.causal`) is the same kind of folder
+with ``"kind": "causal-lm"`` in config.json (the base model's folder and fingerprint, the data
+file, the settings), ``split.npz`` (example indices), ``run.json``, ``history.jsonl`` (loss,
+validation perplexity, tokens/s and the sample answer of each epoch), ``checkpoint.pt`` (the
+trainable weights, AdamW and random states of the last epoch), ``lm_model.safetensors`` (the
+best epoch's adapters, or all weights for full fine-tuning) and ``metrics.json`` (perplexity
+before and after, the base and fine-tuned answers to the same prompts). It has no model.json
+or preprocessing: it answers through ``main.py generate`` and exports as a model folder or an
+adapter, and :meth:`RunFolder.load` refuses it with a sentence saying so.
+
 The decision threshold
 ----------------------
 A two-class model says its second class from a probability of :attr:`Run.threshold` on. The
@@ -83,11 +95,15 @@ from .weights import load_checkpoint, load_weights, save_checkpoint, save_weight
 #: Test inputs kept in the run folder to check exports: at most this many rows and bytes.
 CHECK_ROWS, CHECK_BYTES = 1000, 20_000_000
 #: The files that hold tensors, each checked against its checksum when read.
-WEIGHT_FILES = ("model.safetensors", "best.safetensors", "checkpoint.pt")
+WEIGHT_FILES = ("model.safetensors", "best.safetensors", "checkpoint.pt",
+                "lm_model.safetensors")
 #: The final fit's checkpoint (:mod:`ml.jobs.refit`): there only while it runs.
 REFIT_CHECKPOINT = "refit.pt"
 #: A LoRA run's adapters, kept beside the merged weights (optional files).
 LORA_WEIGHTS, LORA_SETTINGS = "lora_adapter.safetensors", "lora_adapter.json"
+#: A language-model run (``kind`` in config.json, see the module docstring) and its fine-tuned
+#: weights: the LoRA adapters, or every weight after full fine-tuning.
+LM_KIND, LM_WEIGHTS = "causal-lm", "lm_model.safetensors"
 #: ``measured.json``'s format name (the file is optional: a run from before it has none).
 MEASURED_FORMAT = "traindesk-run-measured"
 #: The longest human name a run may have (it heads table columns).
@@ -261,8 +277,14 @@ class RunFolder:
         return config
 
     @property
+    def is_language_model(self) -> bool:
+        """Whether the run fine-tuned a causal language model (see the module docstring)."""
+        return self._config.get("kind") == LM_KIND
+
+    @property
     def has_model(self) -> bool:
-        return (self.path / "model.safetensors").is_file()
+        name = LM_WEIGHTS if self.is_language_model else "model.safetensors"
+        return (self.path / name).is_file()
 
     @property
     def has_checkpoint(self) -> bool:
@@ -297,6 +319,19 @@ class RunFolder:
         atomic_write_json(self.path / "preprocessing.json", preprocessor.to_dict(),
                           error=RunError)
         atomic_write_json(self.path / "model.json", spec.to_dict(), error=RunError)
+        self._info = {"changes": []}
+        self.update(**info)
+
+    def start_language_model(self, *, config: dict, split: dict[str, np.ndarray],
+                             info: dict) -> None:
+        """Describe a new language-model run: ``config.json`` (once), the split of the
+        examples and run.json."""
+        self._config = {**config, "kind": LM_KIND, "format": CONFIG_FORMAT,
+                        "version": RUN_VERSION, "written_by": __version__}
+        atomic_write_json(self.path / "config.json", self._config, error=RunError)
+        with atomic_path(self.path / "split.npz", error=RunError) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{k: np.asarray(v, np.int64) for k, v in split.items()})
         self._info = {"changes": []}
         self.update(**info)
 
@@ -533,7 +568,17 @@ class RunFolder:
                            f"({type(exc).__name__}).") from None
 
     def load(self) -> Run:
-        """Everything needed to evaluate, export or predict with the run."""
+        """Everything needed to evaluate, export or predict with the run.
+
+        Raises
+        ------
+        RunError
+            For a language-model run (it has no table model: see the module docstring), or a
+            damaged one.
+        """
+        if self.is_language_model:
+            raise RunError(f"{self.title} fine-tuned a language model: ask it with `main.py "
+                           f"generate {self.path}` or export it with --format hf or adapter.")
         return Run(path=self.path, info=self.info, config=self.settings(), spec=self.spec(),
                    preprocessor=self.preprocessor(), history=self.read_history(),
                    metrics=self.read_metrics(), folder=self)

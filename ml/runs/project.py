@@ -54,6 +54,14 @@ RNN_CELLS = ("lstm", "gru")
 #: Ways to train a pretrained backbone (:attr:`ModelConfig.train_mode`).
 TRAIN_MODES = ("probe", "finetune", "lora")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: How a causal language model is fine-tuned (:class:`LanguageModelConfig`).
+LM_MODES = ("lora", "full")
+#: Number formats of a language model's training: ``auto`` is bf16 (else fp16) autocast on a
+#: GPU that has it and float32 on the CPU.
+LM_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: The learning rate a mode starts from when none is given (LoRA's adapters take far larger
+#: steps than a whole pretrained network can).
+LM_DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
 
 #: ``MIGRATIONS[v]`` turns a version-``v`` document (a dict) into a version ``v + 1`` document.
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
@@ -358,6 +366,72 @@ class TrainingConfig:
                                  "minimum improvement of 0 or more.")
         if not (self.grad_clip >= 0.0 and math.isfinite(self.grad_clip)):
             raise TrainDeskError("Gradient clipping must be 0 (off) or a positive number.")
+        if self.device not in DEVICES:
+            raise TrainDeskError(f"Unknown device {self.device!r}; use one of "
+                                 f"{', '.join(DEVICES)}.")
+        _check_seed(self.seed)
+
+
+@dataclass
+class LanguageModelConfig:
+    """Fine-tuning a causal language model the user already has (a local Hugging Face folder)
+    on chat, instruction or plain-text examples (see :mod:`ml.data.chat`)."""
+
+    #: The model's folder (config.json, safetensors weights, tokenizer).
+    backbone: str = ""
+    #: ``lora`` (small adapters beside frozen weights) or ``full`` (every weight).
+    mode: str = "lora"
+    epochs: int = 3
+    #: 0: the mode's default (:data:`LM_DEFAULT_LR`).
+    lr: float = 0.0
+    batch_size: int = 4
+    #: Tokens a training row holds; longer examples are cut there.
+    max_length: int = 256
+    lora_rank: int = 8
+    #: LoRA's scale is ``alpha / rank``; 0: twice the rank.
+    lora_alpha: int = 0
+    lora_dropout: float = 0.05
+    #: The linear layers LoRA adapts; empty: the model type's attention projections.
+    lora_targets: list[str] = field(default_factory=list)
+    #: Recompute activations in the backward pass: less memory, about a third more time.
+    gradient_checkpointing: bool = False
+    precision: str = "auto"
+    #: What the model is asked after every epoch, so the user sees it learn; empty: the first
+    #: test example's question.
+    sample_prompt: str = ""
+    seed: int = 0
+    device: str = "auto"
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.lr) if self.lr > 0 else LM_DEFAULT_LR.get(self.mode, 2e-4)
+
+    @property
+    def alpha(self) -> int:
+        return int(self.lora_alpha) if self.lora_alpha > 0 else 2 * int(self.lora_rank)
+
+    def validate(self) -> None:
+        if self.mode not in LM_MODES:
+            raise TrainDeskError(f"Unknown fine-tuning mode {self.mode!r}; use lora or full.")
+        if self.precision not in LM_PRECISIONS:
+            raise TrainDeskError(f"Unknown precision {self.precision!r}; use one of "
+                                 f"{', '.join(LM_PRECISIONS)}.")
+        if not 1 <= self.epochs <= 10_000:
+            raise TrainDeskError(f"The number of epochs must be 1 to 10000 (got {self.epochs}).")
+        if not 0.0 <= self.lr <= 1.0:
+            raise TrainDeskError(f"The learning rate must be at most 1, or 0 for the mode's "
+                                 f"default (got {self.lr}).")
+        if not 1 <= self.batch_size <= 4096:
+            raise TrainDeskError(f"The batch size must be 1 to 4096 (got {self.batch_size}).")
+        if not 8 <= self.max_length <= 1_000_000:
+            raise TrainDeskError(f"The context must be at least 8 tokens (got "
+                                 f"{self.max_length}).")
+        if not 1 <= self.lora_rank <= 1024 or not 0 <= self.lora_alpha <= 100_000:
+            raise TrainDeskError(f"LoRA needs a rank of 1 to 1024 and an alpha of 0 (twice "
+                                 f"the rank) or more (got rank {self.lora_rank}, alpha "
+                                 f"{self.lora_alpha}).")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise TrainDeskError("LoRA dropout must be at least 0 and below 1.")
         if self.device not in DEVICES:
             raise TrainDeskError(f"Unknown device {self.device!r}; use one of "
                                  f"{', '.join(DEVICES)}.")

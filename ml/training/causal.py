@@ -43,6 +43,12 @@ class LMSettings:
     targets: tuple[str, ...] = ()
     #: Recompute activations in the backward pass: less memory, about a third more time.
     gradient_checkpointing: bool = False
+    #: Autocast on a GPU: ``bf16``, ``fp16`` (with loss scaling) or ``None`` (float32).
+    autocast: torch.dtype | None = None
+
+
+class NonFiniteLoss(TrainingError):
+    """The loss became NaN or infinite (the job may go back to its last epoch and retry)."""
 
 
 @dataclass
@@ -70,10 +76,19 @@ def add_lora(model, settings: LMSettings, targets: tuple[str, ...]):
         return get_peft_model(model, config)
 
 
-def token_nll(model, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed negative log-likelihood of the counted tokens of a batch, and how many."""
-    logits = model(input_ids=x, attention_mask=mask).logits[:, :-1]
+def model_device(model) -> torch.device:
+    """Where *model*'s weights are."""
+    return next(model.parameters()).device
+
+
+def token_nll(model, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+              autocast: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed negative log-likelihood of the counted tokens of a batch, and how many (the
+    batch is moved to the model's device; *autocast* runs the forward pass in that dtype)."""
+    device = model_device(model)
+    x, y, mask = (t.to(device, non_blocking=True) for t in (x, y, mask))
+    with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+        logits = model(input_ids=x, attention_mask=mask).logits[:, :-1]
     target = y[:, 1:]
     nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
                                             target.reshape(-1), ignore_index=IGNORE,
@@ -83,7 +98,7 @@ def token_nll(model, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
 
 @torch.no_grad()
 def perplexity(model, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
-               batch_size: int = 8) -> float:
+               batch_size: int = 8, autocast: torch.dtype | None = None) -> float:
     """The perplexity of *model* on packed *rows* (``inf`` when no token counts)."""
     was = model.training
     model.eval()
@@ -91,11 +106,14 @@ def perplexity(model, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
     try:
         for start in range(0, len(rows[0]), batch_size):
             x, y, m = (torch.as_tensor(a[start:start + batch_size]) for a in rows)
-            nll, n = token_nll(model, x, y, m)
+            nll, n = token_nll(model, x, y, m, autocast)
             total, count = total + float(nll), count + int(n)
     finally:
         model.train(was)
-    return math.exp(total / count) if count else math.inf
+    if not count:
+        return math.inf
+    mean = total / count
+    return math.exp(mean) if mean < 700 else math.inf  # exp overflows a float past ~709
 
 
 class LMTrainer:
@@ -113,6 +131,9 @@ class LMTrainer:
                                            weight_decay=settings.weight_decay)
         self.generator = torch.Generator().manual_seed(int(settings.seed))
         self.history: list[dict] = []
+        # fp16 needs its loss scaled so small gradients do not vanish; bf16 and float32 do not.
+        self.scaler = torch.amp.GradScaler(model_device(model).type,
+                                           enabled=settings.autocast == torch.float16)
 
     def state(self, epoch: int) -> dict:
         """Everything needed to go on after *epoch* (tensors and plain values only)."""
@@ -120,6 +141,7 @@ class LMTrainer:
                 "trainable": {n: p.detach().clone() for n, p in self.trainable},
                 "optimizer": self.optimizer.state_dict(),
                 "rng": {"torch": torch.get_rng_state(), "order": self.generator.get_state()},
+                "scaler": self.scaler.state_dict(),
                 "history": [dict(h) for h in self.history]}
 
     def _restore(self, state: dict) -> int:
@@ -128,8 +150,12 @@ class LMTrainer:
             for name, value in state["trainable"].items():
                 params[name].copy_(value)
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # a retry after a NaN goes on at a lower rate
+            group["lr"] = self.settings.lr
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["order"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         self.history = [dict(h) for h in state["history"]]
         return int(state["epoch"])
 
@@ -140,25 +166,29 @@ class LMTrainer:
 
         Raises
         ------
-        TrainingError
+        NonFiniteLoss
             When the loss becomes NaN or infinite.
         """
         first = self._restore(resume) if resume is not None else 0
         if resume is None:
             torch.manual_seed(int(self.settings.seed))
         result = LMFit(epochs_completed=first, history=self.history)
-        began, tokens = time.perf_counter(), 0
+        began, tokens, trained = time.perf_counter(), 0, 0.0
         self.model.train()
         for epoch in range(first, self.settings.epochs):
+            epoch_began = time.perf_counter()
             loss, counted, seen = self._epoch(train, epoch)
-            tokens += seen
+            epoch_seconds = time.perf_counter() - epoch_began
+            tokens, trained = tokens + seen, trained + epoch_seconds
             if self.should_stop and seen < int(train[2].sum()):
                 result.stopped = True
                 break
             logs = {"epoch": epoch + 1, "loss": loss, "tokens": seen,
+                    "tokens_per_second": seen / epoch_seconds if epoch_seconds > 0 else 0.0,
                     "seconds": time.perf_counter() - began}
             if val is not None and len(val[0]):
-                logs["val_perplexity"] = perplexity(self.model, val, self.settings.batch_size)
+                logs["val_perplexity"] = perplexity(self.model, val, self.settings.batch_size,
+                                                    self.settings.autocast)
             self.history.append(logs)
             result.epochs_completed = epoch + 1
             self.on_epoch_end(epoch, dict(logs))
@@ -166,7 +196,8 @@ class LMTrainer:
                 result.stopped = epoch + 1 < self.settings.epochs
                 break
         result.seconds = time.perf_counter() - began
-        result.tokens_per_second = tokens / result.seconds if result.seconds > 0 else 0.0
+        # Training steps only: validation, checkpoints and sample answers are not throughput.
+        result.tokens_per_second = tokens / trained if trained > 0 else 0.0
         self.model.eval()
         return result
 
@@ -181,19 +212,25 @@ class LMTrainer:
                 break
             idx = order[start:start + bs]
             seen += int(m_all[idx].sum())
-            nll, n = token_nll(self.model, x_all[idx], y_all[idx], m_all[idx])
+            nll, n = token_nll(self.model, x_all[idx], y_all[idx], m_all[idx],
+                               self.settings.autocast)
             if int(n) == 0:  # prompts only: nothing to learn from this batch
                 continue
             loss = nll / n
             if not torch.isfinite(loss):
-                raise TrainingError(f"The loss became {float(loss.detach())} in epoch "
+                raise NonFiniteLoss(f"The loss became {float(loss.detach())} in epoch "
                                     f"{epoch + 1}. Lower the learning rate (now "
                                     f"{self.settings.lr:g}).")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.settings.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_([p for _, p in self.trainable],
-                                               self.settings.grad_clip)
-            self.optimizer.step()
+            self._step(loss)
             total, counted = total + float(nll.detach()), counted + int(n)
         return (total / counted if counted else math.nan), counted, seen
+
+    def _step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.settings.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for _, p in self.trainable],
+                                           self.settings.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
