@@ -1,4 +1,4 @@
-# TrainDesk - make run | make test | make lint | make test-long | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bench-startup | make bench-pretrained | make bench-quality | make bench-yardstick | make bundle | make bundle-test | make screenshot
+# TrainDesk - make run | make test | make lint | make test-long | make bench | make bench-import | make bench-models | make bench-evaluate | make bench-shrink | make bench-startup | make bench-pretrained | make bench-quality | make bench-llm | make bench-yardstick | make bundle | make bundle-test | make screenshot
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pip's -qq keeps errors but hides the index's "location is ignored" noise.
 PIP    := $(PY) -m pip install -qq --disable-pip-version-check
 
-.PHONY: run test lint test-long test-fast bench bench-import bench-models bench-evaluate bench-shrink bench-startup bench-pretrained bench-quality bench-yardstick bundle bundle-test screenshot clean
+.PHONY: run test lint test-long test-fast bench bench-import bench-models bench-evaluate bench-shrink bench-startup bench-pretrained bench-quality bench-llm bench-yardstick bundle bundle-test screenshot clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-quality: $(STAMP)
 	$(PY) bench/bench_quality.py --text
 
 # What the classic yardstick fitted beside each run costs the training loop.
+bench-llm: $(STAMP)
+	$(PY) bench/bench_llm.py
+
 bench-yardstick: $(STAMP)
 	$(PY) bench/bench_yardstick.py
 

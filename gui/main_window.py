@@ -196,6 +196,7 @@ class MainWindow(QMainWindow):
         for page in (self.data_page, self.model_page, self.train_page, self.evaluate_page,
                      self.export_page):
             self.pages.addWidget(page)
+        self._build_lm_pages()
         self.pages.removeWidget(self.startup_page)
         self.startup_page.deleteLater()
         self.startup_page = None
@@ -206,6 +207,7 @@ class MainWindow(QMainWindow):
         self.state.project_replaced.connect(self._update_title)
         self.state.dataset_changed.connect(self._update_status)
         self.state.data_config_changed.connect(self._update_status)
+        self.state.lm_changed.connect(self._update_status)
         self.state.training_changed.connect(self._on_training_changed)
         self.train_page.run_finished.connect(self._on_run_finished)
         self.train_page.edit_requested.connect(lambda: self.go_to(1))
@@ -220,11 +222,37 @@ class MainWindow(QMainWindow):
         self._update_status()
         self.ready.emit()
 
+    def _build_lm_pages(self) -> None:
+        """The five steps of a language-model project, after the standard ones in the stack
+        (:meth:`_page_index` picks by the project's kind)."""
+        from .pages.lm_data_model import LMDataPage, LMModelPage
+        from .pages.lm_run_pages import LMEvaluatePage, LMExportPage, LMTrainPage
+
+        self.lm_data_page = LMDataPage(self.state)
+        self.lm_model_page = LMModelPage(self.state)
+        self.lm_train_page = LMTrainPage(self.state)
+        self.lm_evaluate_page = LMEvaluatePage(self.state)
+        self.lm_export_page = LMExportPage(self.state)
+        for page in (self.lm_data_page, self.lm_model_page, self.lm_train_page,
+                     self.lm_evaluate_page, self.lm_export_page):
+            self.pages.addWidget(page)
+        self.lm_train_page.run_finished.connect(self._on_run_finished)
+        self.state.project_replaced.connect(
+            lambda: self._on_step_selected(self.step_list.currentRow()))
+
+    def _page_index(self, row: int) -> int:
+        return row + (len(STEPS) if self.state.is_language_model else 0)
+
+    def _active_train_page(self):
+        return self.lm_train_page if self.state.is_language_model else self.train_page
+
     # -- menus ----------------------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.new_action = self._action(file_menu, "&New project", QKeySequence.StandardKey.New,
                                        self.new_project)
+        self.new_lm_action = self._action(file_menu, "New &language-model project", None,
+                                          self.new_language_model_project)
         self.open_action = self._action(file_menu, "&Open project…", QKeySequence.StandardKey.Open,
                                         self._on_open_triggered)
         file_menu.addSeparator()
@@ -305,7 +333,8 @@ class MainWindow(QMainWindow):
             self.apply_theme()
 
     def _set_project_actions_enabled(self, enabled: bool) -> None:
-        for action in (self.new_action, self.open_action, self.save_action, self.save_as_action,
+        for action in (self.new_action, self.new_lm_action, self.open_action, self.save_action,
+                       self.save_as_action,
                        self.start_action, self.pause_action, self.stop_action,
                        self.welcome_action, self.tour_action):
             action.setEnabled(enabled)
@@ -316,6 +345,12 @@ class MainWindow(QMainWindow):
         """Grey out what cannot be done now (the shortcuts still answer, with a hint)."""
         if not self.is_ready:
             return
+        if self.state.is_language_model:
+            busy = self.lm_train_page.is_training()
+            self.start_action.setEnabled(not busy)
+            self.pause_action.setEnabled(False)
+            self.stop_action.setEnabled(busy)
+            return
         page = self.train_page
         self.start_action.setEnabled(not page.is_training())
         self.pause_action.setEnabled(page.pause_button.isEnabled())
@@ -325,15 +360,16 @@ class MainWindow(QMainWindow):
     @Slot()
     def start_training(self) -> None:
         """Training → Start (Ctrl+Enter): go to the Train step and start, if the model is ready."""
-        if not self.is_ready or self.train_page.is_training():
+        if not self.is_ready or self._active_train_page().is_training():
             return
         if not self.go_to(2):
             return  # the status bar says what is missing
-        if self.train_page.start_button.isEnabled():
-            self.train_page.start_button.click()
+        page = self._active_train_page()
+        if page.start_button.isEnabled():
+            page.start_button.click()
         else:
             self.statusBar().showMessage("Training cannot start yet: " +
-                                         (self.train_page.start_button.toolTip()
+                                         (page.start_button.toolTip()
                                           or "check the model settings."), 5000)
 
     @Slot()
@@ -347,7 +383,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def stop_training(self) -> None:
         """Training → Stop (Ctrl+.): stop after the current batch, keeping the run."""
-        if self.is_ready and self.train_page.is_training():
+        if self.is_ready and self.state.is_language_model and self.lm_train_page.is_training():
+            self.lm_train_page.stop()
+        elif self.is_ready and self.train_page.is_training():
             self.train_page.stop_training()
         else:
             self.statusBar().showMessage("Nothing is training.", 3000)
@@ -383,7 +421,7 @@ class MainWindow(QMainWindow):
     def _on_step_selected(self, row: int) -> None:
         if row < 0 or not self.is_ready:
             return
-        self.pages.setCurrentIndex(row)
+        self.pages.setCurrentIndex(self._page_index(row))
         # Panels fill in as data and runs arrive: explain the ML words shown now.
         explain_terms(self.pages.currentWidget())
         self._update_nav()
@@ -427,6 +465,12 @@ class MainWindow(QMainWindow):
     @Slot()
     def _update_status(self) -> None:
         state = self.state
+        if state.is_language_model:
+            data = state.lm_data
+            self.data_status.setText(f"  {Path(data.source).name} · {len(data.examples):,} "
+                                     f"examples · language model" if data is not None
+                                     else "  Language model · no examples yet")
+            return
         if state.dataset is None:
             self.data_status.setText("  No data")
             return
@@ -439,10 +483,10 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_training_changed(self, running: bool) -> None:
         self.run_status.setText("  Training …  " if running else "")
-        for action in (self.new_action, self.open_action):
+        for action in (self.new_action, self.new_lm_action, self.open_action):
             action.setEnabled(not running)
-        self.data_page.setEnabled(not running)
-        self.model_page.setEnabled(not running)
+        for page in (self.data_page, self.model_page, self.lm_data_page, self.lm_model_page):
+            page.setEnabled(not running)
 
     @Slot(object)
     def _on_run_finished(self, result) -> None:
@@ -460,6 +504,15 @@ class MainWindow(QMainWindow):
         if not self._confirm_discard():
             return
         self.state.replace_project(Project(), None)
+        self.go_to(0)
+
+    @Slot()
+    def new_language_model_project(self) -> None:
+        """File → New language-model project: fine-tune a causal LM on chat examples."""
+        if not self._confirm_discard():
+            return
+        self.state.replace_project(Project(name="Language model", kind="language-model"),
+                                   None)
         self.go_to(0)
 
     @Slot()
@@ -516,12 +569,24 @@ class MainWindow(QMainWindow):
         self.state.replace_project(project, None)
         self._remember(project.path)
         self.go_to(0)
-        if project.data.source:
+        if project.kind == "language-model":
+            self._reopen_language_model(project)
+        elif project.data.source:
             # Read in the background like any import (a big file must not freeze the window);
             # a failure is reported and the project stays open with its settings and runs.
             self.data_page.load_source(project.data.source, project.data.read_options,
                                        keep_settings=True, reopening=True)
         return True
+
+    def _reopen_language_model(self, project: Project) -> None:
+        """Read an opened language-model project's examples and model again (in the
+        background, like any import)."""
+        config = project.language_model
+        if config.data:
+            self.lm_data_page.load(config.data)
+        if config.backbone:
+            self.lm_model_page.load(config.backbone)
+        self.state.set_dirty(False)
 
     @Slot()
     def save(self) -> bool:
@@ -650,6 +715,13 @@ class MainWindow(QMainWindow):
                 return
             # Let the stopped run finish saving and enter the project before asking to save it.
             self.train_page.stop_and_wait()
+        if self.lm_train_page.is_training():
+            if not dialogs.ask_yes_no(self, "Fine-tuning is running",
+                                      "Stop fine-tuning and quit? The epochs so far are kept."):
+                event.ignore()
+                return
+            self.lm_train_page.stop()
+            self.lm_train_page.runner.wait_for_result()
         if not self._confirm_discard():
             event.ignore()
             return

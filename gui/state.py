@@ -29,7 +29,7 @@ from ml.models.presets import (
     with_data_embeddings,
 )
 from ml.models.spec import ModelSpec, ModelSummary, check_layers, summarize
-from ml.runs.folder import RunFolder
+from ml.runs.folder import LM_WEIGHTS, RunFolder
 from ml.runs.project import Project, RunRecord
 from ml.training.trainer import loss_for
 
@@ -62,10 +62,18 @@ class ProjectState(QObject):
     #: Any edit of the project (also while it already has unsaved changes): autosave listens.
     edited = Signal()
     steps_changed = Signal()
+    #: A language-model project's examples, model or settings changed.
+    lm_changed = Signal()
 
     def __init__(self, project: Project | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.project = project or Project()
+        #: A language-model project's examples (:class:`ml.data.chat.ChatData`) and model
+        #: (:class:`ml.models.causal_lm.CausalLM`) as last read, or why they could not be.
+        self.lm_data = None
+        self.lm_data_error = ""
+        self.lm_model = None
+        self.lm_model_error = ""
         self.dataset: Dataset | None = None
         self.summary: DataSummary | None = None
         self.data_error = ""
@@ -161,10 +169,25 @@ class ProjectState(QObject):
             self.model_error = str(exc)
             self.spec = None
 
+    @property
+    def table_run(self) -> CurrentRun | None:
+        """The current run when it is a table, image or text model's (the standard pages'
+        run); ``None`` for a language-model run, which its own pages show."""
+        run = self.current_run
+        return None if run is None or run.record.task == "causal-lm" else run
+
+    @property
+    def is_language_model(self) -> bool:
+        return self.project.kind == "language-model"
+
     def step_enabled(self, index: int) -> bool:
         """Whether wizard step *index* has what it needs."""
         if index == 0:
             return True
+        if self.is_language_model:
+            return [True, self.lm_data is not None,
+                    self.lm_data is not None and self.lm_model is not None,
+                    self.current_run is not None, self.current_run is not None][index]
         if index == 1:
             return self.summary is not None
         if index == 2:
@@ -173,6 +196,10 @@ class ProjectState(QObject):
 
     def step_hint(self, index: int) -> str:
         """Why step *index* is locked."""
+        if self.is_language_model:
+            return ["", "Choose a file of examples first.",
+                    "Choose a language model folder first.", "Fine-tune the model first.",
+                    "Fine-tune the model first."][index]
         return ["", "Choose a dataset and a valid target first.",
                 "Fix the model settings first.", "Train a model first.",
                 "Train a model first."][index]
@@ -295,6 +322,30 @@ class ProjectState(QObject):
         self.model_changed.emit()
         self.steps_changed.emit()
 
+    # -- language-model projects ------------------------------------------------------------------
+    def set_lm_data(self, data, error: str = "") -> None:
+        """The examples just read (``None`` and *error* when they could not be)."""
+        self.lm_data, self.lm_data_error = data, error
+        self.lm_changed.emit()
+        self.steps_changed.emit()
+
+    def set_lm_model(self, model, error: str = "") -> None:
+        """The model folder just described (``None`` and *error* when it is not one)."""
+        self.lm_model, self.lm_model_error = model, error
+        self.lm_changed.emit()
+        self.steps_changed.emit()
+
+    def update_language_model(self, **changes) -> None:
+        """Change language-model settings (``mode="full"``, ``data=...``)."""
+        config = self.project.language_model
+        changed = {k: v for k, v in changes.items() if getattr(config, k) != v}
+        if not changed:
+            return
+        for key, value in changed.items():
+            setattr(config, key, value)
+        self.set_dirty(True)
+        self.lm_changed.emit()
+
     def set_training(self, running: bool) -> None:
         self.training = running
         self.training_changed.emit(running)
@@ -366,7 +417,10 @@ class ProjectState(QObject):
         self.current_run = None
         self._model_touched = True  # an opened project keeps its own model settings
         self._refresh_summary()
-        usable = [r for r in project.runs if RunFolder(r.path).has_model]
+        usable = [r for r in project.runs if RunFolder(r.path).has_model
+                  or (Path(r.path) / LM_WEIGHTS).is_file()]
+        self.lm_data = self.lm_model = None
+        self.lm_data_error = self.lm_model_error = ""
         if usable:
             self.current_run = CurrentRun(usable[-1])
         self.set_dirty(False)
@@ -376,4 +430,5 @@ class ProjectState(QObject):
         self.model_changed.emit()
         self.runs_changed.emit()
         self.current_run_changed.emit()
+        self.lm_changed.emit()
         self.steps_changed.emit()

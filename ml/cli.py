@@ -72,9 +72,7 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-weights", choices=["none", "balanced"],
                    help="weight classes by their rarity in the loss")
     p.add_argument("--task", choices=["classification", "regression", "causal-lm"],
-                   help="override the task detected from the target; causal-lm: fine-tune "
-                        "the language model in --backbone on the chat, instruction or text "
-                        "examples in --data")
+                   help="override the task detected (causal-lm: tune a language model)")
     p.add_argument("--model", choices=list(PRESETS),
                    help="the network preset (see `models`)")
     p.add_argument("--model-spec", metavar="FILE",
@@ -90,8 +88,7 @@ def _add_project_args(p: argparse.ArgumentParser) -> None:
                         "(text), or a local Hugging Face model folder (see `models`)")
     p.add_argument("--mode", choices=["probe", "finetune", "lora", "full"],
                    help="with --backbone: linear probe (frozen, cached features), fine-tune "
-                        "(head first, then gradual unfreezing; the default) or LoRA adapters; "
-                        "causal-lm: lora (the default) or full (every weight)")
+                        "(head first, then gradual unfreezing; the default), LoRA or full")
     p.add_argument("--head-epochs", type=int,
                    help="fine-tuning: epochs that train only the new head first (default 1)")
     p.add_argument("--lora-rank", type=int, help="LoRA: the adapters' rank (default 8)")

@@ -179,14 +179,20 @@ def generate_answer(args) -> int:
 
 
 def export(args) -> int:
-    """``export RUN --format hf|adapter --out DIR`` for a language-model run."""
+    """``export RUN --format hf|adapter|report --out PATH`` for a language-model run."""
     from .export.causal import save_adapter, save_merged
     from .jobs.causal import check_ids, load_tuned
 
+    if args.format == "report":
+        from .evaluation.lm_report import write_lm_report
+        from .runs.folder import RunFolder
+
+        print(f"report: {write_lm_report(RunFolder.open(args.run_dir), args.out)}")
+        return 0
     if args.format not in ("hf", "adapter"):
         raise TrainDeskError(f"A language-model run exports as --format hf (a merged model "
-                             f"folder) or --format adapter (its LoRA adapter), not "
-                             f"{args.format}.")
+                             f"folder), --format adapter (its LoRA adapter) or --format "
+                             f"report, not {args.format}.")
     model, tokenizer, folder = load_tuned(args.run_dir, "cpu")
     if args.format == "adapter":
         out = save_adapter(model, Path(args.out).expanduser())

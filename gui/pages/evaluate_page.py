@@ -374,7 +374,7 @@ class EvaluatePage(QWidget):
     def _on_current_run_changed(self) -> None:
         self.runner.cancel()  # an evaluation of the previous run must not land on this one
         self._fill_runs()
-        current = self.state.current_run
+        current = self.state.table_run
         if current is None:
             self.show_evaluation(None)
             return
@@ -385,7 +385,7 @@ class EvaluatePage(QWidget):
 
     @Slot()
     def evaluate_current(self) -> None:
-        current = self.state.current_run
+        current = self.state.table_run
         if current is None:
             return
         split = self.split_combo.currentData() or "test"

@@ -253,7 +253,7 @@ class ExportPage(QWidget):
 
     @Slot()
     def _on_run_changed(self) -> None:
-        current = self.state.current_run
+        current = self.state.table_run
         self.export_button.setEnabled(current is not None)
         self.run_label.setText(f"Run: <b>{html.escape(current.record.title)}</b> "
                                f"({current.record.status})" if current else

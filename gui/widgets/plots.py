@@ -441,11 +441,12 @@ class BarChartWidget(pg.PlotWidget):
         self.values: list[float] = []
         self._bars: pg.BarGraphItem | None = None
 
-    def set_bars(self, labels: list[str], values: list[float], title: str) -> None:
+    def set_bars(self, labels: list[str], values: list[float], title: str,
+                 unit: str = "rows") -> None:
         self.labels, self.values = list(labels), list(values)
         plot = self.getPlotItem()
         plot.clear()
-        style_plot(plot, title, "", "rows")
+        style_plot(plot, title, "", unit)
         plot.showGrid(x=False, y=True, alpha=0.25)
         if not labels:
             return

@@ -152,7 +152,7 @@ class ShrinkPanel(QWidget):
         if self.runner.is_running():
             return
         self.student_combo.clear()
-        current = self.state.current_run
+        current = self.state.table_run
         choices = []
         self._show_kept(current)
         if current is not None:

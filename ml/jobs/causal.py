@@ -36,7 +36,14 @@ from ..runs.folder import LM_WEIGHTS, RunFolder, data_fingerprint, now_iso
 from ..runs.project import LanguageModelConfig
 from ..system.device import amp_dtype, describe_device, release_device_memory, select_device
 from ..system.resources import default_runs_dir
-from ..training.causal import LMSettings, LMTrainer, NonFiniteLoss, add_lora, perplexity
+from ..training.causal import (
+    LMSettings,
+    LMTrainer,
+    NonFiniteLoss,
+    add_lora,
+    perplexity,
+    token_nll,
+)
 
 #: Share of the examples held out for validation and for the test, each (at least one).
 HELD_OUT = 0.1
@@ -99,7 +106,9 @@ def memory_plan(model: CausalLM, config: LanguageModelConfig) -> MemoryPlan:
         available = available_memory()
     need = {mode: memory_needed(model, mode, config.batch_size, config.max_length,
                                 config.lora_rank) for mode in ("full", "lora")}
-    return MemoryPlan(model=model, device=describe_device(device).name, full=need["full"],
+    where = (f"{describe_device(device).name}'s memory" if device.type == "cuda"
+             else "this computer's memory")
+    return MemoryPlan(model=model, device=where, full=need["full"],
                       lora=need["lora"], need=need[config.mode], available=int(available))
 
 
@@ -520,3 +529,73 @@ def check_ids(folder: RunFolder, tokenizer) -> torch.Tensor:
     prompt = str(folder.info.get("sample_prompt") or "Hello")
     text = Continue(prompt) if data_kind(folder) == "text" else prompt
     return torch.tensor([prompt_ids(tokenizer, text)[:64] or [int(tokenizer.eos_token_id)]])
+
+
+@dataclass(frozen=True)
+class LMEstimate:
+    """How long a fine-tuning will take here, from steps timed on the real model."""
+
+    seconds: float
+    epoch_seconds: float
+    train_rows: int
+    train_tokens: int
+    memory: MemoryPlan
+
+    @property
+    def sentence(self) -> str:
+        minutes = self.seconds / 60
+        when = f"about {minutes:.0f} min" if minutes >= 2 else f"about {self.seconds:.0f} s"
+        return (f"{when} in all ({self.epoch_seconds:.0f} s an epoch of {self.train_rows} rows, "
+                f"{self.train_tokens:,} tokens), measured on this machine")
+
+
+#: Training steps timed for an estimate (after one untimed warm-up step).
+TIMED_STEPS = 2
+
+
+def estimate(config: LanguageModelConfig, data_path: str, should_stop=None) -> LMEstimate:
+    """Time a few training steps (forward and backward, no update: the weights stay as they
+    are) on the real model and rows, and scale to the whole run, validation included."""
+    ready = prepare(config, data_path)
+    x, y, m = (torch.as_tensor(a) for a in ready.rows["train"])
+    bs = int(config.batch_size)
+    settings = _settings(config, ready.device)
+    trainer = LMTrainer(ready.net, settings)
+    rng = torch.get_rng_state()
+    ready.net.train()
+    times = []
+    for step in range(TIMED_STEPS + 1):
+        if should_stop is not None and should_stop():
+            break
+        began = time.perf_counter()
+        start = (step * bs) % max(1, len(x))
+        nll, n = token_nll(ready.net, x[start:start + bs], y[start:start + bs],
+                               m[start:start + bs], settings.autocast)
+        (nll / max(int(n), 1)).backward()
+        trainer.optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - began)
+    torch.set_rng_state(rng)
+    per_batch = float(np.median(times[1:] or times))
+    batches = math.ceil(len(x) / bs)
+    val_batches = math.ceil(len(ready.rows["val"][0]) / bs)
+    # A forward pass alone takes about a third of a training step; each epoch also answers
+    # the fixed prompt (a few dozen single-token forward passes).
+    epoch = per_batch * (batches + val_batches / 3) + SAMPLE_TOKENS * per_batch / (3 * bs)
+    release_device_memory(ready.device)
+    return LMEstimate(seconds=epoch * config.epochs + per_batch * val_batches,
+                      epoch_seconds=epoch, train_rows=len(x), train_tokens=int(m.sum()),
+                      memory=memory_plan(ready.model, config))
+
+
+def token_health(data: ChatData, model: CausalLM, max_length: int) -> dict:
+    """:func:`ml.data.chat.health` of *data* encoded by *model*'s tokenizer at *max_length*
+    tokens (the tokenizer alone is loaded: quick even for a big model).
+
+    Raises
+    ------
+    DataError
+        When the model's chat template cannot write the examples.
+    """
+    from ..models.causal_lm import load_tokenizer
+
+    return health(data, encode_examples(data, load_tokenizer(model), max_length))

@@ -118,6 +118,33 @@ def memory_needed(model: CausalLM, mode: str, batch: int, context: int, rank: in
     return model.params * 4 + lora_params(model, rank) * FULL_BYTES_PER_PARAM + activations
 
 
+def _library_error(model: CausalLM, exc: Exception) -> ModelSpecError:
+    why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ModelSpecError(f"{model.name} cannot be loaded as a language model ({why}).")
+
+
+def load_tokenizer(model: CausalLM):
+    """The folder's tokenizer alone, offline (a padding token set to the end token when it
+    has none: padding is never counted).
+
+    Raises
+    ------
+    ModelSpecError
+        When transformers cannot read it.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model.path), local_files_only=True,
+                                                  trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - a library's error, said in one line
+        raise _library_error(model, exc) from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def load_causal_lm(model: CausalLM):
     """The model and its tokenizer, loaded offline from the folder (no remote code, weights
     from safetensors). Returns ``(model, tokenizer)``; the model is in float32, in eval mode.
@@ -127,22 +154,16 @@ def load_causal_lm(model: CausalLM):
     ModelSpecError
         When transformers cannot load the folder (the message says why).
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
+    tokenizer = load_tokenizer(model)
     hf_logging.disable_progress_bar()  # its bars would interleave with our own progress
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model.path), local_files_only=True,
-                                                  trust_remote_code=False)
         net = AutoModelForCausalLM.from_pretrained(str(model.path), local_files_only=True,
                                                    trust_remote_code=False, use_safetensors=True,
                                                    dtype=torch.float32)
     except Exception as exc:  # noqa: BLE001 - a library's error, said in one line
-        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelSpecError(f"{model.name} cannot be loaded as a language model "
-                             f"({why}).") from None
-    if tokenizer.pad_token_id is None:  # padding is never counted; the end token will do
-        tokenizer.pad_token = tokenizer.eos_token
+        raise _library_error(model, exc) from None
     return net.eval(), tokenizer

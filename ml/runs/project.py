@@ -28,7 +28,7 @@ from ..labels import run_name_from_id
 from ..system.fileio import atomic_write_json
 
 PROJECT_FORMAT = "traindesk-project"
-PROJECT_VERSION = 3
+PROJECT_VERSION = 4
 PROJECT_SUFFIX = ".tdproj"
 
 TASKS = ("classification", "regression")
@@ -63,6 +63,10 @@ LM_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: steps than a whole pretrained network can).
 LM_DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
 
+#: What a project trains: a table, image or text model (``standard``), or a causal language
+#: model fine-tuned on chat examples (``language-model``, :class:`LanguageModelConfig`).
+PROJECT_KINDS = ("standard", "language-model")
+
 #: ``MIGRATIONS[v]`` turns a version-``v`` document (a dict) into a version ``v + 1`` document.
 MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
 
@@ -95,6 +99,16 @@ def _v2_to_v3(doc: dict) -> dict:
 
 
 MIGRATIONS[2] = _v2_to_v3
+
+
+def _v3_to_v4(doc: dict) -> dict:
+    """Version 4 has project kinds (:data:`PROJECT_KINDS`); every earlier project trained a
+    table, image or text model."""
+    doc.setdefault("kind", "standard")
+    return doc
+
+
+MIGRATIONS[3] = _v3_to_v4
 
 
 @dataclass
@@ -379,6 +393,8 @@ class LanguageModelConfig:
 
     #: The model's folder (config.json, safetensors weights, tokenizer).
     backbone: str = ""
+    #: The examples: chat JSON lines, instruction / response columns, or plain text.
+    data: str = ""
     #: ``lora`` (small adapters beside frozen weights) or ``full`` (every weight).
     mode: str = "lora"
     epochs: int = 3
@@ -487,6 +503,10 @@ class Project:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     runs: list[RunRecord] = field(default_factory=list)
+    #: See :data:`PROJECT_KINDS`; a ``language-model`` project uses :attr:`language_model` and
+    #: leaves *data*, *model* and *training* at their defaults.
+    kind: str = "standard"
+    language_model: LanguageModelConfig = field(default_factory=LanguageModelConfig)
     path: Path | None = field(default=None, compare=False, repr=False)
 
     # -- serialisation -------------------------------------------------------------------------
@@ -508,6 +528,11 @@ class Project:
             "model": dataclasses.asdict(self.model),
             "training": dataclasses.asdict(self.training),
             "runs": runs,
+            "kind": self.kind,
+            "language_model": {**dataclasses.asdict(self.language_model),
+                               "backbone": _portable_path(self.language_model.backbone,
+                                                          relative_to),
+                               "data": _portable_path(self.language_model.data, relative_to)},
         }
 
     @classmethod
@@ -539,8 +564,12 @@ class Project:
                 run = _build(RunRecord, entry, f"runs[{i}]")
                 run.path = _resolve_path(run.path, base_dir)
                 runs.append(run)
+            lm = _build(LanguageModelConfig, doc.get("language_model") or {}, "language_model")
+            lm.backbone = _resolve_path(lm.backbone, base_dir)
+            lm.data = _resolve_path(lm.data, base_dir)
             project = cls(name=str(doc.get("name") or "Untitled"), data=data, model=model,
-                          training=training, runs=runs)
+                          training=training, runs=runs, kind=str(doc.get("kind") or "standard"),
+                          language_model=lm)
             project.validate()
         except ProjectError:
             raise
@@ -555,9 +584,13 @@ class Project:
 
     def validate(self) -> None:
         """Check every setting; raise :class:`TrainDeskError` naming the first bad one."""
+        if self.kind not in PROJECT_KINDS:
+            raise TrainDeskError(f"Unknown project kind {self.kind!r}; use standard or "
+                                 f"language-model.")
         self.data.validate()
         self.model.validate()
         self.training.validate()
+        self.language_model.validate()
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -108,7 +108,30 @@ def test_a_version_2_project_keeps_nesterov_momentum_for_sgd_by_migration(tmp_pa
     doc["training"]["optimizer"] = "adam"
     path.write_text(json.dumps(doc))
     assert Project.load(path).training.nesterov is False
-    assert project_module.migrate({**doc, "training": dict(doc["training"])})["version"] == 3
+    migrated = project_module.migrate({**doc, "training": dict(doc["training"])})
+    assert migrated["version"] == PROJECT_VERSION and migrated["kind"] == "standard"
+
+
+def test_a_language_model_project_round_trips_with_portable_paths(tmp_path):
+    from ml.runs.project import LanguageModelConfig
+
+    (tmp_path / "models" / "tiny").mkdir(parents=True)
+    project = Project(name="chat", kind="language-model", language_model=LanguageModelConfig(
+        backbone=str(tmp_path / "models" / "tiny"), data=str(tmp_path / "chat.jsonl"),
+        mode="full", lora_targets=["q_proj"], epochs=2))
+    path = project.save(tmp_path / "chat.tdproj")
+    doc = json.loads(path.read_text())
+    assert doc["kind"] == "language-model" and doc["language_model"]["backbone"] == "models/tiny"
+    again = Project.load(path)
+    assert again.kind == "language-model" and again.language_model == project.language_model
+    doc["kind"] = "chatbot"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match="project kind"):
+        Project.load(path)
+    doc["kind"], doc["language_model"]["mode"] = "language-model", "qlora"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match="lora or full"):
+        Project.load(path)
 
 
 def test_invalid_values_are_reported_with_their_field(tmp_path):

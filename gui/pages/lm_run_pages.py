@@ -1,0 +1,480 @@
+"""Steps 3 to 5 of a language-model project: fine-tune with live curves and a sample answer
+every epoch; perplexity before and after, base and fine-tuned answers side by side and a chat
+try-it panel that streams its answer; the merged model folder, the adapter and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ml.evaluation.generate import Sampling
+from ml.evaluation.lm_report import write_lm_report
+from ml.export.causal import save_adapter, save_merged
+from ml.jobs.causal import check_ids, load_tuned
+from ml.runs.folder import RunFolder, now_iso
+from ml.runs.project import RunRecord
+from workers.base import FunctionWorker, TaskRunner
+from workers.lm_worker import GenerateWorker, LMTrainingWorker
+
+from .. import dialogs
+from ..state import ProjectState
+from ..theme import mute
+from ..widgets.common import MessageBanner, MetricCard, heading
+from ..widgets.plots import BLUE, ORANGE, style_plot
+
+#: Milliseconds between redraws of the curves (the plots are drawn from a timer, not per
+#: signal).
+REDRAW_MS = 250
+
+
+def _record(result) -> RunRecord:
+    """The project's entry for a language-model run."""
+    test = result.metrics.get("test") or {}
+    metrics = {k: v for k, v in (("perplexity", test.get("perplexity")),
+                                 ("perplexity_before", test.get("perplexity_before")))
+               if isinstance(v, (int, float))}
+    return RunRecord(id=Path(result.run_dir).name, path=str(result.run_dir), created=now_iso(),
+                     status=result.status, task="causal-lm", model=result.name,
+                     metrics=metrics, epochs=len(result.history),
+                     seconds=float(result.metrics.get("seconds") or 0.0), name=result.name)
+
+
+def _number(value) -> str:
+    return f"{value:,.2f}" if isinstance(value, (int, float)) else "infinite"
+
+
+class LMTrainPage(QWidget):
+    """Start, stop and resume; loss and validation perplexity per epoch; the sample answers."""
+
+    run_finished = Signal(object)
+
+    def __init__(self, state: ProjectState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.runner = TaskRunner(self)
+        self.history: list[dict] = []
+        self.run_dir = ""
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading("Fine-tune"))
+        row = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.stop_button = QPushButton("Stop")
+        self.resume_button = QPushButton("Resume the last run")
+        for button, slot in ((self.start_button, self.start), (self.stop_button, self.stop),
+                             (self.resume_button, self.resume)):
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.banner = MessageBanner()
+        layout.addWidget(self.banner)
+        cards = QHBoxLayout()
+        self.epoch_card, self.loss_card = MetricCard("epoch"), MetricCard("training loss")
+        self.perplexity_card = MetricCard("validation perplexity (lower is better)")
+        self.speed_card = MetricCard("tokens per second")
+        for card in (self.epoch_card, self.loss_card, self.perplexity_card, self.speed_card):
+            cards.addWidget(card)
+        layout.addLayout(cards)
+        plots = QHBoxLayout()
+        self.loss_plot, self.perplexity_plot = pg.PlotWidget(), pg.PlotWidget()
+        style_plot(self.loss_plot.getPlotItem(), "Training loss", "epoch", "loss")
+        style_plot(self.perplexity_plot.getPlotItem(), "Validation perplexity", "epoch",
+                   "perplexity")
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(BLUE, width=3), symbol="o",
+                                              symbolBrush=pg.mkBrush(BLUE))
+        self.perplexity_curve = self.perplexity_plot.plot(
+            [], [], pen=pg.mkPen(ORANGE, width=3), symbol="o", symbolBrush=pg.mkBrush(ORANGE))
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.perplexity_plot)
+        layout.addLayout(plots, 1)
+        layout.addWidget(QLabel("The model's answer to the same prompt after each epoch:"))
+        self.samples = QPlainTextEdit()
+        self.samples.setReadOnly(True)
+        layout.addWidget(self.samples, 1)
+        self.timer = QTimer(self)
+        self.timer.setInterval(REDRAW_MS)
+        self.timer.timeout.connect(self._redraw)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.errored.connect(self._on_failed)
+        state.lm_changed.connect(self._update_buttons)
+        state.current_run_changed.connect(self._update_buttons)
+        self._update_buttons()
+
+    def is_training(self) -> bool:
+        return self.runner.is_running()
+
+    def _last_run(self) -> str:
+        runs = [r for r in self.state.project.runs if r.task == "causal-lm"]
+        return runs[-1].path if runs else ""
+
+    @Slot()
+    def _update_buttons(self) -> None:
+        busy = self.is_training()
+        self.start_button.setEnabled(not busy and self.state.step_enabled(2))
+        self.stop_button.setEnabled(busy)
+        last = self._last_run()
+        resumable = bool(last) and RunFolder.is_run(last) and RunFolder.open(last).status in (
+            "stopped", "failed", "running")
+        self.resume_button.setEnabled(not busy and resumable)
+
+    def _begin(self, worker: LMTrainingWorker) -> None:
+        self.history, self.run_dir = [], ""
+        self.samples.clear()
+        self.banner.show_message("Loading the model and measuring it before training …",
+                                 "info")
+        worker.epoch_finished.connect(self._on_epoch)
+        worker.message.connect(self._on_message)  # a slot, not a lambda: runs on this thread
+        worker.run_started.connect(self._on_run_started)
+        self.runner.start(worker)
+        self.state.set_training(True)
+        self.timer.start()
+        self._update_buttons()
+
+    @Slot()
+    def start(self) -> None:
+        if self.is_training():
+            return
+        project = self.state.project
+        self._begin(LMTrainingWorker(project.language_model, runs_dir=project.runs_dir()))
+
+    @Slot()
+    def resume(self) -> None:
+        last = self._last_run()
+        if last and not self.is_training():
+            self._begin(LMTrainingWorker(None, runs_dir=self.state.project.runs_dir(),
+                                         resume=last))
+            self.history = RunFolder.open(last).read_history()
+            for logs in self.history:
+                self._show_sample(logs)
+
+    @Slot()
+    def stop(self) -> None:
+        """Stop after the current batch; the run keeps its last epoch."""
+        self.runner.request_stop()
+        self.banner.show_message("Stopping after this batch …", "info")
+
+    @Slot(str)
+    def _on_message(self, text: str) -> None:
+        self.banner.show_message(text, "info")
+
+    @Slot(str)
+    def _on_run_started(self, path: str) -> None:
+        self.run_dir = path
+
+    @Slot(dict)
+    def _on_epoch(self, logs: dict) -> None:
+        self.history.append(logs)
+        self._show_sample(logs)
+        self.epoch_card.set_value(str(logs["epoch"]))
+        self.loss_card.set_value(f"{logs['loss']:.3f}")
+        self.perplexity_card.set_value(_number(logs.get("val_perplexity")))
+        self.speed_card.set_value(f"{logs.get('tokens_per_second', 0):,.0f}")
+
+    def _show_sample(self, logs: dict) -> None:
+        said = " ".join(str(logs.get("sample", "")).split()) or "(nothing yet)"
+        self.samples.appendPlainText(f"Epoch {logs['epoch']}: {said}")
+
+    @Slot()
+    def _redraw(self) -> None:
+        epochs = [h["epoch"] for h in self.history]
+        self.loss_curve.setData(epochs, [h["loss"] for h in self.history])
+        ppl = [(h["epoch"], h["val_perplexity"]) for h in self.history
+               if isinstance(h.get("val_perplexity"), float) and h["val_perplexity"] < 1e12]
+        self.perplexity_curve.setData([p[0] for p in ppl], [p[1] for p in ppl])
+
+    def _done(self) -> None:
+        self.timer.stop()
+        self._redraw()
+        self.state.set_training(False)
+        self._update_buttons()
+
+    @Slot(object)
+    def _on_finished(self, result) -> None:
+        self._done()
+        test = result.metrics.get("test") or {}
+        if result.status == "finished":
+            self.banner.show_message(
+                f"Finished: test perplexity {_number(test.get('perplexity'))}, "
+                f"{_number(test.get('perplexity_before'))} before fine-tuning. See the "
+                f"answers side by side on the Evaluate step.", "ok")
+        else:
+            self.banner.show_message(f"Stopped after epoch {len(result.history)}; Resume goes "
+                                     f"on from there.", "warning")
+        self.state.add_run(_record(result))
+        self.run_finished.emit(result)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._done()
+        self.banner.show_message(message, "error")
+        if self.run_dir and RunFolder.is_run(self.run_dir):
+            folder = RunFolder.open(self.run_dir)
+            self.state.add_run(RunRecord(id=folder.name, path=str(folder.path),
+                                         created=now_iso(), status=folder.status,
+                                         task="causal-lm", name=folder.title),
+                               make_current=folder.has_model)
+
+
+class LMEvaluatePage(QWidget):
+    """Perplexity before and after; the base and fine-tuned answers to the same test
+    questions; a chat try-it panel that streams its answer."""
+
+    def __init__(self, state: ProjectState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.runner = TaskRunner(self)
+        self.loaded = None
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading("How much better it got"))
+        self.perplexity_table = QTableWidget(2, 3)
+        self.perplexity_table.setHorizontalHeaderLabels(["before", "after", "change"])
+        self.perplexity_table.setVerticalHeaderLabels(["validation perplexity",
+                                                       "test perplexity"])
+        self.perplexity_table.setMaximumHeight(90)
+        self.perplexity_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.Stretch)
+        layout.addWidget(self.perplexity_table)
+        layout.addWidget(mute(QLabel("Perplexity: how surprised the model is by the examples' "
+                                     "answers, on average; lower is better, 1 is perfect.")))
+        self.compare_table = QTableWidget(0, 4)
+        self.compare_table.setHorizontalHeaderLabels(["question", "expected", "base model",
+                                                      "fine-tuned"])
+        self.compare_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.compare_table.setWordWrap(True)
+        for table in (self.perplexity_table, self.compare_table):
+            table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        layout.addWidget(self.compare_table, 1)
+        layout.addWidget(self._try_box(), 1)
+        self.runner.finished.connect(self._on_answered)
+        self.runner.errored.connect(self._on_failed)
+        self.runner.running_changed.connect(self.stop_button.setEnabled)
+        self.stop_button.setEnabled(False)
+        state.current_run_changed.connect(self._refresh)
+        state.runs_changed.connect(self._refresh)
+        self._refresh()
+
+    def _try_box(self) -> QGroupBox:
+        box = QGroupBox("Try it")
+        layout = QVBoxLayout(box)
+        self.prompt_edit = QPlainTextEdit()
+        self.prompt_edit.setPlaceholderText("Ask the fine-tuned model something …")
+        self.prompt_edit.setMaximumHeight(70)
+        layout.addWidget(self.prompt_edit)
+        form = QFormLayout()
+        row = QHBoxLayout()
+        self.temperature_spin = QDoubleSpinBox()
+        self.temperature_spin.setRange(0.0, 2.0)
+        self.temperature_spin.setSingleStep(0.1)
+        self.temperature_spin.setValue(0.7)
+        self.temperature_spin.setToolTip("0: always the most likely word; higher: more varied")
+        self.top_p_spin = QDoubleSpinBox()
+        self.top_p_spin.setRange(0.05, 1.0)
+        self.top_p_spin.setSingleStep(0.05)
+        self.top_p_spin.setValue(0.9)
+        self.top_p_spin.setToolTip("Choose among the most likely words that together have "
+                                   "this probability")
+        self.tokens_spin = QSpinBox()
+        self.tokens_spin.setRange(1, 4096)
+        self.tokens_spin.setValue(128)
+        self.base_check = QCheckBox("Answer with the base model")
+        for label, widget in (("Temperature", self.temperature_spin),
+                              ("Top-p", self.top_p_spin), ("Longest answer (tokens)",
+                                                           self.tokens_spin)):
+            row.addWidget(QLabel(label))
+            row.addWidget(widget)
+        row.addWidget(self.base_check)
+        row.addStretch(1)
+        form.addRow(row)
+        layout.addLayout(form)
+        buttons = QHBoxLayout()
+        self.ask_button = QPushButton("Ask")
+        self.ask_button.clicked.connect(self.ask)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.clicked.connect(lambda: self.runner.request_stop())
+        buttons.addWidget(self.ask_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.answer = QPlainTextEdit()
+        self.answer.setReadOnly(True)
+        layout.addWidget(self.answer, 1)
+        return box
+
+    def _run_dir(self) -> str:
+        run = self.state.current_run
+        return str(run.path) if run is not None and run.record.task == "causal-lm" else ""
+
+    @Slot()
+    def _refresh(self) -> None:
+        run_dir = self._run_dir()
+        if self.loaded is not None and self.loaded.run_dir != run_dir:
+            self.loaded = None  # another run: its model is loaded on the next question
+        metrics = RunFolder.open(run_dir).read_metrics() if run_dir else {}
+        for r, split in enumerate(("val", "test")):
+            part = metrics.get(split) or {}
+            before, after = part.get("perplexity_before"), part.get("perplexity")
+            change = (f"{(after - before) / before:+.0%}" if isinstance(before, float)
+                      and isinstance(after, float) and before else "")
+            for c, text in enumerate((_number(before) if part else "",
+                                      _number(after) if part else "", change)):
+                self.perplexity_table.setItem(r, c, QTableWidgetItem(text))
+        rows = metrics.get("compare") or []
+        self.compare_table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, key in enumerate(("prompt", "reference", "base", "tuned")):
+                self.compare_table.setItem(r, c, QTableWidgetItem(" ".join(str(row[key])
+                                                                           .split())))
+        self.compare_table.resizeRowsToContents()
+        self.ask_button.setEnabled(bool(run_dir))
+
+    @Slot()
+    def ask(self) -> None:
+        prompt = self.prompt_edit.toPlainText().strip()
+        run_dir = self._run_dir()
+        if not prompt or not run_dir:
+            return
+        sampling = Sampling(max_new_tokens=self.tokens_spin.value(),
+                            temperature=self.temperature_spin.value(),
+                            top_p=self.top_p_spin.value())
+        worker = GenerateWorker(self.loaded or run_dir, prompt, sampling,
+                                base=self.base_check.isChecked())
+        worker.piece.connect(self._on_piece)
+        worker.loaded.connect(self._on_loaded)
+        worker.progress.connect(self._on_progress)
+        self.answer.clear()
+        self.runner.start(worker)
+
+    @Slot(float, str)
+    def _on_progress(self, fraction: float, text: str) -> None:
+        self.answer.setPlainText(text)
+
+    @Slot(object)
+    def _on_loaded(self, loaded) -> None:
+        self.loaded = loaded
+        self.answer.clear()
+
+    @Slot(str)
+    def _on_piece(self, piece: str) -> None:
+        cursor = self.answer.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(piece)
+        self.answer.setTextCursor(cursor)
+
+    @Slot(object)
+    def _on_answered(self, text: str) -> None:
+        if self.answer.toPlainText() != text:  # the pieces always add up to it
+            self.answer.setPlainText(text)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.answer.setPlainText("")
+        dialogs.show_error(self, "Could not answer", message)
+
+
+def _export_merged(run_dir: str, out: str) -> str:
+    model, tokenizer, folder = load_tuned(run_dir, "cpu")
+    gap = save_merged(model, tokenizer, out, check_ids(folder, tokenizer))
+    return (f"Saved the merged model to {out}. Checked: loaded back with transformers, its "
+            f"logits differ from the run's by {gap:.2g} at most.")
+
+
+def _export_adapter(run_dir: str, out: str) -> str:
+    model, _, _ = load_tuned(run_dir, "cpu")
+    save_adapter(model, out)
+    return f"Saved the LoRA adapter (peft format) to {out}."
+
+
+def _export_report(run_dir: str, out: str) -> str:
+    return f"Wrote the report to {write_lm_report(RunFolder.open(run_dir), out)}."
+
+
+class LMExportPage(QWidget):
+    """The merged model folder, the LoRA adapter, and the report with the before/after
+    table."""
+
+    def __init__(self, state: ProjectState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.runner = TaskRunner(self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading("Take the model with you"))
+        self.merged_button = QPushButton("Save the merged model folder…")
+        self.adapter_button = QPushButton("Save the LoRA adapter…")
+        self.report_button = QPushButton("Write a report…")
+        notes = ("A folder that AutoModelForCausalLM.from_pretrained loads (safetensors, "
+                 "config, tokenizer), checked by loading it back.",
+                 "The small adapter alone, in peft's format, to load on top of the base model.",
+                 "An HTML page for people who do not work in machine learning: the data, the "
+                 "settings, perplexity before and after, and the answers side by side.")
+        for button, note, slot in zip((self.merged_button, self.adapter_button,
+                                       self.report_button), notes,
+                                      (self.save_merged, self.save_adapter, self.save_report),
+                                      strict=True):
+            button.clicked.connect(slot)
+            layout.addWidget(button)
+            label = mute(QLabel(note))
+            label.setWordWrap(True)
+            layout.addWidget(label)
+        self.banner = MessageBanner()
+        layout.addWidget(self.banner)
+        layout.addStretch(1)
+        self.runner.finished.connect(lambda text: self.banner.show_message(text, "ok"))
+        self.runner.errored.connect(lambda text: self.banner.show_message(text, "error"))
+        state.current_run_changed.connect(self._refresh)
+        self._refresh()
+
+    def _run_dir(self) -> str:
+        run = self.state.current_run
+        return str(run.path) if run is not None and run.record.task == "causal-lm" else ""
+
+    @Slot()
+    def _refresh(self) -> None:
+        run_dir = self._run_dir()
+        lora = bool(run_dir) and RunFolder.open(run_dir).settings().get(
+            "language_model", {}).get("mode") == "lora"
+        self.merged_button.setEnabled(bool(run_dir))
+        self.report_button.setEnabled(bool(run_dir))
+        self.adapter_button.setEnabled(lora)
+        self.adapter_button.setToolTip("" if lora or not run_dir else
+                                       "This run fine-tuned every weight: it has no adapter.")
+
+    def _start(self, fn, out: str) -> None:
+        self.banner.show_message(f"Writing {out} …", "info")
+        self.runner.start(FunctionWorker(fn, self._run_dir(), out))
+
+    @Slot()
+    def save_merged(self) -> None:
+        out = dialogs.open_folder(self, "Choose an empty folder for the merged model")
+        if out:
+            self._start(_export_merged, out)
+
+    @Slot()
+    def save_adapter(self) -> None:
+        out = dialogs.open_folder(self, "Choose an empty folder for the adapter")
+        if out:
+            self._start(_export_adapter, out)
+
+    @Slot()
+    def save_report(self) -> None:
+        out = dialogs.save_file(self, "Write the report", "HTML (*.html)")
+        if out:
+            self._start(_export_report, out)
