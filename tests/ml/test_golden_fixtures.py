@@ -37,9 +37,12 @@ from ml.runs.project import PROJECT_VERSION, Project
 from tests.conftest import run_cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-VERSIONS = ["89d3025", "29d0a01", "bcc8884"]
+VERSIONS = ["89d3025", "29d0a01", "bcc8884", "04be891"]
 #: Versions whose weights and checkpoints carry no digest.
 WITHOUT_DIGEST = {"89d3025", "29d0a01"}
+#: Versions whose run folders are already in the current run format (2): only their project
+#: file (format 3) is migrated.
+CURRENT_RUNS = {"04be891"}
 
 
 def _copy(tmp_path: Path, *names: str) -> list[Path]:
@@ -82,7 +85,7 @@ def test_an_old_finished_run_opens_and_evaluates_to_the_score_it_recorded(tmp_pa
     assert run.preprocessor.class_names == ["setosa", "versicolor", "virginica"]
     # For 89d3025 and 29d0a01 (WITHOUT_DIGEST) these weights have no digest: a version-1 run
     # folder is migrated when opened, and the migration is what vouches for them (once).
-    assert RunFolder.open(run_dir).migrated_from == 1
+    assert RunFolder.open(run_dir).migrated_from == (None if version in CURRENT_RUNS else 1)
     evaluation = evaluate_run(run)
     recorded = _recorded_test_metrics(run_dir)
     assert evaluation.n == 24
