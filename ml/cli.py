@@ -349,8 +349,9 @@ def _change_library(args) -> int:
 
     if args.add:
         entry = library.add_folder(args.add)
+        how = "--task causal-lm --backbone" if entry.kind == library.LM_KIND else "--backbone"
         print(f"Added {entry.name} ({entry.kind}, {entry.architecture}, "
-              f"{library.format_count(entry.params)} parameters): train with --backbone "
+              f"{library.format_count(entry.params)} parameters): train with {how} "
               f"{entry.key}")
     else:
         print(f"Removed {library.remove_folder(args.remove)} from the model library (its files "

@@ -24,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from ml.data.chat import read_chat
+from ml.errors import TrainDeskError
 from ml.jobs.causal import estimate, memory_plan, token_health
+from ml.models import library
 from ml.models.causal_lm import inspect_causal_lm
 from ml.models.library import format_bytes
 from ml.runs.project import LM_DEFAULT_LR
@@ -48,6 +50,17 @@ MODE_HELP = {
 LOSS_NOTE = ("The loss counts the assistant's answers only: the questions and system messages "
              "are what the model reads, not what it learns to write. Short examples are packed "
              "several to a row.")
+
+
+def choose_language_model(path: str):
+    """Describe the causal LM in *path* (refused if it is not one) and remember it in the
+    model library, so it is offered next time."""
+    model = inspect_causal_lm(path)
+    try:
+        library.add_folder(str(model.path))
+    except TrainDeskError:
+        pass  # a damaged library file: the model is still usable, just not remembered
+    return model
 
 
 def _scrolled(inner: QWidget) -> QScrollArea:
@@ -198,9 +211,15 @@ class LMModelPage(QWidget):
         layout = QVBoxLayout(inner)
         layout.addWidget(heading("The language model"))
         row = QHBoxLayout()
+        self.library_combo = QComboBox()
+        self.library_combo.setToolTip("The language models in the model library (every folder "
+                                      "chosen here is added to it)")
+        self.library_combo.activated.connect(self._on_library_choice)
         self.choose_button = QPushButton("Choose a model folder…")
         self.choose_button.clicked.connect(self.choose_folder)
         self.path_label = QLabel("No model chosen")
+        row.addWidget(QLabel("From the library:"))
+        row.addWidget(self.library_combo)
         row.addWidget(self.choose_button)
         row.addWidget(self.path_label, 1)
         layout.addLayout(row)
@@ -320,7 +339,31 @@ class LMModelPage(QWidget):
     def load(self, path: str) -> None:
         """Describe the model in folder *path* in the background (no weights are loaded)."""
         self.state.update_language_model(backbone=str(Path(path).resolve()))
-        self.runner.start(FunctionWorker(inspect_causal_lm, path))
+        self.runner.start(FunctionWorker(choose_language_model, path))
+
+    def fill_library(self) -> None:
+        """Offer the language models of the model library (those that still load)."""
+        try:
+            found = [e for e in library.entries() if e.kind == library.LM_KIND and not e.error]
+        except TrainDeskError:
+            found = []
+        self.library_combo.blockSignals(True)
+        self.library_combo.clear()
+        self.library_combo.addItem("(none yet)" if not found else "Choose …", "")
+        for entry in found:
+            self.library_combo.addItem(f"{entry.name} ({library.format_count(entry.params)})",
+                                       entry.key)
+        self.library_combo.blockSignals(False)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.fill_library()
+        super().showEvent(event)
+
+    @Slot(int)
+    def _on_library_choice(self, index: int) -> None:
+        key = self.library_combo.itemData(index)
+        if key:
+            self.load(key)
 
     @Slot(str)
     def _on_model_failed(self, message: str) -> None:

@@ -217,7 +217,11 @@ class ModelLibraryDialog(QDialog):
     def _on_selection(self) -> None:
         entry = self.selected_entry()
         self.remove_button.setEnabled(entry is not None and not entry.builtin)
-        self.use_button.setEnabled(entry is not None and not entry.error)
+        language_model = entry is not None and entry.kind == library.LM_KIND
+        self.use_button.setEnabled(entry is not None and not entry.error and not language_model)
+        self.use_button.setToolTip("A language model is fine-tuned in a language-model project "
+                                   "(File → New language-model project)." if language_model
+                                   else "")
         if entry is None:
             self.detail.setText("Select a model to see where it comes from and what it needs.")
         elif entry.error:

@@ -264,6 +264,11 @@ def _image_preprocessing(folder: Path, config: dict) -> tuple[int, tuple, tuple]
     return int(size), mean, std
 
 
+def license_of(folder: Path) -> str:
+    """The licence a model folder's card names, or ``""``."""
+    return _license(folder)
+
+
 def _license(folder: Path) -> str:
     """The ``license:`` of a model card's front matter, if it has one."""
     try:

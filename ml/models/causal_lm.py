@@ -92,6 +92,17 @@ def inspect_causal_lm(path: str | os.PathLike) -> CausalLM:
         has_chat_template=_has_chat_template(folder))
 
 
+def is_causal_folder(folder: Path) -> bool:
+    """Whether *folder*'s config.json names a causal LM architecture (cheap; nothing else is
+    checked: :func:`inspect_causal_lm` says what else is wrong)."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    names = config.get("architectures") if isinstance(config, dict) else None
+    return isinstance(names, list) and any(str(a).endswith(CAUSAL_SUFFIXES) for a in names)
+
+
 def _has_chat_template(folder: Path) -> bool:
     if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
         return True

@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import ModelSpecError
 from ..system.fileio import atomic_write_json
 from ..system.resources import traindesk_home
-from . import backbones
+from . import backbones, causal_lm
 from .backbones import Backbone
 
 LIBRARY_FORMAT = "traindesk-model-library"
@@ -43,6 +43,9 @@ CNN_BYTES_PER_PIXEL = 1720
 TRANSFORMER_BYTES_PER_VALUE = 200
 #: Up to this share of the free memory "fits"; up to all of it is "tight".
 FITS_SHARE = 0.6
+#: A causal language model's kind in the library, and the batch and context its LoRA memory
+#: is estimated at (the Model step of a language-model project measures the chosen ones).
+LM_KIND, LM_ESTIMATE_BATCH, LM_ESTIMATE_CONTEXT = "language model", 4, 512
 #: The backbones that ship with TrainDesk, listed first.
 BUILTIN_KEYS = (backbones.EFFICIENTNET, backbones.MINILM)
 
@@ -139,11 +142,12 @@ def add_folder(path: str) -> ModelEntry:
     ModelSpecError
         The folder is not a model TrainDesk can use (the message says why and what to do).
     """
-    backbone = backbones.inspect_folder(Path(path).expanduser().resolve())
+    folder = Path(path).expanduser().resolve()
+    entry = _describe_key(str(folder), available_memory(), added=True)
     folders = added_folders()
-    if backbone.key not in {_normal(f) for f in folders}:
-        _save(folders + [backbone.key])
-    return describe(backbone)
+    if entry.key not in {_normal(f) for f in folders}:
+        _save(folders + [entry.key])
+    return entry
 
 
 def remove_folder(path: str) -> str:
@@ -188,11 +192,38 @@ def _entries(keys: list[str]) -> list[ModelEntry]:
     rows = []
     for key in keys:
         try:
-            rows.append(describe(backbones.resolve(key), free))
+            rows.append(_describe_key(key, free))
         except ModelSpecError as exc:  # an added folder moved away, a package missing
             rows.append(ModelEntry(key=key, name=Path(key).name or key,
                                    builtin=key in BUILTIN_KEYS, error=str(exc)))
     return rows
+
+
+def _describe_key(key: str, free: int, added: bool = False) -> ModelEntry:
+    """The entry of built-in backbone or folder *key*: a causal language model's folder is
+    described as one (for language-model projects), any other as a backbone."""
+    folder = Path(key)
+    if key not in BUILTIN_KEYS and causal_lm.is_causal_folder(folder):
+        return describe_language_model(causal_lm.inspect_causal_lm(folder), free)
+    return describe(backbones.inspect_folder(folder) if added else backbones.resolve(key), free)
+
+
+def describe_language_model(model: causal_lm.CausalLM, available: int) -> ModelEntry:
+    """The library row of a causal language model: its LoRA training memory at
+    :data:`LM_ESTIMATE_BATCH` examples of :data:`LM_ESTIMATE_CONTEXT` tokens."""
+    context = min(LM_ESTIMATE_CONTEXT, model.context or LM_ESTIMATE_CONTEXT)
+    need = causal_lm.memory_needed(model, "lora", LM_ESTIMATE_BATCH, context)
+    fit, _ = memory_fit(need, available)
+    text = (f"{fit + ': ' if fit else ''}about {format_bytes(need)} for LoRA (batch of "
+            f"{LM_ESTIMATE_BATCH}, {context} tokens)" + (f", {format_bytes(available)} free"
+                                                         if available > 0 else ""))
+    files = [p for p in model.path.rglob("*") if p.is_file()]
+    return ModelEntry(key=str(model.path), name=model.name, kind=LM_KIND,
+                      architecture=model.architecture, params=model.params,
+                      disk_bytes=sum(p.stat().st_size for p in files),
+                      input_size=f"{model.context:,} tokens", license=backbones.license_of(
+                          model.path), source=str(model.path), memory_bytes=need,
+                      available_bytes=available, fit=fit, fit_text=text)
 
 
 def describe(backbone: Backbone, available: int | None = None) -> ModelEntry:

@@ -51,6 +51,9 @@ def test_fine_tune_a_language_model_from_the_app(qtbot, window, user, chat_file,
     _choose(qtbot, window, user, chat_file, tiny_llama)
     page = window.lm_model_page
     assert "parameters" in page.about.text() and "LoRA about" in page.memory.text()
+    page.fill_library()  # the chosen folder joined the model library
+    assert any("tiny-llama" in page.library_combo.itemText(i)
+               for i in range(page.library_combo.count()))
     qtbot.waitUntil(lambda: "tokens are learned from" in window.lm_data_page.tokens_label.text(),
                     timeout=20_000)
     page.mode_combo.setCurrentIndex(page.mode_combo.findData("full"))

@@ -261,3 +261,12 @@ def test_options_of_other_models_and_a_changed_base_model_are_refused(lora_run, 
         "}", ', "note": 1}', 1))
     changed = run_cli("generate", str(moved), "--prompt", "hi")
     assert changed.returncode == 2 and "other weights" in changed.stderr
+
+
+def test_a_language_model_folder_joins_the_model_library(tiny_llama, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINDESK_HOME", str(tmp_path / "home"))
+    added = run_cli("models", "--add", str(tiny_llama))
+    assert added.returncode == 0 and "--task causal-lm --backbone" in added.stdout
+    listed = run_cli("models")
+    line = next(row for row in listed.stdout.splitlines() if str(tiny_llama) in row)
+    assert "language model" in line and "for LoRA (batch of 4" in line
