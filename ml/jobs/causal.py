@@ -192,7 +192,7 @@ def build_model(model: CausalLM, config: LanguageModelConfig, device: torch.devi
     net, tokenizer = load_causal_lm(model)
     if config.mode == "lora":
         torch.manual_seed(int(config.seed))  # the adapters' first values belong to the seed
-        net = add_lora(net, _settings(config, torch.device("cpu")), model.lora_targets)
+        net = add_lora(net, _settings(config, device), model.lora_targets)
     return net.to(device), tokenizer
 
 
@@ -227,6 +227,7 @@ def prepare(config: LanguageModelConfig, data_path: str, split: dict | None = No
     if not plan.fits:
         raise TrainingError(plan.refusal(config))
     device = select_device(config.device)
+    _settings(config, device)  # a precision this device lacks is refused before loading
     net, tokenizer = build_model(model, config, device)
     encoded = encode_examples(data, tokenizer, config.max_length)
     split = split or split_examples(len(data.examples), config.seed)

@@ -270,3 +270,26 @@ def test_a_language_model_folder_joins_the_model_library(tiny_llama, tmp_path, m
     listed = run_cli("models")
     line = next(row for row in listed.stdout.splitlines() if str(tiny_llama) in row)
     assert "language model" in line and "for LoRA (batch of 4" in line
+
+
+@pytest.mark.requires_cuda
+def test_on_a_gpu_the_run_trains_under_autocast(tiny_llama, chat_file, tmp_path):
+    config = _config(tiny_llama, device="cuda", precision="auto")
+    result = CausalLMJob(config, str(chat_file), run_dir=tmp_path / "gpu").run()
+    assert result.status == "finished"
+    assert result.metrics["test"]["perplexity"] < result.metrics["test"]["perplexity_before"]
+    for precision in ("bf16", "fp16"):
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            continue
+        again = CausalLMJob(_config(tiny_llama, device="cuda", precision=precision, epochs=1),
+                            str(chat_file), run_dir=tmp_path / precision).run()
+        assert again.status == "finished" and again.metrics["tokens_per_second"] > 0
+
+
+def test_half_precision_on_the_cpu_is_refused_before_anything_is_written(tiny_llama, chat_file,
+                                                                        tmp_path):
+    done = run_cli("train", "--task", "causal-lm", "--backbone", str(tiny_llama), "--data",
+                   str(chat_file), "--precision", "bf16", "--device", "cpu", "--out",
+                   str(tmp_path / "run"))
+    assert done.returncode == 2 and "needs a CUDA GPU" in done.stderr
+    assert not (tmp_path / "run").exists()
