@@ -318,19 +318,20 @@ class CausalLMJob:
         ready = prepare(self.config, self.data_path, split)
         folder = self._folder or self._start(ready)
         self._folder = folder
-        before = folder.info.get("before") or self._before(ready, folder)
         started = time.perf_counter()
         try:
+            before = folder.info.get("before") or self._before(ready, folder)
             fit, lr = self._fit(ready, folder)
+            metrics = folder.read_metrics()
+            if not fit.stopped:
+                metrics = self._measure(ready, folder, before, fit,
+                                        time.perf_counter() - started)
         except BaseException:
             folder.update(status="failed" if not self._stop else "stopped", ended=now_iso())
             raise
         finally:
             release_device_memory(ready.device)
         status = "stopped" if fit.stopped else "finished"
-        metrics = folder.read_metrics()
-        if not fit.stopped:
-            metrics = self._measure(ready, folder, before, fit, time.perf_counter() - started)
         folder.update(status=status, ended=now_iso(), epochs_done=fit.epochs_completed,
                       lr_now=lr)
         return LMResult(folder.path, folder.title, status, metrics, folder.read_history())
