@@ -3,6 +3,7 @@ and answers streamed piece by piece (:func:`ml.evaluation.generate.generate`).""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -13,6 +14,9 @@ from ml.runs.project import LanguageModelConfig
 
 from .base import Worker
 
+#: Seconds between two ``batches`` signals.
+BATCH_INTERVAL = 0.2
+
 
 class LMTrainingWorker(Worker):
     """Fine-tune (or resume, with *resume* a run folder). ``epoch_finished(logs)`` after every
@@ -21,6 +25,9 @@ class LMTrainingWorker(Worker):
     batch and still delivers the stopped run."""
 
     epoch_finished = Signal(dict)
+    #: Steps since the last signal: ``[(epoch position, loss), ...]`` (at most every
+    #: :data:`BATCH_INTERVAL` seconds, so a fast model cannot flood the window).
+    batches = Signal(list)
     message = Signal(str)
     run_started = Signal(str)
 
@@ -29,6 +36,16 @@ class LMTrainingWorker(Worker):
         super().__init__()
         self.config, self.runs_dir, self.resume, self.name = config, runs_dir, resume, name
         self.job: CausalLMJob | None = None
+        self._pending: list[tuple[float, float]] = []
+        self._last_batch_emit = 0.0
+
+    def _on_batch(self, logs: dict) -> None:
+        self._pending.append((logs["epoch"] - 1 + logs["batch"] / logs["batches"], logs["loss"]))
+        now = time.monotonic()
+        if now - self._last_batch_emit >= BATCH_INTERVAL or logs["batch"] == logs["batches"]:
+            self._last_batch_emit = now
+            self.batches.emit(self._pending)
+            self._pending = []
 
     def cancel(self) -> None:
         super().cancel()
@@ -42,7 +59,7 @@ class LMTrainingWorker(Worker):
 
     def work(self) -> LMResult:
         hooks = {"on_epoch": lambda epoch, logs: self.epoch_finished.emit(dict(logs)),
-                 "on_message": self._say}
+                 "on_message": self._say, "on_batch": self._on_batch}
         if self.resume:
             self.job = CausalLMJob.resume(self.resume, epochs=self.config.epochs
                                           if self.config else None, **hooks)

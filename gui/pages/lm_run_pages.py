@@ -72,6 +72,8 @@ class LMTrainPage(QWidget):
         self.state = state
         self.runner = TaskRunner(self)
         self.history: list[dict] = []
+        #: Every step's loss so far, at its position in epochs (the faint curve).
+        self.steps: list[tuple[float, float]] = []
         self.run_dir = ""
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Fine-tune"))
@@ -99,6 +101,7 @@ class LMTrainPage(QWidget):
         style_plot(self.loss_plot.getPlotItem(), "Training loss", "epoch", "loss")
         style_plot(self.perplexity_plot.getPlotItem(), "Validation perplexity", "epoch",
                    "perplexity")
+        self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen(BLUE + (90,), width=1))
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(BLUE, width=3), symbol="o",
                                               symbolBrush=pg.mkBrush(BLUE))
         self.perplexity_curve = self.perplexity_plot.plot(
@@ -137,11 +140,12 @@ class LMTrainPage(QWidget):
         self.resume_button.setEnabled(not busy and resumable)
 
     def _begin(self, worker: LMTrainingWorker) -> None:
-        self.history, self.run_dir = [], ""
+        self.history, self.steps, self.run_dir = [], [], ""
         self.samples.clear()
         self.banner.show_message("Loading the model and measuring it before training …",
                                  "info")
         worker.epoch_finished.connect(self._on_epoch)
+        worker.batches.connect(self._on_batches)
         worker.message.connect(self._on_message)  # a slot, not a lambda: runs on this thread
         worker.run_started.connect(self._on_run_started)
         self.runner.start(worker)
@@ -180,6 +184,11 @@ class LMTrainPage(QWidget):
     def _on_run_started(self, path: str) -> None:
         self.run_dir = path
 
+    @Slot(list)
+    def _on_batches(self, points: list) -> None:
+        self.steps.extend(points)
+        self.loss_card.set_value(f"{points[-1][1]:.3f}")
+
     @Slot(dict)
     def _on_epoch(self, logs: dict) -> None:
         self.history.append(logs)
@@ -196,6 +205,7 @@ class LMTrainPage(QWidget):
     @Slot()
     def _redraw(self) -> None:
         epochs = [h["epoch"] for h in self.history]
+        self.batch_curve.setData([p[0] for p in self.steps], [p[1] for p in self.steps])
         self.loss_curve.setData(epochs, [h["loss"] for h in self.history])
         ppl = [(h["epoch"], h["val_perplexity"]) for h in self.history
                if isinstance(h.get("val_perplexity"), float) and h["val_perplexity"] < 1e12]

@@ -245,17 +245,19 @@ def prepare(config: LanguageModelConfig, data_path: str, split: dict | None = No
 
 class CausalLMJob:
     """One fine-tuning run of a causal LM (see the module). ``on_epoch(epoch, logs)`` gets
-    plain numbers and the epoch's ``sample`` answer; ``on_text(piece)`` the fixed prompt's
-    answer as it is written; ``on_message(text)`` what the user should read."""
+    plain numbers and the epoch's ``sample`` answer; ``on_batch(logs)`` each step's loss;
+    ``on_message(text)`` what the user should read."""
 
     def __init__(self, config: LanguageModelConfig, data: str, *, run_dir: Path | None = None,
                  runs_dir: Path | None = None, name: str = "",
                  on_epoch: Callable[[int, dict], None] | None = None,
-                 on_message: Callable[[str], None] | None = None):
+                 on_message: Callable[[str], None] | None = None,
+                 on_batch: Callable[[dict], None] | None = None):
         self.config, self.data_path = config, str(data)
         self.run_dir, self.runs_dir, self.name = run_dir, runs_dir, name
         self.on_epoch = on_epoch or (lambda epoch, logs: None)
         self.say = on_message or (lambda text: None)
+        self.on_batch = on_batch or (lambda logs: None)
         self._stop = False
         self._trainer: LMTrainer | None = None
         self._folder: RunFolder | None = None
@@ -397,7 +399,8 @@ class CausalLMJob:
         for attempt in range(NAN_RETRIES + 1):
             self._trainer = LMTrainer(ready.net, dataclasses.replace(settings, lr=lr),
                                       on_epoch_end=lambda e, logs: self._epoch_done(
-                                          ready, folder, e, logs))
+                                          ready, folder, e, logs),
+                                      on_batch_end=lambda logs: self.on_batch(logs))
             self._trainer.should_stop = self._stop
             if resume is None:  # where a retry of the first epoch goes back to
                 torch.manual_seed(int(self.config.seed))

@@ -120,9 +120,12 @@ class LMTrainer:
     """Fine-tune *model* (a transformers causal LM, already wrapped with LoRA for ``lora``)."""
 
     def __init__(self, model, settings: LMSettings, *,
-                 on_epoch_end: Callable[[int, dict], None] | None = None):
+                 on_epoch_end: Callable[[int, dict], None] | None = None,
+                 on_batch_end: Callable[[dict], None] | None = None):
         self.model, self.settings = model, settings
         self.on_epoch_end = on_epoch_end or (lambda epoch, logs: None)
+        #: After every step: ``{"epoch", "batch", "batches", "loss"}`` (plain numbers).
+        self.on_batch_end = on_batch_end or (lambda logs: None)
         self.should_stop = False
         if settings.gradient_checkpointing:
             model.gradient_checkpointing_enable()
@@ -223,6 +226,9 @@ class LMTrainer:
                                     f"{self.settings.lr:g}).")
             self._step(loss)
             total, counted = total + float(nll.detach()), counted + int(n)
+            self.on_batch_end({"epoch": epoch + 1, "batch": start // bs + 1,
+                               "batches": math.ceil(len(order) / bs),
+                               "loss": float(loss.detach())})
         return (total / counted if counted else math.nan), counted, seen
 
     def _step(self, loss: torch.Tensor) -> None:

@@ -66,6 +66,9 @@ def test_fine_tune_a_language_model_from_the_app(qtbot, window, user, chat_file,
     assert "Finished: test perplexity" in train.banner.text()
     assert "Epoch 2:" in train.samples.toPlainText()
     assert train.perplexity_curve.getData()[0] is not None
+    # every step's loss reached the page (throttled), ending at the last epoch's end
+    assert len(train.steps) >= 2 and train.steps[-1][0] == pytest.approx(2.0)
+    assert len(train.batch_curve.getData()[0]) == len(train.steps)
     run = window.state.current_run
     assert run is not None and run.record.task == "causal-lm"
 
