@@ -85,14 +85,15 @@ class LoadedModel:
 
 class GenerateWorker(Worker):
     """One answer, streamed: ``piece(text)`` as each part is written; ``finished(text)``.
-    *loaded* is a :class:`LoadedModel`, or a run folder to load first (``loaded`` tells the
-    page, to keep it)."""
+    *prompt* is a question or a whole conversation (``[{"role", "content"}, ...]`` ending with
+    the user's turn). *loaded* is a :class:`LoadedModel`, or a run folder to load first
+    (``loaded`` tells the page, to keep it)."""
 
     piece = Signal(str)
     loaded = Signal(object)
 
-    def __init__(self, loaded: LoadedModel | str, prompt: str, sampling: Sampling, *,
-                 base: bool = False):
+    def __init__(self, loaded: LoadedModel | str, prompt: str | list[dict], sampling: Sampling,
+                 *, base: bool = False):
         super().__init__()
         self._loaded, self.prompt, self.sampling, self.base = loaded, prompt, sampling, base
 
@@ -102,7 +103,9 @@ class GenerateWorker(Worker):
             self.report_progress(0.0, "loading the model …")
             loaded = LoadedModel(loaded)
             self.loaded.emit(loaded)
-        prompt = Continue(self.prompt) if loaded.kind == "text" else self.prompt
+        prompt = self.prompt
+        if loaded.kind == "text":  # tuned on plain text: it goes on with the last words given
+            prompt = Continue(prompt[-1]["content"] if isinstance(prompt, list) else prompt)
         call = lambda: generate(loaded.model, loaded.tokenizer, prompt, self.sampling,  # noqa: E731
                                 on_text=self.piece.emit, should_stop=self.token)
         if self.base and loaded.lora:

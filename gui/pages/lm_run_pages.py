@@ -253,6 +253,9 @@ class LMEvaluatePage(QWidget):
         self.state = state
         self.runner = TaskRunner(self)
         self.loaded = None
+        #: The try-it conversation so far (``{"role", "content"}`` turns), and who answers.
+        self.conversation: list[dict] = []
+        self._speakers: list[str] = []
         layout = QVBoxLayout(self)
         layout.addWidget(heading("How much better it got"))
         self.perplexity_table = QTableWidget(2, 3)
@@ -320,9 +323,12 @@ class LMEvaluatePage(QWidget):
         self.ask_button.clicked.connect(self.ask)
         self.stop_button = QPushButton("Stop")
         self.stop_button.clicked.connect(lambda: self.runner.request_stop())
-        buttons.addWidget(self.ask_button)
-        buttons.addWidget(self.stop_button)
-        buttons.addStretch(1)
+        self.new_button = QPushButton("New conversation")
+        self.new_button.clicked.connect(self.new_conversation)
+        self.status_label = mute(QLabel())
+        for widget in (self.ask_button, self.stop_button, self.new_button):
+            buttons.addWidget(widget)
+        buttons.addWidget(self.status_label, 1)
         layout.addLayout(buttons)
         self.answer = QPlainTextEdit()
         self.answer.setReadOnly(True)
@@ -338,6 +344,7 @@ class LMEvaluatePage(QWidget):
         run_dir = self._run_dir()
         if self.loaded is not None and self.loaded.run_dir != run_dir:
             self.loaded = None  # another run: its model is loaded on the next question
+            self.new_conversation()
         metrics = RunFolder.open(run_dir).read_metrics() if run_dir else {}
         for r, split in enumerate(("val", "test")):
             part = metrics.get(split) or {}
@@ -365,22 +372,41 @@ class LMEvaluatePage(QWidget):
         sampling = Sampling(max_new_tokens=self.tokens_spin.value(),
                             temperature=self.temperature_spin.value(),
                             top_p=self.top_p_spin.value())
-        worker = GenerateWorker(self.loaded or run_dir, prompt, sampling,
+        speaker = "Base model" if self.base_check.isChecked() else "Fine-tuned model"
+        asked = self.conversation + [{"role": "user", "content": prompt}]
+        worker = GenerateWorker(self.loaded or run_dir, asked, sampling,
                                 base=self.base_check.isChecked())
         worker.piece.connect(self._on_piece)
         worker.loaded.connect(self._on_loaded)
         worker.progress.connect(self._on_progress)
-        self.answer.clear()
+        self._pending = (prompt, speaker)
+        self._show_transcript(asked, self._speakers + ["You"], open_speaker=speaker)
+        self.prompt_edit.clear()
         self.runner.start(worker)
+
+    @Slot()
+    def new_conversation(self) -> None:
+        """Forget the turns so far: the next question starts afresh."""
+        self.runner.cancel()
+        self.conversation, self._speakers = [], []
+        self.answer.clear()
+
+    def _show_transcript(self, turns: list[dict], speakers: list[str],
+                         open_speaker: str = "") -> None:
+        text = "\n\n".join(f"{who}: {turn['content']}" for who, turn in zip(speakers, turns,
+                                                                          strict=True))
+        if open_speaker:
+            text += ("\n\n" if text else "") + f"{open_speaker}: "
+        self.answer.setPlainText(text)
 
     @Slot(float, str)
     def _on_progress(self, fraction: float, text: str) -> None:
-        self.answer.setPlainText(text)
+        self.status_label.setText(text)
 
     @Slot(object)
     def _on_loaded(self, loaded) -> None:
         self.loaded = loaded
-        self.answer.clear()
+        self.status_label.setText("")
 
     @Slot(str)
     def _on_piece(self, piece: str) -> None:
@@ -391,8 +417,13 @@ class LMEvaluatePage(QWidget):
 
     @Slot(object)
     def _on_answered(self, text: str) -> None:
-        if self.answer.toPlainText() != text:  # the pieces always add up to it
-            self.answer.setPlainText(text)
+        prompt, speaker = self._pending
+        if self.loaded is not None and self.loaded.kind == "text":
+            self.conversation, self._speakers = [], []  # a text model goes on; it does not chat
+        self.conversation += [{"role": "user", "content": prompt},
+                              {"role": "assistant", "content": text}]
+        self._speakers += ["You", speaker]
+        self._show_transcript(self.conversation, self._speakers)  # the pieces add up to it
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:

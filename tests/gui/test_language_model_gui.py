@@ -86,7 +86,16 @@ def test_fine_tune_a_language_model_from_the_app(qtbot, window, user, chat_file,
     model, tokenizer, _ = load_tuned(run.path, "cpu")
     expected = generate(model, tokenizer, "Name a colour.", Sampling(max_new_tokens=8,
                                                                      temperature=0))
-    assert evaluate.answer.toPlainText() == expected and evaluate.loaded is not None
+    assert evaluate.loaded is not None and evaluate.conversation[-1]["content"] == expected
+    assert evaluate.answer.toPlainText() == f"You: Name a colour.\n\nFine-tuned model: {expected}"
+    evaluate.prompt_edit.setPlainText("And another?")  # a second turn sees the first
+    evaluate.base_check.setChecked(True)
+    qtbot.mouseClick(evaluate.ask_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not evaluate.runner.is_running(), timeout=60_000)
+    assert [t["role"] for t in evaluate.conversation] == ["user", "assistant"] * 2
+    assert "Base model: " in evaluate.answer.toPlainText()
+    qtbot.mouseClick(evaluate.new_button, Qt.MouseButton.LeftButton)
+    assert not evaluate.conversation and not evaluate.answer.toPlainText()
 
     assert window.go_to(4)
     export = window.lm_export_page
