@@ -358,8 +358,8 @@ class LMEvaluatePage(QWidget):
         self.compare_table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, key in enumerate(("prompt", "reference", "base", "tuned")):
-                self.compare_table.setItem(r, c, QTableWidgetItem(" ".join(str(row[key])
-                                                                           .split())))
+                said = " ".join(str(row[key]).split()) or "(no words: only spaces or the end)"
+                self.compare_table.setItem(r, c, QTableWidgetItem(said))
         self.compare_table.resizeRowsToContents()
         self.ask_button.setEnabled(bool(run_dir))
 
