@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ExportError
+from ..system.fileio import folder_beside
 
 #: The largest difference of logits a reloaded merged model may show (float32 rounding).
 LOGITS_TOLERANCE = 1e-4
@@ -29,8 +29,10 @@ def _into_place(out: Path, write: Callable[[Path], None]) -> Path:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} is not empty; choose a new folder for the export.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        tmp = folder_beside(out)
+    except OSError as exc:
+        raise ExportError(f"Cannot write in {out.parent}: {exc.strerror or exc}.") from None
     try:
         write(tmp)
         if out.exists():

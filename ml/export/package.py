@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..errors import ExportError
 from ..runs.folder import Run
-from ..system.fileio import _UMASK
+from ..system.fileio import folder_beside
 from ..system.resources import resource_path
 from .exporters import ExportReport, export_run
 
@@ -137,10 +137,7 @@ def export_package(run: Run, out: str | Path, x_check: np.ndarray,
         raise ExportError(f"{out} is a file; give a folder name for the package.")
     parent = out.parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-        # mkdtemp makes an owner-only folder; a package is meant to be shared like any folder.
-        os.chmod(work, 0o777 & ~_UMASK)
+        work = folder_beside(out)  # a package is meant to be shared like any folder
     except OSError as exc:
         raise ExportError(f"Cannot write in {parent}: {exc.strerror or exc}.") from None
     try:

@@ -115,6 +115,23 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[Path], None], *
         writer(tmp)
 
 
+def folder_beside(out: str | os.PathLike) -> Path:
+    """A new, empty folder beside *out* (same file system, so it can be moved there with
+    :func:`os.replace` once whole), readable as any folder the user makes (``mkdtemp`` alone
+    makes it owner-only).
+
+    Raises
+    ------
+    OSError
+        When the parent cannot be written.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(work, 0o777 & ~_UMASK)
+    return work
+
+
 def _fsync_file(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)

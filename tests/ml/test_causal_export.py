@@ -87,3 +87,15 @@ def test_answers_stream_piece_by_piece_and_stop_when_asked(lora_model):
     generate(model, tokenizer, "Name a colour.", greedy,
              should_stop=lambda: len(calls) > 2 or calls.append(1) is not None and False)
     assert len(calls) == 3
+
+
+def test_an_exported_folder_is_readable_like_any_folder_the_user_makes(tmp_path):
+    import os
+    import stat
+
+    from ml.export.causal import _into_place
+
+    out = _into_place(tmp_path / "merged", lambda tmp: (tmp / "config.json").write_text("{}"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~mask  # mkdtemp alone: owner-only
