@@ -23,6 +23,10 @@ from .runs.project import LOSSES, OPTIMIZERS, PRESETS, SCHEDULES
 from .training.callbacks import Callback
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: The signals a scheduler stops a job with (SLURM sends SIGUSR1 before a time limit, then
+#: SIGTERM; Kubernetes and torchrun's agent SIGTERM): the run is saved and the command exits
+#: with 128 + the signal, so the job script or agent sees an interrupted run, not a finished one.
+PREEMPT_SIGNALS = ("SIGTERM", "SIGUSR1")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -414,8 +418,10 @@ def _train(args) -> int:
 
     if not is_main():
         args.quiet = True  # one voice: rank 0's
+    if not args.resume and args.out and _is_run(args.out):
+        _go_on_with(args)  # the same command again (a requeued job): resume its run
     if args.task == "causal-lm" or (args.resume and _is_language_model_run(args.resume)):
-        return cli_lm.train(args, _run_job)
+        return cli_lm.train(args, _run_job, _exit_status)
     if args.resume:
         if args.project or args.data:
             raise TrainDeskError("--resume continues a run with its own settings; give no "
@@ -443,7 +449,47 @@ def _train(args) -> int:
     if args.project and is_main():
         _record_runs(args.project, [result])
     _print_result(result)
-    return EXIT_OK
+    return _exit_status(job, result)
+
+
+def _is_run(path: str) -> bool:
+    from .runs.folder import RunFolder
+
+    return RunFolder.is_run(Path(path).expanduser())
+
+
+def _same_source(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    return bool(a and b) and not a.startswith("sample:") and (
+        Path(a).expanduser().resolve() == Path(b).expanduser().resolve())
+
+
+def _go_on_with(args) -> None:
+    """``train ... --out RUN`` where RUN already holds a run: the same command started again
+    (a requeued or restarted job) goes on with that run, from its last checkpoint, with its
+    own settings (finished: nothing to do). A run of other data is refused."""
+    from .errors import RunError
+    from .runs.folder import RunFolder
+    from .runs.project import Project
+
+    try:
+        folder = RunFolder.open(Path(args.out).expanduser())
+    except RunError as exc:
+        raise TrainDeskError(f"{args.out} already holds a run that cannot be gone on with "
+                             f"({exc}) Choose an empty folder.") from None
+    had = str((folder.settings().get("data") or {}).get("source", ""))
+    given = args.data or (Project.load(args.project).data.source if args.project else "")
+    if not _same_source(had, str(given)):
+        raise TrainDeskError(f"{args.out} already holds a run of other data ({had}). Choose an "
+                             f"empty folder, or --resume {args.out} to go on with that run.")
+    if not args.quiet:
+        _err(f"{args.out} holds a {folder.status} run of the same data: going on from its last "
+             f"checkpoint, with its own settings.")
+    args.resume = str(args.out)
+    args.project = args.data = args.backbone = args.lr = None
+    args.find_lr_only = False
+    args.task = None
 
 
 def _is_language_model_run(path: str) -> bool:
@@ -679,17 +725,38 @@ def _apply_training_args(project, args) -> None:
 
 
 def _run_job(job, quiet: bool):
-    """Run *job* with Ctrl+C stopping it cleanly after the current batch."""
+    """Run *job* with Ctrl+C, SIGTERM or SIGUSR1 stopping it cleanly after the current batch
+    (the run keeps its last epoch); ``job.preempted_by`` is then the scheduler's signal."""
     def _on_sigint(signum, frame):  # first Ctrl+C: stop cleanly and keep the run
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _err("stopping after this batch (Ctrl+C again to abort) ...")
         job.request_stop()
 
-    previous = signal.signal(signal.SIGINT, _on_sigint)
+    def _on_preempt(signum, frame):
+        job.preempted_by = signum
+        _err(f"{signal.Signals(signum).name}: saving the run and stopping after this batch ...")
+        job.request_stop()
+
+    job.preempted_by = None
+    handlers = {signal.SIGINT: _on_sigint}
+    handlers.update({getattr(signal, name): _on_preempt for name in PREEMPT_SIGNALS
+                     if hasattr(signal, name)})
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         return job.run()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_status(job, result) -> int:
+    """0, or after a scheduler's signal 128 + it, said in one line."""
+    signum = getattr(job, "preempted_by", None)
+    if signum is None:
+        return EXIT_OK
+    _err(f"preempted by {signal.Signals(signum).name}: the run in {result.run_dir} is saved "
+         f"({result.status}); run the same command again to go on.")
+    return 128 + int(signum)
 
 
 def _run_name(name: str | None) -> str:
@@ -739,8 +806,9 @@ def _resume(args) -> int:
         return EXIT_OK
     if args.name:
         job.name = _run_name(args.name)  # a resumed run may get a (new) name, too
-    _print_result(_run_job(job, args.quiet))
-    return EXIT_OK
+    result = _run_job(job, args.quiet)
+    _print_result(result)
+    return _exit_status(job, result)
 
 
 def _apply_data_args(data, args) -> None:

@@ -111,7 +111,7 @@ def _say(args):
         lambda text: print(text, file=sys.stderr))
 
 
-def train(args, run_job) -> int:
+def train(args, run_job, exit_status=lambda job, result: 0) -> int:
     """``train --task causal-lm`` (or ``--resume`` of a language-model run)."""
     from .jobs.causal import CausalLMJob
 
@@ -141,7 +141,7 @@ def train(args, run_job) -> int:
     if test and result.status == "finished":
         print(f"test: perplexity {_number(test['perplexity'])} (before fine-tuning "
               f"{_number(test['perplexity_before'])})")
-    return 0
+    return exit_status(job, result)
 
 
 def _number(value: float | None) -> str:
