@@ -3,7 +3,7 @@
     python main.py                 the desktop app
     python main.py FILE.tdproj     the desktop app, opening a project
     python main.py COMMAND ...     headless: samples, models, train, search, evaluate, compare,
-                                   predict, export, shrink, gpu, generate
+                                   predict, export, shrink, gpu, generate, cluster
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import sys
 
 HEADLESS_COMMANDS = {"samples", "models", "train", "search", "evaluate", "compare", "predict",
-                     "export", "shrink", "gpu", "generate",
+                     "export", "shrink", "gpu", "generate", "cluster",
                      "--version",
                      "-h", "--help"}
 
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if not _has_display():
         print("TrainDesk needs a display for its window and none was found; use the headless "
               "commands instead: python main.py samples | models | train | search | evaluate | "
-              "compare | predict | export | shrink | generate | gpu (python main.py --help).")
+              "compare | predict | export | shrink | generate | cluster | gpu (python main.py "
+              "--help).")
         return 0
     from gui.app import run_app
     return run_app(argv)

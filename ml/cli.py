@@ -146,7 +146,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("gpu", help="why is my GPU not used? what PyTorch sees here, and what to do")
     _add_export_and_shrink(sub)
     cli_lm.add_generate(sub)
+    _add_cluster(sub)
     return parser
+
+
+def _add_cluster(sub) -> None:
+    p = sub.add_parser("cluster", help="write the job files that run a project or resume a run "
+                                       "on a cluster (SLURM, Kubernetes / Kubeflow, torchrun)")
+    p.add_argument("source", help="a .tdproj project file (a new run) or a run folder (gone on "
+                                  "with from its checkpoint)")
+    p.add_argument("--target", required=True, choices=["slurm", "kubernetes", "torchrun"])
+    p.add_argument("--out", required=True, help="the folder to write the job files into")
+    p.add_argument("--run-dir", help="a project's run folder (default: beside the project); "
+                                     "on storage every node sees")
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--gpus-per-node", type=int, default=1, help="0: CPUs only")
+    p.add_argument("--minutes", type=int, help="the time limit (default: twice the estimate "
+                                               "measured here, at least 30)")
+    p.add_argument("--image", help="kubernetes: the container image with TrainDesk installed")
+    p.add_argument("--shared", help="where the shared volume is mounted (default: the run "
+                                    "folder's parent)")
+    p.add_argument("--app-dir", help="where TrainDesk is installed on the nodes (default "
+                                     "/opt/traindesk)")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="do not time a sample of the run here (time limit: --minutes or 1 h)")
 
 
 def _add_models(sub) -> None:
@@ -288,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                "evaluate": _cmd_evaluate, "compare": _cmd_compare,
                "predict": _cmd_predict, "export": _cmd_export,
                "shrink": _cmd_shrink, "gpu": _cmd_gpu,
-               "generate": cli_lm.generate_answer}[args.command]
+               "generate": cli_lm.generate_answer, "cluster": _cmd_cluster}[args.command]
     try:
         return handler(args)
     except TrainDeskError as exc:
@@ -303,6 +326,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"error: internal error ({type(exc).__name__}: {exc}). Please report it; run with "
              f"TRAINDESK_DEBUG=1 for details.")
         return EXIT_INTERNAL
+
+
+# -- cluster --------------------------------------------------------------------------------------
+def _cmd_cluster(args) -> int:
+    from .jobs.cluster import plan_for, write_job_files
+
+    plan = plan_for(args.source, run_dir=args.run_dir or "", nodes=args.nodes,
+                    gpus_per_node=args.gpus_per_node, minutes=args.minutes,
+                    image=args.image or "", shared=args.shared or "",
+                    app_dir=args.app_dir or "", estimate=not args.no_estimate)
+    for path in write_job_files(plan, args.target, args.out):
+        print(f"wrote {path}")
+    print(f"{plan.nodes} node(s) x {plan.procs_per_node} process(es), {plan.memory_gb} GB, time "
+          f"limit {plan.time_limit}; run folder {plan.run_dir} (see docs/cluster.md)")
+    return EXIT_OK
 
 
 # -- samples --------------------------------------------------------------------------------------

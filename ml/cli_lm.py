@@ -114,6 +114,12 @@ def _say(args):
 def train(args, run_job, exit_status=lambda job, result: 0) -> int:
     """``train --task causal-lm`` (or ``--resume`` of a language-model run)."""
     from .jobs.causal import CausalLMJob
+    from .training import distributed
+
+    group = distributed.current()
+    if group is not None and group.world > 1:
+        raise TrainDeskError("Fine-tuning a language model runs in one process; start it "
+                             "without torchrun (or with --nproc-per-node=1 on one node).")
 
     if args.resume:
         if args.data or args.backbone or args.lr is not None:
