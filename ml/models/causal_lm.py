@@ -21,6 +21,10 @@ from .backbones import _read_config, _weight_files, safetensors_values
 #: What an architecture's name ends with when it is a causal LM (``LlamaForCausalLM``,
 #: ``GPT2LMHeadModel``).
 CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
+#: The causal LM families the desktop bundle carries (build.spec): Llama (and SmolLM2, which
+#: is one), Qwen, Mistral, Phi, Gemma, GPT-2, SmolLM3. From source, any type transformers has.
+CAUSAL_TYPES = frozenset({"llama", "qwen2", "qwen3", "mistral", "phi", "phi3", "gemma", "gemma2",
+                          "gemma3_text", "gpt2", "smollm3"})
 #: The linear layers LoRA adapts by default, per model type: the attention projections.
 LORA_TARGETS = {
     "gpt2": ("c_attn", "c_proj"),

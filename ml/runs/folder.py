@@ -20,6 +20,8 @@
       best.safetensors      weights of the epoch with the lowest validation loss so far
       refit.pt              the final fit's last epoch, while it runs (see ml.jobs.refit)
       history.jsonl         one JSON line per epoch
+      tensorboard/          the history as a TensorBoard event file, rewritten with it
+                            (``tensorboard --logdir`` on the runs folder; ml.runs.tensorboard)
       model.safetensors     final weights
       metrics.json          test metrics, speed, device
       measured.json         what was measured of the run besides training (optional): the data
@@ -88,7 +90,7 @@ from ..labels import run_name_from_id
 from ..models.spec import ModelSpec, TrainDeskNet, build_model
 from ..system.fileio import atomic_path, atomic_write_json, atomic_write_text
 from ..system.resources import resource_path
-from . import migrations
+from . import migrations, tensorboard
 from .migrations import CONFIG_FORMAT, RUN_FORMAT, RUN_VERSION
 from .weights import load_checkpoint, load_weights, save_checkpoint, save_weights
 
@@ -390,8 +392,14 @@ class RunFolder:
         atomic_write_json(self.path / "metrics.json", metrics, error=RunError)
 
     def write_history(self, lines: list[str]) -> None:
-        """``history.jsonl``: one JSON line per completed epoch."""
+        """``history.jsonl``: one JSON line per completed epoch; then the TensorBoard event
+        file made from it (:mod:`ml.runs.tensorboard`)."""
         atomic_write_text(self.path / "history.jsonl", "\n".join(lines) + "\n", error=RunError)
+        try:
+            started = _dt.datetime.fromisoformat(str(self._info.get("created"))).timestamp()
+        except ValueError:
+            started = _dt.datetime.now().timestamp()
+        tensorboard.write_events(self.path, [json.loads(line) for line in lines], started)
 
     def save_checkpoint(self, state: dict, name: str = "checkpoint.pt") -> None:
         save_checkpoint(self.path / name, state)
