@@ -192,7 +192,10 @@ def build_model(model: CausalLM, config: LanguageModelConfig, device: torch.devi
     net, tokenizer = load_causal_lm(model)
     if config.mode == "lora":
         torch.manual_seed(int(config.seed))  # the adapters' first values belong to the seed
-        net = add_lora(net, _settings(config, device), model.lora_targets)
+        # Only the adapters' shape is read here: a load for export on the CPU must not meet
+        # the training precision's check.
+        net = add_lora(net, _settings(dataclasses.replace(config, precision="fp32"), device),
+                       model.lora_targets)
     return net.to(device), tokenizer
 
 
