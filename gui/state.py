@@ -177,6 +177,12 @@ class ProjectState(QObject):
         return None if run is None or run.record.task == "causal-lm" else run
 
     @property
+    def language_model_run(self) -> str:
+        """The current run's folder when it fine-tuned a language model, else ``""``."""
+        run = self.current_run
+        return str(run.path) if run is not None and run.record.task == "causal-lm" else ""
+
+    @property
     def is_language_model(self) -> bool:
         return self.project.kind == "language-model"
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from ml.evaluation.generate import Sampling
-from ml.evaluation.lm_report import write_lm_report
+from ml.evaluation.lm_report import change_text, perplexity_text, write_lm_report
 from ml.export.causal import save_adapter, save_merged
 from ml.jobs.causal import check_ids, load_tuned
 from ml.runs.folder import RunFolder, now_iso
@@ -56,10 +56,6 @@ def _record(result) -> RunRecord:
                      status=result.status, task="causal-lm", model=result.name,
                      metrics=metrics, epochs=len(result.history),
                      seconds=float(result.metrics.get("seconds") or 0.0), name=result.name)
-
-
-def _number(value) -> str:
-    return f"{value:,.2f}" if isinstance(value, (int, float)) else "infinite"
 
 
 class LMTrainPage(QWidget):
@@ -195,7 +191,7 @@ class LMTrainPage(QWidget):
         self._show_sample(logs)
         self.epoch_card.set_value(str(logs["epoch"]))
         self.loss_card.set_value(f"{logs['loss']:.3f}")
-        self.perplexity_card.set_value(_number(logs.get("val_perplexity")))
+        self.perplexity_card.set_value(perplexity_text(logs.get("val_perplexity")))
         self.speed_card.set_value(f"{logs.get('tokens_per_second', 0):,.0f}")
 
     def _show_sample(self, logs: dict) -> None:
@@ -223,8 +219,8 @@ class LMTrainPage(QWidget):
         test = result.metrics.get("test") or {}
         if result.status == "finished":
             self.banner.show_message(
-                f"Finished: test perplexity {_number(test.get('perplexity'))}, "
-                f"{_number(test.get('perplexity_before'))} before fine-tuning. See the "
+                f"Finished: test perplexity {perplexity_text(test.get('perplexity'))}, "
+                f"{perplexity_text(test.get('perplexity_before'))} before fine-tuning. See the "
                 f"answers side by side on the Evaluate step.", "ok")
         else:
             self.banner.show_message(f"Stopped after epoch {len(result.history)}; Resume goes "
@@ -336,8 +332,7 @@ class LMEvaluatePage(QWidget):
         return box
 
     def _run_dir(self) -> str:
-        run = self.state.current_run
-        return str(run.path) if run is not None and run.record.task == "causal-lm" else ""
+        return self.state.language_model_run
 
     @Slot()
     def _refresh(self) -> None:
@@ -349,10 +344,9 @@ class LMEvaluatePage(QWidget):
         for r, split in enumerate(("val", "test")):
             part = metrics.get(split) or {}
             before, after = part.get("perplexity_before"), part.get("perplexity")
-            change = (f"{(after - before) / before:+.0%}" if isinstance(before, float)
-                      and isinstance(after, float) and before else "")
-            for c, text in enumerate((_number(before) if part else "",
-                                      _number(after) if part else "", change)):
+            change = change_text(before, after)
+            for c, text in enumerate((perplexity_text(before) if part else "",
+                                      perplexity_text(after) if part else "", change)):
                 self.perplexity_table.setItem(r, c, QTableWidgetItem(text))
         rows = metrics.get("compare") or []
         self.compare_table.setRowCount(len(rows))
@@ -484,8 +478,7 @@ class LMExportPage(QWidget):
         self._refresh()
 
     def _run_dir(self) -> str:
-        run = self.state.current_run
-        return str(run.path) if run is not None and run.record.task == "causal-lm" else ""
+        return self.state.language_model_run
 
     @Slot()
     def _refresh(self) -> None:

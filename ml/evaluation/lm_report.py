@@ -18,8 +18,15 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;c
          ".big{font-size:1.6em;font-weight:600}")
 
 
-def _number(value) -> str:
+def perplexity_text(value) -> str:
+    """A perplexity as the report and the app show it (``None``: infinite)."""
     return f"{value:,.2f}" if isinstance(value, (int, float)) else "infinite"
+
+
+def change_text(before, after) -> str:
+    """The relative change from *before* to *after* (``-32%``), or ``""`` without both."""
+    return (f"{(after - before) / before:+.0%}" if isinstance(before, float)
+            and isinstance(after, float) and before else "")
 
 
 def _rows(rows: list[tuple]) -> str:
@@ -33,9 +40,8 @@ def _perplexity_table(metrics: dict) -> str:
                                                                  "trained on)")):
         part = metrics.get(split) or {}
         before, after = part.get("perplexity_before"), part.get("perplexity")
-        change = (f"{(after - before) / before:+.0%}" if isinstance(before, float)
-                  and isinstance(after, float) and before else "")
-        rows.append((name, _number(before), _number(after), change))
+        rows.append((name, perplexity_text(before), perplexity_text(after),
+                     change_text(before, after)))
     return ("<table><tr><th></th><th>before</th><th>after</th><th>change</th></tr>"
             + _rows(rows) + "</table>")
 
@@ -66,8 +72,8 @@ this report. It trained {html.escape(how)} for {metrics.get('epochs', 0)} epochs
 ({metrics.get('seconds', 0):,.0f} s on {html.escape(str(metrics.get('device', '')))},
 {metrics.get('tokens_per_second', 0):,.0f} tokens a second); epoch
 {metrics.get('best_epoch', 0)} was kept.</p>
-<p class="big">Test perplexity {_number(test.get('perplexity_before'))} &rarr;
-{_number(test.get('perplexity'))}</p>
+<p class="big">Test perplexity {perplexity_text(test.get('perplexity_before'))} &rarr;
+{perplexity_text(test.get('perplexity'))}</p>
 <p>Perplexity says how surprised the model is by the answers it should give, on average:
 lower is better, and 1 would mean it always expects exactly the right words.</p>
 {_perplexity_table(metrics)}
