@@ -271,6 +271,7 @@ class LMEvaluatePage(QWidget):
         self.compare_table.setWordWrap(True)
         for table in (self.perplexity_table, self.compare_table):
             table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+            table.setTabKeyNavigation(False)  # Tab leaves the table, as everywhere in the app
         layout.addWidget(self.compare_table, 1)
         layout.addWidget(self._try_box(), 1)
         self.runner.finished.connect(self._on_answered)

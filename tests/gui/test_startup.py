@@ -43,7 +43,8 @@ def test_the_window_is_shown_before_torch_pandas_and_pyqtgraph_are_imported():
         w.ready.connect(app.quit)
         w.start_loading()
         app.exec()
-        assert w.is_ready and "torch" in sys.modules and w.pages.count() == 5
+        # the five steps, and the five of a language-model project
+        assert w.is_ready and "torch" in sys.modules and w.pages.count() == 10
         assert w.pages.currentWidget() is w.data_page and w.step_list.isEnabled()
         assert w.open_action.isEnabled()
         print("ok")
