@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
                      self.lm_evaluate_page, self.lm_export_page):
             self.pages.addWidget(page)
         self.lm_train_page.run_finished.connect(self._on_run_finished)
+        self.lm_train_page.run_listed.connect(self._save_runs)
         self.state.project_replaced.connect(
             lambda: self._on_step_selected(self.step_list.currentRow()))
 

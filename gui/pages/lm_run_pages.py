@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ml.errors import TrainDeskError
 from ml.evaluation.generate import Sampling
 from ml.evaluation.lm_report import change_text, perplexity_text, write_lm_report
 from ml.export.causal import save_adapter, save_merged
@@ -58,10 +59,23 @@ def _record(result) -> RunRecord:
                      seconds=float(result.metrics.get("seconds") or 0.0), name=result.name)
 
 
+def _open(run_dir: str) -> RunFolder | None:
+    """*run_dir*'s folder, or ``None`` when it is gone or unreadable (another program or a
+    full disk may have broken it; the page then shows nothing of it rather than failing)."""
+    if not run_dir or not RunFolder.is_run(run_dir):
+        return None
+    try:
+        return RunFolder.open(run_dir)
+    except TrainDeskError:
+        return None
+
+
 class LMTrainPage(QWidget):
     """Start, stop and resume; loss and validation perplexity per epoch; the sample answers."""
 
     run_finished = Signal(object)
+    #: A run started (or resumed) and is in the project's list as running.
+    run_listed = Signal()
 
     def __init__(self, state: ProjectState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -130,9 +144,8 @@ class LMTrainPage(QWidget):
         busy = self.is_training()
         self.start_button.setEnabled(not busy and self.state.step_enabled(2))
         self.stop_button.setEnabled(busy)
-        last = self._last_run()
-        resumable = bool(last) and RunFolder.is_run(last) and RunFolder.open(last).status in (
-            "stopped", "failed", "running")
+        folder = _open(self._last_run())
+        resumable = folder is not None and folder.status in ("stopped", "failed", "running")
         self.resume_button.setEnabled(not busy and resumable)
 
     def _begin(self, worker: LMTrainingWorker) -> None:
@@ -158,11 +171,15 @@ class LMTrainPage(QWidget):
 
     @Slot()
     def resume(self) -> None:
-        last = self._last_run()
-        if last and not self.is_training():
+        last, folder = self._last_run(), _open(self._last_run())
+        if folder is None:
+            self.banner.show_message(f"The last run's folder {last} cannot be read; start a "
+                                     f"new run.", "error")
+            return
+        if not self.is_training():
             self._begin(LMTrainingWorker(None, runs_dir=self.state.project.runs_dir(),
                                          resume=last))
-            self.history = RunFolder.open(last).read_history()
+            self.history = folder.read_history()
             for logs in self.history:
                 self._show_sample(logs)
 
@@ -178,7 +195,16 @@ class LMTrainPage(QWidget):
 
     @Slot(str)
     def _on_run_started(self, path: str) -> None:
+        """List the run as running at once: if the app is killed, the saved project still
+        knows it, and Resume goes on with it."""
         self.run_dir = path
+        folder = _open(path)
+        if folder is None:
+            return
+        self.state.add_run(RunRecord(id=folder.name, path=str(folder.path), created=now_iso(),
+                                     status="running", task="causal-lm", name=folder.title,
+                                     epochs=len(folder.read_history())), make_current=False)
+        self.run_listed.emit()
 
     @Slot(list)
     def _on_batches(self, points: list) -> None:
@@ -232,8 +258,8 @@ class LMTrainPage(QWidget):
     def _on_failed(self, message: str) -> None:
         self._done()
         self.banner.show_message(message, "error")
-        if self.run_dir and RunFolder.is_run(self.run_dir):
-            folder = RunFolder.open(self.run_dir)
+        folder = _open(self.run_dir)
+        if folder is not None:
             self.state.add_run(RunRecord(id=folder.name, path=str(folder.path),
                                          created=now_iso(), status=folder.status,
                                          task="causal-lm", name=folder.title),
@@ -277,6 +303,7 @@ class LMEvaluatePage(QWidget):
         self.runner.finished.connect(self._on_answered)
         self.runner.errored.connect(self._on_failed)
         self.runner.running_changed.connect(self.stop_button.setEnabled)
+        self.runner.running_changed.connect(self._update_ask)
         self.stop_button.setEnabled(False)
         state.current_run_changed.connect(self._refresh)
         state.runs_changed.connect(self._refresh)
@@ -341,7 +368,17 @@ class LMEvaluatePage(QWidget):
         if self.loaded is not None and self.loaded.run_dir != run_dir:
             self.loaded = None  # another run: its model is loaded on the next question
             self.new_conversation()
-        metrics = RunFolder.open(run_dir).read_metrics() if run_dir else {}
+        folder = _open(run_dir)
+        metrics = folder.read_metrics() if folder is not None else {}
+        lora = folder is not None and folder.settings().get(
+            "language_model", {}).get("mode") == "lora"
+        self.base_check.setEnabled(lora)
+        if not lora:
+            self.base_check.setChecked(False)
+        self.base_check.setToolTip(
+            "Answer with the model as it was before fine-tuning (the adapter switched off)."
+            if lora else "This run tuned every weight; its base model answers in the table "
+                         "above.")
         for r, split in enumerate(("val", "test")):
             part = metrics.get(split) or {}
             before, after = part.get("perplexity_before"), part.get("perplexity")
@@ -356,13 +393,20 @@ class LMEvaluatePage(QWidget):
                 said = " ".join(str(row[key]).split()) or "(no words: only spaces or the end)"
                 self.compare_table.setItem(r, c, QTableWidgetItem(said))
         self.compare_table.resizeRowsToContents()
-        self.ask_button.setEnabled(bool(run_dir))
+        self._update_ask()
+
+    @Slot()
+    def _update_ask(self) -> None:
+        """Ask needs a trained run and no answer being written."""
+        folder = _open(self._run_dir())
+        self.ask_button.setEnabled(folder is not None and folder.has_model
+                                   and not self.runner.is_running())
 
     @Slot()
     def ask(self) -> None:
         prompt = self.prompt_edit.toPlainText().strip()
         run_dir = self._run_dir()
-        if not prompt or not run_dir:
+        if not prompt or not run_dir or self.runner.is_running():
             return
         sampling = Sampling(max_new_tokens=self.tokens_spin.value(),
                             temperature=self.temperature_spin.value(),
@@ -396,15 +440,25 @@ class LMEvaluatePage(QWidget):
 
     @Slot(float, str)
     def _on_progress(self, fraction: float, text: str) -> None:
-        self.status_label.setText(text)
+        if self._from_current():
+            self.status_label.setText(text)
+
+    def _from_current(self) -> bool:
+        """Whether the signal being handled comes from the answer being written (a cancelled
+        one's late pieces are dropped)."""
+        return self.sender() is self.runner.worker
 
     @Slot(object)
     def _on_loaded(self, loaded) -> None:
-        self.loaded = loaded
-        self.status_label.setText("")
+        if loaded.run_dir == self._run_dir():  # still the run shown: keep it for the next turn
+            self.loaded = loaded
+        if self._from_current():
+            self.status_label.setText("")
 
     @Slot(str)
     def _on_piece(self, piece: str) -> None:
+        if not self._from_current():
+            return
         cursor = self.answer.textCursor()
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(piece)
@@ -484,11 +538,13 @@ class LMExportPage(QWidget):
     @Slot()
     def _refresh(self) -> None:
         run_dir = self._run_dir()
-        lora = bool(run_dir) and RunFolder.open(run_dir).settings().get(
+        folder = _open(run_dir)
+        lora = folder is not None and folder.settings().get(
             "language_model", {}).get("mode") == "lora"
-        self.merged_button.setEnabled(bool(run_dir))
-        self.report_button.setEnabled(bool(run_dir))
-        self.adapter_button.setEnabled(lora)
+        trained = folder is not None and folder.has_model
+        self.merged_button.setEnabled(trained)
+        self.report_button.setEnabled(trained)
+        self.adapter_button.setEnabled(lora and trained)
         self.adapter_button.setToolTip("" if lora or not run_dir else
                                        "This run fine-tuned every weight: it has no adapter.")
 

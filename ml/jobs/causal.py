@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..data.chat import IGNORE, ChatData, encode_examples, health, pack, read_chat
-from ..errors import DataError, NothingToDo, RunError, TrainingError
+from ..errors import Cancelled, DataError, NothingToDo, RunError, TrainingError
 from ..evaluation.generate import Continue, Sampling, generate
 from ..models.causal_lm import CausalLM, inspect_causal_lm, load_causal_lm, memory_needed
 from ..models.library import available_memory, format_bytes
@@ -265,6 +265,7 @@ class CausalLMJob:
         self._trainer: LMTrainer | None = None
         self._folder: RunFolder | None = None
         self._resume: dict | None = None
+        self._more_epochs = False
 
     def request_stop(self) -> None:
         """Stop after the current batch; the run keeps its last epoch and can be resumed."""
@@ -301,12 +302,12 @@ class CausalLMJob:
             raise RunError(f"{Path(source).name} changed since {folder.title} started, so its "
                            f"examples are no longer the ones it was split into. Start a new "
                            f"run on the file as it is now.")
-        if epochs is not None and int(epochs) != config.epochs:
-            folder.change("language_model.epochs", int(epochs), "asked for when resuming")
+        more = epochs is not None and int(epochs) != config.epochs
+        if more:  # recorded once the run has read its data and model again (see run)
             config.epochs = int(epochs)
         job = cls(config, source, run_dir=folder.path,
                   name=kwargs.pop("name", "") or folder.title, **kwargs)
-        job._folder = folder
+        job._folder, job._more_epochs = folder, more
         job._resume = folder.load_checkpoint()
         return job
 
@@ -321,25 +322,41 @@ class CausalLMJob:
         """
         split = self._folder.split_rows() if self._folder is not None else None
         ready = prepare(self.config, self.data_path, split)
+        if self._stop:  # stopped while the model and data were read: nothing is written
+            release_device_memory(ready.device)
+            raise Cancelled()
         folder = self._folder or self._start(ready)
         self._folder = folder
-        started = time.perf_counter()
+        if self._more_epochs:
+            folder.change("language_model.epochs", self.config.epochs, "asked for when resuming")
+        folder.update(status="running", ended=None)
+        device = ready.device
         try:
-            before = folder.info.get("before") or self._before(ready, folder)
-            fit, lr = self._fit(ready, folder)
-            metrics = folder.read_metrics()
-            if not fit.stopped:
-                metrics = self._measure(ready, folder, before, fit,
-                                        time.perf_counter() - started)
+            return self._train(ready, folder)
         except BaseException:
             folder.update(status="failed" if not self._stop else "stopped", ended=now_iso())
             raise
         finally:
-            release_device_memory(ready.device)
-        status = "stopped" if fit.stopped else "finished"
-        folder.update(status=status, ended=now_iso(), epochs_done=fit.epochs_completed,
-                      lr_now=lr)
-        return LMResult(folder.path, folder.title, status, metrics, folder.read_history())
+            # The model and optimizer go first, or the device could not give their memory back.
+            self._trainer = ready = None
+            release_device_memory(device)
+
+    def _train(self, ready: _Prepared, folder: RunFolder) -> LMResult:
+        """Measure the base model, train, measure the tuned one. A Stop while the base or the
+        tuned model answers keeps nothing of those answers: the resumed run asks again."""
+        started = time.perf_counter()
+        before = folder.info.get("before") or self._before(ready, folder)
+        fit, lr = (None, None) if self._stop else self._fit(ready, folder)
+        metrics = None
+        if fit is not None and not fit.stopped:
+            metrics = self._measure(ready, folder, before, fit, time.perf_counter() - started)
+        stopped = metrics is None
+        metrics = metrics if metrics is not None else folder.read_metrics()
+        done = fit.epochs_completed if fit is not None else len(folder.read_history())
+        folder.update(status="stopped" if stopped else "finished", ended=now_iso(),
+                      epochs_done=done, **({"lr_now": lr} if lr is not None else {}))
+        return LMResult(folder.path, folder.title, "stopped" if stopped else "finished",
+                        metrics, folder.read_history())
 
     def _start(self, ready: _Prepared) -> RunFolder:
         label = f"{'LoRA' if self.config.mode == 'lora' else 'Full'} {ready.model.name}"
@@ -390,7 +407,8 @@ class CausalLMJob:
                   "answers": [self._answer(ready, question(ready.data, i), ANSWER_TOKENS)
                               for i in tested],
                   "sample": self._answer(ready, self._prompt(ready), SAMPLE_TOKENS)}
-        folder.update(before=before, sample_prompt=shown(self._prompt(ready)))
+        if not self._stop:  # answers a Stop cut short are not the base model's
+            folder.update(before=before, sample_prompt=shown(self._prompt(ready)))
         return before
 
     def _fit(self, ready: _Prepared, folder: RunFolder):
@@ -434,6 +452,8 @@ class CausalLMJob:
         best = min((h.get("val_perplexity", math.inf) for h in trainer.history[:-1]),
                    default=math.inf)
         val = logs.get("val_perplexity", math.inf)
+        # Best weights before the checkpoint: a kill between the two retrains this epoch to
+        # the same weights on resume, whereas the other order could lose the best epoch's.
         if val < best or not folder.has_model:
             folder.save_weights({n: p.detach().cpu().contiguous()
                                  for n, p in trainer.trainable}, LM_WEIGHTS)
@@ -444,8 +464,9 @@ class CausalLMJob:
         self.on_epoch(epoch, logs)
 
     def _measure(self, ready: _Prepared, folder: RunFolder, before: dict, fit,
-                 seconds: float) -> dict:
-        """Load the best epoch's weights; perplexity and answers after, beside before."""
+                 seconds: float) -> dict | None:
+        """Load the best epoch's weights; perplexity and answers after, beside before
+        (``None``, and nothing written, when a Stop cut them short)."""
         load_tuned_weights(ready.net, folder)
         bs = self.config.batch_size
         tested = ready.split["test"][:COMPARED]
@@ -461,11 +482,19 @@ class CausalLMJob:
                            "perplexity_before": before["val_perplexity"]},
                    "best_epoch": int(info.get("best_epoch") or fit.epochs_completed),
                    "epochs": fit.epochs_completed, "seconds": seconds,
-                   "tokens_per_second": fit.tokens_per_second,
+                   "tokens_per_second": fit.tokens_per_second or _mean_speed(fit.history),
                    "examples": {k: len(v) for k, v in ready.split.items()},
                    "device": describe_device(ready.device).name, "compare": compare}
+        if self._stop:  # cut answers: the run stays stopped and a resume measures again
+            return None
         folder.write_metrics(metrics)
         return metrics
+
+
+def _mean_speed(history: list[dict]) -> float:
+    """Tokens per second over the epochs of *history* (a resume that only measured again)."""
+    speeds = [h["tokens_per_second"] for h in history if h.get("tokens_per_second")]
+    return float(np.mean(speeds)) if speeds else 0.0
 
 
 def _finite(value: float) -> float | None:

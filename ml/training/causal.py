@@ -139,11 +139,14 @@ class LMTrainer:
                                            enabled=settings.autocast == torch.float16)
 
     def state(self, epoch: int) -> dict:
-        """Everything needed to go on after *epoch* (tensors and plain values only)."""
+        """Everything needed to go on after *epoch* (tensors and plain values only); the
+        weights are copied to the CPU, so a kept state costs no device memory."""
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
         return {"epoch": int(epoch),
-                "trainable": {n: p.detach().clone() for n, p in self.trainable},
+                "trainable": {n: p.detach().to("cpu", copy=True) for n, p in self.trainable},
                 "optimizer": self.optimizer.state_dict(),
-                "rng": {"torch": torch.get_rng_state(), "order": self.generator.get_state()},
+                "rng": {"torch": torch.get_rng_state(), "cuda": cuda,
+                        "order": self.generator.get_state()},
                 "scaler": self.scaler.state_dict(),
                 "history": [dict(h) for h in self.history]}
 
@@ -156,6 +159,8 @@ class LMTrainer:
         for group in self.optimizer.param_groups:  # a retry after a NaN goes on at a lower rate
             group["lr"] = self.settings.lr
         torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"].get("cuda") and torch.cuda.is_available():  # dropout on the GPU
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.generator.set_state(state["rng"]["order"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])

@@ -79,7 +79,9 @@ def test_fine_tune_a_language_model_from_the_app(qtbot, window, user, chat_file,
     evaluate.temperature_spin.setValue(0.0)
     evaluate.tokens_spin.setValue(8)
     qtbot.mouseClick(evaluate.ask_button, Qt.MouseButton.LeftButton)
+    assert not evaluate.ask_button.isEnabled()  # one answer at a time
     qtbot.waitUntil(lambda: not evaluate.runner.is_running(), timeout=60_000)
+    assert evaluate.ask_button.isEnabled()
     from ml.evaluation.generate import Sampling, generate
     from ml.jobs.causal import load_tuned
 
@@ -96,6 +98,14 @@ def test_fine_tune_a_language_model_from_the_app(qtbot, window, user, chat_file,
     assert "Base model: " in evaluate.answer.toPlainText()
     qtbot.mouseClick(evaluate.new_button, Qt.MouseButton.LeftButton)
     assert not evaluate.conversation and not evaluate.answer.toPlainText()
+    evaluate.prompt_edit.setPlainText("What is two plus two?")  # cut short by a new start:
+    evaluate.tokens_spin.setValue(64)
+    qtbot.mouseClick(evaluate.ask_button, Qt.MouseButton.LeftButton)
+    cancelled = evaluate.runner.worker
+    qtbot.mouseClick(evaluate.new_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: cancelled.thread().isFinished(), timeout=60_000)
+    qtbot.wait(100)  # its last queued pieces arrive, and are dropped
+    assert not evaluate.answer.toPlainText() and evaluate.ask_button.isEnabled()
 
     assert window.go_to(4)
     export = window.lm_export_page
@@ -151,6 +161,9 @@ def test_a_stopped_fine_tuning_resumes_from_the_train_step(qtbot, window, user, 
 
     qtbot.mouseClick(train.start_button, Qt.MouseButton.LeftButton)
     train.runner.worker.epoch_finished.connect(stop_after_first)
+    # listed as running while it trains, so a killed app's project still knows the run
+    qtbot.waitUntil(lambda: [r.status for r in window.state.project.runs] == ["running"],
+                    timeout=60_000)
     qtbot.waitUntil(lambda: not train.is_training(), timeout=120_000)
     assert "Stopped after epoch 1" in train.banner.text()
     assert train.resume_button.isEnabled()
@@ -160,3 +173,28 @@ def test_a_stopped_fine_tuning_resumes_from_the_train_step(qtbot, window, user, 
     text = train.samples.toPlainText()
     assert all(f"Epoch {i}:" in text for i in (1, 2, 3))
     assert len(window.state.project.runs) == 1  # the resumed run replaced its own entry
+
+
+def test_a_full_run_has_no_base_switch_and_a_broken_run_folder_is_shown_as_nothing(
+        qtbot, window, user, chat_file, tiny_gpt2, tmp_path):
+    from ml.jobs.causal import CausalLMJob
+    from ml.runs.project import LanguageModelConfig, RunRecord
+
+    _choose(qtbot, window, user, chat_file, tiny_gpt2)
+    config = LanguageModelConfig(backbone=str(tiny_gpt2), mode="full", epochs=1, lr=1e-3,
+                                 batch_size=4, max_length=64)
+    result = CausalLMJob(config, str(chat_file), run_dir=tmp_path / "full").run()
+    record = RunRecord(id="full", path=str(result.run_dir), created="2026-01-01T00:00:00",
+                       status="finished", task="causal-lm", name=result.name)
+    window.state.add_run(record)
+    assert window.go_to(3)
+    evaluate = window.lm_evaluate_page
+    assert evaluate.ask_button.isEnabled() and not evaluate.base_check.isEnabled()
+    assert "tuned every weight" in evaluate.base_check.toolTip()
+
+    (tmp_path / "full" / "run.json").write_text("{ broken", encoding="utf-8")
+    window.state.add_run(record)  # the pages look again: nothing to show, nothing raised
+    assert not evaluate.ask_button.isEnabled() and not evaluate.compare_table.rowCount()
+    assert not window.lm_export_page.merged_button.isEnabled()
+    assert not window.lm_train_page.resume_button.isEnabled()
+    assert not user.errors, user.errors

@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 
-from ml.errors import RunError, TrainingError
+from ml.errors import Cancelled, DataError, RunError, TrainingError
 from ml.jobs import causal as job_module
 from ml.jobs.causal import CausalLMJob, load_tuned
 from ml.runs.folder import LM_WEIGHTS, RunFolder
@@ -123,6 +123,63 @@ def test_a_stopped_run_resumes_to_the_weights_of_one_never_stopped(tiny_llama, c
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert done.metrics["test"] == whole.metrics["test"]
     assert [h["sample"] for h in done.history] == [h["sample"] for h in whole.history]
+
+
+def test_a_stop_while_the_model_is_read_writes_nothing(tiny_llama, chat_file, tmp_path):
+    job = CausalLMJob(_config(tiny_llama), str(chat_file), run_dir=tmp_path / "run")
+    job.request_stop()
+    with pytest.raises(Cancelled):
+        job.run()
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_stop_while_the_base_model_answers_keeps_no_cut_answer(tiny_llama, chat_file,
+                                                                 tmp_path):
+    job = CausalLMJob(_config(tiny_llama, epochs=1), str(chat_file), run_dir=tmp_path / "run")
+    job.say = lambda text: job.request_stop() if text.startswith("measuring") else None
+    assert job.run().status == "stopped"
+    folder = RunFolder.open(tmp_path / "run")
+    assert folder.status == "stopped" and "before" not in folder.info
+    assert not folder.read_history()
+    resumed = CausalLMJob.resume(tmp_path / "run")
+    statuses = []
+    resumed.on_epoch = lambda epoch, logs: statuses.append(RunFolder.open(tmp_path / "run").status)
+    done = resumed.run()
+    assert statuses == ["running"] and done.status == "finished"
+    assert RunFolder.open(tmp_path / "run").info["before"]["answers"]
+
+
+def test_a_stop_while_the_tuned_model_answers_leaves_the_run_to_finish(tiny_llama, chat_file,
+                                                                        tmp_path):
+    whole = CausalLMJob(_config(tiny_llama, epochs=2), str(chat_file),
+                        run_dir=tmp_path / "whole").run()
+    job = CausalLMJob(_config(tiny_llama, epochs=2), str(chat_file), run_dir=tmp_path / "cut")
+    job.on_epoch = lambda epoch, logs: job.request_stop() if epoch == 1 else None
+    cut = job.run()
+    assert cut.status == "stopped" and len(cut.history) == 2
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    done = CausalLMJob.resume(tmp_path / "cut").run()
+    assert done.status == "finished" and len(done.history) == 2
+    assert done.metrics["compare"] == whole.metrics["compare"]
+    assert done.metrics["test"] == whole.metrics["test"]
+    assert done.metrics["tokens_per_second"] > 0
+
+
+def test_more_epochs_asked_of_a_resume_are_recorded_only_once_it_can_go_on(
+        tiny_llama, tmp_path):
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
+        for q, a in PAIRS * 2), encoding="utf-8")
+    job = CausalLMJob(_config(tiny_llama, epochs=1), str(data), run_dir=tmp_path / "run")
+    assert job.run().status == "finished"
+    resumed = CausalLMJob.resume(tmp_path / "run", epochs=3)
+    data.unlink()
+    with pytest.raises(DataError):
+        resumed.run()
+    folder = RunFolder.open(tmp_path / "run")
+    assert folder.settings()["language_model"]["epochs"] == 1
+    assert not any("epochs" in str(c) for c in folder.info.get("changes", []))
 
 
 def test_full_fine_tuning_exports_a_model_folder_and_has_no_adapter(tiny_gpt2, chat_file,
