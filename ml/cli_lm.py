@@ -193,7 +193,9 @@ def export(args) -> int:
         from .evaluation.lm_report import write_lm_report
         from .runs.folder import RunFolder
 
-        print(f"report: {write_lm_report(RunFolder.open(args.run_dir), args.out)}")
+        for path in write_lm_report(RunFolder.open(args.run_dir), args.out,
+                                    pdf=not getattr(args, "no_pdf", False)):
+            print(f"wrote {path}")
         return 0
     if args.format not in ("hf", "adapter"):
         raise TrainDeskError(f"A language-model run exports as --format hf (a merged model "

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from ml.errors import TrainDeskError
 from ml.evaluation.generate import Sampling
-from ml.evaluation.lm_report import change_text, perplexity_text, write_lm_report
+from ml.evaluation.lm_report import change_text, perplexity_text, said, write_lm_report
 from ml.export.causal import save_adapter, save_merged
 from ml.jobs.causal import check_ids, load_tuned
 from ml.runs.folder import RunFolder, now_iso
@@ -390,8 +390,7 @@ class LMEvaluatePage(QWidget):
         self.compare_table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, key in enumerate(("prompt", "reference", "base", "tuned")):
-                said = " ".join(str(row[key]).split()) or "(no words: only spaces or the end)"
-                self.compare_table.setItem(r, c, QTableWidgetItem(said))
+                self.compare_table.setItem(r, c, QTableWidgetItem(said(row[key])))
         self.compare_table.resizeRowsToContents()
         self._update_ask()
 
@@ -494,7 +493,8 @@ def _export_adapter(run_dir: str, out: str) -> str:
 
 
 def _export_report(run_dir: str, out: str) -> str:
-    return f"Wrote the report to {write_lm_report(RunFolder.open(run_dir), out)}."
+    written = write_lm_report(RunFolder.open(run_dir), out)
+    return "Wrote the report: " + " and ".join(str(p) for p in written) + "."
 
 
 class LMExportPage(QWidget):
@@ -513,8 +513,9 @@ class LMExportPage(QWidget):
         notes = ("A folder that AutoModelForCausalLM.from_pretrained loads (safetensors, "
                  "config, tokenizer), checked by loading it back.",
                  "The small adapter alone, in peft's format, to load on top of the base model.",
-                 "An HTML page for people who do not work in machine learning: the data, the "
-                 "settings, perplexity before and after, and the answers side by side.")
+                 "An HTML page and a PDF for people who do not work in machine learning: the "
+                 "data, the settings, the curves, perplexity before and after, and the "
+                 "answers side by side.")
         for button, note, slot in zip((self.merged_button, self.adapter_button,
                                        self.report_button), notes,
                                       (self.save_merged, self.save_adapter, self.save_report),

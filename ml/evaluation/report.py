@@ -268,7 +268,7 @@ def image_strip(images: np.ndarray, captions: list[str], good: list[bool],
 
 
 # -- building -----------------------------------------------------------------------------------
-def _e(value) -> str:
+def escape(value) -> str:
     return html.escape(str(value))
 
 
@@ -278,14 +278,14 @@ def _data_name(source: str) -> str:
     return source if source.startswith("sample:") else Path(source).name or source
 
 
-def _table(header: list[str], rows: list[list], numeric: tuple[int, ...] = (),
+def table_html(header: list[str], rows: list[list], numeric: tuple[int, ...] = (),
            css_class: str = "") -> str:
     """An HTML table; the columns in *numeric* are right-aligned."""
     out = [f'<table class="{css_class}">' if css_class else "<table>",
            "<tr>" + "".join(f"<th>{_breakable(h)}</th>" for h in header) + "</tr>"]
     for row in rows:
-        cells = "".join(f'<td class="num">{_e(v)}</td>' if j in numeric else f"<td>{_e(v)}</td>"
-                        for j, v in enumerate(row))
+        cells = "".join(f'<td class="num">{escape(v)}</td>' if j in numeric
+                        else f"<td>{escape(v)}</td>" for j, v in enumerate(row))
         out.append(f"<tr>{cells}</tr>")
     out.append("</table>")
     return "\n".join(out)
@@ -294,10 +294,10 @@ def _table(header: list[str], rows: list[list], numeric: tuple[int, ...] = (),
 def _breakable(name) -> str:
     """A column title, escaped, that may wrap after an underscore: ``mean_smoothness`` is one
     word to a line breaker, and a table of such titles would not fit the page otherwise."""
-    return _e(name).replace("_", "_\u200b")
+    return escape(name).replace("_", "_\u200b")
 
 
-def _img(*names: str) -> str:
+def charts_html(*names: str) -> str:
     """Charts in a paragraph of their own (at the CSS line height, Qt would stretch the line
     holding an image by it)."""
     return ('<p style="line-height:100%">' + " ".join(f'<img src="{n}" alt="{n[:-4]}"/>'
@@ -310,12 +310,13 @@ def metric_text(key: str, value: float) -> str:
     return f"{100 * value:.1f}%" if key in _PERCENT else f"{value:.4g}"
 
 
-def _versions() -> list[list[str]]:
+def versions(packages: tuple[str, ...] = PACKAGES) -> list[list[str]]:
+    """Python's, TrainDesk's and *packages*' versions, and the operating system."""
     rows = [["Python", platform.python_version()]]
     from .. import __version__
 
     rows.append(["TrainDesk", __version__])
-    for name in PACKAGES:
+    for name in packages:
         try:
             rows.append([name, metadata.version(name)])
         except metadata.PackageNotFoundError:
@@ -433,12 +434,12 @@ def _baseline_html(report: Report, evaluation) -> str:
         report.numbers["baseline"] = metric_text(base.metric, base.value)
     warn = (base is not None and base.close) or bool(never_predicted(evaluation))
     style = ' class="warning"' if warn else ""
-    html = "".join(f"<p{style}>{_e(note)}</p>" for note in notes)
+    html = "".join(f"<p{style}>{escape(note)}</p>" for note in notes)
     classic = yardstick.beside(evaluation)
     if classic is not None:
         report.numbers["yardstick"] = f"{classic.value:.3f}"
         behind = ' class="warning"' if classic.gap <= -yardstick.LEVEL else ""
-        html += f"<p{behind}>{_e(classic.text())}</p>"
+        html += f"<p{behind}>{escape(classic.text())}</p>"
     return html
 
 
@@ -456,13 +457,13 @@ def _add_data(report: Report, run: Run) -> None:
     rows = run.split_rows()
     counts = {k: len(v) for k, v in rows.items()}
     split = config.get("data", {}).get("split", {})
-    body = [_table(["Part", "Examples", "Used for"], [
+    body = [table_html(["Part", "Examples", "Used for"], [
         ["Training", f"{counts['train']:,}", "the model learns from these"],
         ["Validation", f"{counts['val']:,}", "checked after every epoch to pick the best one"],
         ["Test", f"{counts['test']:,}", "kept apart; the results below are on these"]],
         numeric=(1,))]
     kind_words = {"tabular": "a table", "image": "images", "text": "texts"}
-    body.append(f"<p>Data: {_e(_data_name(config.get('data', {}).get('source', '')))} "
+    body.append(f"<p>Data: {escape(_data_name(config.get('data', {}).get('source', '')))} "
                 f"({kind_words.get(pre.kind, pre.kind)}; the model reads "
                 f"{len(pre.feature_names()) if pre.kind != 'image' else 'the pixels'}"
                 f"{' inputs' if pre.kind != 'image' else ''}). Split: "
@@ -484,7 +485,7 @@ def _add_model(report: Report, run: Run) -> None:
     report.sections.append(Section(
         "The model", "The network's layers from input (top) to output (bottom); each turns "
                      "its input into something more useful for the answer.",
-        _img("model.png") + f"<p>{summary.total_params:,} "
+        charts_html("model.png") + f"<p>{summary.total_params:,} "
         f"learned numbers (weights), about {summary.size_mb:.2f} MB.</p>" + _start_html(run)))
 
 
@@ -508,8 +509,8 @@ def _start_html(run: Run) -> str:
     origin = ""
     if layer.get("backbone") in (backbones.EFFICIENTNET, backbones.MINILM):
         info = backbones.resolve(layer["backbone"])
-        origin = f" Source: {_e(info.source)}; licence {_e(info.license)}."
-    return (f"<p>It started from a pretrained model, {_e(layer.get('title', 'a backbone'))}: "
+        origin = f" Source: {escape(info.source)}; licence {escape(info.license)}."
+    return (f"<p>It started from a pretrained model, {escape(layer.get('title', 'a backbone'))}: "
             f"{mode}.{origin}</p>")
 
 
@@ -532,8 +533,8 @@ def _add_training(report: Report, run: Run) -> None:
                                    if f"val_{metric}" in h]
         report.images["metric.png"] = line_chart(
             score, "Accuracy" if metric == "accuracy" else "Typical error (MAE)", "epoch", best)
-        text = (_img("loss.png", "metric.png") + f"<p>{len(history)} epochs (passes over the "
-                f"training data)" + (f"; the weights of epoch {best} were kept (best on "
+        text = (charts_html("loss.png", "metric.png") + f"<p>{len(history)} epochs (passes "
+                f"over the training data)" + (f"; the weights of epoch {best} were kept (best on "
                                      f"validation, green line)" if best and not final
                                      else "") + ".</p>")
         if final:
@@ -545,7 +546,7 @@ def _add_training(report: Report, run: Run) -> None:
         found = overfitting(history)  # the same reading the Train page shows under its curves
         if found is not None:
             report.numbers["overfitting"] = found["message"]
-            text += f'<p class="finding warning">⚠ {_e(found["message"])}</p>'
+            text += f'<p class="finding warning">⚠ {escape(found["message"])}</p>'
     else:
         text = "<p>No epoch finished, so there are no curves.</p>"
     report.sections.append(Section("Training", "How the model's error fell as it practised on "
@@ -560,7 +561,7 @@ def _add_reproducibility(report: Report, run: Run) -> None:
     fingerprint = config.get("data_fingerprint", {})
     training = config.get("training", {})
     batch = run.metrics.get("batch_size", training.get("batch_size", ""))
-    repro = _table(["What", "Value"], [
+    repro = table_html(["What", "Value"], [
         ["Random seed", training.get("seed", "")],
         ["Split seed / fractions", f"{split.get('seed', '')} / {split.get('val_fraction', '')} "
                                    f"validation, {split.get('test_fraction', '')} test"],
@@ -571,7 +572,7 @@ def _add_reproducibility(report: Report, run: Run) -> None:
                                                  f"{training.get('lr', '')}, "
                                                  f"{batch}"],
         ["Device", run.metrics.get("device") or info.get("device", "")],
-        *_versions()], css_class="repro")  # smaller: the 64-digit hash fits an A4 line
+        *versions()], css_class="repro")  # smaller: the 64-digit hash fits an A4 line
     report.numbers["sha256"] = str(fingerprint.get("sha256", ""))
     report.sections.append(Section("Reproducibility", "Everything needed to train the same model "
                                    "again: with these settings, data and versions TrainDesk "
@@ -591,7 +592,7 @@ def _add_cost(report: Report, run: Run, price_per_hour: float, currency: str,
     report.numbers["money"] = f"{currency}{cost['money']:.4f}"
     report.sections.append(Section("What training cost", "The time, energy and money this "
                                    "model took to train, estimated from how long it ran.",
-                                   _table(["", "Estimate"], [
+                                   table_html(["", "Estimate"], [
                                        ["Training time", f"{seconds:.1f} s"],
                                        ["Device", device],
                                        ["Energy (at an assumed "
@@ -630,12 +631,12 @@ def _health_html(record: dict) -> str:
                 'was not checked again.</p>')
     if record["outcome"] == "failed":
         return (f'<p class="warning">The data health check could not run ({when}): '
-                f'{_e(record.get("error") or "no reason was given")} The data was not checked '
+                f'{escape(record.get("error") or "no reason was given")} The data was not checked '
                 f'for missing values, duplicates, class balance or leaks.</p>')
     findings = findings_of(record)
     if findings:
         return (f"<p>Things noticed in the data ({when}):</p><ul>" + "".join(
-            f'<li class="finding {f.severity}">{_e(f.message)}</li>' for f in findings)
+            f'<li class="finding {f.severity}">{escape(f.message)}</li>' for f in findings)
             + "</ul>")
     return (f"<p>The data checks (missing values, duplicates, class balance, leaks, constant "
             f"columns) found nothing to worry about ({when}).</p>")
@@ -669,16 +670,16 @@ def _kept_table(doc: dict):
 def _results_html(evaluation, test: dict, pre, report: Report, note: str) -> str:
     parts = []
     metrics = evaluation.metrics if evaluation is not None else test
-    parts.append(_table(["Measure", "Value"], [[METRIC_WORDS.get(k, k), metric_text(k, v)]
+    parts.append(table_html(["Measure", "Value"], [[METRIC_WORDS.get(k, k), metric_text(k, v)]
                                                for k, v in metrics.items()
                                                if k in METRIC_WORDS], numeric=(1,)))
     if evaluation is None:
-        parts.append(f'<p class="muted">Only the saved numbers are shown: {_e(note)}</p>')
+        parts.append(f'<p class="muted">Only the saved numbers are shown: {escape(note)}</p>')
         return "\n".join(parts)
     if evaluation.task == "classification":
         r = evaluation.report
         parts.append("<p>Per class (support = how many test examples of that class):</p>")
-        parts.append(_table(["Class", "Precision", "Recall", "F1", "Support"], [
+        parts.append(table_html(["Class", "Precision", "Recall", "F1", "Support"], [
             [name, f"{r.precision[i]:.3f}", f"{r.recall[i]:.3f}", f"{r.f1[i]:.3f}",
              int(r.support[i])] for i, name in enumerate(evaluation.class_names)],
             numeric=(1, 2, 3, 4)))
@@ -687,7 +688,7 @@ def _results_html(evaluation, test: dict, pre, report: Report, note: str) -> str
         if len(names) <= 20:
             row_sum = np.maximum(cm.sum(axis=1, keepdims=True), 1)
             cells = ['<table class="cm"><tr><th>true ↓ / predicted →</th>' +
-                     "".join(f"<th>{_e(n)}</th>" for n in names) + "</tr>"]
+                     "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr>"]
             for i, name in enumerate(names):
                 row = []
                 for j in range(len(names)):
@@ -695,15 +696,15 @@ def _results_html(evaluation, test: dict, pre, report: Report, note: str) -> str
                     tone = (int(255 - 150 * share), int(255 - 90 * share), 255) if i == j else \
                         (255, int(255 - 160 * share), int(255 - 160 * share))
                     row.append(f'<td style="background:rgb{tone}">{int(cm[i, j])}</td>')
-                cells.append(f"<tr><th>{_e(name)}</th>{''.join(row)}</tr>")
+                cells.append(f"<tr><th>{escape(name)}</th>{''.join(row)}</tr>")
             cells.append("</table>")
             parts.append("<p>Confusion matrix: each row is the true class, each column what the "
                          "model said; the diagonal is right.</p>" + "\n".join(cells))
     else:
         report.images["scatter.png"] = scatter_chart(evaluation.y_true, evaluation.y_pred,
                                                      "Predicted vs actual")
-        parts.append(_img("scatter.png") + "<p>Each dot is a test example; on the green line the "
-                     "prediction is exact.</p>")
+        parts.append(charts_html("scatter.png") + "<p>Each dot is a test example; on the "
+                     "green line the prediction is exact.</p>")
     return "\n".join(parts)
 
 
@@ -719,8 +720,8 @@ def _threshold_html(run: Run, evaluation, report: Report) -> str:
     report.numbers["threshold"] = f"{threshold:.2f}"
     chosen = ("the decision threshold chosen for this run" if threshold != DEFAULT_THRESHOLD
               else "the usual decision threshold")
-    text = (f"<p>The model says <b>{_e(names[1])}</b> when its probability is at least "
-            f"<b>{threshold:.2f}</b>, else <b>{_e(names[0])}</b> ({chosen}; the exports and "
+    text = (f"<p>The model says <b>{escape(names[1])}</b> when its probability is at least "
+            f"<b>{threshold:.2f}</b>, else <b>{escape(names[0])}</b> ({chosen}; the exports and "
             f"the package decide the same way).")
     if evaluation is None and threshold != DEFAULT_THRESHOLD:
         text += (f" The numbers above were saved when the model was trained, at "
@@ -763,7 +764,7 @@ def _examples_html(evaluation, pre, report: Report, n: int) -> str:
             captions.append(f"said {pred} {conf}\ntrue {truth}")
             good.append(pred == truth)
         report.images["examples.png"] = image_strip(images[picks], captions, good)
-        return _img("examples.png") + '<p class="muted">Green: right; red: wrong.</p>'
+        return charts_html("examples.png") + '<p class="muted">Green: right; red: wrong.</p>'
     frame = evaluation.examples
     # Only what the model reads: an ignored column (an identifier) is no part of its answer.
     inputs = {enc.name for enc in pre.columns} | set(pre.text_columns)
@@ -774,7 +775,7 @@ def _examples_html(evaluation, pre, report: Report, n: int) -> str:
         values = [_short(frame.iloc[int(i)][c], 240 if pre.kind == "text" else 60)
                   for c in shown]
         rows.append(values + [pred + (f" ({conf})" if conf else ""), truth])
-    return _table([*shown, "Model said", "Right answer"], rows)
+    return table_html([*shown, "Model said", "Right answer"], rows)
 
 
 def _columns_that_fit(columns: list, budget: int = 36) -> list:
@@ -811,7 +812,7 @@ def _compression_html(reports: list) -> str:
             rows.append([v.name, f"{v.size_bytes / 1024:,.1f} KB", zipped, f"{v.latency_ms:.3f} ms",
                          metric_text("accuracy" if v.metric_name == "accuracy" else "r2",
                                      v.metric)])
-        parts.append(_table(["Version", "File size", "In a .zip", "Time per example (CPU)",
+        parts.append(table_html(["Version", "File size", "In a .zip", "Time per example (CPU)",
                              "Test " + ("accuracy" if base.metric_name == "accuracy" else "R²")],
                             rows, numeric=(1, 2, 3, 4)))
     return "\n".join(parts)

@@ -121,7 +121,8 @@ def test_fine_tune_a_language_model_from_the_app(qtbot, window, user, chat_file,
     qtbot.mouseClick(export.report_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not export.runner.is_running(), timeout=30_000)
     report = (tmp_path / "report.html").read_text()
-    assert "Test perplexity" in report and "The same questions, before and after" in report
+    assert "perplexity went from" in report and "The same questions, before and after" in report
+    assert (tmp_path / "report.pdf").is_file() and "report.pdf" in export.banner.text()
 
     project = window.state.project.save(tmp_path / "chat.tdproj")
     window.state.set_dirty(False)

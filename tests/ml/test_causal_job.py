@@ -101,6 +101,27 @@ def test_generate_export_and_resume_of_a_finished_run(lora_run, tmp_path):
     assert refused.returncode == 2 and "--format hf" in refused.stderr
 
 
+def test_the_report_has_the_before_after_table_the_curves_and_a_pdf(lora_run, tmp_path):
+    out, _ = lora_run
+    done = run_main("export", str(out), "--format", "report", "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    metrics = json.loads((out / "metrics.json").read_text())
+    from ml.evaluation.lm_report import perplexity_text
+
+    for value in (metrics["test"]["perplexity"], metrics["test"]["perplexity_before"]):
+        assert perplexity_text(value) in page
+    for title in ("Summary", "Data and model", "Training", "The same questions, before and "
+                  "after", "What it answered after each epoch", "Reproducibility"):
+        assert f"<h2>{title}</h2>" in page
+    assert page.count("data:image/png;base64,") == 2  # loss and perplexity, in the page
+    assert metrics["compare"][0]["tuned"].split()[0] in page
+    assert (tmp_path / "r.pdf").read_bytes()[:5] == b"%PDF-"
+    html_only = run_main("export", str(out), "--format", "report", "--no-pdf", "--out",
+                         str(tmp_path / "only.html"))
+    assert html_only.returncode == 0 and not (tmp_path / "only.pdf").exists()
+
+
 def _weights(run_dir):
     return RunFolder.open(run_dir).load_weights(LM_WEIGHTS)
 
