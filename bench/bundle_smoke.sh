@@ -2,10 +2,11 @@
 # bundle_smoke.sh DIST_DIR: prove a built bundle has every module, library and data file it needs
 # by running the bundled executable headless: list samples, train one for two epochs, evaluate,
 # export ONNX (the export checks itself with onnxruntime), read Parquet and Excel files, train
-# the two shipped pretrained backbones (and package one), and start the GUI offscreen until it is
-# ready to train. On Linux it also checks that every bundled shared library finds its
-# dependencies. Run by `make bundle-test`. PYTHON (default python3, with pandas, pyarrow,
-# openpyxl and Pillow) only writes the Parquet, Excel, text and image inputs.
+# the two shipped pretrained backbones (and package one), fine-tune tiny language models, and
+# start the GUI offscreen until it is ready to train. On Linux it also checks that every bundled
+# shared library finds its dependencies. Run by `make bundle-test` from the repository root.
+# PYTHON (default python3, with pandas, pyarrow, openpyxl, Pillow and transformers) only writes
+# the Parquet, Excel, text and image inputs and the tiny language models.
 set -euo pipefail
 dist=${1:?usage: bundle_smoke.sh dist/TrainDesk}
 python=${PYTHON:-python3}
@@ -89,6 +90,34 @@ test -s "$work/minilm_pkg/tokenizer.json"
 "$exe" train --data "$work/images" --backbone efficientnet_lite0 --mode probe --epochs 1 \
   --quiet --out "$work/run_effnet"
 "$exe" evaluate "$work/run_effnet"
+
+# Language-model fine-tuning (issue 22): tiny Llama- and GPT-2-style folders built from configs
+# (tests/conftest.py's builder; the bundle must hold both architectures), LoRA and full runs, an
+# answer, the merged export (checked on write) and the report with its PDF.
+"$python" - "$work" <<'EOF'
+import json
+import sys
+from pathlib import Path
+sys.path.insert(0, ".")
+from tests.conftest import make_tiny_causal_lm
+work = Path(sys.argv[1])
+make_tiny_causal_lm(work / "tiny-llama", "llama")
+make_tiny_causal_lm(work / "tiny-gpt2", "gpt2")
+pairs = [("Name a colour.", "Blue."), ("What is two plus two?", "Four.")]
+(work / "chat.jsonl").write_text("".join(json.dumps({"messages": [
+    {"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
+    for q, a in pairs * 6), encoding="utf-8")
+EOF
+"$exe" train --task causal-lm --backbone "$work/tiny-llama" --data "$work/chat.jsonl" \
+  --mode lora --epochs 1 --max-length 64 --quiet --out "$work/run_lm"
+"$exe" generate "$work/run_lm" --prompt "Name a colour." --max-new-tokens 4 --temperature 0
+"$exe" export "$work/run_lm" --format hf --out "$work/lm_merged"
+test -s "$work/lm_merged/config.json"
+"$exe" export "$work/run_lm" --format report --out "$work/lm_report.html"
+test -s "$work/lm_report.pdf"
+"$exe" train --task causal-lm --backbone "$work/tiny-gpt2" --data "$work/chat.jsonl" \
+  --mode full --epochs 1 --max-length 64 --quiet --out "$work/run_gpt2"
+grep -q '"perplexity_before"' "$work/run_gpt2/metrics.json"
 
 # The GUI: Qt's platform plugins, the icons and the pages, up to "ready to train".
 TRAINDESK_STARTUP_PROBE=1 QT_QPA_PLATFORM=offscreen "$exe" | tee "$work/gui.txt"
