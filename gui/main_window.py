@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.state = state
         self.is_ready = False
+        self._watching = None  # the File → Watch a run folder dialog, once opened
         self.resize(1360, 860)
         self.setAcceptDrops(True)  # a data file, a folder or a project dropped anywhere
         self.settings = open_settings()
@@ -256,6 +257,8 @@ class MainWindow(QMainWindow):
                                           self.new_language_model_project)
         self.open_action = self._action(file_menu, "&Open project…", QKeySequence.StandardKey.Open,
                                         self._on_open_triggered)
+        self.watch_action = self._action(file_menu, "&Watch a run folder…", None,
+                                         self.watch_run_folder)
         file_menu.addSeparator()
         self.save_action = self._action(file_menu, "&Save", QKeySequence.StandardKey.Save,
                                         self.save)
@@ -506,6 +509,40 @@ class MainWindow(QMainWindow):
             return
         self.state.replace_project(Project(), None)
         self.go_to(0)
+
+    @Slot()
+    def watch_run_folder(self, path: str = ""):
+        """File → Watch a run folder: the live curves of a run another process writes (a
+        cluster job on a shared folder); once it has ended it can join the project."""
+        from .widgets.run_watch import RunWatchDialog  # loaded when first used
+
+        path = path or dialogs.open_folder(self, "Choose the run folder to watch")
+        if not path:
+            return None
+        try:
+            dialog = RunWatchDialog(path, self)
+        except TrainDeskError as exc:
+            dialogs.show_error(self, "Not a run folder", exc)
+            return None
+        if self._watching is not None:  # one watched run at a time
+            self._watching.close()
+            self._watching.deleteLater()
+        dialog.add_requested.connect(self._add_watched_run)
+        dialog.show()
+        self._watching = dialog
+        return dialog
+
+    @Slot(str)
+    def _add_watched_run(self, path: str) -> None:
+        snapshot = self._watching.snapshot if self._watching is not None else None
+        if snapshot is None or str(snapshot.path) != path:
+            return
+        if any(Path(r.path).resolve() == Path(path).resolve() for r in self.state.project.runs):
+            self.statusBar().showMessage("That run is already in the project.", 4000)
+            return
+        self.state.add_run(snapshot.record(), make_current=False)
+        self._save_runs()
+        self.statusBar().showMessage(f"Added {snapshot.title} to the project's runs.", 4000)
 
     @Slot()
     def new_language_model_project(self) -> None:

@@ -452,11 +452,13 @@ def _cmd_train(args) -> int:
 
 def _train(args) -> int:
     from .jobs.training import TrainingJob
-    from .training.distributed import is_main
+    from .training.distributed import broadcast, is_main
 
     if not is_main():
         args.quiet = True  # one voice: rank 0's
-    if not args.resume and args.out and _is_run(args.out):
+    # Rank 0's look decides for all: a rank that looked after rank 0 made the folder would
+    # otherwise resume while the others start afresh.
+    if not args.resume and args.out and broadcast(_is_run(args.out)):
         _go_on_with(args)  # the same command again (a requeued job): resume its run
     if args.task == "causal-lm" or (args.resume and _is_language_model_run(args.resume)):
         return cli_lm.train(args, _run_job, _exit_status)

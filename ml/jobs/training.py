@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from ..runs.folder import (
     project_from_config,
 )
 from ..runs.project import Project, RunRecord
+from ..runs.weights import state_digest
 from ..system.device import describe_device, select_device
 from ..system.resources import traindesk_home
 from ..training import distributed
@@ -88,6 +90,17 @@ class _Setup:
     device: Any
     device_label: str
     fingerprint: dict
+
+
+def _rank_facts(setup: _Setup, checkpoint: dict | None) -> dict[str, str]:
+    """What every process of a group must share: the data, its split, the checkpoint."""
+    rows = setup.prepared.rows
+    split = hashlib.blake2b(digest_size=16)
+    for part in sorted(rows):
+        split.update(part.encode())
+        split.update(np.ascontiguousarray(rows[part], dtype=np.int64).tobytes())
+    return {"data": str(setup.fingerprint.get("sha256", "")), "data_split": split.hexdigest(),
+            "checkpoint": state_digest(checkpoint) if checkpoint is not None else ""}
 
 
 class TrainingJob:
@@ -395,6 +408,7 @@ class TrainingJob:
         group = distributed.current()
         if group is not None:
             run_info["processes"] = group.world
+            run_info["ranks_agree"] = distributed.agree(_rank_facts(setup, checkpoint))
             say(f"Training in {group.world} processes ({group.backend}); each takes "
                 f"1/{group.world} of every batch of {project.training.batch_size}.")
         if main and checkpoint is None:

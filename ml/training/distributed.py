@@ -106,8 +106,45 @@ def broadcast(obj: Any) -> Any:
     return box[0]
 
 
+def gather(obj: Any) -> list[Any]:
+    """Every rank's *obj*, in rank order, on every rank (``[obj]`` without a group)."""
+    if _current is None:
+        return [obj]
+    every: list[Any] = [None] * _current.world
+    dist.all_gather_object(every, obj)
+    return every
+
+
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """The sum of *tensor* over all ranks (in place; a no-op without a group)."""
     if _current is not None:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
+
+
+def agree(facts: dict[str, str]) -> dict[str, str]:
+    """Check that every rank holds the same *facts* (digests of its data split, of the
+    checkpoint it resumes from, ...); returns them. A no-op without a group.
+
+    On a cluster each node reads the data and the run folder itself: a node that sees another
+    copy of the file, or an older checkpoint on a folder that is not really shared, would train
+    on other rows or from another epoch and silently spoil the run. This catches it first.
+
+    Raises
+    ------
+    TrainingError
+        On every rank, naming what differs and on which ranks.
+    """
+    if _current is None:
+        return facts
+    every = gather(dict(facts))
+    for key in facts:
+        seen = {rank: theirs.get(key) for rank, theirs in enumerate(every)}
+        if len(set(seen.values())) > 1:
+            odd = [rank for rank, value in seen.items() if value != seen[0]]
+            raise TrainingError(
+                f"The training processes do not agree on the {key.replace('_', ' ')}: ranks "
+                f"{', '.join(map(str, odd))} see another one than rank 0. Every node must read "
+                f"the same data file and run folder: put them on a folder all nodes share.")
+    return facts
+

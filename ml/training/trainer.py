@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import math
 import random
 import threading
@@ -339,25 +340,25 @@ class Trainer:
             time.sleep(0.02)
         return time.perf_counter() - began
 
+    #: Under torchrun, every rank's random states at the last epoch's end (rank order).
+    _rank_states: list[dict] | None = None
+
     def training_state(self) -> dict:
         """Everything needed to continue this fit exactly where it is (after an epoch): the
         optimizer, schedule, scaler, random states (python, numpy, torch, CUDA, the data
         order), the step count, the history and the best-weights and early-stopping records.
         Plain containers and tensors only: it loads with ``torch.load(weights_only=True)``."""
-        np_state = np.random.get_state()
         best = self.best
         early = next((c for c in self.callbacks.callbacks if isinstance(c, EarlyStopping)),
                      None)
+        rng = {**_random_states(), "data_order": self._generator.get_state()}
+        if self._rank_states:  # under torchrun: every rank's own, gathered at the epoch's end
+            rng["ranks"] = self._rank_states
         return {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self._scaler.state_dict() if self._scaler.is_enabled() else {},
-            "rng": {"python": _plain(random.getstate()),
-                    "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()),
-                              int(np_state[2]), int(np_state[3]), float(np_state[4])],
-                    "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                    "data_order": self._generator.get_state()},
+            "rng": rng,
             "step": self._step,
             "history": [dict(h) for h in self.history],
             "best": ({"value": best.best_value, "epoch": best.best_epoch, "state": best.state}
@@ -372,12 +373,12 @@ class Trainer:
         if state.get("scaler") and self._scaler.is_enabled():
             self._scaler.load_state_dict(state["scaler"])
         rng = state["rng"]
-        random.setstate(_tuples(rng["python"]))
-        name, keys, pos, has_gauss, cached = rng["numpy"]
-        np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        group = distributed.current()
+        ranks = rng.get("ranks") or []
+        # Each rank draws its own dropout masks (its share of a batch may be smaller): it goes
+        # on from its own states, when the checkpoint was written by as many ranks.
+        _set_random_states(ranks[group.rank] if group is not None and len(ranks) == group.world
+                           else rng)
         self._generator.set_state(rng["data_order"])
         self._step = int(state["step"])
         self.history = [dict(h) for h in state["history"]]
@@ -651,6 +652,7 @@ class Trainer:
             logs["val_" + self.metric_name] = measured[self.metric_name]
         if world > 1:  # rank 0's reading decides for all (BatchNorm statistics differ)
             logs = distributed.broadcast(logs)
+            self._rank_states = _gathered_random_states()
         logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
         self.scheduler.end_epoch(logs.get("val_loss", logs["loss"]))
         return logs
@@ -755,6 +757,36 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _random_states() -> dict:
+    """This process's random states (python, numpy, torch, CUDA) as plain values."""
+    np_state = np.random.get_state()
+    return {"python": _plain(random.getstate()),
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), int(np_state[2]),
+                      int(np_state[3]), float(np_state[4])],
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def _gathered_random_states() -> list[dict]:
+    """Every rank's :func:`_random_states`, in rank order. They travel as ``torch.save``
+    bytes: tensors inside a gathered object do not unpickle in this PyTorch (its legacy
+    storage loader fails on them)."""
+    buffer = io.BytesIO()
+    torch.save(_random_states(), buffer)
+    return [torch.load(io.BytesIO(blob), weights_only=True)
+            for blob in distributed.gather(buffer.getvalue())]
+
+
+def _set_random_states(rng: dict) -> None:
+    """Undo :func:`_random_states`."""
+    random.setstate(_tuples(rng["python"]))
+    name, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
+    torch.set_rng_state(rng["torch"])
+    if rng.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def _plain(value):
