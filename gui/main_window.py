@@ -537,6 +537,11 @@ class MainWindow(QMainWindow):
         snapshot = self._watching.snapshot if self._watching is not None else None
         if snapshot is None or str(snapshot.path) != path:
             return
+        if snapshot.language_model != self.state.is_language_model:
+            kind = "a language-model" if snapshot.language_model else "a table, text or image"
+            self.statusBar().showMessage(f"That run joins {kind} project; open or start one "
+                                         f"to add it.", 6000)
+            return
         if any(Path(r.path).resolve() == Path(path).resolve() for r in self.state.project.runs):
             self.statusBar().showMessage("That run is already in the project.", 4000)
             return

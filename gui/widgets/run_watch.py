@@ -93,6 +93,9 @@ class RunWatchDialog(QDialog):
                 continue
             name, lines = curves[i]
             style_plot(item, name.capitalize(), "epoch", name)
+            epochs = max((p[0] for points in lines.values() for p in points), default=0)
+            item.getAxis("bottom").setTicks(  # whole epochs, not 1.5
+                [[(e, str(e)) for e in range(1, int(epochs) + 1)]] if epochs <= 20 else None)
             for label, points in lines.items():
                 item.plot([p[0] for p in points], [p[1] for p in points], name=label,
                           pen=pg.mkPen(COLOURS[label], width=3), symbol="o",
