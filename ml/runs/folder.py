@@ -399,7 +399,8 @@ class RunFolder:
             started = _dt.datetime.fromisoformat(str(self._info.get("created"))).timestamp()
         except ValueError:
             started = _dt.datetime.now().timestamp()
-        tensorboard.write_events(self.path, [json.loads(line) for line in lines], started)
+        tensorboard.write_events(self.path, [json.loads(line) for line in lines], started,
+                                 tensorboard.hparams_of(self.settings()))
 
     def save_checkpoint(self, state: dict, name: str = "checkpoint.pt") -> None:
         save_checkpoint(self.path / name, state)

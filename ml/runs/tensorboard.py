@@ -12,6 +12,14 @@ format - ``wall_time`` (1, double), ``step`` (2, int64), ``file_version`` (3, st
 
 Tags: ``loss`` and training numbers as ``train/...``, ``val_...`` as ``val/...``, the rate as
 ``train/lr``; step = epoch.
+
+The run's settings go in as TensorBoard's hyperparameters (its HPARAMS tab, which compares
+runs by them): a ``_hparams_/session_start_info`` value whose metadata names the ``hparams``
+plugin (``plugin_data`` (1): ``plugin_name`` (1), ``content`` (2)); the content is an
+``HParamsPluginData`` - ``version`` (1) 0, ``session_start_info`` (3) with ``hparams`` (1, a map
+of name to ``google.protobuf.Value``: ``number_value`` (2, double), ``string_value`` (3),
+``bool_value`` (4)) and ``start_time_secs`` (5). TensorBoard finds the metrics (the curves'
+tags) by itself. The model graph is not written (it would need TensorBoard's graph protobufs).
 """
 
 from __future__ import annotations
@@ -71,11 +79,36 @@ def _field(number: int, wire: int, payload: bytes) -> bytes:
     return key + payload
 
 
+def _hparam_value(value) -> bytes:
+    """A ``google.protobuf.Value``."""
+    if isinstance(value, bool):
+        return _field(4, 0, _varint(int(value)))
+    if isinstance(value, (int, float)):
+        return _field(2, 1, struct.pack("<d", float(value)))
+    return _field(3, 2, str(value).encode("utf-8"))
+
+
+def _hparams_summary(hparams: dict, started: float) -> bytes:
+    """The ``Summary`` that tells TensorBoard's HPARAMS tab this run's settings."""
+    entries = b"".join(_field(1, 2, _field(1, 2, name.encode("utf-8"))
+                              + _field(2, 2, _hparam_value(value)))
+                       for name, value in hparams.items())
+    start_info = entries + _field(5, 1, struct.pack("<d", started))
+    content = _field(1, 0, _varint(0)) + _field(3, 2, start_info)
+    metadata = _field(1, 2, _field(1, 2, b"hparams") + _field(2, 2, content))
+    return _field(1, 2, _field(1, 2, HPARAMS_TAG.encode()) + _field(9, 2, metadata))
+
+
+HPARAMS_TAG = "_hparams_/session_start_info"
+
+
 def _event(wall_time: float, step: int, *, version: str = "",
-           scalars: dict[str, float] | None = None) -> bytes:
+           scalars: dict[str, float] | None = None, summary: bytes = b"") -> bytes:
     body = _field(1, 1, struct.pack("<d", wall_time)) + _field(2, 0, _varint(int(step)))
     if version:
         body += _field(3, 2, version.encode())
+    if summary:
+        body += _field(5, 2, summary)
     if scalars:
         values = b"".join(_field(1, 2, _field(1, 2, tag.encode()) +
                                  _field(2, 5, struct.pack("<f", value)))
@@ -109,10 +142,31 @@ def _epoch_record(wall: float, step: int, scalars: tuple[tuple[str, float], ...]
     return _record(_event(wall, step, scalars=dict(scalars)))
 
 
-def write_events(run_dir: Path, history: list[dict], started: float) -> Path:
+def hparams_of(settings: dict) -> dict[str, float | str | bool]:
+    """A run's settings as TensorBoard hyperparameters: ``section.key`` for every plain value
+    of the model, training and language-model sections (lists joined), and the data's name."""
+    out: dict[str, float | str | bool] = {}
+    source = str((settings.get("data") or {}).get("source") or "")
+    if source:
+        out["data"] = source.rsplit("/", 1)[-1][:200]
+    for section in ("model", "training", "language_model"):
+        for key, value in sorted((settings.get(section) or {}).items()):
+            if isinstance(value, (list, tuple)) and all(
+                    isinstance(v, (int, float, str)) for v in value):
+                value = ",".join(map(str, value))
+            if isinstance(value, (bool, int, float, str)) and value != "":
+                out[f"{section}.{key}"] = value if not isinstance(value, str) else value[:200]
+    return out
+
+
+def write_events(run_dir: Path, history: list[dict], started: float,
+                 hparams: dict | None = None) -> Path:
     """Write the run's event file from *history* (epochs from 1); *started* is the run's
-    start as a Unix time (each epoch's wall time is it plus the epoch's ``seconds``)."""
+    start as a Unix time (each epoch's wall time is it plus the epoch's ``seconds``);
+    *hparams* (see :func:`hparams_of`) for TensorBoard's HPARAMS tab."""
     data = _record(_event(started, 0, version="brain.Event:2"))
+    if hparams:
+        data += _record(_event(started, 0, summary=_hparams_summary(hparams, started)))
     for i, line in enumerate(history):
         wall = started + float(line.get("seconds") or 0.0)
         data += _epoch_record(wall, int(line.get("epoch") or i + 1),

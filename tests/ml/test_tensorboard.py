@@ -47,3 +47,24 @@ def test_a_history_written_again_is_not_repeated(tmp_path):
     acc = _read(tmp_path / "run")
     assert [p.step for p in acc.Scalars("train/loss")] == [1, 2, 3, 4, 5]
     assert acc.Scalars("val/loss")[-1].value == pytest.approx(0.4)
+
+
+def test_the_runs_settings_are_tensorboards_hyperparameters(tmp_path):
+    from tensorboard.plugins.hparams import metadata
+
+    run = tmp_path / "run"
+    done = run_cli("train", "--data", "sample:iris", "--epochs", "2", "--lr", "0.003",
+                   "--hidden", "16,8", "--early-stopping", "0", "--refit", "off",
+                   "--no-yardstick", "--quiet", "--out", str(run))
+    assert done.returncode == 0, done.stderr
+    acc = _read(run)
+    content = acc.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data
+    assert content.plugin_name == metadata.PLUGIN_NAME
+    info = metadata.parse_session_start_info_plugin_data(content.content)
+    hparams = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+               for k, v in info.hparams.items()}
+    assert hparams["training.lr"] == pytest.approx(0.003)
+    assert hparams["training.epochs"] == 2 and hparams["model.hidden"] == "16,8"
+    assert hparams["data"] == "sample:iris" and hparams["training.amp"] is True
+    assert info.start_time_secs > 1.7e9
+    assert [p.step for p in acc.Scalars("val/loss")] == [1, 2]  # the curves are still there
