@@ -40,6 +40,7 @@ from ml.runs.project import PROJECT_SUFFIX, Project
 from . import dialogs, theme
 from .glossary import explain_terms
 from .icons import step_icon
+from .mlflow_logging import MlflowLogging
 from .settings import add_recent, open_settings, recent_projects
 from .steps import STEPS
 from .theme import mute
@@ -282,6 +283,7 @@ class MainWindow(QMainWindow):
         self.stop_action = self._action(self.training_menu, "S&top",
                                         QKeySequence("Ctrl+."), self.stop_training)
         self.start_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.mlflow = MlflowLogging(self, self.settings, self.training_menu)
         view_menu = self.menuBar().addMenu("&View")
         theme_menu = view_menu.addMenu("&Theme")
         self.theme_actions = {}
@@ -496,6 +498,7 @@ class MainWindow(QMainWindow):
     def _on_run_finished(self, result) -> None:
         self.run_status.setText(f"  Last run: {result.status}  ")
         self._save_runs()
+        self.mlflow.run_finished(str(result.run_dir))
 
     @Slot()
     def _save_runs(self) -> None:

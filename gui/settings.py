@@ -16,7 +16,9 @@ Versions
 Keys added later without changing the meaning of any older one need no new version: the theme
 (``view/theme``), the welcome (``welcome/seen``, ``welcome/show``), the panels' splitters and
 tabs (``panels/...``, read back only when they still fit) and whether the Model page shows all
-settings or the basic few (``view/all_settings``; absent: the basic few).
+settings or the basic few (``view/all_settings``; absent: the basic few), and whether finished
+runs are logged to MLflow and where (``tracking/mlflow``, ``tracking/mlflow_uri``; absent: not
+logged, the local store).
 
 Not here: the model folders added to the model library, which the command line shares; they
 live in ``models.json``, owned by :mod:`ml.models.library`.

@@ -36,6 +36,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"error: {message} (see '{self.prog} --help')\n")
 
 
+def _add_mlflow_arg(p, what: str) -> None:
+    p.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                   help=f"log {what} to an MLflow tracking store: by default a local SQLite "
+                        f"file in the TrainDesk home; nothing leaves this machine unless URI "
+                        f"is a remote server")
+
+
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -200,6 +207,8 @@ def _add_train_and_search(sub) -> None:
     p.add_argument("--find-lr-only", action="store_true",
                    help="run the learning-rate test, print its curve and proposed rate, and "
                         "stop (no run is made)")
+    _add_mlflow_arg(p, "the run (settings, every epoch's numbers, the test metrics, the model "
+                       "files)")
     cli_lm.add_train_args(p)
 
     p = sub.add_parser("search", help="hyperparameter search (Optuna): trials are ordinary runs")
@@ -276,6 +285,8 @@ def _add_export_and_shrink(sub) -> None:
                    help="report: what an hour of the training machine costs (default 1.0)")
     p.add_argument("--currency", default="$", help="report: the currency sign (default $)")
     p.add_argument("--no-pdf", action="store_true", help="report: HTML only")
+    _add_mlflow_arg(p, "the exported files, beside the run (in the MLflow run it was logged "
+                       "to, else a new one)")
     p.add_argument("--quantize", choices=["int8"],
                    help="with onnx (or report, measured in it): also write int8 versions "
                         "(dynamic; static too for conv nets) and print size, latency and test "
@@ -461,7 +472,8 @@ def _train(args) -> int:
     if not args.resume and args.out and broadcast(_is_run(args.out)):
         _go_on_with(args)  # the same command again (a requeued job): resume its run
     if args.task == "causal-lm" or (args.resume and _is_language_model_run(args.resume)):
-        return cli_lm.train(args, _run_job, _exit_status)
+        return cli_lm.train(args, _run_job,
+                            lambda job, result: _exit_status(job, result, args.mlflow))
     if args.resume:
         if args.project or args.data:
             raise TrainDeskError("--resume continues a run with its own settings; give no "
@@ -489,7 +501,7 @@ def _train(args) -> int:
     if args.project and is_main():
         _record_runs(args.project, [result])
     _print_result(result)
-    return _exit_status(job, result)
+    return _exit_status(job, result, args.mlflow)
 
 
 def _is_run(path: str) -> bool:
@@ -789,8 +801,15 @@ def _run_job(job, quiet: bool):
             signal.signal(sig, handler)
 
 
-def _exit_status(job, result) -> int:
-    """0, or after a scheduler's signal 128 + it, said in one line."""
+def _exit_status(job, result, mlflow: str | None = None) -> int:
+    """0, or after a scheduler's signal 128 + it, said in one line. With *mlflow* (a URI, or
+    ``""`` for the local store) rank 0 logs the run there first."""
+    from .training.distributed import is_main
+
+    if mlflow is not None and is_main():
+        from .jobs.tracking import log_run
+
+        print(log_run(result.run_dir, mlflow or None).sentence())
     signum = getattr(job, "preempted_by", None)
     if signum is None:
         return EXIT_OK
@@ -848,7 +867,7 @@ def _resume(args) -> int:
         job.name = _run_name(args.name)  # a resumed run may get a (new) name, too
     result = _run_job(job, args.quiet)
     _print_result(result)
-    return _exit_status(job, result)
+    return _exit_status(job, result, args.mlflow)
 
 
 def _apply_data_args(data, args) -> None:
@@ -1131,6 +1150,7 @@ def _cmd_export(args) -> int:
         print(compressed.table())
         for variant in compressed.variants[1:]:
             print(f"{variant.name}: {variant.path}")
+    cli_lm.log_export(args, [report.path, report.sidecar])
     return EXIT_OK
 
 

@@ -184,6 +184,15 @@ def generate_answer(args) -> int:
     return 0
 
 
+def log_export(args, paths: list) -> None:
+    """``export ... --mlflow``: the exported files join the run's MLflow run."""
+    if getattr(args, "mlflow", None) is not None:
+        from .jobs.tracking import log_run
+
+        print(log_run(args.run_dir, args.mlflow or None,
+                      extra=[Path(p) for p in paths if p and Path(p).exists()]).sentence())
+
+
 def export(args) -> int:
     """``export RUN --format hf|adapter|report --out PATH`` for a language-model run."""
     from .export.causal import save_adapter, save_merged
@@ -206,8 +215,10 @@ def export(args) -> int:
         out = save_adapter(model, Path(args.out).expanduser())
         print(f"adapter: {out} (load it with peft's PeftModel.from_pretrained on "
               f"{Path(folder.settings()['language_model']['backbone']).name})")
+        log_export(args, [out])
         return 0
     gap = save_merged(model, tokenizer, Path(args.out).expanduser(), check_ids(folder, tokenizer))
     print(f"model folder: {args.out} (loads with AutoModelForCausalLM.from_pretrained; "
           f"checked: loaded back, its logits differ from the run's model by {gap:.2g} at most)")
+    log_export(args, [Path(args.out).expanduser()])
     return 0
