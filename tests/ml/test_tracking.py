@@ -73,3 +73,14 @@ def test_a_store_that_cannot_be_reached_is_one_line_and_the_run_is_kept(tmp_path
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "Could not log" in done.stderr
     assert "status: finished" in done.stdout and (run / "model.safetensors").is_file()
+
+
+def test_without_mlflow_installed_the_option_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINDESK_HOME", str(tmp_path / "home"))
+    run = tmp_path / "run"
+    assert _train(run).returncode == 0
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as in the app bundle
+    done = run_cli("export", str(run), "--format", "onnx", "--out", str(tmp_path / "m.onnx"),
+                   "--mlflow")
+    assert done.returncode == 2 and "MLflow is not part of this TrainDesk" in done.stderr
+    assert (tmp_path / "m.onnx").is_file()  # the export itself was written
