@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ml.errors import TrainDeskError
+from ml.errors import Cancelled, TrainDeskError
 from ml.evaluation.generate import Sampling
 from ml.evaluation.lm_report import change_text, perplexity_text, said, write_lm_report
 from ml.export.causal import save_adapter, save_merged
@@ -257,6 +257,9 @@ class LMTrainPage(QWidget):
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self._done()
+        if message == Cancelled.MESSAGE:  # Stop pressed while the model was being read
+            self.banner.show_message(message, "warning")
+            return
         self.banner.show_message(message, "error")
         folder = _open(self.run_dir)
         if folder is not None:

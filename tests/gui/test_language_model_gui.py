@@ -199,3 +199,16 @@ def test_a_full_run_has_no_base_switch_and_a_broken_run_folder_is_shown_as_nothi
     assert not window.lm_export_page.merged_button.isEnabled()
     assert not window.lm_train_page.resume_button.isEnabled()
     assert not user.errors, user.errors
+
+
+def test_a_stop_while_the_model_is_read_keeps_nothing(qtbot, window, user, chat_file,
+                                                      tiny_llama):
+    _choose(qtbot, window, user, chat_file, tiny_llama)
+    window.go_to(2)
+    train = window.lm_train_page
+    qtbot.mouseClick(train.start_button, Qt.MouseButton.LeftButton)
+    train.stop()  # at once: the model and the examples are still being read
+    qtbot.waitUntil(lambda: not train.is_training(), timeout=60_000)
+    assert "nothing was saved" in train.banner.text() and not user.errors
+    assert not window.state.project.runs and not train.resume_button.isEnabled()
+    assert not any(window.state.project.runs_dir().glob("*/run.json"))
