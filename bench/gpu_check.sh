@@ -12,6 +12,7 @@
 set -uo pipefail
 out=${1:-gpu_check_out}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)  # TRAINDESK_HOME must not move with the working directory
 py=${PYTHON:-}
 [[ -n $py ]] || { [[ -x .venv/bin/python ]] && py=.venv/bin/python || py=python3; }
 export HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen PYTHONUNBUFFERED=1 TRAINDESK_HOME="$out/home"
@@ -25,20 +26,21 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out
 failed=()
 
 echo "== 1. tests marked requires_cuda"
-timeout 180 "$py" -m pytest -q -m requires_cuda -p no:cacheprovider tests \
+timeout 150 "$py" -m pytest -q -m requires_cuda -p no:cacheprovider tests \
   >"$out/requires_cuda.txt" 2>&1 || failed+=("requires_cuda tests")
 tail -3 "$out/requires_cuda.txt"
 
 echo "== 2. speed against the references (bench/bench_gpu.py)"
-timeout 240 "$py" bench/bench_gpu.py --out "$out/gpu_check.json" >"$out/bench_gpu.txt" 2>&1 \
+timeout 200 "$py" bench/bench_gpu.py --out "$out/gpu_check.json" >"$out/bench_gpu.txt" 2>&1 \
   || failed+=("bench_gpu")
 grep -A4 '"ratios"\|"images_per_second"\|"same_weights"\|"passed"' "$out/gpu_check.json" \
   2>/dev/null | head -30 || tail -20 "$out/bench_gpu.txt"
 
 echo "== 3. main.py train on the GPU, and its ONNX export"
-{ timeout 90 "$py" main.py train --data sample:digits --model cnn --epochs 3 --device cuda \
+rm -rf "$out/home/run" "$out/home/model.onnx"  # a run left by an earlier check would be reused
+{ timeout 60 "$py" main.py train --data sample:digits --model cnn --epochs 3 --device cuda \
     --no-yardstick --out "$out/home/run" \
-  && timeout 60 "$py" main.py export "$out/home/run" --format onnx --out "$out/home/model.onnx"
+  && timeout 40 "$py" main.py export "$out/home/run" --format onnx --out "$out/home/model.onnx"
 } >"$out/run.txt" 2>&1 || failed+=("train and export")
 grep -E "device|test:|identical" "$out/run.txt" | head -5
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import cli_lm
-from .errors import TrainDeskError
+from .errors import Cancelled, TrainDeskError
 from .runs.project import LOSSES, OPTIMIZERS, PRESETS, SCHEDULES
 from .training.callbacks import Callback
 
@@ -470,7 +470,8 @@ def _train(args) -> int:
     # Rank 0's look decides for all: a rank that looked after rank 0 made the folder would
     # otherwise resume while the others start afresh.
     if not args.resume and args.out and broadcast(_is_run(args.out)):
-        _go_on_with(args)  # the same command again (a requeued job): resume its run
+        decision = broadcast(_out_decision(args) if is_main() else None)
+        _go_on_with(args, *decision)  # the same command again (a requeued job)
     if args.task == "causal-lm" or (args.resume and _is_language_model_run(args.resume)):
         return cli_lm.train(args, _run_job,
                             lambda job, result: _exit_status(job, result, args.mlflow))
@@ -517,10 +518,11 @@ def _same_source(a: str, b: str) -> bool:
         Path(a).expanduser().resolve() == Path(b).expanduser().resolve())
 
 
-def _go_on_with(args) -> None:
-    """``train ... --out RUN`` where RUN already holds a run: the same command started again
-    (a requeued or restarted job) goes on with that run, from its last checkpoint, with its
-    own settings (finished: nothing to do). A run of other data is refused."""
+def _out_decision(args) -> tuple[str, str]:
+    """What to do with the run already in ``--out`` (rank 0 looks; every rank follows):
+    ``("resume", status)``, ``("afresh", status)`` for a table run stopped before its first
+    epoch ended (it has no checkpoint to go on from, and nothing to lose), or ``("refuse",
+    why)``."""
     from .errors import RunError
     from .runs.folder import RunFolder
     from .runs.project import Project
@@ -528,15 +530,37 @@ def _go_on_with(args) -> None:
     try:
         folder = RunFolder.open(Path(args.out).expanduser())
     except RunError as exc:
-        raise TrainDeskError(f"{args.out} already holds a run that cannot be gone on with "
-                             f"({exc}) Choose an empty folder.") from None
+        return "refuse", (f"{args.out} already holds a run that cannot be gone on with "
+                          f"({exc}) Choose an empty folder.")
     had = str((folder.settings().get("data") or {}).get("source", ""))
     given = args.data or (Project.load(args.project).data.source if args.project else "")
     if not _same_source(had, str(given)):
-        raise TrainDeskError(f"{args.out} already holds a run of other data ({had}). Choose an "
-                             f"empty folder, or --resume {args.out} to go on with that run.")
+        return "refuse", (f"{args.out} already holds a run of other data ({had}). Choose an "
+                          f"empty folder, or --resume {args.out} to go on with that run.")
+    if (not folder.is_language_model and folder.status != "finished"
+            and not (folder.path / "checkpoint.pt").is_file()):
+        return "afresh", folder.status
+    return "resume", folder.status
+
+
+def _go_on_with(args, decision: str, detail: str) -> None:
+    """``train ... --out RUN`` where RUN already holds a run: the same command started again
+    (a requeued or restarted job) goes on with that run, from its last checkpoint, with its
+    own settings (finished: nothing to do); one stopped before its first epoch ended starts
+    again in the same folder. A run of other data is refused."""
+    from .training.distributed import is_main
+
+    if decision == "refuse":
+        raise TrainDeskError(detail)
+    if decision == "afresh":
+        if not args.quiet:
+            _err(f"{args.out} holds a run of the same data stopped ({detail}) before its first "
+                 f"epoch ended: starting it again there.")
+        if is_main():  # its description only: the files of the new start replace the rest
+            (Path(args.out).expanduser() / "run.json").unlink(missing_ok=True)
+        return
     if not args.quiet:
-        _err(f"{args.out} holds a {folder.status} run of the same data: going on from its last "
+        _err(f"{args.out} holds a {detail} run of the same data: going on from its last "
              f"checkpoint, with its own settings.")
     args.resume = str(args.out)
     args.project = args.data = args.backbone = args.lr = None
@@ -796,6 +820,13 @@ def _run_job(job, quiet: bool):
     previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         return job.run()
+    except Cancelled:
+        if job.preempted_by is None:
+            raise
+        name = signal.Signals(job.preempted_by).name
+        _err(f"preempted by {name} before the first epoch ended: nothing to keep; run the "
+             f"same command again to start it.")
+        raise SystemExit(128 + int(job.preempted_by)) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -806,11 +837,11 @@ def _exit_status(job, result, mlflow: str | None = None) -> int:
     ``""`` for the local store) rank 0 logs the run there first."""
     from .training.distributed import is_main
 
-    if mlflow is not None and is_main():
+    signum = getattr(job, "preempted_by", None)
+    if mlflow is not None and is_main() and signum is None:  # a requeued job logs at its end
         from .jobs.tracking import log_run
 
         print(log_run(result.run_dir, mlflow or None).sentence())
-    signum = getattr(job, "preempted_by", None)
     if signum is None:
         return EXIT_OK
     _err(f"preempted by {signal.Signals(signum).name}: the run in {result.run_dir} is saved "
@@ -1134,6 +1165,7 @@ def _cmd_export(args) -> int:
                  f"not checked on raw rows: {package.unchecked}")
             return EXIT_BAD_INPUT
         print(package.summary)
+        cli_lm.log_export(args, [package.folder])
         print(f"run it: pip install -r {package.folder / 'requirements.txt'} && python "
               f"{package.folder / 'predict.py'} INPUT --out predictions.csv")
         return EXIT_OK
@@ -1178,8 +1210,10 @@ def _export_report(run, args) -> int:
     # Every measurement is kept with the run (measured.json): the report shows those of its
     # weights, also the int8 versions measured by an earlier `export --quantize int8`.
     report = build_report(run, price_per_hour=args.price_per_hour, currency=args.currency)
-    for path in write_report(report, args.out, pdf=not args.no_pdf):
+    written = write_report(report, args.out, pdf=not args.no_pdf)
+    for path in written:
         print(f"wrote {path}")
+    cli_lm.log_export(args, written)
     return EXIT_OK
 
 

@@ -202,9 +202,11 @@ def export(args) -> int:
         from .evaluation.lm_report import write_lm_report
         from .runs.folder import RunFolder
 
-        for path in write_lm_report(RunFolder.open(args.run_dir), args.out,
-                                    pdf=not getattr(args, "no_pdf", False)):
+        written = write_lm_report(RunFolder.open(args.run_dir), args.out,
+                                  pdf=not getattr(args, "no_pdf", False))
+        for path in written:
             print(f"wrote {path}")
+        log_export(args, written)
         return 0
     if args.format not in ("hf", "adapter"):
         raise TrainDeskError(f"A language-model run exports as --format hf (a merged model "

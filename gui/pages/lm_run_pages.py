@@ -198,13 +198,24 @@ class LMTrainPage(QWidget):
         """List the run as running at once: if the app is killed, the saved project still
         knows it, and Resume goes on with it."""
         self.run_dir = path
+        if self._list(path, "running"):
+            self.run_listed.emit()
+
+    def _list(self, path: str, status: str = "") -> bool:
+        """Put the run in *path* in the project's list as it is now (*status*: as it will be
+        in a moment); False when its folder cannot be read."""
         folder = _open(path)
         if folder is None:
-            return
-        self.state.add_run(RunRecord(id=folder.name, path=str(folder.path), created=now_iso(),
-                                     status="running", task="causal-lm", name=folder.title,
-                                     epochs=len(folder.read_history())), make_current=False)
-        self.run_listed.emit()
+            return False
+        test = folder.read_metrics().get("test") or {}
+        metrics = {k: float(v) for k, v in test.items() if isinstance(v, (int, float))}
+        self.state.add_run(RunRecord(id=folder.name, path=str(folder.path),
+                                     created=str(folder.info.get("created") or now_iso()),
+                                     status=status or folder.status, task="causal-lm",
+                                     name=folder.title, metrics=metrics,
+                                     epochs=len(folder.read_history())),
+                           make_current=not status and folder.has_model)
+        return True
 
     @Slot(list)
     def _on_batches(self, points: list) -> None:
@@ -259,6 +270,8 @@ class LMTrainPage(QWidget):
         self._done()
         if message == Cancelled.MESSAGE:  # Stop pressed while the model was being read
             self.banner.show_message(message, "warning")
+            if self.run_dir:  # a resume: the run is as it was before
+                self._list(self.run_dir)
             return
         self.banner.show_message(message, "error")
         folder = _open(self.run_dir)
@@ -281,6 +294,8 @@ class LMEvaluatePage(QWidget):
         #: The try-it conversation so far (``{"role", "content"}`` turns), and who answers.
         self.conversation: list[dict] = []
         self._speakers: list[str] = []
+        #: The thread of an answer cancelled by New conversation, until it has ended.
+        self._draining = None
         layout = QVBoxLayout(self)
         layout.addWidget(heading("How much better it got"))
         self.perplexity_table = QTableWidget(2, 3)
@@ -401,14 +416,13 @@ class LMEvaluatePage(QWidget):
     def _update_ask(self) -> None:
         """Ask needs a trained run and no answer being written."""
         folder = _open(self._run_dir())
-        self.ask_button.setEnabled(folder is not None and folder.has_model
-                                   and not self.runner.is_running())
+        self.ask_button.setEnabled(folder is not None and folder.has_model and not self._busy())
 
     @Slot()
     def ask(self) -> None:
         prompt = self.prompt_edit.toPlainText().strip()
         run_dir = self._run_dir()
-        if not prompt or not run_dir or self.runner.is_running():
+        if not prompt or not run_dir or self._busy():
             return
         sampling = Sampling(max_new_tokens=self.tokens_spin.value(),
                             temperature=self.temperature_spin.value(),
@@ -427,10 +441,21 @@ class LMEvaluatePage(QWidget):
 
     @Slot()
     def new_conversation(self) -> None:
-        """Forget the turns so far: the next question starts afresh."""
+        """Forget the turns so far: the next question starts afresh. An answer still being
+        written stops; Ask waits until it has (the model is the same one, switched between
+        base and fine-tuned, so two answers must never run at once)."""
+        worker = self.runner.worker
         self.runner.cancel()
+        if worker is not None and worker.thread() is not None:
+            self._draining = worker.thread()
+            self._draining.finished.connect(self._update_ask)
         self.conversation, self._speakers = [], []
         self.answer.clear()
+        self._update_ask()
+
+    def _busy(self) -> bool:
+        draining = self._draining is not None and not self._draining.isFinished()
+        return self.runner.is_running() or draining
 
     def _show_transcript(self, turns: list[dict], speakers: list[str],
                          open_speaker: str = "") -> None:

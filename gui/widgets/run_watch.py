@@ -106,6 +106,11 @@ class RunWatchDialog(QDialog):
         self.status.setText(f"The run cannot be read just now: {message} TrainDesk keeps "
                             f"looking.")
 
+    def done(self, result: int) -> None:  # noqa: D102 - Escape and Close both end here
+        self.timer.stop()
+        self.runner.cancel()
+        super().done(result)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.timer.stop()
         self.runner.cancel()

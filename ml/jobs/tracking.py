@@ -52,7 +52,9 @@ def default_uri() -> str:
 
 def is_local(uri: str) -> bool:
     """Whether *uri* stays on this machine (a SQLite file or a folder)."""
-    return uri.startswith(("sqlite:", "file:", "/")) or "://" not in uri
+    if uri.startswith(("sqlite:", "file:", "/")):
+        return True
+    return "://" not in uri and not uri.startswith(("databricks", "uc:"))
 
 
 def _mlflow():
@@ -155,7 +157,7 @@ def _log(mlflow, folder: RunFolder, uri: str, extra: list[Path]) -> Logged:
     after = int(known.get("epochs") or 0) if known.get("run_id") == run_id else 0
     metrics = [Metric(k, v, at, step) for k, v, at, step in _metrics(folder, after)]
     folder.update(mlflow={"uri": uri, "run_id": run_id, "experiment": EXPERIMENT,
-                          "epochs": len(folder.read_history())})
+                          "epochs": after})  # the run first: a failure below logs into it again
     client.log_batch(run_id, tags=[RunTag("traindesk.status", folder.status)])
     for start in range(0, len(metrics), 1000):
         client.log_batch(run_id, metrics=metrics[start:start + 1000])
@@ -169,4 +171,6 @@ def _log(mlflow, folder: RunFolder, uri: str, extra: list[Path]) -> Logged:
             client.log_artifact(run_id, str(path), "export")
     status = {"finished": "FINISHED", "failed": "FAILED"}.get(folder.status, "KILLED")
     client.set_terminated(run_id, status=status)
+    folder.update(mlflow={"uri": uri, "run_id": run_id, "experiment": EXPERIMENT,
+                          "epochs": len(folder.read_history())})  # all of them went in
     return Logged(uri, run_id, EXPERIMENT)

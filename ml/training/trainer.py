@@ -442,6 +442,8 @@ class Trainer:
                 self.history.append(logs)
                 result.epochs_completed = epoch + 1
                 self.callbacks.on_epoch_end(epoch, dict(logs))
+                if run.world > 1:  # a signal may reach one rank after the epoch's readout
+                    self.should_stop = any(distributed.gather(bool(self.should_stop)))
                 if self.should_stop:
                     result.stopped = epoch + 1 < cfg.epochs
                     break

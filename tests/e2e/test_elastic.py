@@ -41,13 +41,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _agents(out: Path, restarts: int) -> list[subprocess.Popen]:
-    """Two elastic agents joining one rendezvous, as two nodes' would."""
+@pytest.fixture(scope="module")
+def rendezvous():
+    """The rendezvous store, on a port of its own for the whole module. On a cluster it is
+    the first node's agent; here a process of its own, as a stable endpoint is: whichever
+    agent hosted it would take it down when it ended first, and the other agent's last
+    word with the store would then fail."""
     port = _free_port()
+    code = ("import sys, time; from torch.distributed import TCPStore; "
+            "s = TCPStore('127.0.0.1', int(sys.argv[1]), is_master=True, "
+            "wait_for_workers=False, multi_tenant=True); time.sleep(900)")
+    store = subprocess.Popen([sys.executable, "-c", code, str(port)])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield port
+    store.kill()
+    store.wait()
+
+
+def _agents(out: Path, restarts: int, port: int) -> list[subprocess.Popen]:
+    """Two elastic agents joining one rendezvous, as two nodes' would."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1:2",
            "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
-           "--rdzv-id=traindesk-test", f"--max-restarts={restarts}", "--monitor-interval=0.2",
-           str(ROOT / "main.py"), *_args(out)]
+           f"--rdzv-id=traindesk-{out.name}", "--rdzv-conf=is_host=false",
+           f"--max-restarts={restarts}", "--monitor-interval=0.2", str(ROOT / "main.py"),
+           *_args(out)]
     env = {**os.environ, "TRAINDESK_NO_YARDSTICK": "1", "OMP_NUM_THREADS": "1"}
     return [subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
@@ -56,7 +78,13 @@ def _agents(out: Path, restarts: int) -> list[subprocess.Popen]:
 def _finish(agents: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
     done = []
     for agent in agents:
-        out, err = agent.communicate(timeout=300)
+        try:
+            out, err = agent.communicate(timeout=240)
+        except subprocess.TimeoutExpired:  # a hung group: end it, and say so
+            for a in agents:
+                a.kill()
+            out, err = agent.communicate()
+            err += "\n(the agent did not end within 240 s)"
         done.append((agent.returncode, out, err))
     return done
 
@@ -86,10 +114,10 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def whole(tmp_path_factory) -> Path:
+def whole(tmp_path_factory, rendezvous) -> Path:
     """A run of the two agents never interrupted."""
     out = tmp_path_factory.mktemp("elastic") / "whole"
-    done = _finish(_agents(out, restarts=0))
+    done = _finish(_agents(out, restarts=0, port=rendezvous))
     assert all(code == 0 for code, _, _ in done), [err[-2000:] for _, _, err in done]
     return out
 
@@ -103,9 +131,10 @@ def test_two_elastic_agents_train_one_run_that_rank_0_writes(whole):
     assert not list(whole.parent.glob("*.tmp*"))  # nothing half-written beside it
 
 
-def test_a_killed_worker_restarts_the_group_from_the_last_checkpoint(whole, tmp_path):
+def test_a_killed_worker_restarts_the_group_from_the_last_checkpoint(whole, tmp_path,
+                                                                     rendezvous):
     run = tmp_path / "run"
-    agents = _agents(run, restarts=2)
+    agents = _agents(run, restarts=2, port=rendezvous)
     deadline = time.monotonic() + 180
     while len(_history(run)) < 3 and time.monotonic() < deadline:
         assert all(a.poll() is None for a in agents), _finish(agents)

@@ -97,3 +97,17 @@ def test_a_language_model_run_is_preempted_and_goes_on_alike(tmp_path, tiny_llam
     again = run_cli(*[a if a != "40" else str(cut + 1) for a in args])
     assert again.returncode == 0, again.stderr
     assert "status: finished" in again.stdout and _epochs(run) == cut + 1
+
+
+def test_a_run_stopped_before_its_first_epoch_ended_starts_again_in_its_folder(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli(*_args(run, epochs=2)).returncode == 0
+    (run / "checkpoint.pt").unlink()  # as a job preempted in its first epoch leaves it
+    (run / "history.jsonl").unlink()
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "stopped"}))
+    args = [a for a in _args(run, epochs=2) if a != "--quiet"]
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert "before its first epoch ended: starting it again there" in again.stderr
+    assert "status: finished" in again.stdout and _epochs(run) == 2
