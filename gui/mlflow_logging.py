@@ -9,8 +9,6 @@ from PySide6.QtCore import QObject, QSettings, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMainWindow, QMenu
 
-from workers.base import FunctionWorker, TaskRunner
-
 from . import dialogs
 
 
@@ -29,11 +27,20 @@ class MlflowLogging(QObject):
         self.store_action = QAction("MLflow tracking s&tore…", window)
         self.store_action.triggered.connect(self.choose_store)
         menu.addAction(self.store_action)
-        self.runner = TaskRunner(self)
-        self.runner.finished.connect(self._on_logged)
-        self.runner.errored.connect(self._on_failed)
+        self._runner = None  # made on first use: the window shows before torch is imported
         self.queue: list[str] = []
         menu.aboutToShow.connect(self._describe)  # not at start: it would load torch early
+
+    @property
+    def runner(self):
+        """The background runner of the logging (a :class:`workers.base.TaskRunner`)."""
+        if self._runner is None:
+            from workers.base import TaskRunner
+
+            self._runner = TaskRunner(self)
+            self._runner.finished.connect(self._on_logged)
+            self._runner.errored.connect(self._on_failed)
+        return self._runner
 
     def uri(self) -> str:
         """The store runs go to ("" for the local default)."""
@@ -73,6 +80,7 @@ class MlflowLogging(QObject):
 
     def _next(self) -> None:
         from ml.jobs.tracking import log_run
+        from workers.base import FunctionWorker
 
         if self.queue and not self.runner.is_running():
             self.runner.start(FunctionWorker(log_run, self.queue.pop(0), self.uri() or None))

@@ -67,7 +67,9 @@ def _agents(out: Path, restarts: int, port: int) -> list[subprocess.Popen]:
     """Two elastic agents joining one rendezvous, as two nodes' would."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1:2",
            "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
-           f"--rdzv-id=traindesk-{out.name}", "--rdzv-conf=is_host=false",
+           # last_call_timeout: a group with the minimum (one node) forms only after waiting
+           # this long for the other; a slow machine must not make a one-process round
+           f"--rdzv-id=traindesk-{out.name}", "--rdzv-conf=is_host=false,last_call_timeout=90",
            f"--max-restarts={restarts}", "--monitor-interval=0.2", str(ROOT / "main.py"),
            *_args(out)]
     env = {**os.environ, "TRAINDESK_NO_YARDSTICK": "1", "OMP_NUM_THREADS": "1"}
@@ -134,7 +136,7 @@ def test_two_elastic_agents_train_one_run_that_rank_0_writes(whole):
 def test_a_killed_worker_restarts_the_group_from_the_last_checkpoint(whole, tmp_path,
                                                                      rendezvous):
     run = tmp_path / "run"
-    agents = _agents(run, restarts=2, port=rendezvous)
+    agents = _agents(run, restarts=3, port=rendezvous)
     deadline = time.monotonic() + 180
     while len(_history(run)) < 3 and time.monotonic() < deadline:
         assert all(a.poll() is None for a in agents), _finish(agents)
@@ -144,6 +146,8 @@ def test_a_killed_worker_restarts_the_group_from_the_last_checkpoint(whole, tmp_
     done_when_killed = len(_history(run))
     os.kill(workers[0], signal.SIGKILL)
     done = _finish(agents)
+    for i, (_, _, err) in enumerate(done):  # kept beside the run, to read when it fails
+        (tmp_path / f"agent{i}.log").write_text(err)
     assert all(code == 0 for code, _, _ in done), [err[-3000:] for _, _, err in done]
     history = _history(run)
     assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))  # no epoch twice

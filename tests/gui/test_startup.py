@@ -155,7 +155,8 @@ def test_the_tour_walks_the_five_steps_in_thirty_seconds(qtbot, window, monkeypa
 
 # -- Training shortcuts ---------------------------------------------------------------------------
 def test_start_pause_and_stop_have_window_wide_shortcuts(qtbot, window):
-    shortcuts = {a.text(): a.shortcut().toString() for a in window.training_menu.actions()}
+    shortcuts = {a.text(): a.shortcut().toString() for a in window.training_menu.actions()
+                 if not a.shortcut().isEmpty()}
     assert shortcuts == {"&Start training": "Ctrl+Return", "&Pause / continue": "Ctrl+P",
                          "S&top": "Ctrl+."}
     # The Train page's button has no shortcut of its own (two would make both ambiguous).
