@@ -37,9 +37,9 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import torch  # noqa: E402
 from bench_train import (  # noqa: E402
     _seconds_since,
-    _validate,
     dataloader_loop,
     in_fresh_thread,
+    plain_loop,
     synthetic,
 )
 from torch import nn  # noqa: E402
@@ -62,31 +62,10 @@ def mlp(d: int, k: int) -> nn.Module:
 
 def plain_amp_loop(model, x, y, xv, yv, epochs: int, batch: int, lr: float,
                    device: torch.device) -> float:
-    """The reference an engineer writes for a GPU: tensors on the device, randperm batches,
-    autocast, a GradScaler for fp16, a validation pass per epoch. Returns seconds."""
-    torch.manual_seed(0)
-    model.to(device)
-    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-    xvt, yvt = torch.from_numpy(xv).to(device), torch.from_numpy(yv).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
-    dtype = amp_dtype(device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        perm = torch.randperm(len(xt), device=device)
-        for i in range(0, len(xt), batch):
-            idx = perm[i:i + batch]
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        _validate(model, xvt, yvt)
-    return _seconds_since(start, device)
+    """The reference an engineer writes for a GPU: bench_train's plain loop (tensors on the
+    device, randperm batches, a validation pass per epoch) with autocast and, for fp16, a
+    GradScaler. Returns seconds."""
+    return plain_loop(model, x, y, xv, yv, epochs, batch, lr, device, amp=True)
 
 
 def trainer_fit(model, x, y, xv, yv, epochs, batch, lr, device) -> float:
